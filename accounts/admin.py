@@ -1,0 +1,86 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
+from django.contrib.auth.forms import UserCreationForm as BaseUserCreationForm
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Address, User
+
+
+def _clean_unique_email(form: forms.ModelForm) -> str:
+    email = User.objects.normalize_email(form.cleaned_data.get("email"))
+    others = User.objects.filter(email__iexact=email)
+    if form.instance.pk:
+        others = others.exclude(pk=form.instance.pk)
+    if others.exists():
+        raise forms.ValidationError(_("A user is already registered with this email address."))
+    return email
+
+
+class UserCreationForm(BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self):
+        return _clean_unique_email(self)
+
+
+class UserChangeForm(BaseUserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_email(self):
+        return _clean_unique_email(self)
+
+
+class AddressInline(admin.StackedInline):
+    model = Address
+    extra = 0
+    fields = [
+        ("full_name", "phone"),
+        ("line1", "line2"),
+        ("postal_code", "city"),
+        ("region", "country"),
+        "is_default_shipping",
+    ]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    list_display = ["email", "full_name", "is_active", "is_staff", "date_joined", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "date_joined", "groups"]
+    search_fields = ["email", "full_name"]
+    ordering = ["-date_joined"]
+    readonly_fields = ["date_joined", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        (_("Personal info"), {"fields": ["full_name", "preferred_language"]}),
+        (
+            _("Permissions"),
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]}),
+    ]
+    inlines = [AddressInline]
+
+    def get_inlines(self, request, obj):
+        # The add page asks only for the e-mail and password, like Django's own.
+        return self.inlines if obj is not None else []
+
+
+@admin.register(Address)
+class AddressAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "user", "city", "postal_code", "country", "is_default_shipping", "created_at"]
+    list_filter = ["country", "is_default_shipping", "created_at"]
+    search_fields = ["full_name", "user__email", "line1", "city", "postal_code"]
+    list_select_related = ["user"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["created_at", "updated_at"]

@@ -1,0 +1,159 @@
+"""API of the accounts app: the caller's profile (`/api/v1/me/`) and addresses."""
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.countries import COUNTRY_CODES
+from shop.api import Pagination
+
+
+class MeOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    preferred_language = serializers.CharField()
+    email_verified = serializers.BooleanField()
+    is_staff = serializers.BooleanField()
+    date_joined = serializers.DateTimeField()
+
+
+class MeInputSerializer(serializers.Serializer):
+    full_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+    preferred_language = serializers.ChoiceField(
+        choices=[""] + [code for code, _name in settings.LANGUAGES], allow_blank=True, required=False
+    )
+
+
+def _me(user) -> dict:
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "full_name": user.full_name,
+        "preferred_language": user.preferred_language,
+        "email_verified": selectors.user_has_verified_email(user),
+        "is_staff": user.is_staff,
+        "date_joined": user.date_joined,
+    }
+
+
+class MeView(APIView):
+    """The signed-in user's profile."""
+
+    @extend_schema(responses=MeOutputSerializer)
+    def get(self, request):
+        return Response(MeOutputSerializer(_me(request.user)).data)
+
+    @extend_schema(request=MeInputSerializer, responses=MeOutputSerializer)
+    def patch(self, request):
+        data = MeInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.user_profile_update(user=request.user, **data.validated_data)
+        return Response(MeOutputSerializer(_me(user)).data)
+
+
+class AddressOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    full_name = serializers.CharField()
+    line1 = serializers.CharField()
+    line2 = serializers.CharField()
+    city = serializers.CharField()
+    postal_code = serializers.CharField()
+    region = serializers.CharField()
+    country = serializers.CharField()
+    phone = serializers.CharField()
+    is_default_shipping = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class AddressInputSerializer(serializers.Serializer):
+    full_name = serializers.CharField(max_length=150)
+    line1 = serializers.CharField(max_length=200)
+    line2 = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
+    city = serializers.CharField(max_length=100)
+    postal_code = serializers.CharField(max_length=20)
+    region = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    country = serializers.CharField(max_length=2, min_length=2)
+    phone = serializers.CharField(max_length=32, allow_blank=True, required=False, default="")
+    is_default_shipping = serializers.BooleanField(required=False, default=False)
+
+    def validate_country(self, value: str) -> str:
+        value = value.strip().upper()
+        if value not in COUNTRY_CODES:
+            raise serializers.ValidationError(
+                _("Enter a supported two-letter country code (ISO 3166-1), such as DE or US.")
+            )
+        return value
+
+
+_ADDRESS_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The address id.")
+
+
+@extend_schema_view(
+    retrieve=extend_schema(parameters=[_ADDRESS_ID]),
+    update=extend_schema(parameters=[_ADDRESS_ID]),
+    partial_update=extend_schema(parameters=[_ADDRESS_ID]),
+    destroy=extend_schema(parameters=[_ADDRESS_ID]),
+)
+class AddressViewSet(viewsets.ViewSet):
+    """The caller's addresses. Another user's address is a 404."""
+
+    pagination_class = Pagination  # tells the schema that the list is paginated
+
+    @extend_schema(responses=AddressOutputSerializer(many=True))
+    def list(self, request):
+        queryset = selectors.addresses_for_user(request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(AddressOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=AddressInputSerializer, responses={201: AddressOutputSerializer})
+    def create(self, request):
+        data = AddressInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = services.address_create(user=request.user, **data.validated_data)
+        return Response(AddressOutputSerializer(address).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=AddressOutputSerializer)
+    def retrieve(self, request, pk=None):
+        address = selectors.address_get_for_user(request.user, pk)
+        return Response(AddressOutputSerializer(address).data)
+
+    @extend_schema(request=AddressInputSerializer, responses=AddressOutputSerializer)
+    def update(self, request, pk=None):
+        return self._update(request, pk, partial=False)
+
+    @extend_schema(request=AddressInputSerializer, responses=AddressOutputSerializer)
+    def partial_update(self, request, pk=None):
+        return self._update(request, pk, partial=True)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        address = selectors.address_get_for_user(request.user, pk)
+        services.address_delete(address=address)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, parameters=[_ADDRESS_ID], responses=AddressOutputSerializer)
+    @action(detail=True, methods=["post"], url_path="default")
+    def set_default(self, request, pk=None):
+        address = selectors.address_get_for_user(request.user, pk)
+        address = services.address_set_default(address=address)
+        return Response(AddressOutputSerializer(address).data)
+
+    def _update(self, request, pk, *, partial: bool):
+        address = selectors.address_get_for_user(request.user, pk)
+        data = AddressInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if partial:
+            # A partial update changes only what was sent, not the serializer's defaults.
+            changes = {name: value for name, value in changes.items() if name in request.data}
+        address = services.address_update(address=address, **changes)
+        return Response(AddressOutputSerializer(address).data)

@@ -1,0 +1,161 @@
+"""Shared API plumbing: pagination, the JSON error shape, money fields."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from djmoney.money import Money
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from shop.exceptions import ShopError
+from shop.money import minor_unit_quantum, money_to_dict
+
+
+class Pagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _first_field_error(detail):
+    """(field, message) of the first validation error, for a flat error body."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field, message = _first_field_error(value)
+            if key == "non_field_errors":
+                return field, message
+            return (key if field is None else f"{key}.{field}"), message
+    if isinstance(detail, list) and detail:
+        return _first_field_error(detail[0])
+    return None, str(detail)
+
+
+def exception_handler(exc, context):
+    """Every API error is JSON: {"code", "detail"} (+ "field", "errors" for 400s)."""
+    if isinstance(exc, ShopError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        field, message = _first_field_error(exc.detail)
+        body = {"code": "invalid", "detail": message, "errors": exc.detail}
+        if field:
+            body["field"] = field
+        response.data = body
+        return response
+    if isinstance(exc, exceptions.Throttled):
+        response.data = {
+            "code": "throttled",
+            "detail": str(_("Too many requests. Please wait a moment and try again.")),
+            "retry_after": exc.wait,
+        }
+        return response
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    code = codes if isinstance(codes, str) else "error"
+    detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+    response.data = {"code": code, "detail": str(detail)}
+    return response
+
+
+class MoneyField(serializers.Field):
+    """Money as {"amount": "12.50", "currency": "USD"}; amount a string, never a float."""
+
+    default_error_messages = {
+        "invalid": _("Money must be an object with 'amount' (a decimal string) and 'currency'."),
+        "currency": _("Unknown currency: {currency}."),
+        "precision": _("Too many decimal places for {currency}."),
+        "positive": _("The amount must be greater than zero."),
+        "max": _("The amount is too large."),
+    }
+
+    def __init__(self, *, positive: bool = False, max_amount: Decimal | None = None, **kwargs):
+        self.positive = positive
+        self.max_amount = max_amount
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return money_to_dict(value)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or set(data) - {"amount", "currency"} or "amount" not in data:
+            self.fail("invalid")
+        currency = data.get("currency", settings.DEFAULT_CURRENCY)
+        if not isinstance(currency, str) or currency not in settings.CURRENCIES:
+            self.fail("currency", currency=currency)
+        raw = data["amount"]
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            self.fail("invalid")
+        try:
+            amount = Decimal(str(raw).strip())
+        except InvalidOperation:
+            self.fail("invalid")
+        if not amount.is_finite():
+            self.fail("invalid")
+        quantum = minor_unit_quantum(currency)
+        if amount.adjusted() >= 12:
+            self.fail("max")
+        if amount != amount.quantize(quantum):
+            self.fail("precision", currency=currency)
+        if self.positive and amount <= 0:
+            self.fail("positive")
+        if self.max_amount is not None and amount > self.max_amount:
+            self.fail("max")
+        return Money(amount.quantize(quantum), currency)
+
+
+# drf-spectacular: document MoneyField as an object.
+try:
+    from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+    from drf_spectacular.plumbing import build_basic_type, build_object_type
+    from drf_spectacular.types import OpenApiTypes
+
+    class MoneyFieldExtension(OpenApiSerializerFieldExtension):
+        target_class = "shop.api.MoneyField"
+
+        def map_serializer_field(self, auto_schema, direction):
+            return build_object_type(
+                properties={
+                    "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": r"^-?\d+(\.\d+)?$"},
+                    "currency": {"type": "string", "enum": list(settings.CURRENCIES)},
+                },
+                required=["amount", "currency"],
+            )
+except ImportError:  # pragma: no cover
+    pass
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every API error (documentation only): a machine code and a human detail."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The input field at fault (400s).")
+    errors = serializers.JSONField(required=False, help_text="Every validation error, by field (400s).")
+
+
+
+def paginated(serializer_class, *, name: str | None = None, **extra_fields):
+    """A serializer documenting one page of `serializer_class` (count, next, previous, results).
+
+    For the OpenAPI schema of views that paginate by hand; `extra_fields` are
+    further top-level keys of the page (e.g. facets).
+    """
+    fields = {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+        **extra_fields,
+    }
+    base = serializer_class.__name__.removesuffix("Serializer")
+    return type(name or f"Paginated{base}List", (serializers.Serializer,), fields)

@@ -1,0 +1,11 @@
+from django.conf import settings
+
+from shop.money import request_currency
+
+
+def shop(request):
+    """Values every page needs: the chosen currency and the choices."""
+    return {
+        "current_currency": request_currency(request),
+        "currencies": settings.CURRENCIES,
+    }

@@ -1,0 +1,91 @@
+"""Project-level views: health check, currency switcher, error pages."""
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from shop.money import SESSION_CURRENCY_KEY
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_cache() -> str:
+    key = f"healthz:{time.monotonic_ns()}"
+    cache.set(key, "1", 5)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return the value just written")
+    cache.delete(key)
+    return "ok"
+
+
+def _check_broker() -> str:
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith("memory://"):
+        return "eager" if settings.CELERY_TASK_ALWAYS_EAGER else "memory"
+    import redis
+
+    client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return "ok"
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """200 when database, cache and broker answer; 503 naming the one that does not."""
+    checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+    results, healthy = {}, True
+    for name, check in checks.items():
+        try:
+            results[name] = {"status": check()}
+        except Exception as exc:  # any failure of a dependency is "down", reported by name
+            healthy = False
+            results[name] = {"status": "down", "error": exc.__class__.__name__}
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": results},
+        status=200 if healthy else 503,
+    )
+
+
+@require_POST
+def currency_set(request):
+    """Remember the shopper's display/checkout currency in the session."""
+    currency = request.POST.get("currency", "")
+    if currency in settings.CURRENCIES:
+        request.session[SESSION_CURRENCY_KEY] = currency
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = "/"
+    return HttpResponseRedirect(target)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception):
+    if _is_api(request):  # API clients get the JSON error shape, not a page
+        return JsonResponse({"code": "not_found", "detail": str(_("Not found."))}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if _is_api(request):
+        return JsonResponse({"code": "server_error", "detail": str(_("Server error."))}, status=500)
+    return render(request, "500.html", status=500)
