@@ -1,0 +1,311 @@
+"""Catalog admin: every change goes through catalog.services (stock, images, prices, rates)."""
+
+import csv
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from djmoney.contrib.exchange.admin import RateAdmin as DjmoneyRateAdmin
+from djmoney.contrib.exchange.models import Rate
+from treebeard.admin import TreeAdmin
+from treebeard.forms import movenodeform_factory
+
+from catalog import selectors, services
+from catalog.forms import ProductImportForm, RestockForm
+from catalog.models import (
+    BoughtTogether,
+    Category,
+    Product,
+    ProductImage,
+    ProductPurchase,
+    Review,
+    Stock,
+    StockMovement,
+    StockReservation,
+)
+from shop.exceptions import ShopError
+
+
+@admin.register(Category)
+class CategoryAdmin(TreeAdmin):
+    form = movenodeform_factory(Category)
+    list_display = ("name", "slug")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Renames reach the products' search text and the cached tree.
+        services.category_update(category=form.instance, name=form.instance.name)
+
+
+class StockInline(admin.StackedInline):
+    model = Stock
+    can_delete = False
+    fields = ("on_hand", "reserved", "available")
+    readonly_fields = ("on_hand", "reserved", "available")
+    verbose_name_plural = _("stock (change it with the restock action)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("available"))
+    def available(self, obj):
+        return obj.available
+
+
+class ProductImageInline(admin.TabularInline):
+    model = ProductImage
+    extra = 1
+    fields = ("preview", "image", "alt", "position")
+    readonly_fields = ("preview",)
+
+    @admin.display(description=_("thumbnail"))
+    def preview(self, obj):
+        if obj.pk and obj.thumbnail:
+            return format_html('<img src="{}" width="80" height="80" alt="">', obj.thumbnail.url)
+        return ""
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "brand", "category", "price", "is_active", "on_hand", "reserved", "rating_avg")
+    list_select_related = ("category", "stock")
+    list_filter = ("is_active", "brand", ("category", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("sku", "name", "brand")
+    ordering = ("-id",)
+    list_per_page = 50
+    show_full_result_count = False
+    fields = ("sku", "slug", "name", "brand", "category", "price", "is_active", "description", "attributes")
+    inlines = [StockInline, ProductImageInline]
+    actions = ["activate", "deactivate", "restock", "export_csv"]
+    change_list_template = "admin/catalog/product/change_list.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("sku",) if obj is not None else ()
+
+    @admin.display(description=_("on hand"), ordering="stock__on_hand")
+    def on_hand(self, obj):
+        return obj.stock.on_hand if hasattr(obj, "stock") else 0
+
+    @admin.display(description=_("reserved"), ordering="stock__reserved")
+    def reserved(self, obj):
+        return obj.stock.reserved if hasattr(obj, "stock") else 0
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in services.PRODUCT_UPDATABLE if f in form.cleaned_data}
+        if change:
+            services.product_update(product=obj, **data)
+        else:
+            created = services.product_create(sku=form.cleaned_data["sku"], actor=request.user, **data)
+            obj.pk = created.pk
+            obj._state.adding = False
+            obj._state.db = created._state.db
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ProductImage:
+            return super().save_formset(request, form, formset, change)
+        # New uploads go through the service (thumbnail); the change message reads these lists.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        with transaction.atomic():
+            for deleted in formset.deleted_forms:
+                if deleted.instance.pk:
+                    formset.deleted_objects.append(deleted.instance)
+                    deleted.instance.delete()
+            for image_form in formset.forms:
+                if image_form in formset.deleted_forms or not image_form.has_changed():
+                    continue
+                if image_form.instance.pk and "image" not in image_form.changed_data:
+                    image_form.save()
+                    continue
+                upload = image_form.cleaned_data.get("image")
+                if not upload:
+                    continue
+                try:
+                    image = services.product_image_add(
+                        product=form.instance,
+                        data=upload.read(),
+                        filename=upload.name,
+                        alt=image_form.cleaned_data.get("alt", ""),
+                    )
+                except ShopError as exc:
+                    messages.error(request, str(exc.message))
+                else:
+                    formset.new_objects.append(image)
+
+    @admin.action(description=_("Activate selected products"), permissions=["change"])
+    def activate(self, request, queryset):
+        changed = services.product_set_active(product_ids=queryset.values_list("pk", flat=True), is_active=True)
+        self.message_user(request, ngettext("%d product activated.", "%d products activated.", changed) % changed)
+
+    @admin.action(description=_("Deactivate selected products"), permissions=["change"])
+    def deactivate(self, request, queryset):
+        changed = services.product_set_active(product_ids=queryset.values_list("pk", flat=True), is_active=False)
+        self.message_user(request, ngettext("%d product deactivated.", "%d products deactivated.", changed) % changed)
+
+    @admin.action(description=_("Restock selected products"), permissions=["change"])
+    def restock(self, request, queryset):
+        if "apply" in request.POST:
+            form = RestockForm(request.POST)
+            if form.is_valid():
+                ids = sorted(queryset.values_list("pk", flat=True))
+                with transaction.atomic():
+                    for product_id in ids:
+                        services.stock_restock(
+                            product_id=product_id,
+                            quantity=form.cleaned_data["quantity"],
+                            actor=request.user,
+                            reason=form.cleaned_data["reason"],
+                            reference=form.cleaned_data["reference"],
+                        )
+                self.message_user(
+                    request,
+                    ngettext("%d product restocked.", "%d products restocked.", len(ids)) % len(ids),
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = RestockForm()
+        return render(
+            request,
+            "admin/catalog/product/restock.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Restock products"),
+                "form": form,
+                "products": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description=_("Export selected products as CSV"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="products.csv"'
+        writer = csv.writer(response)
+        for row in selectors.products_export_rows(queryset):
+            writer.writerow(row)
+        return response
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_csv), name="catalog_product_import"),
+            *super().get_urls(),
+        ]
+
+    def import_csv(self, request):
+        if not self.has_add_permission(request) or not self.has_change_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = ProductImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                counts = services.products_import_csv(data=form.cleaned_data["file"].read(), actor=request.user)
+            except ShopError as exc:
+                form.add_error("file", str(exc.message))
+            else:
+                self.message_user(
+                    request,
+                    _("Imported: %(created)d created, %(updated)d updated.") % counts,
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:catalog_product_changelist"))
+        return render(
+            request,
+            "admin/catalog/product/import.html",
+            {**self.admin_site.each_context(request), "title": _("Import products"), "form": form, "opts": self.model._meta},
+        )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only records: visible, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "product", "kind", "on_hand_delta", "reserved_delta", "reference", "reason", "actor")
+    list_filter = ("kind",)
+    search_fields = ("reference", "product__sku", "reason")
+    list_select_related = ("product", "actor")
+    show_full_result_count = False
+
+
+@admin.register(StockReservation)
+class StockReservationAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "product", "quantity", "status", "expires_at", "created_at")
+    list_filter = ("status",)
+    search_fields = ("reference", "product__sku")
+    list_select_related = ("product",)
+
+
+@admin.register(ProductPurchase)
+class ProductPurchaseAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "user", "product", "quantity", "created_at")
+    search_fields = ("reference", "product__sku", "user__email")
+    list_select_related = ("product", "user")
+
+
+@admin.register(BoughtTogether)
+class BoughtTogetherAdmin(ReadOnlyAdmin):
+    list_display = ("product", "other", "count")
+    list_select_related = ("product", "other")
+    search_fields = ("product__sku",)
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("product", "user", "rating", "title", "created_at")
+    list_filter = ("rating",)
+    search_fields = ("product__sku", "user__email", "title")
+    list_select_related = ("product", "user")
+    readonly_fields = ("product", "user", "rating", "created_at")
+    actions = ["delete_reviews"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletion must recompute the rating
+        return actions
+
+    def delete_model(self, request, obj):
+        services.review_delete(review_id=obj.pk)
+
+    @admin.action(description=_("Delete selected reviews"), permissions=["delete"])
+    def delete_reviews(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        for review_id in ids:
+            services.review_delete(review_id=review_id)
+        self.message_user(request, ngettext("%d review deleted.", "%d reviews deleted.", len(ids)) % len(ids))
+
+
+# Staff edit exchange rates here; the cached rates and catalog pages follow at once.
+admin.site.unregister(Rate)
+
+
+@admin.register(Rate)
+class RateAdmin(DjmoneyRateAdmin):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(services.rates_cache_clear)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        transaction.on_commit(services.rates_cache_clear)

@@ -1,0 +1,342 @@
+"""Catalog API (/api/v1/): categories, product search with facets, detail, autocomplete, reviews.
+
+Reads are public; posting a review needs a signed-in buyer.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import selectors, services
+from catalog.cache import LISTING_TTL, listing_cache_key
+from catalog.models import Product
+from shop.api import ErrorSerializer, MoneyField, Pagination, paginated
+from shop.money import money_to_dict, request_currency
+
+MAX_QUERY_LENGTH = 200
+
+
+def _currency(request, raw: str | None) -> str:
+    if raw:
+        if raw not in settings.CURRENCIES:
+            raise serializers.ValidationError({"currency": [_("Unknown currency: %(c)s.") % {"c": raw[:10]}]})
+        return raw
+    return request_currency(request)
+
+
+class ProductQueryInput(serializers.Serializer):
+    search = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
+    category = serializers.SlugField(required=False, max_length=140)
+    brand = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=20)
+    min_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), required=False)
+    max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), required=False)
+    currency = serializers.ChoiceField(choices=settings.CURRENCIES, required=False)
+    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
+    attr = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=20)
+    min_rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
+    rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
+    ordering = serializers.ChoiceField(choices=selectors.ORDERINGS, required=False)
+    page = serializers.IntegerField(min_value=1, max_value=100000, required=False, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=Pagination.max_page_size, required=False, default=20)
+
+    def validate_attr(self, values):
+        parsed: dict[str, list[str]] = {}
+        for value in values:
+            key, sep, wanted = value.partition(":")
+            if not sep or not selectors.ATTRIBUTE_KEY.match(key) or not wanted:
+                raise serializers.ValidationError(_("Use attr=name:value, e.g. attr=colour:red."))
+            parsed.setdefault(key, []).append(wanted)
+        return parsed
+
+    def validate_category(self, slug):
+        category = selectors.category_get_by_slug(slug)
+        if category is None:
+            raise serializers.ValidationError(_("Unknown category."))
+        return category
+
+    def validate(self, data):
+        lo, hi = data.get("min_price"), data.get("max_price")
+        if lo is not None and hi is not None and lo > hi:
+            raise serializers.ValidationError({"max_price": [_("Must not be below min_price.")]})
+        return data
+
+
+def product_query_from_params(params, *, currency_default: str) -> selectors.ProductQuery:
+    """Validate query parameters (raises ValidationError naming the field) into a ProductQuery."""
+    data = {key: params.get(key) for key in params if key not in ("brand", "attr")}
+    if "brand" in params:
+        data["brand"] = params.getlist("brand")
+    if "attr" in params:
+        data["attr"] = params.getlist("attr")
+    data = {k: v for k, v in data.items() if not (v == "" and k not in ("search", "q"))}
+    serializer = ProductQueryInput(data=data)
+    serializer.is_valid(raise_exception=True)
+    v = serializer.validated_data
+    return selectors.ProductQuery(
+        q=v.get("search") or v.get("q") or "",
+        category=v.get("category"),
+        brand=v.get("brand", []),
+        min_price=v.get("min_price"),
+        max_price=v.get("max_price"),
+        currency=v.get("currency") or currency_default,
+        in_stock=v.get("in_stock"),
+        attributes=v.get("attr", {}),
+        min_rating=v.get("min_rating") or v.get("rating"),
+        ordering=v.get("ordering", ""),
+        page=v["page"],
+        page_size=v["page_size"],
+    )
+
+
+class CategoryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    depth = serializers.IntegerField()
+    children = serializers.ListField(child=serializers.DictField())
+
+
+def product_list_item(product: Product, convert, request) -> dict:
+    return {
+        "id": product.pk,
+        "sku": product.sku,
+        "slug": product.slug,
+        "name": product.name,
+        "brand": product.brand,
+        "category": {"slug": product.category.slug, "name": product.category.name},
+        "price": money_to_dict(convert(product.price)),
+        "available": selectors.product_available(product),
+        "in_stock": selectors.product_available(product) > 0,
+        "rating": {"average": str(product.rating_avg), "count": product.rating_count},
+        "thumbnail": request.build_absolute_uri(product.thumbnail_url) if product.thumbnail_url else "",
+        "url": product.get_absolute_url(),
+    }
+
+
+class ProductListItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    brand = serializers.CharField()
+    category = serializers.DictField()
+    price = MoneyField()
+    available = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+    rating = serializers.DictField()
+    thumbnail = serializers.CharField()
+    url = serializers.CharField()
+
+
+class ProductDetailOutput(ProductListItemOutput):
+    description = serializers.CharField()
+    attributes = serializers.DictField()
+    images = serializers.ListField(child=serializers.DictField())
+    bought_together = ProductListItemOutput(many=True)
+
+
+class AutocompleteOutput(serializers.Serializer):
+    results = serializers.ListField(child=serializers.DictField())
+
+
+class CategoryListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=CategoryOutput(many=True))
+    def get(self, request):
+        return Response(selectors.category_tree())
+
+
+def _page_link(request, page: int) -> str:
+    params = request.query_params.copy()
+    params["page"] = str(page)
+    return request.build_absolute_uri(request.path + "?" + params.urlencode())
+
+
+class ProductListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="products_list",
+        parameters=[ProductQueryInput],
+        responses=paginated(
+            ProductListItemOutput,
+            name="ProductPage",
+            currency=serializers.CharField(),
+            ordering=serializers.CharField(),
+            facets=serializers.JSONField(help_text="counts by category, brand, price band and availability"),
+        ),
+    )
+    def get(self, request):
+        currency = _currency(request, request.query_params.get("currency"))
+        # The same answer for everyone asking the same thing until the catalog
+        # (products, prices, stock, ratings) changes: served from the cache.
+        key = listing_cache_key("api-products", request, currency)
+        body = cache.get(key)
+        if body is None:
+            body = self._listing(request, currency)
+            cache.set(key, body, LISTING_TTL)
+        return Response(body)
+
+    def _listing(self, request, currency: str) -> dict:
+        query = product_query_from_params(request.query_params, currency_default=currency)
+        result = selectors.product_search(query)
+        if query.page > result.num_pages:
+            raise NotFound(_("Invalid page."))
+        convert = selectors.price_converter(query.currency)
+        facets = result.facets
+        return {
+                "count": result.count,
+                "next": _page_link(request, query.page + 1) if result.has_next else None,
+                "previous": _page_link(request, query.page - 1) if result.has_previous else None,
+                "currency": query.currency,
+                "ordering": result.ordering,
+                "results": [product_list_item(p, convert, request) for p in result.products],
+                "facets": {
+                    "categories": facets["categories"],
+                    "brands": facets["brands"],
+                    "price": [
+                        {
+                            "min": str(b["min"]),
+                            "max": str(b["max"]) if b["max"] is not None else None,
+                            "currency": b["currency"],
+                            "count": b["count"],
+                        }
+                        for b in facets["price"]
+                    ],
+                    "in_stock": facets["in_stock"],
+                },
+            }
+
+
+class AutocompleteInput(serializers.Serializer):
+    q = serializers.CharField(max_length=100, allow_blank=True, trim_whitespace=True)
+    limit = serializers.IntegerField(min_value=1, max_value=20, required=False, default=10)
+
+
+class ProductAutocompleteApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[AutocompleteInput], responses=AutocompleteOutput)
+    def get(self, request):
+        serializer = AutocompleteInput(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        products = selectors.product_autocomplete(q=serializer.validated_data["q"], limit=serializer.validated_data["limit"])
+        return Response({"results": [{"name": p.name, "slug": p.slug, "url": p.get_absolute_url()} for p in products]})
+
+
+class ProductRecommendedApi(APIView):
+    """"Recommended for you": from the categories of the caller's purchases (best rated for others)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer("RecommendedProducts", {"results": ProductListItemOutput(many=True)})
+    )
+    def get(self, request):
+        currency = _currency(request, request.query_params.get("currency"))
+        convert = selectors.price_converter(currency)
+        products = selectors.products_recommended_for(user=request.user, limit=12)
+        return Response({"results": [product_list_item(p, convert, request) for p in products]})
+
+
+def _active_product(slug: str) -> Product:
+    product = selectors.product_get_for_page(slug=slug)
+    if product is None:
+        raise NotFound(_("Product not found."))
+    return product
+
+
+class ProductDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=ProductDetailOutput)
+    def get(self, request, slug: str):
+        currency = _currency(request, request.query_params.get("currency"))
+        key = listing_cache_key("api-product", request, currency)
+        body = cache.get(key)
+        if body is None:
+            body = self._detail(request, slug, currency)
+            cache.set(key, body, LISTING_TTL)
+        return Response(body)
+
+    def _detail(self, request, slug: str, currency: str) -> dict:
+        product = _active_product(slug)
+        convert = selectors.price_converter(currency)
+        body = product_list_item(product, convert, request)
+        body.update(
+            {
+                "description": product.description,
+                "attributes": product.attributes,
+                "images": [
+                    {
+                        "image": request.build_absolute_uri(img.image.url),
+                        "thumbnail": request.build_absolute_uri(img.thumbnail.url) if img.thumbnail else "",
+                        "alt": img.alt,
+                    }
+                    for img in product.images.all()
+                ],
+                "bought_together": [
+                    product_list_item(p, convert, request)
+                    for p in selectors.products_bought_together(product=product)
+                ],
+                "category": {
+                    "slug": product.category.slug,
+                    "name": product.category.name,
+                },
+            }
+        )
+        return body
+
+
+class ReviewInput(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    title = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    body = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    rating = serializers.IntegerField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    author = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_author(self, review) -> str:
+        name = getattr(review.user, "full_name", "") or review.user.email.split("@")[0]
+        return name
+
+
+class ReviewPagination(Pagination):
+    page_size = 10
+
+
+class ProductReviewsApi(APIView):
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(responses=paginated(ReviewOutput))
+    def get(self, request, slug: str):
+        product = _active_product(slug)
+        paginator = ReviewPagination()
+        page = paginator.paginate_queryset(selectors.product_reviews(product=product), request, view=self)
+        return paginator.get_paginated_response(ReviewOutput(page, many=True).data)
+
+    @extend_schema(request=ReviewInput, responses={201: ReviewOutput, 403: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request, slug: str):
+        product = get_object_or_404(Product, slug=slug, is_active=True)
+        serializer = ReviewInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        review = services.review_create(user=request.user, product=product, **serializer.validated_data)
+        return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)

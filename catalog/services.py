@@ -1,0 +1,519 @@
+"""Every write of the catalog: products, images, stock, purchases, reviews, recommendations.
+
+Stock counters change only here, each with one guarded UPDATE (never a
+read-modify-write in Python) and one append-only StockMovement. Lock order:
+stock rows are always touched in product-id order, so two checkouts can never
+deadlock on each other.
+"""
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Sum
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from djmoney.money import Money
+from PIL import Image
+
+from catalog.cache import catalog_cache_invalidate
+from catalog.exceptions import (
+    AlreadyReviewed,
+    ImportFailed,
+    InvalidQuantity,
+    InvalidRating,
+    NotABuyer,
+    OutOfStock,
+    ProductNotFound,
+)
+from catalog.models import (
+    BoughtTogether,
+    Category,
+    Product,
+    ProductImage,
+    ProductPurchase,
+    Review,
+    Stock,
+    StockMovement,
+    StockReservation,
+)
+
+THUMBNAIL_SIZE = (320, 320)
+CSV_FIELDS = ["sku", "slug", "name", "brand", "category", "price", "is_active", "description", "attributes"]
+
+
+def _actor(actor):
+    return actor if actor is not None and getattr(actor, "pk", None) else None
+
+
+def _merge_lines(lines: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sum quantities per product and sort by product id (the lock order)."""
+    merged: dict[int, int] = defaultdict(int)
+    for product_id, quantity in lines:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise InvalidQuantity(field="quantity")
+        merged[int(product_id)] += quantity
+    return sorted(merged.items())
+
+
+# --- search vector ---------------------------------------------------------------
+
+_SEARCH_VECTOR_SQL = """
+UPDATE catalog_product AS p SET search_vector =
+    setweight(to_tsvector('english', coalesce(p.name, '')), 'A') ||
+    setweight(to_tsvector('english', coalesce(p.brand, '') || ' ' || coalesce(c.name, '')), 'B') ||
+    setweight(to_tsvector('english', coalesce(p.description, '')), 'C')
+FROM catalog_category AS c
+WHERE c.id = p.category_id
+"""
+
+
+def product_search_vector_refresh(*, product_ids: Iterable[int] | None = None) -> None:
+    """Recompute the stored full-text vector (PostgreSQL only; a no-op elsewhere)."""
+    if connection.vendor != "postgresql":
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        if product_ids is None:
+            cursor.execute(_SEARCH_VECTOR_SQL)
+        else:
+            cursor.execute(_SEARCH_VECTOR_SQL + " AND p.id = ANY(%s)", [list(product_ids)])
+
+
+# --- categories and products -------------------------------------------------------
+
+
+def category_create(*, name: str, parent: Category | None = None, slug: str = "", description: str = "") -> Category:
+    """Add a category under `parent` (or as a root)."""
+    with transaction.atomic():
+        fields = {"name": name, "slug": slug or slugify(name), "description": description}
+        category = Category.objects.add_child(parent, fields) if parent is not None else Category.objects.add_root(fields)
+        catalog_cache_invalidate()
+        return category
+
+
+def category_update(*, category: Category, name: str, description: str | None = None) -> Category:
+    """Rename a category; its products' search text follows."""
+    with transaction.atomic():
+        category.name = name
+        if description is not None:
+            category.description = description
+        category.save(update_fields=["name", "description"])
+        product_search_vector_refresh(
+            product_ids=list(Product.objects.filter(category=category).values_list("id", flat=True))
+        )
+        catalog_cache_invalidate()
+        return category
+
+
+def _unique_slug(name: str, sku: str) -> str:
+    base = slugify(name)[:180] or "product"
+    slug = f"{base}-{slugify(sku)}"[:220]
+    return slug
+
+
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    category: Category,
+    price: Money | Decimal,
+    slug: str = "",
+    description: str = "",
+    brand: str = "",
+    attributes: dict | None = None,
+    is_active: bool = True,
+    on_hand: int = 0,
+    actor=None,
+) -> Product:
+    """Create a product with its stock row (and an initial restock movement)."""
+    if not isinstance(price, Money):
+        price = Money(price, settings.DEFAULT_CURRENCY)
+    if price.currency.code != settings.DEFAULT_CURRENCY:
+        raise ImportFailed(_("Prices are kept in %(currency)s.") % {"currency": settings.DEFAULT_CURRENCY}, field="price")
+    with transaction.atomic():
+        product = Product.objects.create(
+            sku=sku,
+            slug=slug or _unique_slug(name, sku),
+            name=name,
+            description=description,
+            brand=brand,
+            category=category,
+            attributes=attributes or {},
+            price=price,
+            is_active=is_active,
+        )
+        Stock.objects.create(product=product)
+        if on_hand:
+            stock_restock(product_id=product.pk, quantity=on_hand, actor=actor, reason="initial stock")
+        product_search_vector_refresh(product_ids=[product.pk])
+        catalog_cache_invalidate()
+        return product
+
+
+PRODUCT_UPDATABLE = {"name", "slug", "description", "brand", "category", "attributes", "price", "is_active"}
+
+
+def product_update(*, product: Product, **fields) -> Product:
+    """Change product fields (price in the default currency) and keep search and caches current."""
+    unknown = set(fields) - PRODUCT_UPDATABLE
+    if unknown:
+        raise TypeError(f"product_update got unknown fields: {sorted(unknown)}")
+    price = fields.get("price")
+    if price is not None and not isinstance(price, Money):
+        fields["price"] = Money(price, settings.DEFAULT_CURRENCY)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(product, name, value)
+        product.save()
+        product_search_vector_refresh(product_ids=[product.pk])
+        catalog_cache_invalidate()
+        return product
+
+
+def product_set_active(*, product_ids: Iterable[int], is_active: bool) -> int:
+    """Activate or deactivate products in bulk; returns how many changed."""
+    with transaction.atomic():
+        changed = (
+            Product.objects.filter(pk__in=list(product_ids))
+            .exclude(is_active=is_active)
+            .update(is_active=is_active, updated_at=timezone.now())
+        )
+        catalog_cache_invalidate()
+        return changed
+
+
+def _thumbnail_bytes(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("RGB")
+        img.thumbnail(THUMBNAIL_SIZE)
+        out = io.BytesIO()
+        img.save(out, format="JPEG", quality=82)
+        return out.getvalue()
+
+
+def product_image_add(*, product: Product, data: bytes, filename: str, alt: str = "") -> ProductImage:
+    """Store an image with a generated thumbnail; the first image becomes the product's thumbnail."""
+    try:
+        thumb = _thumbnail_bytes(data)
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ImportFailed(_("The file is not an image we can read."), field="image") from exc
+    stem = PurePath(filename).stem or product.slug
+    with transaction.atomic():
+        position = product.images.count()
+        image = ProductImage(product=product, alt=alt or product.name, position=position)
+        image.image.save(filename, ContentFile(data), save=False)
+        image.thumbnail.save(f"{stem}_thumb.jpg", ContentFile(thumb), save=False)
+        image.save()
+        if not product.thumbnail:
+            product.thumbnail.name = image.thumbnail.name
+            Product.objects.filter(pk=product.pk).update(thumbnail=image.thumbnail.name)
+        catalog_cache_invalidate()
+        return image
+
+
+# --- stock -----------------------------------------------------------------------------
+
+
+def _stock_available(product_id: int) -> int:
+    row = Stock.objects.filter(product_id=product_id).values_list("on_hand", "reserved").first()
+    return row[0] - row[1] if row else 0
+
+
+def stock_reserve(
+    *, lines: Iterable[tuple[int, int]], reference: str, expires_at: datetime, actor=None
+) -> None:
+    """Reserve every (product_id, quantity) line for `reference`, all or nothing.
+
+    One guarded UPDATE per product, in product-id order (no deadlocks between
+    concurrent checkouts); raises OutOfStock and leaves nothing behind when any
+    line cannot be reserved. Call inside the order's transaction.
+    """
+    merged = _merge_lines(lines)
+    actor = _actor(actor)
+    with transaction.atomic():
+        inactive = set(
+            Product.objects.filter(pk__in=[pid for pid, _qty in merged], is_active=False).values_list("pk", flat=True)
+        )
+        for product_id, quantity in merged:
+            if product_id in inactive:
+                raise OutOfStock(product_id=product_id, available=0)
+            # A single-table WHERE: PostgreSQL re-checks it against the row a
+            # concurrent reservation just committed (a join would turn it into an
+            # IN (subquery) evaluated on the old snapshot, and oversell).
+            updated = Stock.objects.filter(product_id=product_id, on_hand__gte=F("reserved") + quantity).update(
+                reserved=F("reserved") + quantity
+            )
+            if updated != 1:
+                raise OutOfStock(product_id=product_id, available=_stock_available(product_id))
+        StockReservation.objects.bulk_create(
+            [
+                StockReservation(product_id=pid, quantity=qty, reference=reference, expires_at=expires_at)
+                for pid, qty in merged
+            ]
+        )
+        StockMovement.objects.bulk_create(
+            [
+                StockMovement(
+                    product_id=pid,
+                    kind=StockMovement.Kind.RESERVATION,
+                    reserved_delta=qty,
+                    reference=reference,
+                    reason="checkout",
+                    actor=actor,
+                )
+                for pid, qty in merged
+            ]
+        )
+        catalog_cache_invalidate()
+
+
+def _close_reservations(*, reference: str, status: str, actor, reason: str) -> int:
+    actor = _actor(actor)
+    sold = status == StockReservation.Status.SOLD
+    total = 0
+    with transaction.atomic():
+        # The row locks make a concurrent second call wait, then find nothing open.
+        open_ids = list(
+            StockReservation.objects.select_for_update()
+            .filter(reference=reference, status=StockReservation.Status.OPEN)
+            .order_by("product_id", "id")
+            .values_list("id", "product_id", "quantity")
+        )
+        for reservation_id, product_id, quantity in open_ids:
+            claimed = StockReservation.objects.filter(
+                pk=reservation_id, status=StockReservation.Status.OPEN
+            ).update(status=status, updated_at=timezone.now())
+            if not claimed:
+                continue
+            if sold:
+                Stock.objects.filter(product_id=product_id).update(
+                    on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity
+                )
+            else:
+                Stock.objects.filter(product_id=product_id).update(reserved=F("reserved") - quantity)
+            StockMovement.objects.create(
+                product_id=product_id,
+                kind=StockMovement.Kind.SALE if sold else StockMovement.Kind.RELEASE,
+                on_hand_delta=-quantity if sold else 0,
+                reserved_delta=-quantity,
+                reference=reference,
+                reason=reason,
+                actor=actor,
+            )
+            total += quantity
+        if total:
+            catalog_cache_invalidate()
+    return total
+
+
+def stock_release(*, reference: str, actor=None, reason: str = "") -> int:
+    """Release every open reservation of `reference`, exactly once; returns the units released."""
+    return _close_reservations(
+        reference=reference, status=StockReservation.Status.RELEASED, actor=actor, reason=reason or "released"
+    )
+
+
+def stock_commit_sale(*, reference: str, actor=None) -> int:
+    """Turn the open reservations of `reference` into a sale, exactly once; returns the units sold."""
+    return _close_reservations(reference=reference, status=StockReservation.Status.SOLD, actor=actor, reason="sale")
+
+
+def stock_restock(*, product_id: int, quantity: int, actor=None, reason: str, reference: str = "") -> None:
+    """Add units on hand (deliveries, returned goods)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidQuantity(field="quantity")
+    with transaction.atomic():
+        updated = Stock.objects.filter(product_id=product_id).update(on_hand=F("on_hand") + quantity)
+        if not updated:
+            if not Product.objects.filter(pk=product_id).exists():
+                raise ProductNotFound()
+            Stock.objects.get_or_create(product_id=product_id)
+            Stock.objects.filter(product_id=product_id).update(on_hand=F("on_hand") + quantity)
+        StockMovement.objects.create(
+            product_id=product_id,
+            kind=StockMovement.Kind.RESTOCK,
+            on_hand_delta=quantity,
+            reference=reference,
+            reason=reason,
+            actor=_actor(actor),
+        )
+        catalog_cache_invalidate()
+
+
+def stock_adjust(*, product_id: int, delta: int, actor=None, reason: str, reference: str = "") -> None:
+    """Correct units on hand by `delta` (stocktake, damage); never below what is reserved."""
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise InvalidQuantity(field="delta")
+    with transaction.atomic():
+        updated = Stock.objects.filter(product_id=product_id, on_hand__gte=F("reserved") - delta).update(
+            on_hand=F("on_hand") + delta
+        )
+        if not updated:
+            raise OutOfStock(product_id=product_id, available=_stock_available(product_id))
+        StockMovement.objects.create(
+            product_id=product_id,
+            kind=StockMovement.Kind.ADJUSTMENT,
+            on_hand_delta=delta,
+            reference=reference,
+            reason=reason,
+            actor=_actor(actor),
+        )
+        catalog_cache_invalidate()
+
+
+# --- purchases, reviews, recommendations -------------------------------------------------
+
+
+def product_purchase_record(*, user, lines: Iterable[tuple[int, int]], reference: str) -> None:
+    """Record that `user` bought these products in order `reference`; idempotent per (reference, product)."""
+    merged = _merge_lines(lines)
+    with transaction.atomic():
+        ProductPurchase.objects.bulk_create(
+            [ProductPurchase(user=user, product_id=pid, quantity=qty, reference=reference) for pid, qty in merged],
+            ignore_conflicts=True,
+        )
+
+
+def review_create(*, user, product: Product, rating: int, title: str = "", body: str = "") -> Review:
+    """Add the buyer's one review of a product and update its rating average and count.
+
+    Takes the product row lock so concurrent reviews compute the aggregate in turn.
+    """
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise InvalidRating(field="rating")
+    with transaction.atomic():
+        if not ProductPurchase.objects.filter(user=user, product=product).exists():
+            raise NotABuyer(field="product")
+        Product.objects.select_for_update().filter(pk=product.pk).values_list("pk", flat=True).first()
+        if Review.objects.filter(user=user, product=product).exists():
+            raise AlreadyReviewed()
+        try:
+            with transaction.atomic():
+                review = Review.objects.create(
+                    user=user, product=product, rating=rating, title=title.strip(), body=body.strip()
+                )
+        except IntegrityError:
+            raise AlreadyReviewed()
+        product.rating_avg, product.rating_count = _rating_refresh(product_id=product.pk)
+        return review
+
+
+def _rating_refresh(*, product_id: int) -> tuple[Decimal, int]:
+    totals = Review.objects.filter(product_id=product_id).aggregate(total=Sum("rating"), count=Count("id"))
+    count = totals["count"] or 0
+    average = (Decimal(totals["total"] or 0) / count).quantize(Decimal("0.01")) if count else Decimal(0)
+    Product.objects.filter(pk=product_id).update(rating_avg=average, rating_count=count)
+    catalog_cache_invalidate()
+    return average, count
+
+
+def review_delete(*, review_id: int) -> None:
+    """Remove a review (moderation) and recompute its product's rating. Takes the product row lock."""
+    with transaction.atomic():
+        review = Review.objects.filter(pk=review_id).first()
+        if review is None:
+            return
+        Product.objects.select_for_update().filter(pk=review.product_id).values_list("pk", flat=True).first()
+        review.delete()
+        _rating_refresh(product_id=review.product_id)
+
+
+_BOUGHT_TOGETHER_SQL = """
+INSERT INTO catalog_boughttogether (product_id, other_id, count)
+SELECT a.product_id, b.product_id, COUNT(DISTINCT a.reference)
+FROM catalog_productpurchase AS a
+JOIN catalog_productpurchase AS b ON a.reference = b.reference AND a.product_id <> b.product_id
+GROUP BY a.product_id, b.product_id
+"""
+
+
+def bought_together_compute() -> int:
+    """Recompute the co-purchase table from ProductPurchase (orders sharing a reference)."""
+    with transaction.atomic():
+        BoughtTogether.objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute(_BOUGHT_TOGETHER_SQL)
+        catalog_cache_invalidate()
+        return BoughtTogether.objects.count()
+
+
+# --- exchange rates ----------------------------------------------------------------------
+
+
+def rates_cache_clear() -> None:
+    """Forget djmoney's cached rates so an edited Rate takes effect at once."""
+    keys = [
+        f"djmoney:get_rate:{source}:{target}:{import_string(settings.EXCHANGE_BACKEND).name}"
+        for source in settings.CURRENCIES
+        for target in settings.CURRENCIES
+    ]
+    cache.delete_many(keys)
+    catalog_cache_invalidate()
+
+
+def exchange_rates_load() -> None:
+    """Load the exchange rates file into djmoney's rate tables."""
+    with transaction.atomic():
+        import_string(settings.EXCHANGE_BACKEND)().update_rates(base_currency=settings.BASE_CURRENCY)
+        rates_cache_clear()
+
+
+# --- CSV import ----------------------------------------------------------------------
+
+
+def _parse_bool(value: str) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on", "y"}
+
+
+def products_import_csv(*, data: bytes | str, actor=None) -> dict:
+    """Create or update products from CSV (columns as in the export); all rows or none."""
+    import json
+
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"sku", "name", "category", "price"} - set(reader.fieldnames or [])
+    if missing:
+        raise ImportFailed(_("Missing columns: %(columns)s.") % {"columns": ", ".join(sorted(missing))}, field="file")
+    categories = {c.slug: c for c in Category.objects.all()}
+    created = updated = 0
+    with transaction.atomic():
+        for line_no, row in enumerate(reader, start=2):
+            try:
+                category = categories[row["category"].strip()]
+                price = Decimal(row["price"].strip())
+                if not price.is_finite() or price < 0:
+                    raise InvalidOperation
+                attributes = json.loads(row.get("attributes") or "{}")
+                if not isinstance(attributes, dict):
+                    raise ValueError
+            except (KeyError, InvalidOperation, ValueError) as exc:
+                raise ImportFailed(
+                    _("Row %(line)s is invalid (category, price or attributes).") % {"line": line_no}, field="file"
+                ) from exc
+            fields = {
+                "name": row["name"].strip(),
+                "brand": (row.get("brand") or "").strip(),
+                "category": category,
+                "price": Money(price, settings.DEFAULT_CURRENCY),
+                "description": row.get("description") or "",
+                "attributes": attributes,
+                "is_active": _parse_bool(row.get("is_active", "1")),
+            }
+            product = Product.objects.filter(sku=row["sku"].strip()).first()
+            if product is None:
+                product_create(sku=row["sku"].strip(), slug=(row.get("slug") or "").strip(), actor=actor, **fields)
+                created += 1
+            else:
+                product_update(product=product, **fields)
+                updated += 1
+    return {"created": created, "updated": updated}

@@ -1,0 +1,11 @@
+"""Celery tasks of the catalog: each calls one service."""
+
+from celery import shared_task
+
+from catalog.services import bought_together_compute
+
+
+@shared_task(name="catalog.tasks.compute_bought_together")
+def compute_bought_together() -> int:
+    """Recompute the "bought together" table (beat: every six hours); safe to run twice."""
+    return bought_together_compute()

@@ -1,0 +1,171 @@
+"""Catalog pages: home, category, search (with facets), product detail (+ review form)."""
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import ValidationError
+
+from catalog import selectors, services
+from catalog.api import product_query_from_params
+from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key
+from catalog.forms import ReviewForm
+from shop.api import _first_field_error
+from shop.exceptions import ShopError
+from shop.money import request_currency
+
+CART_SLOT = "<div data-cart-slot></div>"
+
+
+def _priced(products, convert):
+    return [{"product": p, "price": convert(p.price), "available": selectors.product_available(p)} for p in products]
+
+
+def home(request):
+    currency = request_currency(request)
+    convert = selectors.price_converter(currency)
+    return render(
+        request,
+        "catalog/home.html",
+        {
+            "categories": selectors.category_tree(),
+            "new_products": _priced(selectors.products_new(limit=8), convert),
+            "recommended": _priced(selectors.products_recommended_for(user=request.user, limit=8), convert),
+        },
+    )
+
+
+def _listing(request, *, template: str, category=None):
+    """A listing page: the facet sidebar and product grid come from the cache
+    (same question, same catalog version: same HTML); the page around them, with
+    the visitor's header and messages, is rendered per request."""
+    currency = request_currency(request)
+    key = listing_cache_key("page-listing", request, currency)
+    listing = cache.get(key)
+    if listing is None:
+        listing, status = _listing_html(request, currency=currency, category=category)
+        if status == 200:
+            cache.set(key, listing, LISTING_TTL)
+    else:
+        status = 200
+    context = {"category": category, "q": request.GET.get("q", ""), "listing": mark_safe(listing)}  # noqa: S308
+    return render(request, template, context, status=status)
+
+
+def _listing_html(request, *, currency: str, category) -> tuple[str, int]:
+    params = request.GET.copy()
+    if category is not None:
+        params["category"] = category.slug
+    context = {"category": category, "categories": selectors.category_tree(), "q": request.GET.get("q", "")}
+    try:
+        query = product_query_from_params(params, currency_default=currency)
+    except ValidationError as exc:
+        field, message = _first_field_error(exc.detail)
+        context.update({"error_field": field, "error": message, "result": None})
+        return render_to_string("catalog/_listing.html", context), 400
+    result = selectors.product_search(query)
+    if query.page > result.num_pages:
+        raise Http404(_("Invalid page."))
+    convert = selectors.price_converter(query.currency)
+    base = request.GET.copy()
+    base.pop("page", None)
+    context.update(
+        {
+            "query": query,
+            "result": result,
+            "items": _priced(result.products, convert),
+            "querystring": base.urlencode(),
+            "orderings": [
+                ("relevance", _("Relevance")),
+                ("price", _("Price: low to high")),
+                ("-price", _("Price: high to low")),
+                ("-created", _("Newest")),
+                ("-rating", _("Best rated")),
+                ("name", _("Name")),
+            ],
+        }
+    )
+    return render_to_string("catalog/_listing.html", context), 200
+
+
+def category_detail(request, slug: str):
+    category = selectors.category_get_by_slug(slug)
+    if category is None:
+        raise Http404(_("Unknown category."))
+    return _listing(request, template="catalog/category.html", category=category)
+
+
+def search(request):
+    return _listing(request, template="catalog/search.html")
+
+
+def _product_body(request, product, currency: str) -> str:
+    convert = selectors.price_converter(currency)
+    return render_to_string(
+        "catalog/_product_body.html",
+        {
+            "product": product,
+            "price": convert(product.price),
+            "available": selectors.product_available(product),
+            "reviews": list(selectors.product_reviews(product=product, limit=20)),
+            "bought_together": _priced(selectors.products_bought_together(product=product), convert),
+            "images": list(product.images.all()),
+        },
+        request=None,
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def product_detail(request, slug: str):
+    """The product page; anonymous views are cached until the catalog changes."""
+    currency = request_currency(request)
+    anonymous = not request.user.is_authenticated
+    key = catalog_cache_key("page", slug, currency, get_language())
+    cached = cache.get(key) if anonymous and request.method != "POST" else None
+    form = None
+    if cached is None:
+        product = selectors.product_get_for_page(slug=slug)
+        if product is None:
+            raise Http404(_("Product not found."))
+        if request.method == "POST":
+            if anonymous:
+                return redirect(f"/accounts/login/?next={product.get_absolute_url()}")
+            form = ReviewForm(request.POST)
+            if form.is_valid():
+                try:
+                    services.review_create(user=request.user, product=product, **form.cleaned_data)
+                except ShopError as exc:
+                    messages.error(request, str(exc.message))
+                else:
+                    messages.success(request, _("Thank you for your review."))
+                return redirect(product.get_absolute_url())
+        cached = {
+            "title": product.name,
+            "product_id": product.pk,
+            "available": selectors.product_available(product),
+            "url": product.get_absolute_url(),
+            "category": {"name": product.category.name, "url": product.category.get_absolute_url()},
+            "body": _product_body(request, product, currency),
+        }
+        if anonymous:
+            cache.set(key, cached, TTL)
+        can_review = selectors.review_allowed(user=request.user, product=product)
+    else:
+        can_review = False
+    if can_review and form is None:
+        form = ReviewForm()
+    # The add-to-cart form carries this visitor's CSRF token, so it is rendered
+    # per request and slotted into the cached fragment.
+    cart_form = render_to_string("catalog/_add_to_cart.html", {"page": cached}, request=request)
+    body = cached["body"].replace(CART_SLOT, cart_form, 1)
+    return render(
+        request,
+        "catalog/product_detail.html",
+        {"page": cached, "body": mark_safe(body), "form": form, "can_review": can_review},  # noqa: S308
+        status=400 if form is not None and form.is_bound else 200,
+    )
