@@ -1,0 +1,280 @@
+"""Staff operations in admin: reconciliation, fraud rules and held payments, wallet adjustments, audit log.
+
+Roles are groups made by migration 0005: "support" views and resolves
+reconciliation items; "finance" may also refund, adjust wallets and release
+held payments. Every action checks its permission itself and answers 403
+(PermissionDenied) without it, and every action on money or orders writes an
+AuditLog entry (who, when, what, why).
+"""
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from djmoney.money import Money
+
+from payments import services
+from payments.adjustments import wallet_adjust
+from payments.admin import PaymentAdmin, ReadOnlyAdminMixin, WalletAdmin
+from payments.audit import audit_record
+from payments.fraud import payment_hold_refuse, payment_hold_release
+from payments.models import (
+    AuditLog,
+    FraudRule,
+    Payment,
+    PaymentHold,
+    ReconciliationItem,
+    ReconciliationRun,
+    Wallet,
+)
+from payments.reconciliation import reconciliation_item_resolve
+from shop.exceptions import ShopError
+
+PERM_REFUND = "payments.refund_payment"
+PERM_ADJUST = "payments.adjust_wallet"
+PERM_RESOLVE = "payments.resolve_reconciliationitem"
+PERM_RELEASE = "payments.release_payment"
+
+
+def require_perm(request, perm: str) -> None:
+    """403 unless the staff user holds `perm` (admin actions are reachable by any staff who can view)."""
+    if not request.user.has_perm(perm):
+        raise PermissionDenied
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255, required=True, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class NoteForm(forms.Form):
+    reason = forms.CharField(label=_("Note"), max_length=500, required=False, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class AdjustmentForm(ReasonForm):
+    amount = forms.DecimalField(
+        label=_("Amount"), max_digits=18, decimal_places=2,
+        help_text=_("Positive credits the wallet, negative debits it (in the wallet's currency)."),
+    )
+    field_order = ["amount", "reason"]
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError(_("The amount cannot be zero."))
+        return amount
+
+
+def _confirm(modeladmin, request, queryset, *, form_class, action: str, title, explanation, submit_label):
+    """(form, None) when the confirmed form is valid; otherwise (None, the confirmation page)."""
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        return form, None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "explanation": explanation,
+        "submit_label": submit_label,
+        "form": form,
+        "queryset": queryset,
+        "action": action,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return None, TemplateResponse(request, "admin/payments/action_reason.html", context)
+
+
+# --- wallets and payments (the payments app's admin, with staff actions added) -------------------
+
+admin.site.unregister(Wallet)
+admin.site.unregister(Payment)
+
+
+@admin.register(Wallet)
+class StaffWalletAdmin(WalletAdmin):
+    actions = ["close_wallets", "adjust_balance"]
+
+    @admin.action(description=_("Close the selected (empty) wallets"))
+    def close_wallets(self, request, queryset):
+        for wallet in queryset:
+            audit_record(actor=request.user, action="wallet_close", obj=wallet, reason=str(_("Closed by staff")))
+        return super().close_wallets(request, queryset)
+
+    @admin.action(description=_("Adjust balance (finance): post a balanced adjustment with a reason"))
+    def adjust_balance(self, request, queryset):
+        require_perm(request, PERM_ADJUST)
+        form, page = _confirm(
+            self, request, queryset, form_class=AdjustmentForm, action="adjust_balance",
+            title=_("Adjust wallet balance"),
+            explanation=_("A ledger adjustment between the wallet and provider clearing is posted; "
+                          "balances are never edited. A debit cannot take a wallet below zero."),
+            submit_label=_("Post adjustment"),
+        )
+        if page is not None:
+            return page
+        for wallet in queryset:
+            try:
+                amount = Money(Decimal(form.cleaned_data["amount"]), wallet.currency)
+                tx = wallet_adjust(wallet_id=wallet.pk, amount=amount, reason=form.cleaned_data["reason"],
+                                   actor=request.user)
+            except (ShopError, InvalidOperation) as exc:
+                self.message_user(request, f"{wallet}: {getattr(exc, 'message', exc)}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(wallet)s adjusted by %(amount)s (%(tx)s).")
+                                  % {"wallet": wallet, "amount": amount, "tx": tx.reference}, messages.SUCCESS)
+        return None
+
+
+@admin.register(Payment)
+class StaffPaymentAdmin(PaymentAdmin):
+    list_filter = ["status", "purpose", "method", "hold__status"]
+    actions = ["retry_now", "refund_in_full"]
+
+    @admin.action(description=_("Retry now (ask the provider, charge again only if it has nothing)"))
+    def retry_now(self, request, queryset):
+        for payment in queryset.filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD):
+            audit_record(actor=request.user, action="payment_retry", obj=payment, reason=str(_("Retried by staff")))
+        return super().retry_now(request, queryset)
+
+    @admin.action(description=_("Refund in full (finance)"))
+    def refund_in_full(self, request, queryset):
+        require_perm(request, PERM_REFUND)
+        form, page = _confirm(
+            self, request, queryset, form_class=ReasonForm, action="refund_in_full",
+            title=_("Refund payments in full"),
+            explanation=_("What is left of each payment goes back the way it came (wallet or card)."),
+            submit_label=_("Refund"),
+        )
+        if page is not None:
+            return page
+        reason = form.cleaned_data["reason"]
+        for payment in queryset:
+            data = {"amount": str(payment.refundable.amount), "currency": payment.amount.currency.code}
+            try:
+                refund = services.payment_refund(
+                    payment_id=payment.pk, amount=payment.refundable,
+                    reference=f"{payment.reference}-staff-{uuid.uuid4().hex[:12]}", reason=reason, actor=request.user,
+                )
+            except ShopError as exc:
+                audit_record(actor=request.user, action="payment_refund", obj=payment, reason=reason,
+                             data={**data, "error": exc.code})
+                self.message_user(request, f"{payment.pk}: {exc.message}", messages.ERROR)
+            else:
+                audit_record(actor=request.user, action="payment_refund", obj=payment, reason=reason,
+                             data={**data, "refund": refund.reference, "status": refund.status})
+                self.message_user(request, _("Payment %(id)s refunded.") % {"id": payment.pk}, messages.SUCCESS)
+        return None
+
+
+# --- fraud rules and held payments -------------------------------------------------------------------
+
+
+@admin.register(FraudRule)
+class FraudRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "scope", "window_minutes", "max_attempts", "max_declines", "action", "active"]
+    list_filter = ["active", "scope", "action"]
+    list_editable = ["active"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action="fraud_rule_change" if change else "fraud_rule_add", obj=obj,
+                     data={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
+
+
+@admin.register(PaymentHold)
+class PaymentHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["payment", "status", "rule", "reason", "created_at", "decided_by", "decided_at"]
+    list_filter = ["status", "rule"]
+    list_select_related = ["payment", "rule", "decided_by"]
+    search_fields = ["payment__reference", "payment__user__email"]
+    actions = ["release", "refuse"]
+
+    @admin.action(description=_("Release and charge (finance)"))
+    def release(self, request, queryset):
+        require_perm(request, PERM_RELEASE)
+        for hold in queryset.filter(status=PaymentHold.Status.HELD):
+            try:
+                payment = payment_hold_release(hold_id=hold.pk, actor=request.user, reason=str(_("Released by staff")))
+            except ShopError as exc:
+                self.message_user(request, f"{hold}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{payment.pk}: {payment.get_status_display()}")
+
+    @admin.action(description=_("Refuse (finance): the payment fails and its order is cancelled"))
+    def refuse(self, request, queryset):
+        require_perm(request, PERM_RELEASE)
+        for hold in queryset.filter(status=PaymentHold.Status.HELD):
+            try:
+                payment_hold_refuse(hold_id=hold.pk, actor=request.user, reason=str(_("Refused by staff")))
+            except ShopError as exc:
+                self.message_user(request, f"{hold}: {exc.message}", messages.ERROR)
+
+
+# --- reconciliation ---------------------------------------------------------------------------------
+
+
+class ReconciliationItemInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReconciliationItem
+    fields = ["kind", "object_type", "object_id", "related", "currency", "expected", "actual", "suggested_action",
+              "auto_repaired", "resolved", "resolved_by"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    show_change_link = True
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["day", "status", "discrepancy_count", "repaired_count", "duration_ms", "started_at", "finished_at"]
+    list_filter = ["status"]
+    date_hierarchy = "day"
+    readonly_fields = ["day", "status", "started_at", "finished_at", "duration_ms", "checked", "discrepancy_count",
+                       "repaired_count", "error", "triggered_by"]
+    inlines = [ReconciliationItemInline]
+
+
+@admin.register(ReconciliationItem)
+class ReconciliationItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "run", "kind", "object_type", "object_id", "related", "currency", "expected", "actual",
+                    "suggested_action", "auto_repaired", "resolved", "resolved_by"]
+    list_filter = ["resolved", "auto_repaired", "kind", "suggested_action", ("run__day", admin.DateFieldListFilter)]
+    list_select_related = ["run", "resolved_by"]
+    search_fields = ["object_id", "related", "detail"]
+    readonly_fields = ["run", "kind", "object_type", "object_id", "related", "currency", "expected", "actual",
+                       "detail", "suggested_action", "auto_repaired", "resolved", "resolved_by", "resolved_at",
+                       "resolution_note"]
+    actions = ["resolve"]
+
+    @admin.action(description=_("Mark resolved (with a note)"))
+    def resolve(self, request, queryset):
+        require_perm(request, PERM_RESOLVE)
+        form, page = _confirm(
+            self, request, queryset, form_class=NoteForm, action="resolve", title=_("Resolve reconciliation items"),
+            explanation=_("Say what was done; the items keep their findings and record who resolved them."),
+            submit_label=_("Resolve"),
+        )
+        if page is not None:
+            return page
+        done = 0
+        for item in queryset.filter(resolved=False):
+            reconciliation_item_resolve(item_id=item.pk, actor=request.user, note=form.cleaned_data["reason"])
+            done += 1
+        self.message_user(request, _("%(n)d item(s) resolved.") % {"n": done}, messages.SUCCESS)
+        return None
+
+
+# --- audit ------------------------------------------------------------------------------------------
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "reason"]
+    list_filter = ["action", "object_type", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["object_id", "reason", "actor__email"]
+    list_select_related = ["actor"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["created_at", "actor", "action", "object_type", "object_id", "reason", "data"]

@@ -1,0 +1,209 @@
+"""Staff dashboard and reports, served inside the admin (wired in shop/admin.py).
+
+Charts are SVG drawn here on the server: no JavaScript, no CDN. Both pages
+need `payments.view_staff_reports` (groups "support" and "finance").
+"""
+
+import csv
+from collections import defaultdict
+from datetime import UTC, date, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from payments import reports
+from payments.models import ReconciliationRun
+
+PERMISSION = "payments.view_staff_reports"
+MAX_RANGE_DAYS = 366
+
+
+def _require(request) -> None:
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied
+
+
+def bar_chart(points: list[tuple[str, Decimal | int]], *, title: str, width: int = 640, height: int = 220) -> SafeString:
+    """A labelled SVG bar chart (values >= 0); an empty series draws an empty frame with a note."""
+    pad_left, pad_bottom, pad_top = 56, 40, 24
+    plot_w, plot_h = width - pad_left - 8, height - pad_bottom - pad_top
+    peak = max([Decimal(value) for _label, value in points] + [Decimal(0)])
+    bars = []
+    if points and peak > 0:
+        slot = plot_w / len(points)
+        bar_w = max(slot * 0.7, 1)
+        every = max(1, len(points) // 12)
+        for index, (label, value) in enumerate(points):
+            h = float(Decimal(value) / peak) * plot_h
+            x = pad_left + index * slot + (slot - bar_w) / 2
+            y = pad_top + plot_h - h
+            bars.append(
+                format_html(
+                    '<rect x="{}" y="{}" width="{}" height="{}" fill="#417690"><title>{}: {}</title></rect>',
+                    f"{x:.1f}", f"{y:.1f}", f"{bar_w:.1f}", f"{h:.1f}", label, value,
+                )
+            )
+            if index % every == 0:
+                bars.append(
+                    format_html(
+                        '<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>',
+                        f"{x + bar_w / 2:.1f}", height - pad_bottom + 14, label,
+                    )
+                )
+    else:
+        bars.append(
+            format_html(
+                '<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#666">{}</text>',
+                width / 2, height / 2, _("No data"),
+            )
+        )
+    axis = format_html(
+        '<line x1="{x}" y1="{top}" x2="{x}" y2="{base}" stroke="#999"/>'
+        '<line x1="{x}" y1="{base}" x2="{right}" y2="{base}" stroke="#999"/>'
+        '<text x="{tx}" y="{ty}" font-size="10" text-anchor="end">{peak}</text>'
+        '<text x="{tx}" y="{base}" font-size="10" text-anchor="end">0</text>',
+        x=pad_left, top=pad_top, base=pad_top + plot_h, right=width - 8, tx=pad_left - 4, ty=pad_top + 4,
+        peak=f"{peak:,.0f}" if peak >= 100 or peak == peak.to_integral_value() else f"{peak:,.2f}",
+    )
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" width="{w}" height="{h}" '
+        'viewBox="0 0 {w} {h}" class="staff-chart"><title>{title}</title>'
+        '<text x="{w2}" y="14" font-size="12" text-anchor="middle" font-weight="bold">{title}</text>{axis}{bars}</svg>',
+        title=title, w=width, h=height, w2=width / 2, axis=axis, bars=mark_safe("".join(bars)),  # noqa: S308
+    )
+
+
+def _daily_series(rows: list[dict], start: date, end: date) -> dict[str, list[tuple[str, Decimal]]]:
+    """Per currency, one (MM-DD, total) point for every day of the range (0 where nothing sold)."""
+    by_currency: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for row in rows:
+        by_currency[row["currency"]][row["day"]] = row["total"]
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    return {
+        currency: [(f"{day:%m-%d}", totals.get(day, Decimal(0))) for day in days]
+        for currency, totals in sorted(by_currency.items())
+    }
+
+
+def dashboard_view(request):
+    """Today's and this month's sales, orders by status, stuck payments, low stock, last 30 days chart."""
+    _require(request)
+    figures = reports.today_and_month()
+    today = figures["today"]
+    start = today - timedelta(days=29)
+    series = _daily_series(reports.daily_sales(start=start, end=today), start, today)
+    statuses = reports.orders_by_status()
+    stuck, stuck_count = reports.payments_stuck()
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Shop dashboard"),
+        **figures,
+        "statuses": statuses,
+        "status_chart": bar_chart([(s["label"], s["count"]) for s in statuses], title=_("Orders by status")),
+        "sales_charts": [
+            bar_chart(points, title=_("Sales per day, last 30 days (%(currency)s)") % {"currency": currency})
+            for currency, points in series.items()
+        ],
+        "stuck": stuck,
+        "stuck_count": stuck_count,
+        "low_stock": reports.products_low_stock(),
+        "low_stock_threshold": reports.LOW_STOCK,
+        "held_count": reports.held_payments_count(),
+        "open_items": reports.open_reconciliation_items(),
+        "last_run": ReconciliationRun.objects.order_by("-day", "-id").first(),
+    }
+    return TemplateResponse(request, "admin/staff/dashboard.html", context)
+
+
+class RangeForm(forms.Form):
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end < start:
+                raise forms.ValidationError(_("The end date is before the start date."))
+            if (end - start).days >= MAX_RANGE_DAYS:
+                raise forms.ValidationError(_("Choose at most a year."))
+        return data
+
+
+EXPORTS = {
+    "daily_sales": (
+        ["day", "currency", "orders", "total", "refunded"],
+        lambda s, e: ([r["day"], r["currency"], r["orders"], r["total"], r["refunded"]] for r in reports.daily_sales(start=s, end=e)),
+    ),
+    "top_products": (
+        ["sku", "name", "currency", "units", "revenue"],
+        lambda s, e: ([r["sku"], r["name"], r["currency"], r["units"], r["revenue"]] for r in reports.top_products(start=s, end=e, limit=1000)),
+    ),
+    "turnover": (
+        ["sku", "name", "units_sold", "stock_at_start", "stock_at_end", "average_stock", "turnover"],
+        lambda s, e: (
+            [t.sku, t.name, t.sold, t.start_stock, t.end_stock, t.average_stock, t.turnover if t.turnover is not None else ""]
+            for t in reports.inventory_turnover(start=s, end=e, limit=None)
+        ),
+    ),
+}
+
+
+def _csv_cell(value):
+    """Neutralise spreadsheet formulas in text cells (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def reports_view(request):
+    """Daily sales per currency, top products and inventory turnover for a date range; `?export=` gives CSV."""
+    _require(request)
+    today = timezone.now().astimezone(UTC).date()
+    form = RangeForm(request.GET or {"start": today - timedelta(days=29), "end": today})
+    if not form.is_valid():
+        return TemplateResponse(
+            request, "admin/staff/reports.html", {**admin.site.each_context(request), "title": _("Reports"), "form": form}
+        )
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    export = request.GET.get("export")
+    if export in EXPORTS:
+        header, rows = EXPORTS[export]
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{export}_{start}_{end}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(header)
+        for row in rows(start, end):
+            writer.writerow([_csv_cell(cell) for cell in row])
+        return response
+    daily = reports.daily_sales(start=start, end=end)
+    top = reports.top_products(start=start, end=end)
+    turnover = reports.inventory_turnover(start=start, end=end)
+    query = f"start={start.isoformat()}&end={end.isoformat()}"
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Reports"),
+        "form": form,
+        "start": start,
+        "end": end,
+        "query": query,
+        "daily": daily,
+        "totals": reports.sales_by_currency(start=start, end=end),
+        "sales_charts": [
+            bar_chart(points, title=_("Sales per day (%(currency)s)") % {"currency": currency})
+            for currency, points in _daily_series(daily, start, end).items()
+        ],
+        "top": top,
+        "top_chart": bar_chart([(r["sku"], r["units"]) for r in top[:10]], title=_("Top products by units sold")),
+        "turnover": turnover,
+    }
+    return TemplateResponse(request, "admin/staff/reports.html", context)
+

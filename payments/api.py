@@ -1,0 +1,230 @@
+"""REST API of the payments app: wallets, deposits, withdrawals, payment status."""
+
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from payments import selectors, services
+from payments.idempotency import idempotent
+from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
+from shop.api import ErrorSerializer, MoneyField, Pagination, paginated
+
+IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
+
+CARD_TOKEN_FIELD = {"max_length": 64, "allow_blank": False}
+
+
+class WalletOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    currency = serializers.CharField()
+    balance = MoneyField(source="balance_money")
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WalletOpenInputSerializer(serializers.Serializer):
+    currency = serializers.CharField(max_length=3)
+
+
+class EntryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField(source="transaction.reference")
+    kind = serializers.CharField(source="transaction.kind")
+    description = serializers.CharField(source="transaction.description")
+    amount = MoneyField(source="money")
+    created_at = serializers.DateTimeField(source="transaction.created_at")
+
+
+class AttemptOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentAttempt
+        fields = ["id", "kind", "outcome", "status_code", "error_code", "error", "latency_ms", "created_at"]
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    purpose = serializers.CharField()
+    method = serializers.CharField()
+    reference = serializers.CharField()
+    amount = MoneyField()
+    refunded_amount = serializers.SerializerMethodField()
+    wallet = serializers.IntegerField(source="wallet_id", allow_null=True)
+    attempt_count = serializers.IntegerField()
+    next_retry_at = serializers.DateTimeField(allow_null=True)
+    last_error_code = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    settled_at = serializers.DateTimeField(allow_null=True)
+    attempts = AttemptOutputSerializer(many=True)
+
+    def get_refunded_amount(self, payment) -> dict:
+        return {"amount": str(payment.refunded_amount), "currency": payment.amount.currency.code}
+
+
+class WithdrawalOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    wallet = serializers.IntegerField(source="wallet_id")
+    amount = MoneyField()
+    attempt_count = serializers.IntegerField()
+    last_error_code = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MoneyMovementInputSerializer(serializers.Serializer):
+    amount = MoneyField(positive=True)
+    card_token = serializers.CharField(**CARD_TOKEN_FIELD)
+
+
+class WalletListView(APIView):
+    """GET: the caller's wallets. POST {currency}: open a wallet (verified e-mail required)."""
+
+    @extend_schema(operation_id="wallets_list", responses=paginated(WalletOutputSerializer))
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.wallet_list_for_user(user=request.user), request, view=self)
+        return paginator.get_paginated_response(WalletOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=WalletOpenInputSerializer, responses={201: WalletOutputSerializer, 409: ErrorSerializer})
+    def post(self, request):
+        data = _validated(WalletOpenInputSerializer, request.data)
+        wallet = services.wallet_open(user=request.user, currency=data["currency"])
+        return Response(WalletOutputSerializer(wallet).data, status=status.HTTP_201_CREATED)
+
+
+class WalletDetailView(APIView):
+    """The caller's wallet with its balance."""
+
+    @extend_schema(responses=WalletOutputSerializer)
+    def get(self, request, wallet_id: int):
+        wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
+        return Response(WalletOutputSerializer(wallet).data)
+
+
+class WalletTransactionsView(GenericAPIView):
+    """The wallet's statement, newest first; optional `from` / `to` dates (YYYY-MM-DD, inclusive)."""
+
+    pagination_class = Pagination
+    serializer_class = EntryOutputSerializer
+    queryset = LedgerEntry.objects.none()  # for the schema only; get() reads through selectors
+
+    @extend_schema(
+        responses=EntryOutputSerializer(many=True),
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, description="first day (YYYY-MM-DD), inclusive"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="last day (YYYY-MM-DD), inclusive"),
+        ],
+    )
+    def get(self, request, wallet_id: int):
+        wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
+        start, end = _date_range(request.query_params)
+        entries = selectors.wallet_statement(wallet=wallet, start=start, end=end)
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(EntryOutputSerializer(page, many=True).data)
+
+
+class WalletDepositView(APIView):
+    """POST {amount, card_token} with an Idempotency-Key: top up the wallet by card.
+
+    201 succeeded; 202 accepted while the outcome is processing/unknown;
+    402 card_declined / insufficient_funds.
+    """
+
+    @extend_schema(
+        request=MoneyMovementInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: PaymentOutputSerializer,
+            202: PaymentOutputSerializer,
+            402: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
+    @idempotent("wallet_deposit")
+    def post(self, request, wallet_id: int):
+        wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
+        data = _validated(MoneyMovementInputSerializer, request.data)
+        payment = services.wallet_deposit(
+            wallet_id=wallet.pk, amount=data["amount"], card_token=data["card_token"], user=request.user
+        )
+        payment = selectors.payment_get_for_user(user=request.user, payment_id=payment.pk)
+        body = PaymentOutputSerializer(payment).data
+        if payment.status == Payment.Status.SUCCEEDED:
+            return Response(body, status=status.HTTP_201_CREATED)
+        if payment.status == Payment.Status.FAILED:
+            code = payment.last_error_code if payment.last_error_code in ("insufficient_funds",) else "card_declined"
+            return Response(
+                {"code": code, "detail": str(_("The card payment was declined.")), "payment": body},
+                status=status.HTTP_402_PAYMENT_REQUIRED,
+            )
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class WalletWithdrawalView(APIView):
+    """POST {amount, card_token} with an Idempotency-Key: pay wallet money back to a card.
+
+    201 paid out; 202 accepted while the payout is processing; 402
+    insufficient_funds; 402 card_declined when the payout was refused (the
+    wallet is credited back).
+    """
+
+    @extend_schema(
+        request=MoneyMovementInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: WithdrawalOutputSerializer,
+            202: WithdrawalOutputSerializer,
+            402: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
+    @idempotent("wallet_withdrawal")
+    def post(self, request, wallet_id: int):
+        wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
+        data = _validated(MoneyMovementInputSerializer, request.data)
+        withdrawal = services.wallet_withdraw(
+            wallet_id=wallet.pk, amount=data["amount"], card_token=data["card_token"], user=request.user
+        )
+        body = WithdrawalOutputSerializer(withdrawal).data
+        if withdrawal.status == Withdrawal.Status.SUCCEEDED:
+            return Response(body, status=status.HTTP_201_CREATED)
+        if withdrawal.status == Withdrawal.Status.FAILED:
+            return Response(
+                {"code": "card_declined", "detail": str(_("The payout to the card was refused.")), "withdrawal": body},
+                status=status.HTTP_402_PAYMENT_REQUIRED,
+            )
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class PaymentDetailView(APIView):
+    """The caller's payment: status and provider attempts."""
+
+    @extend_schema(responses=PaymentOutputSerializer)
+    def get(self, request, payment_id: int):
+        payment = selectors.payment_get_for_user(user=request.user, payment_id=payment_id)
+        return Response(PaymentOutputSerializer(payment).data)
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _date_range(params):
+    values = []
+    for name in ("from", "to"):
+        raw = params.get(name) or ""
+        try:
+            value = parse_date(raw) if raw else None
+        except ValueError:
+            value = None
+        if raw and value is None:
+            raise serializers.ValidationError({name: [_("Enter a date as YYYY-MM-DD.")]})
+        values.append(value)
+    return values[0], values[1]

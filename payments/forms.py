@@ -1,0 +1,54 @@
+"""Forms of the wallet pages."""
+
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from shop.money import minor_unit_quantum
+
+SANDBOX_CARDS = [
+    ("tok_ok", _("Test card: succeeds")),
+    ("tok_declined", _("Test card: declined")),
+    ("tok_insufficient", _("Test card: insufficient funds")),
+    ("tok_timeout", _("Test card: provider times out")),
+    ("tok_flaky", _("Test card: flaky provider")),
+    ("tok_error", _("Test card: provider error")),
+]
+
+
+class WalletOpenForm(forms.Form):
+    currency = forms.ChoiceField(label=_("Currency"), choices=())
+
+    def __init__(self, *args, available=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [(code, code) for code in available]
+
+
+class MoneyMovementForm(forms.Form):
+    """Amount in the wallet's currency and a card token; the hidden key stops double submits."""
+
+    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), max_digits=14)
+    card_token = forms.ChoiceField(label=_("Card"), choices=SANDBOX_CARDS)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, currency: str, **kwargs):
+        self.currency = currency
+        kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
+        super().__init__(*args, **kwargs)
+        if not getattr(settings, "PSP_SANDBOX_ENABLED", False):
+            self.fields["card_token"] = forms.CharField(label=_("Card token"), max_length=64)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        quantum = minor_unit_quantum(self.currency)
+        if amount != amount.quantize(quantum):
+            raise forms.ValidationError(_("Use at most %(places)s decimal places.") % {"places": -quantum.as_tuple().exponent})
+        return amount
+
+
+class StatementFilterForm(forms.Form):
+    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -1,0 +1,646 @@
+"""Nightly reconciliation: the ledger, the provider, orders and stock checked against each other for one day.
+
+`reconciliation_run(day=...)` stores one `ReconciliationRun` with one
+`ReconciliationItem` per discrepancy:
+
+1. ledger: every transaction posted that day balances per currency; the whole
+   ledger (up to the end of the day) nets to zero per currency, i.e. total
+   debits equal total credits (an imbalance already explained by that day's
+   unbalanced transactions is not reported twice); every wallet's cached
+   balance equals the sum of its entries;
+2. provider: the provider's settlement report for the day (over HTTP) against
+   our card payments and refunds;
+3. orders: every order paid that day has succeeded payments equal to its
+   total; no payment that succeeded that day lacks a paid (or refunded) order;
+4. stock: reserved equals the open reservations, on_hand the sum of movements.
+
+Memory stays constant: sums are computed in SQL (GROUP BY / correlated
+subqueries, the same on SQLite and PostgreSQL), only discrepant rows come
+back, through `.iterator(chunk_size=...)`, and items are written in batches.
+The provider's report is the one thing held whole (it is one HTTP answer).
+
+Only one repair is automatic: a charge the provider made that we hold as
+unknown/processing is settled through `payments.services.payment_settle`
+(the same path as a webhook). Everything else is left for staff.
+
+A re-run for the same day writes a fresh run, then, in one transaction,
+carries over staff resolutions of identical findings (kind, object) and
+deletes the earlier runs of that day: findings are replaced, never
+duplicated. A cache lock keeps two runs of one day from overlapping.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, DecimalField, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from payments.audit import audit_record
+from payments.models import (
+    LedgerEntry,
+    Payment,
+    ReconciliationItem,
+    ReconciliationRun,
+    Refund,
+    Wallet,
+)
+from shop.exceptions import ShopError
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2000
+LOCK_SECONDS = 3600
+
+Kind = ReconciliationItem.Kind
+Action = ReconciliationItem.Action
+# Payment states in which the shop holds the customer's money (it was taken, perhaps given back since).
+TAKEN = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.REFUNDED)
+_DEC = DecimalField(max_digits=24, decimal_places=4)
+
+
+class ReconciliationRunning(ShopError):
+    code = "reconciliation_running"
+    status_code = 409
+    default_message = _("A reconciliation of this day is already running.")
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a UTC day."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+@dataclass
+class _Writer:
+    """Buffers items and writes them in batches; counts them by kind."""
+
+    run: ReconciliationRun
+    buffer: list
+    by_kind: dict
+    open_count: int = 0
+    repaired: int = 0
+
+    def add(self, *, kind, action, object_type="", object_id="", related="", currency="", expected=None,
+            actual=None, detail="", auto_repaired=False) -> None:
+        self.buffer.append(
+            ReconciliationItem(
+                run=self.run,
+                kind=kind,
+                suggested_action=action,
+                object_type=object_type,
+                object_id=str(object_id)[:64],
+                related=str(related)[:255],
+                currency=currency or "",
+                expected=expected,
+                actual=actual,
+                detail=str(detail)[:500],
+                auto_repaired=auto_repaired,
+                resolved=auto_repaired,
+                resolved_at=timezone.now() if auto_repaired else None,
+            )
+        )
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        if auto_repaired:
+            self.repaired += 1
+        else:
+            self.open_count += 1
+        if len(self.buffer) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            ReconciliationItem.objects.bulk_create(self.buffer, batch_size=BATCH)
+            self.buffer = []
+
+
+# --- 1. ledger -------------------------------------------------------------------------------
+
+
+def _check_ledger(day: date, out: _Writer) -> dict:
+    start, end = day_bounds(day)
+    day_entries = LedgerEntry.objects.filter(transaction__created_at__gte=start, transaction__created_at__lt=end)
+    unbalanced = (
+        day_entries.values("transaction_id", "transaction__reference", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("transaction_id", "currency")
+    )
+    explained: dict[str, Decimal] = {}
+    for row in unbalanced.iterator(chunk_size=BATCH):
+        explained[row["currency"]] = explained.get(row["currency"], Decimal(0)) + row["total"]
+        out.add(
+            kind=Kind.TRANSACTION_UNBALANCED,
+            action=Action.INVESTIGATE_LEDGER,
+            object_type="payments.ledgertransaction",
+            object_id=row["transaction_id"],
+            related=row["transaction__reference"],
+            currency=row["currency"],
+            expected=Decimal(0),
+            actual=row["total"],
+            detail=_("The entries of this transaction do not sum to zero."),
+        )
+    entries_checked = day_entries.count()
+    totals = (
+        LedgerEntry.objects.filter(transaction__created_at__lt=end)
+        .values("currency")
+        .annotate(
+            debits=Coalesce(Sum("amount", filter=Q(amount__lt=0)), Value(Decimal(0)), output_field=_DEC),
+            credits=Coalesce(Sum("amount", filter=Q(amount__gt=0)), Value(Decimal(0)), output_field=_DEC),
+        )
+        .order_by("currency")
+    )
+    for row in totals:
+        residual = row["credits"] + row["debits"] - explained.get(row["currency"], Decimal(0))
+        if residual != 0:
+            out.add(
+                kind=Kind.LEDGER_TOTALS,
+                action=Action.INVESTIGATE_LEDGER,
+                object_type="ledger",
+                object_id=row["currency"],
+                currency=row["currency"],
+                expected=-row["debits"],
+                actual=row["credits"],
+                detail=_("Total credits differ from total debits by %(amount)s (not explained by this day).")
+                % {"amount": residual.quantize(Decimal("0.01"))},
+            )
+    entries_sum = (
+        LedgerEntry.objects.filter(account_id=OuterRef("account_id"))
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    wallets = (
+        Wallet.objects.annotate(entries_total=Coalesce(Subquery(entries_sum, output_field=_DEC), Value(Decimal(0))))
+        .exclude(balance=F("entries_total"))
+        .values("id", "user_id", "account_id", "currency", "balance", "entries_total")
+        .order_by("id")
+    )
+    for row in wallets.iterator(chunk_size=BATCH):
+        out.add(
+            kind=Kind.WALLET_BALANCE,
+            action=Action.INVESTIGATE_LEDGER,
+            object_type="payments.wallet",
+            object_id=row["id"],
+            related=f"account {row['account_id']}, user {row['user_id']}",
+            currency=row["currency"],
+            expected=row["entries_total"],
+            actual=row["balance"],
+            detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
+        )
+    return {"ledger_entries": entries_checked, "wallets": Wallet.objects.count()}
+
+
+# --- 2. provider -----------------------------------------------------------------------------
+
+
+def _money_fields(obj: dict) -> tuple[Decimal | None, str]:
+    try:
+        return Decimal(str(obj.get("amount"))), str(obj.get("currency") or "")
+    except (ArithmeticError, ValueError, TypeError):
+        return None, str(obj.get("currency") or "")
+
+
+def _chunks(items: list, size: int = BATCH):
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+def _check_charges(day: date, charges: dict[str, dict], out: _Writer) -> int:
+    from payments import services
+    from payments.gateway import get_gateway
+
+    for keys in _chunks(list(charges)):
+        payments = {p.provider_key: p for p in Payment.objects.filter(provider_key__in=keys)}
+        for key in keys:
+            charge = charges[key]
+            ours = payments.get(key)
+            amount, currency = _money_fields(charge)
+            provider_ok = charge.get("status") == "succeeded"
+            refunded_at_provider = Decimal(str(charge.get("amount_refunded") or "0"))
+            if ours is None or ours.status not in TAKEN:
+                if not provider_ok or (amount is not None and refunded_at_provider >= amount):
+                    continue  # nothing taken, or all of it already given back
+                if (
+                    ours is not None
+                    and ours.status in Payment.OPEN_STATUSES
+                    and currency == ours.amount.currency.code
+                    and amount == ours.amount.amount
+                ):
+                    settled = services.payment_settle(payment_id=ours.pk, outcome="succeeded", provider_id=charge["id"])
+                    audit_record(
+                        actor=None, action="reconciliation_settle", obj=settled,
+                        reason=f"provider charge {charge['id']} succeeded (settlement report {day})",
+                        data={"charge": charge["id"], "was": ours.status, "now": settled.status},
+                    )
+                    out.add(
+                        kind=Kind.CHARGE_SETTLED, action=Action.NONE, object_type="payments.payment",
+                        object_id=ours.pk, related=charge["id"], currency=currency, expected=amount,
+                        actual=amount, auto_repaired=True,
+                        detail=_("Was %(was)s here; settled as %(now)s from the provider's report.")
+                        % {"was": ours.status, "now": settled.status},
+                    )
+                    continue
+                out.add(
+                    kind=Kind.CHARGE_MISSING_HERE,
+                    action=Action.SETTLE_PAYMENT if ours is not None and ours.status == Payment.Status.PENDING
+                    else Action.REFUND_AT_PROVIDER,
+                    object_type="payments.payment" if ours is not None else "provider.charge",
+                    object_id=ours.pk if ours is not None else charge.get("id", key),
+                    related=f"{charge.get('id', '')} {charge.get('reference', '')}".strip(),
+                    currency=currency,
+                    expected=amount,
+                    actual=None if ours is None else Decimal(0),
+                    detail=_("The provider charged this, but here it is %(status)s.")
+                    % {"status": ours.status if ours is not None else _("unknown to us")},
+                )
+                continue
+            if not provider_ok:
+                out.add(
+                    kind=Kind.CHARGE_STATUS, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                    object_id=ours.pk, related=charge.get("id", ""), currency=ours.amount.currency.code,
+                    expected=ours.amount.amount, actual=Decimal(0),
+                    detail=_("Succeeded here, %(status)s at the provider.") % {"status": charge.get("status")},
+                )
+            elif currency != ours.amount.currency.code:
+                out.add(
+                    kind=Kind.CHARGE_CURRENCY, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                    object_id=ours.pk, related=charge.get("id", ""), currency=ours.amount.currency.code,
+                    expected=ours.amount.amount, actual=amount,
+                    detail=_("Charged in %(theirs)s at the provider, %(ours)s here.")
+                    % {"theirs": currency, "ours": ours.amount.currency.code},
+                )
+            elif amount != ours.amount.amount:
+                out.add(
+                    kind=Kind.CHARGE_AMOUNT, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                    object_id=ours.pk, related=charge.get("id", ""), currency=currency,
+                    expected=ours.amount.amount, actual=amount,
+                    detail=_("The provider charged a different amount."),
+                )
+    # Ours that the report lacks: the charge may be on another day's report, so ask the provider once.
+    start, end = day_bounds(day)
+    checked = 0
+    gateway = None
+    ours = (
+        Payment.objects.filter(method=Payment.Method.CARD, status__in=TAKEN, created_at__gte=start, created_at__lt=end)
+        .only("id", "provider_key", "provider_charge_id", "amount", "amount_currency", "status", "reference")
+        .order_by("id")
+    )
+    for payment in ours.iterator(chunk_size=BATCH):
+        checked += 1
+        if payment.provider_key in charges:
+            continue
+        gateway = gateway or get_gateway()
+        lookup = gateway.get_charge(idempotency_key=payment.provider_key)
+        if lookup.outcome == "succeeded":
+            continue
+        out.add(
+            kind=Kind.CHARGE_MISSING_AT_PROVIDER,
+            action=Action.CONTACT_PROVIDER,
+            object_type="payments.payment",
+            object_id=payment.pk,
+            related=f"{payment.provider_charge_id} {payment.reference}".strip(),
+            currency=payment.amount.currency.code,
+            expected=payment.amount.amount,
+            actual=None,
+            detail=_("Succeeded here, but the provider has no such charge (lookup: %(outcome)s).")
+            % {"outcome": lookup.outcome},
+        )
+    return checked + len(charges)
+
+
+def _refund_uid(key: str):
+    import uuid
+
+    if not key.startswith("refund-"):
+        return None
+    try:
+        return uuid.UUID(key[len("refund-") :])
+    except ValueError:
+        return None
+
+
+def _check_refunds(day: date, refunds: list[dict], out: _Writer) -> int:
+    by_uid = {}
+    late = []
+    unmatched = []
+    for refund in refunds:
+        key = str(refund.get("idempotency_key") or "")
+        uid = _refund_uid(key)
+        if uid is not None:
+            by_uid[uid] = refund
+        elif key.startswith("late-charge-"):
+            late.append(refund)
+        else:
+            unmatched.append(refund)
+    for refund in unmatched:
+        if refund.get("status") == "succeeded":
+            amount, currency = _money_fields(refund)
+            out.add(
+                kind=Kind.REFUND_MISSING_HERE, action=Action.REVIEW, object_type="provider.refund",
+                object_id=refund.get("id", ""), related=refund.get("charge", ""), currency=currency,
+                expected=amount, detail=_("The provider refunded this, but no refund here matches it."),
+            )
+    for uids in _chunks(list(by_uid)):
+        ours = {r.uid: r for r in Refund.objects.filter(uid__in=uids)}
+        for uid in uids:
+            theirs = by_uid[uid]
+            refund = ours.get(uid)
+            amount, currency = _money_fields(theirs)
+            provider_ok = theirs.get("status") == "succeeded"
+            if refund is None or refund.status != Refund.Status.SUCCEEDED:
+                if provider_ok:
+                    out.add(
+                        kind=Kind.REFUND_MISSING_HERE, action=Action.REVIEW,
+                        object_type="payments.refund" if refund is not None else "provider.refund",
+                        object_id=refund.pk if refund is not None else theirs.get("id", ""),
+                        related=theirs.get("id", ""), currency=currency, expected=amount,
+                        actual=None if refund is None else Decimal(0),
+                        detail=_("The provider refunded this, but here it is %(status)s.")
+                        % {"status": refund.status if refund is not None else _("unknown to us")},
+                    )
+                continue
+            ours_currency = refund.amount.currency.code
+            if not provider_ok:
+                out.add(
+                    kind=Kind.REFUND_STATUS, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
+                    object_id=refund.pk, related=theirs.get("id", ""), currency=ours_currency,
+                    expected=refund.amount.amount, actual=Decimal(0),
+                    detail=_("Succeeded here, %(status)s at the provider.") % {"status": theirs.get("status")},
+                )
+            elif currency != ours_currency:
+                out.add(
+                    kind=Kind.REFUND_CURRENCY, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
+                    object_id=refund.pk, related=theirs.get("id", ""), currency=ours_currency,
+                    expected=refund.amount.amount, actual=amount,
+                    detail=_("Refunded in %(theirs)s at the provider, %(ours)s here.")
+                    % {"theirs": currency, "ours": ours_currency},
+                )
+            elif amount != refund.amount.amount:
+                out.add(
+                    kind=Kind.REFUND_AMOUNT, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
+                    object_id=refund.pk, related=theirs.get("id", ""), currency=currency,
+                    expected=refund.amount.amount, actual=amount,
+                    detail=_("The provider refunded a different amount."),
+                )
+    start, end = day_bounds(day)
+    checked = 0
+    ours_day = (
+        Refund.objects.filter(
+            payment__method=Payment.Method.CARD, status=Refund.Status.SUCCEEDED, created_at__gte=start,
+            created_at__lt=end,
+        )
+        .only("id", "uid", "reference", "amount", "amount_currency")
+        .order_by("id")
+    )
+    for refund in ours_day.iterator(chunk_size=BATCH):
+        checked += 1
+        if refund.uid in by_uid:
+            continue
+        out.add(
+            kind=Kind.REFUND_MISSING_AT_PROVIDER, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
+            object_id=refund.pk, related=refund.reference, currency=refund.amount.currency.code,
+            expected=refund.amount.amount, detail=_("Succeeded here, but not in the provider's report."),
+        )
+    return checked + len(refunds)
+
+
+def _check_provider(day: date, out: _Writer) -> dict:
+    from payments.gateway import get_gateway
+
+    try:
+        report = get_gateway().settlement_report(date=day)
+    except ShopError as exc:
+        out.add(
+            kind=Kind.PROVIDER_REPORT_UNAVAILABLE, action=Action.RETRY, object_type="provider.report",
+            object_id=day.isoformat(), detail=str(exc.message),
+        )
+        return {"provider_rows": 0}
+    charges = {}
+    for charge in report.get("charges") or []:
+        if isinstance(charge, dict) and charge.get("idempotency_key"):
+            charges[str(charge["idempotency_key"])] = charge
+    refunds = [r for r in report.get("refunds") or [] if isinstance(r, dict)]
+    return {"charges": _check_charges(day, charges, out), "refunds": _check_refunds(day, refunds, out)}
+
+
+# --- 3. orders against payments ------------------------------------------------------------
+
+
+def _check_orders(day: date, out: _Writer) -> dict:
+    from shop.orders.models import Order
+
+    start, end = day_bounds(day)
+    paid_states = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
+    paid_sum = (
+        Payment.objects.filter(
+            reference=OuterRef("number"),
+            purpose=Payment.Purpose.ORDER,
+            status__in=TAKEN,
+            amount_currency=OuterRef("currency"),
+        )
+        .order_by()
+        .values("reference")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    orders = (
+        Order.objects.filter(status__in=paid_states, paid_at__gte=start, paid_at__lt=end)
+        .annotate(paid=Coalesce(Subquery(paid_sum, output_field=_DEC), Value(Decimal(0))))
+        .values("id", "number", "currency", "total", "paid")
+        .order_by("id")
+    )
+    checked = 0
+    for row in orders.iterator(chunk_size=BATCH):
+        checked += 1
+        if row["paid"] != row["total"]:
+            out.add(
+                kind=Kind.ORDER_PAYMENT, action=Action.REVIEW, object_type="orders.order", object_id=row["id"],
+                related=row["number"], currency=row["currency"], expected=row["total"], actual=row["paid"],
+                detail=_("The order is paid, but its succeeded payments do not add up to its total."),
+            )
+    order_ok = Order.objects.filter(number=OuterRef("reference"), status__in=paid_states)
+    orphans = (
+        Payment.objects.filter(
+            purpose=Payment.Purpose.ORDER,
+            status__in=(Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED),
+            settled_at__gte=start,
+            settled_at__lt=end,
+        )
+        .filter(~Exists(order_ok))
+        .only("id", "reference", "amount", "amount_currency", "status")
+        .order_by("id")
+    )
+    for payment in orphans.iterator(chunk_size=BATCH):
+        out.add(
+            kind=Kind.PAYMENT_WITHOUT_ORDER, action=Action.REFUND_OR_ATTACH, object_type="payments.payment",
+            object_id=payment.pk, related=payment.reference, currency=payment.amount.currency.code,
+            expected=Decimal(0), actual=payment.amount.amount,
+            detail=_("The payment succeeded, but its order is not paid or refunded."),
+        )
+    payments_checked = Payment.objects.filter(
+        purpose=Payment.Purpose.ORDER, settled_at__gte=start, settled_at__lt=end
+    ).count()
+    return {"orders": checked, "order_payments": payments_checked}
+
+
+# --- 4. stock ------------------------------------------------------------------------------------
+
+
+def _check_stock(out: _Writer) -> dict:
+    from catalog.models import Stock, StockMovement, StockReservation
+
+    open_sum = (
+        StockReservation.objects.filter(product_id=OuterRef("product_id"), status=StockReservation.Status.OPEN)
+        .order_by()
+        .values("product_id")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    moved_sum = (
+        StockMovement.objects.filter(product_id=OuterRef("product_id"))
+        .order_by()
+        .values("product_id")
+        .annotate(total=Sum("on_hand_delta"))
+        .values("total")
+    )
+    rows = (
+        Stock.objects.annotate(
+            open_total=Coalesce(Subquery(open_sum, output_field=IntegerField()), Value(0)),
+            moved_total=Coalesce(Subquery(moved_sum, output_field=IntegerField()), Value(0)),
+        )
+        .filter(~Q(reserved=F("open_total")) | ~Q(on_hand=F("moved_total")))
+        .values("product_id", "product__sku", "on_hand", "reserved", "open_total", "moved_total")
+        .order_by("product_id")
+    )
+    for row in rows.iterator(chunk_size=BATCH):
+        if row["reserved"] != row["open_total"]:
+            out.add(
+                kind=Kind.STOCK_RESERVED, action=Action.REVIEW, object_type="catalog.product",
+                object_id=row["product_id"], related=row["product__sku"], expected=row["open_total"],
+                actual=row["reserved"], detail=_("Reserved units differ from the open reservations."),
+            )
+        if row["on_hand"] != row["moved_total"]:
+            out.add(
+                kind=Kind.STOCK_ON_HAND, action=Action.STOCKTAKE, object_type="catalog.product",
+                object_id=row["product_id"], related=row["product__sku"], expected=row["moved_total"],
+                actual=row["on_hand"], detail=_("Units on hand differ from the sum of stock movements."),
+            )
+    return {"products": Stock.objects.count()}
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def reconciliation_run(*, day: date, actor=None) -> ReconciliationRun:
+    """Check `day` (UTC) and store its findings, replacing an earlier run of the same day.
+
+    Makes an HTTP call (the provider's report) and may settle unknown payments
+    through payment_settle: call outside any transaction. Raises
+    ReconciliationRunning when the same day is being checked right now.
+    """
+    lock = f"payments:reconciliation:{day.isoformat()}"
+    if not cache.add(lock, "1", timeout=LOCK_SECONDS):
+        raise ReconciliationRunning()
+    started = time.monotonic()
+    run = ReconciliationRun.objects.create(day=day, triggered_by=actor if getattr(actor, "is_authenticated", False) else None)
+    out = _Writer(run=run, buffer=[], by_kind={})
+    checked: dict = {}
+    try:
+        try:
+            checked.update(_check_ledger(day, out))
+            checked.update(_check_provider(day, out))
+            checked.update(_check_orders(day, out))
+            checked.update(_check_stock(out))
+            out.flush()
+        except Exception as exc:
+            logger.exception("reconciliation of %s failed", day)
+            run.status = ReconciliationRun.Status.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+            run.finished_at = timezone.now()
+            run.duration_ms = int((time.monotonic() - started) * 1000)
+            run.checked = checked
+            run.save()
+            raise
+        run.checked = checked
+        _finish(run, out, started)
+    finally:
+        cache.delete(lock)
+    return run
+
+
+def _finish(run: ReconciliationRun, out: _Writer, started: float) -> None:
+    """Carry staff resolutions over from the day's earlier runs, delete them, and close this run."""
+    with transaction.atomic():
+        earlier = ReconciliationRun.objects.filter(day=run.day).exclude(pk=run.pk)
+        resolved = (
+            ReconciliationItem.objects.filter(run__in=earlier, resolved=True, auto_repaired=False)
+            .values("kind", "object_type", "object_id", "resolved_by_id", "resolved_at", "resolution_note")
+            .order_by("id")
+        )
+        for previous in resolved.iterator(chunk_size=BATCH):
+            ReconciliationItem.objects.filter(
+                run=run, kind=previous["kind"], object_type=previous["object_type"], object_id=previous["object_id"],
+                resolved=False,
+            ).update(
+                resolved=True,
+                resolved_by_id=previous["resolved_by_id"],
+                resolved_at=previous["resolved_at"],
+                resolution_note=previous["resolution_note"],
+            )
+        earlier.delete()
+        open_count = run.items.filter(resolved=False).count()
+        if open_count:
+            run.status = ReconciliationRun.Status.DISCREPANCIES
+        elif out.by_kind:
+            run.status = ReconciliationRun.Status.REPAIRED
+        else:
+            run.status = ReconciliationRun.Status.CLEAN
+        run.discrepancy_count = out.open_count
+        run.repaired_count = out.repaired
+        run.finished_at = timezone.now()
+        run.duration_ms = int((time.monotonic() - started) * 1000)
+        run.save()
+
+
+def reconciliation_yesterday() -> date:
+    """The UTC day before today: what the nightly job checks."""
+    return (timezone.now().astimezone(UTC) - timedelta(days=1)).date()
+
+
+def reconciliation_summary(*, run: ReconciliationRun) -> list[tuple[str, str, int, int]]:
+    """(kind, label, open, repaired) per kind found in the run, for tables."""
+    rows = (
+        run.items.values("kind")
+        .annotate(open=Count("id", filter=Q(resolved=False)), repaired=Count("id", filter=Q(auto_repaired=True)),
+                  total=Count("id"))
+        .order_by("kind")
+    )
+    labels = dict(Kind.choices)
+    return [(row["kind"], str(labels.get(row["kind"], row["kind"])), row["open"], row["repaired"]) for row in rows]
+
+
+def reconciliation_item_resolve(*, item_id: int, actor, note: str = "") -> ReconciliationItem:
+    """Mark one finding resolved by `actor` (with an optional note) and audit it; resolving twice is a no-op."""
+    with transaction.atomic():
+        item = ReconciliationItem.objects.select_for_update().select_related("run").get(pk=item_id)
+        if item.resolved:
+            return item
+        item.resolved = True
+        item.resolved_by = actor if getattr(actor, "is_authenticated", False) else None
+        item.resolved_at = timezone.now()
+        item.resolution_note = (note or "")[:500]
+        item.save(update_fields=["resolved", "resolved_by", "resolved_at", "resolution_note"])
+        audit_record(
+            actor=actor, action="reconciliation_resolve", obj=item, reason=note,
+            data={"run": item.run_id, "day": item.run.day.isoformat(), "kind": item.kind,
+                  "object": f"{item.object_type}:{item.object_id}"},
+        )
+        return item

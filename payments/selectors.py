@@ -1,0 +1,123 @@
+"""Reads of the payments app; ownership checks live here (another user's object is not found)."""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
+
+from payments.exceptions import PaymentNotFound, WalletNotFound
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet, Withdrawal
+
+
+def user_has_verified_email(*, user) -> bool:
+    """Whether the user confirmed an e-mail address (wallets need one)."""
+    try:
+        from accounts.selectors import user_has_verified_email as accounts_check
+    except ImportError:
+        from allauth.account.models import EmailAddress
+
+        return EmailAddress.objects.filter(user=user, verified=True).exists()
+    return accounts_check(user)
+
+
+def wallet_list_for_user(*, user) -> QuerySet[Wallet]:
+    """The user's wallets, by currency."""
+    return Wallet.objects.filter(user=user).select_related("account").order_by("currency")
+
+
+def wallet_get_for_user(*, user, wallet_id) -> Wallet:
+    """The user's wallet `wallet_id`; WalletNotFound for anyone else's."""
+    wallet = wallet_list_for_user(user=user).filter(pk=wallet_id).first()
+    if wallet is None:
+        raise WalletNotFound()
+    return wallet
+
+
+def wallet_get_for_currency(*, user, currency: str) -> Wallet | None:
+    """The user's wallet in `currency`, if any."""
+    return wallet_list_for_user(user=user).filter(currency=currency).first()
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def wallet_statement(*, wallet: Wallet, start: date | None = None, end: date | None = None) -> QuerySet[LedgerEntry]:
+    """The wallet's entries, newest first, from `start` to `end` (both days included)."""
+    entries = (
+        LedgerEntry.objects.filter(account_id=wallet.account_id)
+        .select_related("transaction")
+        .order_by("-transaction__created_at", "-id")
+    )
+    if start:
+        entries = entries.filter(transaction__created_at__gte=_day_start(start))
+    if end:
+        entries = entries.filter(transaction__created_at__lt=_day_start(end + timedelta(days=1)))
+    return entries
+
+
+def wallet_balance_at(*, wallet: Wallet, before: date) -> Decimal:
+    """The wallet's balance at the start of day `before` (opening balance of a statement)."""
+    total = LedgerEntry.objects.filter(
+        account_id=wallet.account_id, transaction__created_at__lt=_day_start(before)
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal("0")
+
+
+def account_balance(*, account: LedgerAccount) -> Decimal:
+    """An account's balance: the sum of its entries."""
+    return LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+
+
+def ledger_unbalanced_transactions() -> QuerySet[LedgerTransaction]:
+    """Transactions whose entries do not sum to zero in some currency (should be empty)."""
+    bad_ids = (
+        LedgerEntry.objects.values("transaction_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .values("transaction_id")
+    )
+    return LedgerTransaction.objects.filter(pk__in=bad_ids)
+
+
+def wallets_with_wrong_cached_balance() -> list[Wallet]:
+    """Wallets whose cached balance differs from the sum of their entries (should be empty)."""
+    wrong = []
+    for wallet in Wallet.objects.select_related("account"):
+        if account_balance(account=wallet.account) != wallet.balance:
+            wrong.append(wallet)
+    return wrong
+
+
+def payment_get_for_user(*, user, payment_id) -> Payment:
+    """The user's payment with its attempts; PaymentNotFound for anyone else's."""
+    payment = Payment.objects.filter(user=user, pk=payment_id).prefetch_related("attempts").first()
+    if payment is None:
+        raise PaymentNotFound()
+    return payment
+
+
+def payments_for_wallet(*, wallet: Wallet) -> QuerySet[Payment]:
+    """Deposits into the wallet, newest first."""
+    return Payment.objects.filter(wallet=wallet, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by("-created_at")
+
+
+def recent_activity_for_user(*, user, limit: int = 10) -> dict:
+    """The user's latest deposits and withdrawals, newest first, for the wallet overview."""
+    return {
+        "deposits": list(
+            Payment.objects.filter(user=user, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by("-created_at")[:limit]
+        ),
+        "withdrawals": list(
+            Withdrawal.objects.filter(wallet__user=user).select_related("wallet").order_by("-created_at")[:limit]
+        ),
+    }
+
+
+def withdrawal_get_for_user(*, user, withdrawal_id) -> Withdrawal:
+    """The user's withdrawal; WalletNotFound-like 404 for anyone else's."""
+    withdrawal = Withdrawal.objects.filter(wallet__user=user, pk=withdrawal_id).select_related("wallet").first()
+    if withdrawal is None:
+        raise PaymentNotFound()
+    return withdrawal

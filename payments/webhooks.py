@@ -1,0 +1,72 @@
+"""Provider webhooks: verify the signature and its age, then apply the event once.
+
+`PSP-Signature: t=<unix ts>,v1=<hex HMAC-SHA256(PAYMENT_WEBHOOK_SECRET, "<t>.<raw body>")>`;
+a timestamp more than five minutes away from now is refused (replay protection).
+Events are deduplicated by id and applied through the same settle services as
+a synchronous answer (payments.services.webhook_event_apply).
+"""
+
+import hashlib
+import hmac
+import json
+import time
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments import services
+from payments.exceptions import WebhookSignatureInvalid
+
+SIGNATURE_HEADER = "PSP-Signature"
+TOLERANCE_SECONDS = 300
+
+
+def signature_verify(*, payload: bytes, header: str, secret: str, now: int | None = None) -> None:
+    """Raise WebhookSignatureInvalid unless `header` signs `payload` within the tolerance."""
+    parts: dict[str, list[str]] = {}
+    for item in (header or "").split(","):
+        key, sep, value = item.strip().partition("=")
+        if sep:
+            parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError, IndexError):
+        raise WebhookSignatureInvalid()
+    now = int(time.time()) if now is None else now
+    if abs(now - timestamp) > TOLERANCE_SECONDS:
+        raise WebhookSignatureInvalid()
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+        raise WebhookSignatureInvalid()
+
+
+def signature_header(*, payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The header a sender would put on `payload` (used by tests and tools)."""
+    timestamp = int(time.time()) if timestamp is None else int(timestamp)
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+@csrf_exempt
+@require_POST
+def psp_webhook(request):
+    """POST /payments/webhooks/psp/: 200 once applied (or a duplicate), 400 when unsigned or malformed."""
+    try:
+        signature_verify(
+            payload=request.body,
+            header=request.headers.get(SIGNATURE_HEADER, ""),
+            secret=settings.PAYMENT_WEBHOOK_SECRET,
+        )
+    except WebhookSignatureInvalid as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status_code)
+    try:
+        event = json.loads(request.body)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or not event.get("id") or not isinstance(event.get("data", {}), dict):
+        return JsonResponse({"code": "invalid", "detail": _("Malformed event.")}, status=400)
+    result = services.webhook_event_apply(event=event)
+    return JsonResponse({"received": True, "result": result})

@@ -1,0 +1,294 @@
+"""Wallet and payment API: status codes, idempotency keys, bad input, ownership."""
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from djmoney.money import Money
+from rest_framework.test import APIClient
+
+from payments import services
+from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
+from payments.psp_sandbox.models import SandboxCharge
+from tests.payments.factories import UserFactory, VerifiedUserFactory
+from tests.payments.fixtures import wallet_with_balance
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def deposit(client, wallet_id, body, key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(f"/api/v1/wallets/{wallet_id}/deposits/", body, format="json", **headers)
+
+
+def money(amount, currency="USD"):
+    return {"amount": amount, "currency": currency}
+
+
+@pytest.mark.django_db
+def test_open_list_and_show_wallets():
+    user = VerifiedUserFactory()
+    client = client_for(user)
+    response = client.post("/api/v1/wallets/", {"currency": "EUR"}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["currency"] == "EUR"
+    assert body["balance"] == {"amount": "0.00", "currency": "EUR"}
+    again = client.post("/api/v1/wallets/", {"currency": "EUR"}, format="json")
+    assert again.status_code == 409
+    assert again.json()["code"] == "wallet_exists"
+    unknown = client.post("/api/v1/wallets/", {"currency": "XYZ"}, format="json")
+    assert unknown.status_code == 400
+    listing = client.get("/api/v1/wallets/").json()
+    assert listing["count"] == 1
+    assert client.get(f"/api/v1/wallets/{body['id']}/").json()["id"] == body["id"]
+    assert Wallet.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_opening_a_wallet_needs_a_verified_email():
+    user = UserFactory()
+    response = client_for(user).post("/api/v1/wallets/", {"currency": "USD"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "email_not_verified"
+    assert not Wallet.objects.exists()
+
+
+@pytest.mark.django_db
+def test_anonymous_is_refused():
+    assert APIClient().get("/api/v1/wallets/").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_someone_elses_wallet_and_payment_are_404():
+    owner = VerifiedUserFactory()
+    wallet = wallet_with_balance(owner, "10.00")
+    payment = services.payment_create(user=owner, purpose="order", reference="O-1", amount=Money("1.00", "USD"), method="wallet")
+    intruder = client_for(VerifiedUserFactory())
+    assert intruder.get(f"/api/v1/wallets/{wallet.pk}/").status_code == 404
+    assert intruder.get(f"/api/v1/wallets/{wallet.pk}/transactions/").status_code == 404
+    assert intruder.get(f"/api/v1/payments/{payment.pk}/").status_code == 404
+    response = deposit(intruder, wallet.pk, {"amount": money("5.00"), "card_token": "tok_ok"}, key="k1")
+    assert response.status_code == 404
+    assert response.json()["code"] == "wallet_not_found"
+    response = intruder.post(
+        f"/api/v1/wallets/{wallet.pk}/withdrawals/",
+        {"amount": money("5.00"), "card_token": "tok_ok"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k2",
+    )
+    assert response.status_code == 404
+    assert not Payment.objects.filter(purpose="wallet_deposit").exists()
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("amount", "field_code"),
+    [
+        (money("-5.00"), "invalid"),
+        (money("0"), "invalid"),
+        (money("0.00"), "invalid"),
+        (money("1.001"), "invalid"),
+        (money("abc"), "invalid"),
+        (money("NaN"), "invalid"),
+        (money("Infinity"), "invalid"),
+        ({"amount": 1.5, "currency": "USD"}, "invalid"),
+        (money("5.00", "XYZ"), "invalid"),
+        ("5.00", "invalid"),
+    ],
+)
+def test_bad_amounts_are_400_and_write_nothing(amount, field_code):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    before = LedgerTransaction.objects.count()
+    response = deposit(client_for(user), wallet.pk, {"amount": amount, "card_token": "tok_ok"}, key=str(uuid.uuid4()))
+    assert response.status_code == 400
+    assert response.json()["code"] == field_code
+    assert response.json()["field"].startswith("amount")
+    assert not Payment.objects.exists()
+    assert LedgerTransaction.objects.count() == before
+    assert not IdempotencyKey.objects.exists()
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10.00")
+
+
+@pytest.mark.django_db
+def test_wrong_currency_and_closed_wallet_are_refused():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    response = deposit(client, wallet.pk, {"amount": money("5.00", "EUR"), "card_token": "tok_ok"}, key="a")
+    assert response.status_code == 400
+    assert response.json()["code"] == "currency_mismatch"
+    services.wallet_close(wallet_id=wallet.pk)
+    response = deposit(client, wallet.pk, {"amount": money("5.00"), "card_token": "tok_ok"}, key="b")
+    assert response.status_code == 409
+    assert response.json()["code"] == "wallet_closed"
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_money_moving_posts_need_an_idempotency_key():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    response = deposit(client_for(user), wallet.pk, {"amount": money("5.00"), "card_token": "tok_ok"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "idempotency_key_required"
+    response = client_for(user).post(
+        f"/api/v1/wallets/{wallet.pk}/withdrawals/", {"amount": money("5.00"), "card_token": "tok_ok"}, format="json"
+    )
+    assert response.json()["code"] == "idempotency_key_required"
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deposit_statuses_201_202_402(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    ok = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_ok"}, key="ok")
+    assert ok.status_code == 201
+    assert ok.json()["status"] == "succeeded"
+    assert ok.json()["attempts"][0]["kind"] == "charge"
+    declined = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_declined"}, key="no")
+    assert declined.status_code == 402
+    assert declined.json()["code"] == "card_declined"
+    poor = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_insufficient"}, key="poor")
+    assert poor.status_code == 402
+    assert poor.json()["code"] == "insufficient_funds"
+    unknown = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_timeout"}, key="slow")
+    assert unknown.status_code == 202
+    assert unknown.json()["status"] == "unknown"
+    payment_id = unknown.json()["id"]
+    assert client.get(f"/api/v1/payments/{payment_id}/").json()["status"] == "unknown"
+    statement = client.get(f"/api/v1/wallets/{wallet.pk}/transactions/").json()
+    assert statement["count"] == 1
+    assert statement["results"][0]["amount"] == money("20.00")
+    assert client.get(f"/api/v1/wallets/{wallet.pk}/").json()["balance"] == money("20.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_key_same_body_replays_the_first_response_and_charges_once(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    body = {"amount": money("30.00"), "card_token": "tok_ok"}
+    first = deposit(client, wallet.pk, body, key="same-key")
+    second = deposit(client, wallet.pk, {"card_token": "tok_ok", "amount": money("30.00")}, key="same-key")
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert SandboxCharge.objects.count() == 1
+    assert Payment.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="deposit").count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("30.00")
+    reused = deposit(client, wallet.pk, {"amount": money("31.00"), "card_token": "tok_ok"}, key="same-key")
+    assert reused.status_code == 409
+    assert reused.json()["code"] == "idempotency_key_reused"
+    # Keys are per user: another user may use the same key.
+    other = VerifiedUserFactory()
+    other_wallet = wallet_with_balance(other)
+    assert deposit(client_for(other), other_wallet.pk, body, key="same-key").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_declined_answer_is_replayed_not_charged_again(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    body = {"amount": money("30.00"), "card_token": "tok_declined"}
+    first = deposit(client, wallet.pk, body, key="d")
+    second = deposit(client, wallet.pk, body, key="d")
+    assert first.status_code == second.status_code == 402
+    assert first.json() == second.json()
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicate_is_409_request_in_progress(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    # tok_timeout keeps the first request busy for the whole read timeout.
+    body = {"amount": money("12.00"), "card_token": "tok_timeout"}
+    barrier = threading.Barrier(2)
+    responses = []
+
+    def send():
+        try:
+            barrier.wait()
+            responses.append(deposit(client_for(user), wallet.pk, body, key="race"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202, 409]
+    conflict = next(r for r in responses if r.status_code == 409)
+    assert conflict.json()["code"] == "request_in_progress"
+    assert SandboxCharge.objects.count() == 1
+    # Once finished, the same key replays the first answer.
+    first = next(r for r in responses if r.status_code == 202)
+    replay = deposit(client_for(user), wallet.pk, body, key="race")
+    assert replay.status_code == 202
+    assert replay.json() == first.json()
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_withdrawal_api(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "50.00")
+    client = client_for(user)
+    url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
+    ok = client.post(url, {"amount": money("20.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="w1")
+    assert ok.status_code == 201
+    assert ok.json()["status"] == "succeeded"
+    replay = client.post(url, {"amount": money("20.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="w1")
+    assert replay.json() == ok.json()
+    poor = client.post(url, {"amount": money("30.01"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="w2")
+    assert poor.status_code == 402
+    assert poor.json()["code"] == "insufficient_funds"
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("30.00")
+
+
+@pytest.mark.django_db
+def test_statement_date_range_filters_and_rejects_bad_dates():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    client = client_for(user)
+    url = f"/api/v1/wallets/{wallet.pk}/transactions/"
+    assert client.get(url, {"from": "2000-01-01", "to": "2999-01-01"}).json()["count"] == 1
+    assert client.get(url, {"to": "2000-01-01"}).json()["count"] == 0
+    bad = client.get(url, {"from": "yesterday"})
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "from"
+
+
+@pytest.mark.django_db
+def test_prune_keeps_keys_for_24_hours():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.tasks import prune_idempotency_keys
+
+    user = VerifiedUserFactory()
+    old = IdempotencyKey.objects.create(user=user, key="old", scope="s", fingerprint="f")
+    IdempotencyKey.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    IdempotencyKey.objects.create(user=user, key="new", scope="s", fingerprint="f")
+    assert prune_idempotency_keys.apply(throw=True).result == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]

@@ -1,0 +1,83 @@
+"""Real concurrent transactions on PostgreSQL: no overdraft, one wallet per currency."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from djmoney.money import Money
+
+from payments import selectors, services
+from payments.exceptions import InsufficientFunds, WalletExists
+from payments.models import Wallet, Withdrawal
+from payments.psp_sandbox.models import SandboxPayout
+from tests.payments.factories import VerifiedUserFactory
+from tests.payments.fixtures import wallet_with_balance
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_at_once(count, target):
+    """Run `target(i)` in `count` threads released together; returns results or exceptions."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_twenty_concurrent_withdrawals_of_10_from_100_exactly_10_succeed(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+
+    def withdraw(_i):
+        return services.wallet_withdraw(wallet_id=wallet.pk, amount=Money("10.00", "USD"), card_token="tok_ok")
+
+    results = run_at_once(20, withdraw)
+    succeeded = [r for r in results if isinstance(r, Withdrawal) and r.status == Withdrawal.Status.SUCCEEDED]
+    refused = [r for r in results if isinstance(r, InsufficientFunds)]
+    assert len(succeeded) == 10, results
+    assert len(refused) == 10, results
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("0.00")
+    assert selectors.account_balance(account=wallet.account) == Decimal("0.00")
+    assert Withdrawal.objects.count() == 10
+    assert SandboxPayout.objects.count() == 10
+    assert not selectors.ledger_unbalanced_transactions().exists()
+
+
+def test_concurrent_spends_never_overdraw():
+    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+
+    def spend(i):
+        return services.wallet_debit(wallet_id=wallet.pk, amount=Money("7.00", "USD"), reference=f"order-{i}")
+
+    results = run_at_once(20, spend)
+    assert sum(1 for r in results if isinstance(r, InsufficientFunds)) == 6
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("2.00")
+    assert selectors.wallets_with_wrong_cached_balance() == []
+
+
+def test_two_requests_racing_to_open_a_wallet_get_one():
+    user = VerifiedUserFactory()
+
+    def open_wallet(_i):
+        return services.wallet_open(user=user, currency="GBP")
+
+    results = run_at_once(6, open_wallet)
+    assert sum(1 for r in results if isinstance(r, Wallet)) == 1, results
+    assert sum(1 for r in results if isinstance(r, WalletExists)) == 5, results
+    assert Wallet.objects.filter(user=user, currency="GBP").count() == 1

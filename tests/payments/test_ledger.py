@@ -1,0 +1,156 @@
+"""The double-entry ledger: balanced, reference-unique, append-only, guarded wallet balances."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from djmoney.money import Money
+
+from payments import selectors, services
+from payments.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.services import Leg
+from tests.payments.factories import VerifiedUserFactory
+from tests.payments.fixtures import wallet_with_balance
+
+pytestmark = pytest.mark.django_db
+
+
+def usd(amount: str) -> Money:
+    return Money(Decimal(amount), "USD")
+
+
+def _accounts():
+    clearing = services.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="USD")
+    revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
+    return clearing, revenue
+
+
+def test_system_accounts_are_one_per_purpose_and_currency():
+    first = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
+    again = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
+    eur = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    assert first.pk == again.pk
+    assert eur.pk != first.pk
+    assert LedgerAccount.objects.filter(user=None, purpose=LedgerAccount.Purpose.SHOP_REVENUE).count() == 2
+
+
+def test_posting_the_same_reference_twice_posts_once():
+    clearing, revenue = _accounts()
+    legs = [Leg(clearing, usd("-5.00")), Leg(revenue, usd("5.00"))]
+    tx, created = services.ledger_post(reference="ref-1", kind="adjustment", legs=legs)
+    again, created_again = services.ledger_post(reference="ref-1", kind="adjustment", legs=legs)
+    assert created and not created_again
+    assert tx.pk == again.pk
+    assert LedgerEntry.objects.filter(transaction=tx).count() == 2
+    assert selectors.account_balance(account=revenue) == Decimal("5.00")
+
+
+def test_unbalanced_transaction_is_refused_and_writes_nothing():
+    clearing, revenue = _accounts()
+    with pytest.raises(UnbalancedTransaction):
+        services.ledger_post(
+            reference="bad", kind="adjustment", legs=[Leg(clearing, usd("-5.00")), Leg(revenue, usd("4.99"))]
+        )
+    with pytest.raises(UnbalancedTransaction):
+        services.ledger_post(reference="bad", kind="adjustment", legs=[])
+    assert not LedgerTransaction.objects.filter(reference="bad").exists()
+
+
+def test_mixed_currencies_must_balance_per_currency():
+    clearing, revenue = _accounts()
+    eur_revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    with pytest.raises(UnbalancedTransaction):
+        services.ledger_post(
+            reference="fx",
+            kind="adjustment",
+            legs=[Leg(clearing, usd("-5.00")), Leg(eur_revenue, Money(Decimal("5.00"), "EUR"))],
+        )
+    assert not LedgerEntry.objects.exists()
+
+
+def test_wallet_debit_is_guarded_and_keeps_cache_equal_to_entries():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "30.00")
+    services.wallet_debit(wallet_id=wallet.pk, amount=usd("20.00"), reference="order-1")
+    with pytest.raises(InsufficientFunds):
+        services.wallet_debit(wallet_id=wallet.pk, amount=usd("10.01"), reference="order-2")
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10.00")
+    assert selectors.account_balance(account=wallet.account) == wallet.balance
+    assert not LedgerTransaction.objects.filter(reference="order-2").exists()
+    services.wallet_credit(wallet_id=wallet.pk, amount=usd("5.00"), reference="refund-1")
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("15.00")
+    assert selectors.wallets_with_wrong_cached_balance() == []
+    assert not selectors.ledger_unbalanced_transactions().exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_refuses_an_unbalanced_transaction_at_commit():
+    clearing, revenue = _accounts()
+    with pytest.raises(DatabaseError, match="unbalanced"):
+        with transaction.atomic():
+            tx = LedgerTransaction.objects.create(reference="raw", kind="adjustment")
+            LedgerEntry.objects.create(transaction=tx, account=revenue, amount=Decimal("3.00"), currency="USD")
+    assert not LedgerTransaction.objects.filter(reference="raw").exists()
+    # A balanced raw insert is accepted: the trigger checks the sum, not who wrote it.
+    with transaction.atomic():
+        tx = LedgerTransaction.objects.create(reference="raw-ok", kind="adjustment")
+        LedgerEntry.objects.create(transaction=tx, account=revenue, amount=Decimal("3.00"), currency="USD")
+        LedgerEntry.objects.create(transaction=tx, account=clearing, amount=Decimal("-3.00"), currency="USD")
+    assert LedgerEntry.objects.filter(transaction__reference="raw-ok").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_refuses_update_and_delete_of_entries():
+    clearing, revenue = _accounts()
+    tx, _ = services.ledger_post(
+        reference="r", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
+    )
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic():
+            LedgerEntry.objects.filter(transaction=tx).update(amount=Decimal("2.00"))
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM payments_ledgerentry")
+    assert LedgerEntry.objects.filter(transaction=tx).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_postings_of_one_reference_post_once():
+    clearing, revenue = _accounts()
+    barrier = threading.Barrier(8)
+    results = []
+
+    def post():
+        try:
+            barrier.wait()
+            _tx, created = services.ledger_post(
+                reference="same", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
+            )
+            results.append(created)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert LedgerEntry.objects.filter(transaction__reference="same").count() == 2
+
+
+def test_over_precise_legs_are_refused():
+    clearing, revenue = _accounts()
+    with pytest.raises(InvalidAmount):
+        services.ledger_post(
+            reference="precise", kind="adjustment", legs=[Leg(clearing, usd("-0.005")), Leg(revenue, usd("0.005"))]
+        )
+    assert not LedgerTransaction.objects.exists()

@@ -1,0 +1,371 @@
+"""Card payments against the sandbox provider over HTTP: outcomes, retries, webhooks, refunds."""
+
+import json
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from djmoney.money import Money
+
+from payments import handlers, selectors, services
+from payments.exceptions import InsufficientFunds, RefundNotAllowed, WalletNotFound
+from payments.models import LedgerTransaction, Payment, PaymentAttempt, Refund, WebhookEvent
+from payments.psp_sandbox.models import SandboxCharge, SandboxRefund
+from payments.webhooks import signature_header
+from tests.payments.factories import VerifiedUserFactory
+from tests.payments.fixtures import wallet_with_balance
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def usd(amount: str) -> Money:
+    return Money(Decimal(amount), "USD")
+
+
+def _later():
+    return timezone.now() + timedelta(hours=2)
+
+
+def _deposit(wallet, token, amount="25.00"):
+    return services.wallet_deposit(wallet_id=wallet.pk, amount=usd(amount), card_token=token)
+
+
+def _ledger_count(payment):
+    return LedgerTransaction.objects.filter(reference=payment.ledger_reference).count()
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "error_code", "balance"),
+    [
+        ("tok_ok", Payment.Status.SUCCEEDED, "", "25.00"),
+        ("tok_slow", Payment.Status.SUCCEEDED, "", "25.00"),
+        ("tok_declined", Payment.Status.FAILED, "card_declined", "0.00"),
+        ("tok_insufficient", Payment.Status.FAILED, "insufficient_funds", "0.00"),
+        ("tok_error", Payment.Status.PROCESSING, "processing_error", "0.00"),
+        ("tok_flaky", Payment.Status.PROCESSING, "processing_error", "0.00"),
+        ("tok_timeout", Payment.Status.UNKNOWN, None, "0.00"),
+    ],
+)
+def test_deposit_with_each_sandbox_token_ends_in_the_right_state(psp, token, status, error_code, balance):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, token)
+    assert payment.status == status
+    if error_code is not None:
+        assert payment.last_error_code == error_code
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal(balance)
+    assert _ledger_count(payment) == (1 if status == Payment.Status.SUCCEEDED else 0)
+    assert payment.attempts.filter(kind=PaymentAttempt.Kind.CHARGE).count() == 1
+    if status in Payment.OPEN_STATUSES:
+        assert payment.next_retry_at > timezone.now()
+
+
+def test_timeout_is_unknown_then_one_retry_run_settles_it_with_one_charge(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")
+    assert payment.status == Payment.Status.UNKNOWN
+    assert services.payment_retry_stuck(now=_later()) == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert SandboxCharge.objects.filter(idempotency_key=payment.provider_key).count() == 1
+    assert SandboxCharge.objects.count() == 1
+    assert _ledger_count(payment) == 1
+    assert payment.provider_charge_id == SandboxCharge.objects.get().id
+    # The retry asked first and did not charge again.
+    assert list(payment.attempts.values_list("kind", flat=True)) == ["charge", "lookup"]
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("25.00")
+    # Another run finds nothing to do.
+    assert services.payment_retry_stuck(now=_later()) == 0
+
+
+def _send_webhook(event: dict, *, secret="whsec_dev_only", timestamp=None):
+    body = json.dumps(event).encode()
+    return Client().post(
+        "/payments/webhooks/psp/",
+        data=body,
+        content_type="application/json",
+        HTTP_PSP_SIGNATURE=signature_header(payload=body, secret=secret, timestamp=timestamp),
+    )
+
+
+def _charge_event(payment, kind="succeeded", event_id=None, created=None):
+    charge = SandboxCharge.objects.filter(idempotency_key=payment.provider_key).first()
+    return {
+        "id": event_id or f"evt_{payment.pk}_{kind}",
+        "type": f"charge.{kind}",
+        "created": created or int(timezone.now().timestamp()),
+        "data": {
+            "id": charge.id if charge else "ch_test",
+            "object": "charge",
+            "status": kind,
+            "amount": str(payment.amount.amount),
+            "currency": payment.amount.currency.code,
+            "idempotency_key": payment.provider_key,
+            "reference": payment.reference,
+            "failure_code": "card_declined" if kind == "failed" else "",
+        },
+    }
+
+
+def test_timeout_settled_by_webhook_posts_once_even_when_redelivered(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")
+    assert payment.status == Payment.Status.UNKNOWN
+    event = _charge_event(payment)
+    first = _send_webhook(event)
+    again = _send_webhook(event)
+    assert first.status_code == 200 and first.json()["result"] == "succeeded"
+    assert again.status_code == 200 and again.json()["result"] == "duplicate"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert _ledger_count(payment) == 1
+    # The retry job has nothing left to do, and a retry would not charge again.
+    assert services.payment_retry_stuck(now=_later()) == 0
+    assert SandboxCharge.objects.count() == 1
+
+
+def test_a_late_failure_event_never_unsucceeds_a_payment(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_ok")
+    # An older failure event arrives after the success.
+    older = int((timezone.now() - timedelta(seconds=30)).timestamp())
+    response = _send_webhook(_charge_event(payment, kind="failed", created=older))
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("25.00")
+
+
+def test_success_event_after_failure_event_for_unknown_payment_ends_succeeded_only_if_first(psp):
+    """Events are applied in arrival order; the first final outcome wins and is never reversed."""
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")
+    assert _send_webhook(_charge_event(payment, kind="succeeded")).json()["result"] == "succeeded"
+    assert _send_webhook(_charge_event(payment, kind="failed")).json()["result"] == "succeeded"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert _ledger_count(payment) == 1
+
+
+def test_flaky_provider_is_retried_with_the_same_key_and_charged_once(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_flaky")
+    assert payment.status == Payment.Status.PROCESSING
+    services.payment_retry_stuck(now=_later())
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PROCESSING  # second call also fails before charging
+    services.payment_retry_stuck(now=_later())
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert SandboxCharge.objects.filter(idempotency_key=payment.provider_key).count() == 1
+    assert _ledger_count(payment) == 1
+    assert payment.attempt_count == 3
+
+
+def test_after_the_last_attempt_the_payment_fails_and_the_shopper_is_told(psp, settings):
+    settings.PAYMENT_MAX_ATTEMPTS = 3
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    payment = _deposit(wallet, "tok_error")
+    for _ in range(5):
+        services.payment_retry_stuck(now=_later())
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    assert payment.attempt_count == 3
+    assert payment.next_retry_at is None
+    assert SandboxCharge.objects.count() == 0
+    assert _ledger_count(payment) == 0
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [user.email]
+    assert payment.reference in mail.outbox[0].subject
+
+
+def test_retry_waits_for_next_retry_at(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")
+    assert services.payment_retry_stuck() == 0
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.UNKNOWN
+
+
+@pytest.mark.postgres
+def test_two_retry_workers_at_once_take_each_payment_once(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payments = [_deposit(wallet, "tok_flaky", amount="1.00") for _ in range(4)]
+    for payment in payments:
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.PROCESSING
+    barrier = threading.Barrier(2)
+    counts = []
+
+    def worker():
+        try:
+            barrier.wait()
+            counts.append(services.payment_retry_stuck(now=_later()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == 4
+    for payment in payments:
+        payment.refresh_from_db()
+        assert payment.attempt_count == 2
+        assert payment.attempts.filter(kind=PaymentAttempt.Kind.LOOKUP).count() == 1
+
+
+def test_order_payment_by_card_calls_the_handler_and_posts_revenue(psp):
+    calls = []
+    orders_handlers = handlers.get(Payment.Purpose.ORDER)  # restored below for the tests that follow
+    handlers.register(
+        Payment.Purpose.ORDER,
+        on_succeeded=lambda p: calls.append(("ok", p.reference)),
+        on_failed=lambda p: calls.append(("failed", p.reference)),
+        on_refunded=lambda p, r: calls.append(("refunded", r.reference)),
+    )
+    try:
+        user = VerifiedUserFactory()
+        payment = services.payment_create(
+            user=user, purpose="order", reference="ORD-1", amount=usd("40.00"), method="card", card_token="tok_ok"
+        )
+        payment = services.payment_charge_card(payment_id=payment.pk)
+        assert payment.status == Payment.Status.SUCCEEDED
+        declined = services.payment_create(
+            user=user, purpose="order", reference="ORD-2", amount=usd("5.00"), method="card", card_token="tok_declined"
+        )
+        declined = services.payment_charge_card(payment_id=declined.pk)
+        assert declined.status == Payment.Status.FAILED
+        assert declined.last_error_code == "card_declined"
+        # Charging a settled payment again does nothing.
+        assert services.payment_charge_card(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+        assert SandboxCharge.objects.filter(status="succeeded").count() == 1
+
+        refund = services.payment_refund(payment_id=payment.pk, amount=usd("15.00"), reference="RET-1", reason="r")
+        assert refund.status == Refund.Status.SUCCEEDED
+        same = services.payment_refund(payment_id=payment.pk, amount=usd("15.00"), reference="RET-1", reason="r")
+        assert same.pk == refund.pk
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.PARTIALLY_REFUNDED
+        with pytest.raises(RefundNotAllowed):
+            services.payment_refund(payment_id=payment.pk, amount=usd("25.01"), reference="RET-2", reason="r")
+        services.payment_refund(payment_id=payment.pk, amount=usd("25.00"), reference="RET-3", reason="r")
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.REFUNDED
+        assert calls == [("ok", "ORD-1"), ("failed", "ORD-2"), ("refunded", "RET-1"), ("refunded", "RET-3")]
+        assert not selectors.ledger_unbalanced_transactions().exists()
+    finally:
+        handlers.unregister(Payment.Purpose.ORDER)
+        if orders_handlers is not None:
+            handlers.register(
+                Payment.Purpose.ORDER,
+                on_succeeded=orders_handlers.on_succeeded,
+                on_failed=orders_handlers.on_failed,
+                on_refunded=orders_handlers.on_refunded,
+            )
+
+
+def test_order_payment_by_wallet_debits_and_refunds_to_the_wallet():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "50.00")
+    payment = services.payment_create(user=user, purpose="order", reference="ORD-9", amount=usd("30.00"), method="wallet")
+    payment = services.payment_pay_with_wallet(payment_id=payment.pk)
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert services.payment_pay_with_wallet(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("20.00")
+    too_much = services.payment_create(user=user, purpose="order", reference="ORD-10", amount=usd("20.01"), method="wallet")
+    with pytest.raises(InsufficientFunds):
+        services.payment_pay_with_wallet(payment_id=too_much.pk)
+    other = services.payment_create(user=user, purpose="order", reference="ORD-11", amount=Money("1.00", "EUR"), method="wallet")
+    with pytest.raises(WalletNotFound):
+        services.payment_pay_with_wallet(payment_id=other.pk)
+    services.payment_refund(payment_id=payment.pk, amount=usd("30.00"), reference="RET-9", reason="return")
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("50.00")
+    assert selectors.wallets_with_wrong_cached_balance() == []
+    assert not selectors.ledger_unbalanced_transactions().exists()
+
+
+def test_withdrawal_pays_out_and_a_declined_payout_is_reversed(psp):
+    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
+    assert withdrawal.status == "succeeded"
+    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_declined")
+    assert declined.status == "failed"
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("60.00")
+    with pytest.raises(InsufficientFunds):
+        services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("60.01"), card_token="tok_ok")
+    assert selectors.wallets_with_wrong_cached_balance() == []
+
+
+def test_a_card_refund_the_provider_did_not_answer_is_retried_once_it_is_back(psp, settings):
+    user = VerifiedUserFactory()
+    payment = services.payment_create(
+        user=user, purpose="order", reference="ORD-R", amount=usd("20.00"), method="card", card_token="tok_ok"
+    )
+    payment = services.payment_charge_card(payment_id=payment.pk)
+    good_url = settings.PAYMENT_GATEWAY_URL
+    settings.PAYMENT_GATEWAY_URL = "http://127.0.0.1:9/psp-sandbox/"  # nothing listens: refused before sending
+    refund = services.payment_refund(payment_id=payment.pk, amount=usd("20.00"), reference="RET-R", reason="r")
+    assert refund.status == Refund.Status.PENDING
+    # A pending refund holds its amount: no second refund beyond the payment.
+    with pytest.raises(RefundNotAllowed):
+        services.payment_refund(payment_id=payment.pk, amount=usd("0.01"), reference="RET-R2", reason="r")
+    settings.PAYMENT_GATEWAY_URL = good_url
+    assert services.payment_retry_stuck(now=_later()) == 1
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert payment.status == Payment.Status.REFUNDED
+    assert LedgerTransaction.objects.filter(reference=refund.ledger_reference).count() == 1
+    assert SandboxRefund.objects.count() == 1
+
+
+def test_a_charge_made_after_the_payment_failed_here_is_given_back(psp, settings):
+    settings.PAYMENT_MAX_ATTEMPTS = 1
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")
+    assert payment.status == Payment.Status.FAILED  # the only attempt timed out
+    response = _send_webhook(_charge_event(payment))
+    assert response.json()["result"] == "failed"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    charge = SandboxCharge.objects.get(idempotency_key=payment.provider_key)
+    assert SandboxRefund.objects.filter(charge=charge, amount=charge.amount).count() == 1
+    # Redelivery (a new event id) does not refund twice.
+    _send_webhook(_charge_event(payment, event_id="evt_again"))
+    assert SandboxRefund.objects.count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("0.00")
+    assert _ledger_count(payment) == 0
+
+
+def test_the_sandboxs_own_signed_webhook_settles_a_timed_out_deposit(psp, settings):
+    settings.PSP_SANDBOX_WEBHOOKS_ENABLED = True
+    settings.PSP_SANDBOX_WEBHOOK_URL = ""  # default: /payments/webhooks/psp/ on the calling host
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")
+    deadline = timezone.now() + timedelta(seconds=15)
+    while timezone.now() < deadline:
+        payment.refresh_from_db()
+        if payment.status == Payment.Status.SUCCEEDED:
+            break
+        time.sleep(0.1)
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert WebhookEvent.objects.filter(type="charge.succeeded", result="succeeded").count() == 1
+    assert SandboxCharge.objects.count() == 1
+    assert _ledger_count(payment) == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("25.00")

@@ -1,0 +1,99 @@
+"""The staff dashboard and reports render real figures, draw SVG charts and export CSV."""
+
+import csv
+import io
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from djmoney.money import Money
+
+from payments.models import Payment
+from shop.orders.services import order_place
+from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.payments.factories import UserFactory
+from tests.staff.conftest import client_for
+
+
+@pytest.fixture
+def sales(rates):
+    """Today: 3 x A at 10.00 and 1 x B at 7.50 paid by wallet; a payment stuck in unknown; C nearly sold out."""
+    a, b = make_product(price="10.00", on_hand=10), make_product(price="7.50", on_hand=20)
+    low = make_product(price="1.00", on_hand=2)
+    for product, quantity in ((a, 3), (b, 1)):
+        user = shopper_new(funds="100.00")
+        cart_fill(user, (product, quantity))
+        order = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+                            currency="USD").order
+        assert order.status == "paid"
+    stuck = Payment.objects.create(
+        user=user, purpose=Payment.Purpose.ORDER, reference="SO-STUCK-1", method=Payment.Method.CARD,
+        amount=Money("4.00", "USD"), status=Payment.Status.UNKNOWN, provider_key=f"payment-{uuid.uuid4()}",
+    )
+    return {"a": a, "b": b, "low": low, "stuck": stuck}
+
+
+def csv_rows(response) -> list[list[str]]:
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+@pytest.mark.django_db
+def test_dashboard_shows_sales_statuses_stuck_payments_and_low_stock(support, sales):
+    page = support.get("/admin/staff/dashboard/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert page.context["sales_today"][0]["currency"] == "USD"
+    assert Decimal(page.context["sales_today"][0]["total"]) == Decimal("37.50")
+    assert page.context["sales_today"][0]["orders"] == 2
+    assert Decimal(page.context["sales_month"][0]["total"]) == Decimal("37.50")
+    assert {s["status"]: s["count"] for s in page.context["statuses"]}["paid"] == 2
+    assert "37.50 USD" in html
+    assert html.count("<svg") >= 2 and "Orders by status" in html
+    assert page.context["stuck_count"] == 1 and "SO-STUCK-1" in html
+    assert sales["low"].sku in html and sales["a"].sku not in html.split('id="low-stock"')[1]
+
+
+@pytest.mark.django_db
+def test_reports_render_and_export_csv(finance, sales):
+    today = timezone.now().date().isoformat()
+    page = finance.get("/admin/staff/reports/", {"start": today, "end": today})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and sales["a"].sku in html and "export=turnover" in html
+
+    daily = csv_rows(finance.get("/admin/staff/reports/", {"start": today, "end": today, "export": "daily_sales"}))
+    assert daily[0] == ["day", "currency", "orders", "total", "refunded"]
+    assert daily[1][:3] == [today, "USD", "2"] and Decimal(daily[1][3]) == Decimal("37.50")
+
+    top = csv_rows(finance.get("/admin/staff/reports/", {"start": today, "end": today, "export": "top_products"}))
+    assert [row[0] for row in top[1:]] == [sales["a"].sku, sales["b"].sku]
+    assert top[1][3] == "3" and Decimal(top[1][4]) == Decimal("30.00")
+
+    turnover = csv_rows(finance.get("/admin/staff/reports/", {"start": today, "end": today, "export": "turnover"}))
+    by_sku = {row[0]: row for row in turnover[1:]}
+    # A: 0 at the start of the day, 10 restocked, 3 sold -> 7 at the end; average 3.5; 3 / 3.5 = 0.86.
+    assert by_sku[sales["a"].sku][2:] == ["3", "0", "7", "3.5", "0.86"]
+    assert sales["low"].sku not in by_sku
+
+
+@pytest.mark.django_db
+def test_reports_reject_a_backwards_range(support):
+    page = support.get("/admin/staff/reports/", {"start": "2026-02-10", "end": "2026-02-01"})
+    assert page.status_code == 200 and "before the start date" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_empty_shop_renders_empty_charts(support):
+    page = support.get("/admin/staff/dashboard/")
+    assert page.status_code == 200 and "No data" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_without_a_role_gets_403_on_dashboard_and_reports(db):
+    client = client_for(UserFactory(is_staff=True))
+    assert client.get("/admin/staff/dashboard/").status_code == 403
+    assert client.get("/admin/staff/reports/").status_code == 403
+    anonymous = client_for(UserFactory(is_staff=False))
+    assert anonymous.get("/admin/staff/dashboard/").status_code == 302

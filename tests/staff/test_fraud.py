@@ -1,0 +1,111 @@
+"""Fraud velocity rules on card payments: refuse or hold; held payments are released or refused by finance."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from djmoney.money import Money
+
+from payments.models import AuditLog, FraudRule, Payment, PaymentAttempt, PaymentHold
+from shop.orders.models import Order
+from shop.orders.services import order_place
+from tests.orders.factories import cart_fill, make_product, shopper_new
+
+
+def past_payment(user, *, status=Payment.Status.FAILED, token="tok_declined", minutes_ago=1) -> Payment:
+    payment = Payment.objects.create(
+        user=user, purpose=Payment.Purpose.ORDER, reference=f"SO-PAST-{uuid.uuid4().hex[:6]}",
+        method=Payment.Method.CARD, amount=Money("5.00", "USD"), status=status, card_token=token,
+        provider_key=f"payment-{uuid.uuid4()}",
+    )
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+    return payment
+
+
+def card_checkout(user, token="tok_ok"):
+    cart_fill(user, (make_product(price="10.00", on_hand=5), 1))
+    return order_place(user=user, payment_method="card", shipping_address=user.addresses.first().pk,
+                       currency="USD", card_token=token)
+
+
+@pytest.mark.django_db
+def test_too_many_declines_refuses_the_card_payment_without_calling_the_provider(rates):
+    FraudRule.objects.create(name="3 declines an hour", scope="user", window_minutes=60, max_declines=2)
+    user = shopper_new()
+    past_payment(user)
+    past_payment(user)
+
+    result = card_checkout(user)
+
+    assert result.outcome == "declined" and result.order.status == Order.Status.CANCELLED
+    payment = Payment.objects.get(pk=result.order.payment_id)
+    assert payment.status == Payment.Status.FAILED and payment.last_error_code == "payment_refused"
+    assert not PaymentAttempt.objects.filter(payment=payment).exists()
+
+
+@pytest.mark.django_db
+def test_too_many_attempts_per_card_token_refuses_across_users(rates):
+    FraudRule.objects.create(name="token burst", scope="token", window_minutes=10, max_attempts=2)
+    past_payment(shopper_new(), status=Payment.Status.SUCCEEDED, token="tok_ok")
+    past_payment(shopper_new(), status=Payment.Status.SUCCEEDED, token="tok_ok")
+    result = card_checkout(shopper_new(), token="tok_ok")
+    assert Payment.objects.get(pk=result.order.payment_id).last_error_code == "payment_refused"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_old_attempts_and_inactive_rules_do_not_count(provider, rates):
+    FraudRule.objects.create(name="off", scope="user", window_minutes=60, max_declines=1, active=False)
+    FraudRule.objects.create(name="short window", scope="user", window_minutes=30, max_declines=1)
+    user = shopper_new()
+    past_payment(user, minutes_ago=90)
+    result = card_checkout(user)
+    assert result.order.status == Order.Status.PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_held_payment_waits_for_finance_who_release_it(provider, rates, support, finance, finance_user):
+    FraudRule.objects.create(name="review bursts", scope="user", window_minutes=60, max_attempts=1, action="hold")
+    user = shopper_new()
+    past_payment(user, status=Payment.Status.SUCCEEDED, token="tok_ok")
+
+    result = card_checkout(user)
+
+    assert result.outcome == "pending" and result.order.status == Order.Status.PENDING_PAYMENT
+    payment = Payment.objects.get(pk=result.order.payment_id)
+    hold = PaymentHold.objects.get(payment=payment)
+    assert payment.status == Payment.Status.PENDING and hold.status == PaymentHold.Status.HELD
+    assert not PaymentAttempt.objects.filter(payment=payment).exists()
+    listing = support.get("/admin/payments/payment/", {"hold__status": "held"})
+    assert listing.status_code == 200 and payment.reference in listing.content.decode()
+    assert support.get("/admin/payments/paymenthold/").status_code == 200
+
+    assert support.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]}).status_code == 403
+    hold.refresh_from_db()
+    assert hold.status == PaymentHold.Status.HELD
+
+    response = finance.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]})
+    assert response.status_code == 302
+    hold.refresh_from_db()
+    payment.refresh_from_db()
+    assert hold.status == PaymentHold.Status.RELEASED and hold.decided_by == finance_user
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert Order.objects.get(pk=result.order.pk).status == Order.Status.PAID
+    assert AuditLog.objects.get(action="payment_hold_release").actor == finance_user
+
+
+@pytest.mark.django_db
+def test_finance_refuses_a_held_payment_and_the_order_is_cancelled(rates, finance, finance_user):
+    FraudRule.objects.create(name="review", scope="user", window_minutes=60, max_attempts=1, action="hold")
+    user = shopper_new()
+    past_payment(user, status=Payment.Status.SUCCEEDED, token="tok_ok")
+    result = card_checkout(user)
+    hold = PaymentHold.objects.get(payment_id=result.order.payment_id)
+
+    response = finance.post("/admin/payments/paymenthold/", {"action": "refuse", "_selected_action": [hold.pk]})
+
+    assert response.status_code == 302
+    payment = Payment.objects.get(pk=result.order.payment_id)
+    assert payment.status == Payment.Status.FAILED and payment.last_error_code == "payment_refused"
+    assert Order.objects.get(pk=result.order.pk).status == Order.Status.CANCELLED
+    assert AuditLog.objects.get(action="payment_hold_refuse").actor == finance_user
