@@ -1,0 +1,20 @@
+from django.urls import path
+
+from shop.cart import api, views
+
+app_name = "cart"
+
+# Pages.
+urlpatterns = [
+    path("", views.cart_detail, name="detail"),
+    path("add/", views.cart_add, name="add"),
+    path("lines/<int:product_id>/", views.cart_line_change, name="line_change"),
+    path("lines/<int:product_id>/remove/", views.cart_line_delete, name="line_remove"),
+]
+
+# API, mounted under /api/v1/.
+api_urlpatterns = [
+    path("cart/", api.CartApi.as_view(), name="cart"),
+    path("cart/lines/", api.CartLinesApi.as_view(), name="cart-lines"),
+    path("cart/lines/<int:line_id>/", api.CartLineDetailApi.as_view(), name="cart-line"),
+]

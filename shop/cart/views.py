@@ -1,0 +1,92 @@
+"""Cart pages. Every form works without JavaScript (post, then redirect);
+with JavaScript (header X-Requested-With: fetch) the same views answer JSON
+with the re-rendered cart so the page updates in place."""
+
+from django.contrib import messages
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from shop.cart.forms import CartAddForm, CartQuantityForm
+from shop.cart.selectors import cart_get
+from shop.cart.services import cart_line_add, cart_line_remove, cart_line_update, cart_owner_for_request
+from shop.exceptions import ShopError
+from shop.money import request_currency
+
+
+def _is_fetch(request) -> bool:
+    return request.headers.get("X-Requested-With") in {"fetch", "XMLHttpRequest"}
+
+
+def _context(request) -> dict:
+    return {"cart": cart_get(owner=cart_owner_for_request(request), currency=request_currency(request))}
+
+
+def _answer(request, *, ok: bool, message: str, status: int = 200):
+    """JSON for scripts, else a message and a redirect (to `next` when safe, or the cart)."""
+    if _is_fetch(request):
+        context = _context(request)
+        html = render_to_string("cart/_cart.html", context, request=request)
+        return JsonResponse(
+            {"ok": ok, "message": message, "item_count": context["cart"].item_count, "html": html},
+            status=status,
+        )
+    (messages.success if ok else messages.error)(request, message)
+    target = request.POST.get("next") or reverse("cart:detail")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = reverse("cart:detail")
+    return HttpResponseRedirect(target)
+
+
+def _form_error(form) -> str:
+    for errors in form.errors.values():
+        return str(errors[0])
+    return _("Please check the form.")
+
+
+@require_GET
+def cart_detail(request):
+    return render(request, "cart/detail.html", _context(request))
+
+
+@require_POST
+def cart_add(request):
+    form = CartAddForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, ok=False, message=_form_error(form), status=400)
+    try:
+        cart_line_add(
+            owner=cart_owner_for_request(request),
+            product_id=form.cleaned_data["product"],
+            quantity=form.cleaned_data["quantity"],
+        )
+    except ShopError as exc:
+        return _answer(request, ok=False, message=str(exc.message), status=exc.status_code)
+    return _answer(request, ok=True, message=_("Added to your cart."))
+
+
+@require_POST
+def cart_line_change(request, product_id: int):
+    form = CartQuantityForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, ok=False, message=_form_error(form), status=400)
+    owner = cart_owner_for_request(request)
+    quantity = form.cleaned_data["quantity"]
+    try:
+        if quantity == 0:
+            cart_line_remove(owner=owner, product_id=product_id)
+            return _answer(request, ok=True, message=_("Removed from your cart."))
+        cart_line_update(owner=owner, product_id=product_id, quantity=quantity)
+    except ShopError as exc:
+        return _answer(request, ok=False, message=str(exc.message), status=exc.status_code)
+    return _answer(request, ok=True, message=_("Your cart was updated."))
+
+
+@require_POST
+def cart_line_delete(request, product_id: int):
+    cart_line_remove(owner=cart_owner_for_request(request), product_id=product_id)
+    return _answer(request, ok=True, message=_("Removed from your cart."))

@@ -1,0 +1,208 @@
+"""Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/."""
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from payments.idempotency import idempotent
+from shop.api import ErrorSerializer, MoneyField, Pagination
+from shop.cart.api import StrictIntegerField
+from shop.money import request_currency
+from shop.orders.models import Order
+from shop.orders.selectors import order_get_for_user, order_list_for_user
+from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
+from shop.throttling import ScopedRateThrottle, UserRateThrottle
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "description": "id of one of the caller's saved addresses"},
+            {
+                "type": "object",
+                "properties": {
+                    name: {"type": "string"}
+                    for name in ("full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone")
+                },
+                "required": ["full_name", "line1", "city", "postal_code", "country"],
+            },
+        ]
+    }
+)
+class ShippingAddressField(serializers.Field):
+    """A saved address id, or an address object (checked by the service)."""
+
+    default_error_messages = {"invalid": "Give a saved address id or an address object."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            return data
+        return StrictIntegerField(min_value=1).run_validation(data)
+
+    def to_representation(self, value):
+        return value
+
+
+class OrderCreateInput(serializers.Serializer):
+    payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices)
+    card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
+    shipping_address = ShippingAddressField()
+
+
+class OrderLineOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    product = serializers.IntegerField(source="product_id", allow_null=True)
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    unit_price = MoneyField()
+    quantity = serializers.IntegerField()
+    line_total = MoneyField()
+    refunded_quantity = serializers.IntegerField()
+
+
+class OrderEventOutput(serializers.Serializer):
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    reason = serializers.CharField()
+    at = serializers.DateTimeField(source="created_at")
+    by_staff = serializers.SerializerMethodField()
+
+    def get_by_staff(self, event) -> bool:
+        return bool(event.actor_id and event.actor and event.actor.is_staff)
+
+
+class OrderOutput(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
+    currency = serializers.CharField()
+    total = MoneyField()
+    refunded_total = MoneyField()
+    payment_method = serializers.CharField()
+    shipping_address = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancel_reason = serializers.CharField()
+    reservation_expires_at = serializers.DateTimeField(allow_null=True)
+    lines = OrderLineOutput(many=True)
+
+
+class OrderDetailOutput(OrderOutput):
+    events = OrderEventOutput(many=True)
+
+
+class OrdersApi(ListAPIView):
+    """GET: the caller's orders (paginated). POST: check out the cart (Idempotency-Key required)."""
+
+    serializer_class = OrderOutput
+    pagination_class = Pagination
+    throttle_scope = "checkout"
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            return [ScopedRateThrottle(), UserRateThrottle()]
+        return super().get_throttles()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        return order_list_for_user(user=self.request.user)
+
+    @extend_schema(
+        request=OrderCreateInput,
+        responses={
+            201: OrderDetailOutput,
+            202: OrderDetailOutput,
+            402: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        summary="Check out the cart: 201 paid, 202 payment being confirmed, 402 declined / insufficient funds",
+    )
+    @idempotent("checkout")
+    def post(self, request, *args, **kwargs):
+        data = OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        result = order_place(
+            user=request.user,
+            payment_method=values["payment_method"],
+            card_token=values.get("card_token", ""),
+            currency=values.get("currency") or request_currency(request),
+            shipping_address=values["shipping_address"],
+        )
+        if result.outcome == PlaceOutcome.DECLINED:
+            return Response(result.error.as_dict(), status=result.error.status_code)
+        body = OrderDetailOutput(order_get_for_user(user=request.user, number=result.order.number)).data
+        if result.outcome == PlaceOutcome.PENDING:
+            body = {**body, "detail": _("Your payment is being confirmed. We will e-mail you when it is done.")}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderDetailOutput, summary="One of the caller's orders, with its timeline")
+    def get(self, request, number: str):
+        return Response(OrderDetailOutput(order_get_for_user(user=request.user, number=number)).data)
+
+
+class OrderCancelInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(
+        request=OrderCancelInput,
+        responses={200: OrderDetailOutput, 409: ErrorSerializer},
+        summary="Cancel an unpaid order (409 otherwise)",
+    )
+    def post(self, request, number: str):
+        order = order_get_for_user(user=request.user, number=number)
+        data = OrderCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order_cancel(
+            order_id=order.id, actor=request.user, reason=data.validated_data["reason"] or _("Cancelled by the shopper")
+        )
+        return Response(OrderDetailOutput(order_get_for_user(user=request.user, number=number)).data)
+
+
+class ReturnLineInput(serializers.Serializer):
+    line = StrictIntegerField(min_value=1)
+    quantity = StrictIntegerField(min_value=1, max_value=10_000)
+
+
+class ReturnCreateInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    lines = ReturnLineInput(many=True, allow_empty=False)
+
+
+class ReturnOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class OrderReturnsApi(APIView):
+    @extend_schema(
+        request=ReturnCreateInput,
+        responses={201: ReturnOutput, 409: ErrorSerializer},
+        summary="Ask to return some items",
+    )
+    def post(self, request, number: str):
+        order = order_get_for_user(user=request.user, number=number)
+        data = ReturnCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        lines: dict[int, int] = {}
+        for item in data.validated_data["lines"]:
+            lines[item["line"]] = lines.get(item["line"], 0) + item["quantity"]
+        request_obj = return_request_create(
+            order_id=order.id, user=request.user, lines=lines, reason=data.validated_data["reason"]
+        )
+        return Response({"id": request_obj.id, "status": request_obj.status}, status=status.HTTP_201_CREATED)

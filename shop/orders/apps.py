@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OrdersConfig(AppConfig):
+    name = "shop.orders"
+    label = "orders"
+    verbose_name = _("Orders")
+
+    def ready(self):
+        from payments import handlers
+        from payments.models import Payment
+        from shop.orders import services
+
+        handlers.register(
+            Payment.Purpose.ORDER,
+            on_succeeded=services.order_payment_succeeded,
+            on_failed=services.order_payment_failed,
+            on_refunded=services.order_payment_refunded,
+        )

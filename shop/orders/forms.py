@@ -1,0 +1,84 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.selectors import addresses_for_user
+from shop.orders.models import Order
+
+CARD_TOKENS = [
+    ("tok_ok", _("Test card: succeeds")),
+    ("tok_declined", _("Test card: declined")),
+    ("tok_insufficient", _("Test card: insufficient funds")),
+    ("tok_timeout", _("Test card: provider times out")),
+]
+
+
+class AddressStepForm(forms.Form):
+    """A saved address, or a new one typed in."""
+
+    address = forms.ModelChoiceField(
+        queryset=None, required=False, widget=forms.RadioSelect, empty_label=_("A new address"), label=_("Ship to")
+    )
+    full_name = forms.CharField(label=_("Full name"), max_length=150, required=False)
+    line1 = forms.CharField(label=_("Address line 1"), max_length=200, required=False)
+    line2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
+    city = forms.CharField(label=_("City"), max_length=100, required=False)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=20, required=False)
+    region = forms.CharField(label=_("State or region"), max_length=100, required=False)
+    country = forms.CharField(label=_("Country (2 letters)"), min_length=2, max_length=2, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+
+    NEW_REQUIRED = ("full_name", "line1", "city", "postal_code", "country")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["address"].queryset = addresses_for_user(user)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("address"):
+            return data
+        for name in self.NEW_REQUIRED:
+            if not data.get(name):
+                self.add_error(name, _("This field is required for a new address."))
+        if data.get("country") and not data["country"].isalpha():
+            self.add_error("country", _("Enter a two-letter country code."))
+        return data
+
+    def shipping_address(self):
+        """What order_place takes: the saved address id or the new address as a dict."""
+        if self.cleaned_data.get("address"):
+            return self.cleaned_data["address"].pk
+        fields = ("full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone")
+        return {name: self.cleaned_data.get(name, "") for name in fields}
+
+
+class PaymentStepForm(forms.Form):
+    payment_method = forms.ChoiceField(
+        label=_("Pay with"), choices=Order.PaymentMethod.choices, widget=forms.RadioSelect
+    )
+    card_token = forms.ChoiceField(label=_("Card"), choices=CARD_TOKENS, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("payment_method") == Order.PaymentMethod.CARD and not data.get("card_token"):
+            self.add_error("card_token", _("Choose a card."))
+        return data
+
+
+class ReturnForm(forms.Form):
+    reason = forms.CharField(label=_("Why are you returning these items?"), max_length=500, widget=forms.Textarea)
+
+    def __init__(self, *args, order, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order_lines = [line for line in order.lines.all() if line.returnable_quantity > 0]
+        for line in self.order_lines:
+            self.fields[f"line_{line.id}"] = forms.IntegerField(
+                label=line.name, min_value=0, max_value=line.returnable_quantity, initial=0, required=False
+            )
+
+    def line_quantities(self) -> dict[int, int]:
+        return {
+            line.id: self.cleaned_data.get(f"line_{line.id}") or 0
+            for line in self.order_lines
+            if self.cleaned_data.get(f"line_{line.id}")
+        }

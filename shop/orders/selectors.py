@@ -1,0 +1,33 @@
+"""Reads of orders, shaped for pages and the API; ownership is checked here."""
+
+from django.db.models import Prefetch, QuerySet
+
+from payments.models import Payment
+from shop.orders.exceptions import OrderNotFound
+from shop.orders.models import Order, OrderEvent, OrderLine, ReturnRequest
+
+
+def order_list_for_user(*, user) -> QuerySet[Order]:
+    """The user's orders, newest first, with their lines (two queries per page)."""
+    return Order.objects.filter(user=user).prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
+
+
+def order_get_for_user(*, user, number: str) -> Order:
+    """The user's own order by number, with lines, events and returns; another user's is 404."""
+    order = (
+        Order.objects.filter(user=user, number=number)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
+            Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
+            Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
+        )
+        .first()
+    )
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def order_payment_being_confirmed(order: Order) -> bool:
+    """Whether the order's payment outcome is still unknown (processing or unknown at the provider)."""
+    return Payment.objects.filter(reference=order.number, status__in=Payment.OPEN_STATUSES).exists()

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from shop.orders import api, views
+
+app_name = "orders"
+
+# Pages.
+urlpatterns = [
+    path("", views.order_history, name="list"),
+    path("checkout/", views.checkout_address, name="checkout"),
+    path("checkout/payment/", views.checkout_payment, name="checkout_payment"),
+    path("checkout/review/", views.checkout_review, name="checkout_review"),
+    path("checkout/place/", views.checkout_place, name="checkout_place"),
+    path("<str:number>/", views.order_detail, name="detail"),
+    path("<str:number>/cancel/", views.order_cancel_view, name="cancel"),
+    path("<str:number>/return/", views.order_return, name="return"),
+]
+
+# API, mounted under /api/v1/.
+api_urlpatterns = [
+    path("orders/", api.OrdersApi.as_view(), name="orders"),
+    path("orders/<str:number>/", api.OrderDetailApi.as_view(), name="order"),
+    path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
+    path("orders/<str:number>/returns/", api.OrderReturnsApi.as_view(), name="order-returns"),
+]

@@ -1,0 +1,232 @@
+"""Order pages: checkout steps, confirmation, history, detail with timeline, cancel, return.
+
+Checkout choices live in the session under "checkout"; the review form
+carries a one-time token so a double click cannot make two orders.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.selectors import address_default_for_user, addresses_for_user
+from shop.cart.selectors import cart_get
+from shop.cart.services import CartOwner
+from shop.exceptions import ShopError
+from shop.money import request_currency
+from shop.orders.exceptions import OrderNotFound
+from shop.orders.forms import AddressStepForm, PaymentStepForm, ReturnForm
+from shop.orders.models import Order
+from shop.orders.selectors import order_get_for_user, order_list_for_user, order_payment_being_confirmed
+from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
+
+SESSION_KEY = "checkout"
+
+
+def _order_or_404(request, number: str):
+    try:
+        return order_get_for_user(user=request.user, number=number)
+    except OrderNotFound:
+        raise Http404(_("This order does not exist."))
+
+
+def _state(request) -> dict:
+    state = request.session.get(SESSION_KEY)
+    return state if isinstance(state, dict) else {}
+
+
+def _save_state(request, **values) -> dict:
+    state = {**_state(request), **values}
+    request.session[SESSION_KEY] = state
+    return state
+
+
+def _cart_or_redirect(request):
+    cart = cart_get(owner=CartOwner(user=request.user), currency=request_currency(request))
+    if cart.is_empty:
+        messages.info(request, _("Your cart is empty."))
+        return cart, redirect("cart:detail")
+    if not cart.is_orderable:
+        messages.warning(request, _("Some items in your cart need your attention before checkout."))
+        return cart, redirect("cart:detail")
+    return cart, None
+
+
+def _rate_limited(request) -> bool:
+    """The checkout page's limit per user, same rate as the API's "checkout" throttle."""
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["checkout"]
+    count, period = rate.split("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+    key = f"checkout-page:{request.user.pk}"
+    cache.add(key, 0, seconds)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, seconds)
+        used = 1
+    return used > int(count)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkout_address(request):
+    cart, bounce = _cart_or_redirect(request)
+    if bounce:
+        return bounce
+    if request.method == "POST":
+        form = AddressStepForm(request.POST, user=request.user)
+        if form.is_valid():
+            _save_state(request, address=form.shipping_address())
+            return redirect("orders:checkout_payment")
+    else:
+        saved = _state(request).get("address")
+        initial = {"address": saved} if isinstance(saved, int) else (saved or {})
+        if not initial:
+            default = address_default_for_user(request.user) or addresses_for_user(request.user).first()
+            initial = {"address": default.pk} if default else {}
+        form = AddressStepForm(initial=initial, user=request.user)
+    return render(request, "orders/checkout_address.html", {"form": form, "cart": cart, "step": 1})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkout_payment(request):
+    cart, bounce = _cart_or_redirect(request)
+    if bounce:
+        return bounce
+    if "address" not in _state(request):
+        return redirect("orders:checkout")
+    if request.method == "POST":
+        form = PaymentStepForm(request.POST)
+        if form.is_valid():
+            _save_state(
+                request,
+                payment_method=form.cleaned_data["payment_method"],
+                card_token=form.cleaned_data.get("card_token") or "",
+            )
+            return redirect("orders:checkout_review")
+    else:
+        state = _state(request)
+        form = PaymentStepForm(initial={"payment_method": state.get("payment_method", "wallet"), "card_token": state.get("card_token")})
+    return render(request, "orders/checkout_payment.html", {"form": form, "cart": cart, "step": 2})
+
+
+@login_required
+def checkout_review(request):
+    cart, bounce = _cart_or_redirect(request)
+    if bounce:
+        return bounce
+    state = _state(request)
+    if "address" not in state:
+        return redirect("orders:checkout")
+    if "payment_method" not in state:
+        return redirect("orders:checkout_payment")
+    token = state.get("token") or secrets.token_urlsafe(24)
+    _save_state(request, token=token)
+    address = state["address"]
+    if isinstance(address, int):
+        saved = addresses_for_user(request.user).filter(pk=address).first()
+        address = saved.as_snapshot() if saved else None
+        if address is None:
+            return redirect("orders:checkout")
+    return render(
+        request,
+        "orders/checkout_review.html",
+        {
+            "cart": cart, "address": address, "state": state, "token": token, "step": 3,
+            "reservation_minutes": settings.RESERVATION_MINUTES,
+        },
+    )
+
+
+@login_required
+@require_POST
+def checkout_place(request):
+    if _rate_limited(request):
+        return render(request, "orders/throttled.html", status=429)
+    state = _state(request)
+    token = request.POST.get("token", "")
+    if not token or "address" not in state or "payment_method" not in state:
+        return redirect("orders:checkout")
+    try:
+        result = order_place(
+            user=request.user,
+            payment_method=state["payment_method"],
+            card_token=state.get("card_token", ""),
+            currency=request_currency(request),
+            shipping_address=state["address"],
+            checkout_token=token,
+        )
+    except ShopError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("orders:checkout_review" if exc.status_code == 402 else "cart:detail")
+    number = result.order.number
+    if result.outcome == PlaceOutcome.DECLINED:
+        _save_state(request, token=None)  # a new attempt is a new order
+        messages.error(request, str(result.error.message))
+        return redirect("orders:checkout_payment")
+    request.session.pop(SESSION_KEY, None)
+    if result.outcome == PlaceOutcome.PENDING:
+        messages.info(request, _("Your payment is being confirmed. We will e-mail you as soon as it is done."))
+    else:
+        messages.success(request, _("Thank you! Your order %(number)s is paid.") % {"number": number})
+    return redirect("orders:detail", number=number)
+
+
+@login_required
+def order_history(request):
+    page = Paginator(order_list_for_user(user=request.user), 20).get_page(request.GET.get("page"))
+    return render(request, "orders/history.html", {"page": page, "orders": page.object_list})
+
+
+@login_required
+def order_detail(request, number: str):
+    order = _order_or_404(request, number)
+    confirming = order.status == Order.Status.PENDING_PAYMENT and order_payment_being_confirmed(order)
+    return render(
+        request,
+        "orders/detail.html",
+        {"order": order, "payment_confirming": confirming, "can_cancel": order.is_cancellable and not confirming},
+    )
+
+
+@login_required
+@require_POST
+def order_cancel_view(request, number: str):
+    order = _order_or_404(request, number)
+    try:
+        order_cancel(order_id=order.id, actor=request.user, reason=_("Cancelled by the shopper"))
+    except ShopError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Your order was cancelled."))
+    return redirect("orders:detail", number=number)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def order_return(request, number: str):
+    order = _order_or_404(request, number)
+    if request.method == "POST":
+        form = ReturnForm(request.POST, order=order)
+        if form.is_valid():
+            try:
+                return_request_create(
+                    order_id=order.id, user=request.user, lines=form.line_quantities(),
+                    reason=form.cleaned_data["reason"],
+                )
+            except ShopError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                messages.success(request, _("Your return request was sent. We will e-mail you when it is approved."))
+                return redirect("orders:detail", number=number)
+    else:
+        form = ReturnForm(order=order)
+    return render(request, "orders/return.html", {"order": order, "form": form})

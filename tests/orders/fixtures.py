@@ -1,0 +1,32 @@
+"""Fixtures shared by tests/cart, tests/orders and tests/flows (import them in a conftest)."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from catalog.services import exchange_rates_load
+from tests.orders.factories import make_product, shopper_new
+
+
+@pytest.fixture
+def rates(db):
+    """Exchange rates from the repository file (USD base)."""
+    exchange_rates_load()
+
+
+@pytest.fixture
+def shopper(db):
+    """A verified shopper with 100.00 USD in the wallet and a default address."""
+    return shopper_new()
+
+
+@pytest.fixture
+def product(db):
+    """10.00 USD, 10 units on hand."""
+    return make_product(price="10.00", on_hand=10)
+
+
+@pytest.fixture
+def api(shopper):
+    client = APIClient()
+    client.force_authenticate(shopper)
+    return client

@@ -1,0 +1,172 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from payments.models import Payment, Wallet
+from shop.orders.models import Order
+from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.orders.helpers import stock_of
+
+pytestmark = pytest.mark.django_db
+
+
+def checkout(client, body, key=None):
+    return client.post("/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def wallet_body(user):
+    return {"payment_method": "wallet", "shipping_address": user.addresses.first().pk}
+
+
+def test_wallet_checkout_is_201_with_the_order(api, shopper, product):
+    cart_fill(shopper, (product, 2))
+    response = checkout(api, wallet_body(shopper))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "paid"
+    assert body["number"].startswith("SO-")
+    assert body["total"] == {"amount": "20.00", "currency": "USD"}
+    assert body["lines"][0]["sku"] == product.sku
+    assert [e["to_status"] for e in body["events"]] == ["pending_payment", "paid"]
+
+
+def test_the_same_idempotency_key_twice_makes_one_order_and_one_charge(api, shopper, product):
+    cart_fill(shopper, (product, 1))
+    first = checkout(api, wallet_body(shopper), key="k-1")
+    cart_fill(shopper, (product, 1))
+    second = checkout(api, wallet_body(shopper), key="k-1")
+    assert first.status_code == second.status_code == 201
+    assert first.json()["number"] == second.json()["number"]
+    assert second["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 1
+    assert Payment.objects.count() == 1
+    assert Wallet.objects.get(user=shopper).balance == Decimal("90.00")
+    reused = checkout(api, {**wallet_body(shopper), "currency": "USD"}, key="k-1")
+    assert reused.status_code == 409
+    assert reused.json()["code"] == "idempotency_key_reused"
+
+
+def test_checkout_needs_an_idempotency_key(api, shopper, product):
+    cart_fill(shopper, (product, 1))
+    response = api.post("/api/v1/orders/", wallet_body(shopper), format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "idempotency_key_required"
+    assert not Order.objects.exists()
+
+
+def test_insufficient_funds_is_402_and_nothing_is_reserved(product):
+    user = shopper_new(funds="1.00")
+    client = APIClient()
+    client.force_authenticate(user)
+    cart_fill(user, (product, 1))
+    response = checkout(client, wallet_body(user))
+    assert response.status_code == 402
+    assert response.json()["code"] == "insufficient_funds"
+    assert not Order.objects.exists()
+    assert stock_of(product) == (10, 0)
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"shipping_address": 10**9}, "shipping_address"),
+        ({"shipping_address": "x"}, "shipping_address"),
+        ({"shipping_address": {"line1": "nowhere"}}, "shipping_address.full_name"),
+        ({"payment_method": "cash"}, "payment_method"),
+        ({"payment_method": "card", "card_token": ""}, "card_token"),
+        ({"currency": "XXX"}, "currency"),
+    ],
+)
+def test_bad_input_is_400_with_the_field_and_nothing_changes(api, shopper, product, change, field):
+    cart_fill(shopper, (product, 1))
+    response = checkout(api, {**wallet_body(shopper), **change})
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == field
+    assert not Order.objects.exists()
+    assert stock_of(product) == (10, 0)
+
+
+def test_inactive_product_in_the_cart_is_400(api, shopper, product):
+    from catalog.services import product_update
+
+    cart_fill(shopper, (product, 1))
+    product_update(product=product, is_active=False)
+    response = checkout(api, wallet_body(shopper))
+    assert response.status_code == 400
+    assert response.json()["field"] == "product"
+    assert not Order.objects.exists()
+
+
+def test_out_of_stock_is_409(api, shopper):
+    from catalog.services import stock_adjust
+
+    product = make_product(on_hand=2)
+    cart_fill(shopper, (product, 2))
+    stock_adjust(product_id=product.id, delta=-1, reason="x")
+    response = checkout(api, wallet_body(shopper))
+    assert response.status_code == 409
+    assert response.json()["code"] == "out_of_stock"
+
+
+def test_list_detail_and_someone_elses_order(api, shopper, product):
+    cart_fill(shopper, (product, 1))
+    number = checkout(api, wallet_body(shopper)).json()["number"]
+    listing = api.get("/api/v1/orders/").json()
+    assert listing["count"] == 1
+    assert listing["results"][0]["number"] == number
+    assert api.get(f"/api/v1/orders/{number}/").json()["number"] == number
+    stranger = APIClient()
+    stranger.force_authenticate(shopper_new())
+    assert stranger.get(f"/api/v1/orders/{number}/").status_code == 404
+    assert stranger.post(f"/api/v1/orders/{number}/cancel/").status_code == 404
+    assert stranger.get("/api/v1/orders/").json()["count"] == 0
+
+
+def test_cancel_a_paid_order_is_409_invalid_transition(api, shopper, product):
+    cart_fill(shopper, (product, 1))
+    number = checkout(api, wallet_body(shopper)).json()["number"]
+    response = api.post(f"/api/v1/orders/{number}/cancel/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "invalid_transition"
+
+
+def test_return_request_through_the_api(api, shopper, product):
+    cart_fill(shopper, (product, 2))
+    body = checkout(api, wallet_body(shopper)).json()
+    line = body["lines"][0]["id"]
+    response = api.post(
+        f"/api/v1/orders/{body['number']}/returns/", {"reason": "too small", "lines": [{"line": line, "quantity": 1}]},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["status"] == "requested"
+    bad = api.post(
+        f"/api/v1/orders/{body['number']}/returns/", {"reason": "x", "lines": [{"line": line, "quantity": 5}]},
+        format="json",
+    )
+    assert bad.status_code == 400
+
+
+def test_checkout_is_rate_limited_per_user(api, shopper, product, settings):
+    for _ in range(10):
+        checkout(api, wallet_body(shopper))  # empty cart after the first: 400s still count
+    response = checkout(api, wallet_body(shopper))
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert "wait" in response.json()["detail"]
+    assert api.get("/api/v1/orders/").status_code == 200  # reading is not limited
+
+
+def test_checkout_query_count_grows_by_a_small_constant_per_line(api, shopper, django_assert_max_num_queries):
+    products = [make_product() for _ in range(6)]
+    cart_fill(shopper, (products[0], 1))
+    # The absolute numbers include payments' and catalog's own work; the point is the growth per line.
+    with django_assert_max_num_queries(150) as one:
+        assert checkout(api, wallet_body(shopper)).status_code == 201
+    cart_fill(shopper, *[(p, 1) for p in products[1:]])
+    with django_assert_max_num_queries(170) as six:
+        assert checkout(api, wallet_body(shopper)).status_code == 201
+    per_line = (len(six.captured_queries) - len(one.captured_queries)) / 5
+    assert per_line <= 4, per_line

@@ -1,0 +1,166 @@
+import pytest
+from django.test import Client
+
+from payments.models import Payment
+from shop.orders.models import Order, ReturnRequest
+from tests.orders.factories import cart_fill, shopper_new
+from tests.orders.helpers import stock_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(shopper):
+    client = Client()
+    client.force_login(shopper)
+    return client
+
+
+def go_to_review(browser, shopper, method="wallet", card_token=""):
+    assert browser.get("/orders/checkout/").status_code == 200
+    response = browser.post("/orders/checkout/", {"address": shopper.addresses.first().pk})
+    assert response["Location"] == "/orders/checkout/payment/"
+    assert browser.get("/orders/checkout/payment/").status_code == 200
+    response = browser.post("/orders/checkout/payment/", {"payment_method": method, "card_token": card_token})
+    assert response["Location"] == "/orders/checkout/review/"
+    review = browser.get("/orders/checkout/review/")
+    assert review.status_code == 200
+    return review.context["token"]
+
+
+def test_checkout_steps_place_a_paid_order(browser, shopper, product):
+    cart_fill(shopper, (product, 2))
+    token = go_to_review(browser, shopper)
+    response = browser.post("/orders/checkout/place/", {"token": token}, follow=True)
+    order = Order.objects.get()
+    assert response.redirect_chain[-1][0] == f"/orders/{order.number}/"
+    assert order.status == Order.Status.PAID
+    page = response.content.decode()
+    assert order.number in page
+    assert "Thank you" in page
+    # The timeline names the states in words, not as codes.
+    assert "pending payment → <strong>paid</strong>" in page
+    assert "pending_payment" not in page
+
+
+def test_a_double_click_makes_one_order(browser, shopper, product):
+    cart_fill(shopper, (product, 1))
+    token = go_to_review(browser, shopper)
+    first = browser.post("/orders/checkout/place/", {"token": token})
+    second = browser.post("/orders/checkout/place/", {"token": token})
+    assert Order.objects.count() == 1
+    assert Payment.objects.count() == 1
+    assert second.status_code == 302
+    assert first["Location"] == f"/orders/{Order.objects.get().number}/" or second["Location"].startswith("/orders/")
+
+
+def test_checkout_with_an_empty_cart_goes_back_to_the_cart(browser):
+    assert browser.get("/orders/checkout/")["Location"] == "/cart/"
+
+
+def test_guests_must_sign_in_to_check_out(product):
+    response = Client().get("/orders/checkout/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_new_address_is_validated(browser, shopper, product):
+    cart_fill(shopper, (product, 1))
+    response = browser.post("/orders/checkout/", {"address": "", "full_name": "Ada"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["line1"]
+    response = browser.post(
+        "/orders/checkout/",
+        {"address": "", "full_name": "Ada", "line1": "1 Way", "city": "Rome", "postal_code": "00100", "country": "IT"},
+    )
+    assert response.status_code == 302
+    assert browser.session["checkout"]["address"]["city"] == "Rome"
+
+
+def test_insufficient_funds_on_the_page_tells_why_and_keeps_the_cart(product):
+    user = shopper_new(funds="1.00")
+    client = Client()
+    client.force_login(user)
+    cart_fill(user, (product, 1))
+    token = go_to_review(client, user)
+    response = client.post("/orders/checkout/place/", {"token": token}, follow=True)
+    assert not Order.objects.exists()
+    assert any("balance" in str(m).lower() for m in response.context["messages"])
+    assert stock_of(product) == (10, 0)
+
+
+def test_page_checkout_is_rate_limited(browser, shopper, product, settings):
+    cart_fill(shopper, (product, 1))
+    token = go_to_review(browser, shopper)
+    for _ in range(10):
+        browser.post("/orders/checkout/place/", {"token": token})
+    response = browser.post("/orders/checkout/place/", {"token": token})
+    assert response.status_code == 429
+    assert "Too many checkout attempts" in response.content.decode()
+
+
+def test_history_detail_and_someone_elses_order(browser, shopper, product):
+    cart_fill(shopper, (product, 1))
+    token = go_to_review(browser, shopper)
+    browser.post("/orders/checkout/place/", {"token": token})
+    order = Order.objects.get()
+    history = browser.get("/orders/")
+    assert order.number in history.content.decode()
+    stranger = Client()
+    stranger.force_login(shopper_new())
+    assert stranger.get(f"/orders/{order.number}/").status_code == 404
+    assert stranger.post(f"/orders/{order.number}/cancel/").status_code == 404
+
+
+def test_cancel_a_paid_order_on_the_page_is_refused(browser, shopper, product):
+    cart_fill(shopper, (product, 1))
+    browser.post("/orders/checkout/place/", {"token": go_to_review(browser, shopper)})
+    order = Order.objects.get()
+    response = browser.post(f"/orders/{order.number}/cancel/", follow=True)
+    assert any("cannot" in str(m) for m in response.context["messages"])
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_request_a_return_on_the_page(browser, shopper, product):
+    cart_fill(shopper, (product, 2))
+    browser.post("/orders/checkout/place/", {"token": go_to_review(browser, shopper)})
+    order = Order.objects.get()
+    line = order.lines.get()
+    assert browser.get(f"/orders/{order.number}/return/").status_code == 200
+    response = browser.post(f"/orders/{order.number}/return/", {f"line_{line.id}": 1, "reason": "wrong colour"})
+    assert response.status_code == 302
+    assert ReturnRequest.objects.get().lines.get().quantity == 1
+
+
+def test_admin_actions_call_the_services(shopper, product, admin_client):
+    cart_fill(shopper, (product, 1))
+    from shop.orders.services import order_place
+
+    order = order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
+    response = admin_client.post(
+        "/admin/orders/order/", {"action": "mark_shipped", "_selected_action": [order.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    assert order.events.last().actor.is_staff
+    admin_client.post("/admin/orders/order/", {"action": "cancel", "_selected_action": [order.pk]})
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED  # refused: already paid
+    assert admin_client.get(f"/admin/orders/order/{order.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/orders/order/?status__exact=shipped").status_code == 200
+
+
+def test_checkout_review_query_count_does_not_grow_with_the_lines(browser, shopper, django_assert_max_num_queries):
+    from tests.orders.factories import make_product
+
+    products = [make_product() for _ in range(8)]
+    cart_fill(shopper, (products[0], 1))
+    go_to_review(browser, shopper)
+    with django_assert_max_num_queries(20) as small:
+        browser.get("/orders/checkout/review/")
+    cart_fill(shopper, *[(p, 1) for p in products[1:]])
+    with django_assert_max_num_queries(20) as large:
+        browser.get("/orders/checkout/review/")
+    assert len(large.captured_queries) == len(small.captured_queries)
