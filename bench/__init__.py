@@ -1,0 +1,1 @@
+"""Benchmark of the shop under gunicorn + PostgreSQL + Redis: `make bench` (python -m bench)."""

@@ -1,0 +1,190 @@
+"""Data for one benchmark run, made through the shop's own services (run inside the bench environment).
+
+    python -m bench.prepare status                      -> {"products": n}
+    python -m bench.prepare setup --run RUN --out FILE  -> users, sessions, wallets, carts, hot product
+    python -m bench.prepare verify --hot-product ID --initial-stock N -> oversell check from the database
+
+Every run makes its own users and its own hot product (suffix RUN), so runs
+never see each other's carts, orders or stock.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+from decimal import Decimal
+
+
+def _django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+
+
+def status() -> dict:
+    from catalog.models import Product
+
+    return {"products": Product.objects.filter(is_active=True).count()}
+
+
+def _session_token(user) -> str:
+    """An app session exactly like allauth headless makes at login: its key is the X-Session-Token."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def _users(prefix: str, count: int):
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.models import User
+
+    password = make_password("bench-" + prefix)  # one hash for all: hashing is not what is measured
+    users = User.objects.bulk_create(
+        [User(email=f"{prefix}-{i}@bench.example", password=password) for i in range(count)]
+    )
+    users = list(User.objects.filter(email__startswith=f"{prefix}-", email__endswith="@bench.example").order_by("id"))
+    EmailAddress.objects.bulk_create(
+        [EmailAddress(user=user, email=user.email, verified=True, primary=True) for user in users]
+    )
+    return users
+
+
+def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wallet_funds: Decimal) -> dict:
+    from django.db import connection
+    from djmoney.money import Money
+
+    from catalog.models import Category, Product
+    from catalog.services import exchange_rates_load, product_create
+    from payments import services as payments
+    from shop.cart.services import CartOwner, cart_line_add
+
+    rng = random.Random(run)
+    exchange_rates_load()
+    active = Product.objects.filter(is_active=True)
+    in_stock = active.filter(stock__on_hand__gt=100)
+    total = active.count()
+
+    # Hot product of this run: a flash sale of `hot_stock` units.
+    hot = product_create(
+        sku=f"BENCH-HOT-{run}",
+        name=f"Flash sale {run}",
+        category=Category.objects.order_by("path").first(),
+        price=Money(Decimal("9.99"), "USD"),
+        on_hand=hot_stock,
+    )
+
+    buyers = _users(f"buyer-{run}", checkout_users)
+    for user in buyers:
+        wallet = payments.wallet_open(user=user, currency="USD")
+        payments.wallet_demo_credit(
+            wallet_id=wallet.pk, amount=Money(wallet_funds, "USD"), reference=f"bench:{run}:{user.pk}"
+        )
+        cart_line_add(owner=CartOwner(user=user), product_id=hot.pk, quantity=1)
+    shoppers = _users(f"shopper-{run}", cart_users)
+
+    # Random samples over the whole catalogue, so the figures are not one cached row.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM catalog_product WHERE is_active ORDER BY random() LIMIT 2000"
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    detail_slugs = list(Product.objects.filter(id__in=ids).values_list("slug", flat=True))
+    cart_product_ids = list(in_stock.filter(id__in=ids).values_list("id", flat=True)) or ids
+    words: dict[str, int] = {}
+    for name in Product.objects.filter(id__in=ids[:500]).values_list("name", flat=True):
+        for word in name.lower().split():
+            if len(word) >= 4 and word.isalpha():
+                words[word] = words.get(word, 0) + 1
+    search_terms = [w for w, _n in sorted(words.items(), key=lambda kv: -kv[1])[:40]] or ["product"]
+    category = Category.objects.order_by("-numchild", "path").first()
+    rng.shuffle(detail_slugs)
+
+    return {
+        "run": run,
+        "products": total,
+        "hot_product_id": hot.pk,
+        "hot_stock": hot_stock,
+        "buyer_tokens": [_session_token(user) for user in buyers],
+        "shopper_tokens": [_session_token(user) for user in shoppers],
+        "detail_slugs": detail_slugs,
+        "cart_product_ids": cart_product_ids,
+        "search_terms": search_terms,
+        "category_slug": category.slug if category else "",
+    }
+
+
+def verify(*, hot_product_id: int, initial_stock: int) -> dict:
+    from django.db.models import Sum
+
+    from catalog.models import Stock
+    from shop.orders.models import Order, OrderLine
+
+    sold = OrderLine.objects.filter(
+        product_id=hot_product_id,
+        order__status__in=[Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED],
+    )
+    paid_units = sold.aggregate(n=Sum("quantity"))["n"] or 0
+    stock = Stock.objects.get(product_id=hot_product_id)
+    return {
+        "paid_orders": sold.values("order_id").distinct().count(),
+        "paid_units": paid_units,
+        "pending_orders": OrderLine.objects.filter(
+            product_id=hot_product_id, order__status=Order.Status.PENDING_PAYMENT
+        ).count(),
+        "initial_stock": initial_stock,
+        "oversell": max(0, paid_units - initial_stock),
+        "on_hand": stock.on_hand,
+        "reserved": stock.reserved,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.prepare")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("status")
+    p_setup = sub.add_parser("setup")
+    p_setup.add_argument("--run", required=True)
+    p_setup.add_argument("--out", required=True)
+    p_setup.add_argument("--checkout-users", type=int, default=200)
+    p_setup.add_argument("--cart-users", type=int, default=400)
+    p_setup.add_argument("--hot-stock", type=int, default=30)
+    p_setup.add_argument("--wallet-funds", type=Decimal, default=Decimal("1000.00"))
+    p_verify = sub.add_parser("verify")
+    p_verify.add_argument("--hot-product", type=int, required=True)
+    p_verify.add_argument("--initial-stock", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    _django()
+    if args.command == "status":
+        result = status()
+    elif args.command == "setup":
+        result = setup(
+            run=args.run,
+            checkout_users=args.checkout_users,
+            cart_users=args.cart_users,
+            hot_stock=args.hot_stock,
+            wallet_funds=args.wallet_funds,
+        )
+        with open(args.out, "w") as fh:
+            json.dump(result, fh)
+        result = {k: (len(v) if isinstance(v, list) else v) for k, v in result.items()}
+    else:
+        result = verify(hot_product_id=args.hot_product, initial_stock=args.initial_stock)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Browser journeys: Playwright (sync API) driving Debian's chromium against a live server.
+
+The live server runs in this process (pytest-django's `live_server`, with
+`transactional_db`), so the test can read what the pages did straight from the
+database and from the locmem e-mail outbox. The payment provider is the
+sandbox mounted on the same live server.
+
+Every test skips, with the reason, when /usr/bin/chromium is missing
+(`apt-get install -y chromium`; .ci/run installs it). Screenshots of each step
+land in tests/e2e/screenshots/<test>/<nn>-<name>.png (git-ignored, kept as CI
+artifacts).
+"""
+
+import os
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+# Generous for two shared cores, but bounded: a stuck page fails the test.
+TIMEOUT_MS = int(os.environ.get("E2E_TIMEOUT_MS", "20000"))
+
+
+def _chromium_missing() -> str:
+    if not Path(CHROMIUM).exists():
+        return f"needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium"
+    return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _chromium_missing()
+    if not reason:
+        return
+    here = Path(__file__).resolve().parent
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "e2e" in item.keywords and here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch):
+    """Playwright's sync API runs an asyncio loop in this thread, and Django then refuses ORM
+    calls made by the test itself (SynchronousOnlyOperation). The test thread never shares a
+    connection with async code, so the guard is lifted, for e2e tests only and only while one
+    runs; Playwright itself lives per test, so no loop outlives it into other suites."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def playwright_instance():
+    if reason := _chromium_missing():
+        pytest.skip(reason)
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as actions on busy cores
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture
+def browser(playwright_instance):
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def exchange_rates(live_server):
+    """The rates file loaded (a transactional test starts from empty tables; EUR prices need them)."""
+    from catalog.services import exchange_rates_load
+
+    exchange_rates_load()
+
+
+@pytest.fixture
+def new_page(browser, live_server, exchange_rates):
+    """A factory of fresh browser contexts (one per actor: shopper, staff), English by default."""
+    contexts = []
+
+    def make(locale: str = "en-US"):
+        context = browser.new_context(
+            base_url=live_server.url, locale=locale, viewport={"width": 1280, "height": 900}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+@pytest.fixture
+def shot(request):
+    """`shot(page, name)` saves a full-page screenshot as screenshots/<test>/<nn>-<name>.png."""
+    folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    counter = {"n": 0}
+
+    def take(page, name: str) -> Path:
+        counter["n"] += 1
+        safe = re.sub(r"[^\w.-]+", "_", name)
+        path = folder / f"{counter['n']:02d}-{safe}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def psp(live_server, settings):
+    """The payment provider: the sandbox on the live server, webhooks delivered back to it."""
+    settings.PSP_SANDBOX_ENABLED = True
+    settings.PAYMENT_GATEWAY_URL = live_server.url + "/psp-sandbox/"
+    settings.PSP_SANDBOX_WEBHOOK_URL = live_server.url + "/payments/webhooks/psp/"
+    # On in-memory SQLite the live server's request threads share one connection; the
+    # sandbox's webhook sender is a separate thread with its own connection to the shared
+    # cache, which then fails with "database table is locked". The synchronous answer
+    # settles payments either way; on PostgreSQL the webhooks are delivered as in production.
+    settings.PSP_SANDBOX_WEBHOOKS_ENABLED = settings.IS_POSTGRES
+    yield settings.PAYMENT_GATEWAY_URL
+    # Let webhooks still in flight land before the tables are flushed (bounded): a late one
+    # would hold a database connection when the test database is dropped.
+    deadline = time.monotonic() + 10
+    for thread in threading.enumerate():
+        if thread.name.startswith("psp-webhook-"):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+@pytest.fixture
+def mailbox():
+    """The locmem outbox (the live server runs in this process, so it sees the same list)."""
+    from django.core import mail
+
+    mail.outbox.clear()
+    return mail.outbox
+
+
+@pytest.fixture
+def verified_user():
+    """A shopper who signed up and verified the e-mail address earlier (password: journeys.PASSWORD)."""
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+    from tests.e2e.journeys import PASSWORD
+
+    def make(email: str = "bob.e2e@example.com", **fields):
+        user = User.objects.create_user(email=email, password=PASSWORD, **fields)
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def shop_catalog(exchange_rates):
+    """A small catalogue: two headphones (one under 100), a book, made through the catalog services."""
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from catalog.services import category_create, product_create
+
+    electronics = category_create(name="Electronics")
+    headphones = category_create(name="Headphones", parent=electronics)
+    books = category_create(name="Books")
+    return SimpleNamespace(
+        headphones=headphones,
+        books=books,
+        aurora=product_create(
+            sku="HP-AURORA", name="Aurora Wireless Headphones", brand="Sonix", category=headphones,
+            price=Decimal("79.00"), on_hand=10, description="Light wireless headphones with long battery life.",
+        ),
+        nimbus=product_create(
+            sku="HP-NIMBUS", name="Nimbus Studio Headphones", brand="Acoustica", category=headphones,
+            price=Decimal("149.00"), on_hand=5, description="Closed studio headphones.",
+        ),
+        guide=product_create(
+            sku="BK-DJANGO", name="Pocket Guide to Django", brand="Leaf Press", category=books,
+            price=Decimal("25.00"), on_hand=20, description="A small book about a big framework.",
+        ),
+    )
