@@ -6,6 +6,7 @@ DEBUG is off: a real SECRET_KEY is required and the deploy checks are clean.
 """
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,7 +125,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
-    DATABASES["default"].setdefault("TEST", {})
+    # The test database is a file, not shared-cache memory: threads of the live
+    # server (and the sandbox's webhook sender) then wait on the busy timeout
+    # instead of failing at once with "database table is locked".
+    # One file per test run (by process id), so two runs never share one.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", os.path.join(tempfile.gettempdir(), f"shop_test_{os.getpid()}.sqlite3")
+    )
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
@@ -242,29 +242,8 @@ def event_signed_request(event: SandboxEvent, *, timestamp: int | None = None) -
     return body, headers
 
 
-def _retry_when_locked(read_or_write):
-    """Run a small DB step from the sender thread, retrying while SQLite reports a lock.
-
-    SQLite (notably the shared-cache in-memory test database) answers "database
-    table is locked" at once instead of waiting; PostgreSQL never gets here.
-    """
-    for wait in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, None):
-        try:
-            return read_or_write()
-        except OperationalError as exc:
-            if wait is None or "locked" not in str(exc):
-                raise
-            time.sleep(wait)
-
-
 def event_attempt_record(*, event_id: str, attempt: dict, delivered: bool) -> SandboxEvent | None:
     """Append one delivery attempt to the event. Takes the event row lock."""
-    return _retry_when_locked(
-        lambda: _event_attempt_append(event_id=event_id, attempt=attempt, delivered=delivered)
-    )
-
-
-def _event_attempt_append(*, event_id: str, attempt: dict, delivered: bool) -> SandboxEvent | None:
     with transaction.atomic():
         event = SandboxEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
@@ -278,7 +257,7 @@ def _event_attempt_append(*, event_id: str, attempt: dict, delivered: bool) -> S
 
 def event_deliver(*, event_id: str, max_attempts: int | None = None) -> SandboxEvent | None:
     """POST the signed event to its target until a 2xx, retrying a few times; records each attempt."""
-    event = _retry_when_locked(lambda: SandboxEvent.objects.filter(pk=event_id).first())
+    event = SandboxEvent.objects.filter(pk=event_id).first()
     if event is None:  # gone (e.g. a test database flushed under a late thread): nothing to send
         return None
     delays = WEBHOOK_RETRY_DELAYS

@@ -133,11 +133,7 @@ def psp(live_server, settings):
     settings.PSP_SANDBOX_ENABLED = True
     settings.PAYMENT_GATEWAY_URL = live_server.url + "/psp-sandbox/"
     settings.PSP_SANDBOX_WEBHOOK_URL = live_server.url + "/payments/webhooks/psp/"
-    # On in-memory SQLite the live server's request threads share one connection; the
-    # sandbox's webhook sender is a separate thread with its own connection to the shared
-    # cache, which then fails with "database table is locked". The synchronous answer
-    # settles payments either way; on PostgreSQL the webhooks are delivered as in production.
-    settings.PSP_SANDBOX_WEBHOOKS_ENABLED = settings.IS_POSTGRES
+    settings.PSP_SANDBOX_WEBHOOKS_ENABLED = True
     yield settings.PAYMENT_GATEWAY_URL
     # Let webhooks still in flight land before the tables are flushed (bounded): a late one
     # would hold a database connection when the test database is dropped.
