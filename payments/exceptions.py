@@ -83,6 +83,12 @@ class RefundFailed(PaymentError):
     default_message = _("The payment provider refused the refund.")
 
 
+class PaymentInProgress(PaymentError):
+    code = "payment_in_progress"
+    status_code = 409
+    default_message = _("This payment has been sent to the provider; its outcome is being confirmed.")
+
+
 class PaymentNotFound(PaymentError):
     code = "not_found"
     status_code = 404

@@ -43,6 +43,7 @@ from payments.exceptions import (
     EmailNotVerified,
     InsufficientFunds,
     InvalidAmount,
+    PaymentInProgress,
     PaymentNotFound,
     RefundFailed,
     RefundNotAllowed,
@@ -59,6 +60,7 @@ from payments.models import (
     LedgerTransaction,
     Payment,
     PaymentAttempt,
+    PaymentHold,
     Refund,
     Wallet,
     WebhookEvent,
@@ -457,6 +459,36 @@ def payment_pay_with_wallet(*, payment_id: int) -> Payment:
         payment.next_retry_at = None
         payment.save()
         handlers.notify_succeeded(payment)
+        return payment
+
+
+def payment_void(*, payment_id: int, reason: str = "") -> Payment:
+    """Give up a payment that never reached the provider (pending, or held for review): it fails.
+
+    A hold on it is refused, so a later release can never charge it. Purpose
+    handlers are not called: the caller (an order being cancelled) owns the
+    follow-up. Takes the payment row lock. Raises PaymentInProgress (409) once
+    the payment is processing/unknown, InvalidTransition when it succeeded.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status == Payment.Status.FAILED:
+            return payment
+        if payment.status in Payment.OPEN_STATUSES:
+            raise PaymentInProgress()
+        if payment.status != Payment.Status.PENDING:
+            raise InvalidTransition()
+        PaymentHold.objects.filter(payment=payment, status=PaymentHold.Status.HELD).update(
+            status=PaymentHold.Status.REFUSED, decided_at=timezone.now()
+        )
+        payment.status = Payment.Status.FAILED
+        payment.last_error_code = "cancelled"
+        payment.last_error = str(reason)[:500]
+        payment.next_retry_at = None
+        payment.settled_at = timezone.now()
+        payment.save(
+            update_fields=["status", "last_error_code", "last_error", "next_retry_at", "settled_at", "updated_at"]
+        )
         return payment
 
 

@@ -35,7 +35,7 @@ from catalog.services import (
     stock_restock,
 )
 from payments import services as payment_services
-from payments.exceptions import CardDeclined, InsufficientFunds, WalletNotFound
+from payments.exceptions import CardDeclined, InsufficientFunds, PaymentInProgress, WalletNotFound
 from payments.models import Payment
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
@@ -386,6 +386,13 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: 
         _transition(order, S.CANCELLED, actor=actor, reason=reason or _("Cancelled"))
         order.cancel_reason = str(reason)[:255]
         order.save(update_fields=["cancel_reason", "updated_at"])
+        if check_payment and order.payment_id:
+            # A card payment not yet sent (pending, or held for fraud review) must never be
+            # charged for a cancelled order: void it in the same transaction.
+            try:
+                payment_services.payment_void(payment_id=order.payment_id, reason=str(reason))
+            except PaymentInProgress:
+                raise PaymentBeingConfirmed()
         stock_release(reference=order.number, actor=actor, reason=str(reason))
     return order
 
@@ -676,7 +683,7 @@ def order_expire_reservations(*, now: datetime | None = None, limit: int = 200) 
             )
             if order is None or _payment_unsettled(order):
                 continue
-            order_cancel(order_id=order.id, reason=_("Reservation expired before payment"), check_payment=False)
+            order_cancel(order_id=order.id, reason=_("Reservation expired before payment"))
             outbox_email_queue(order=order, kind=OutboxEmail.Kind.PAYMENT_FAILED, context={"code": "expired"})
             cancelled += 1
     return cancelled

@@ -138,7 +138,9 @@ def test_card_refund_goes_back_through_the_provider(psp, buyer):
     assert_ledger_balanced()
 
 
-def test_a_payment_that_succeeds_after_the_order_was_cancelled_is_refunded(psp, buyer):
+def test_a_card_payment_not_yet_started_is_voided_when_its_order_expires(psp, buyer):
+    from payments.models import PaymentAttempt
+    from payments.psp_sandbox.models import SandboxCharge
     from payments.services import payment_charge_card, payment_create
     from shop.cart.services import CartOwner, cart_clear
     from shop.orders.services import _address_snapshot, _checkout_lines, _order_create
@@ -155,12 +157,12 @@ def test_a_payment_that_succeeds_after_the_order_was_cancelled_is_refunded(psp, 
     Order.objects.filter(pk=order.pk).update(payment_id=payment.pk, reservation_expires_at=timezone.now() - timedelta(minutes=1))
     cart_clear(owner=CartOwner(user=user))
     assert order_expire_reservations() == 1  # the payment was never started: expiry may cancel
-    payment = payment_charge_card(payment_id=payment.pk)  # ...and then the charge goes through anyway
-    assert payment.status == Payment.Status.SUCCEEDED
+    payment = payment_charge_card(payment_id=payment.pk)  # a charge that comes too late does nothing
+    assert payment.status == Payment.Status.FAILED and payment.last_error_code == "cancelled"
+    assert not PaymentAttempt.objects.filter(payment=payment).exists()
+    assert not SandboxCharge.objects.filter(idempotency_key=payment.provider_key).exists()
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
-    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.REFUNDED
-    assert order.refunded_total == order.total
     assert stock_of(product) == (5, 0)
     assert_ledger_balanced()
 

@@ -109,3 +109,43 @@ def test_finance_refuses_a_held_payment_and_the_order_is_cancelled(rates, financ
     assert payment.status == Payment.Status.FAILED and payment.last_error_code == "payment_refused"
     assert Order.objects.get(pk=result.order.pk).status == Order.Status.CANCELLED
     assert AuditLog.objects.get(action="payment_hold_refuse").actor == finance_user
+
+
+def _held_checkout():
+    FraudRule.objects.create(name="review", scope="user", window_minutes=60, max_attempts=1, action="hold")
+    user = shopper_new()
+    past_payment(user, status=Payment.Status.SUCCEEDED, token="tok_ok")
+    result = card_checkout(user)
+    return result.order, PaymentHold.objects.get(payment_id=result.order.payment_id)
+
+
+@pytest.mark.django_db
+def test_cancelling_an_order_with_a_held_payment_voids_it_so_release_can_never_charge(rates, finance):
+    from shop.orders.services import order_cancel
+
+    order, hold = _held_checkout()
+
+    order_cancel(order_id=order.pk, actor=order.user, reason="changed my mind")
+
+    payment = Payment.objects.get(pk=order.payment_id)
+    hold.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED and payment.last_error_code == "cancelled"
+    assert hold.status == PaymentHold.Status.REFUSED
+    finance.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]})
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    assert not PaymentAttempt.objects.filter(payment=payment).exists()
+
+
+@pytest.mark.django_db
+def test_an_expired_reservation_with_a_held_payment_voids_the_payment(rates):
+    from shop.orders.services import order_expire_reservations
+
+    order, hold = _held_checkout()
+
+    assert order_expire_reservations(now=timezone.now() + timedelta(hours=1)) == 1
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
+    assert Payment.objects.get(pk=order.payment_id).status == Payment.Status.FAILED
+    hold.refresh_from_db()
+    assert hold.status == PaymentHold.Status.REFUSED
