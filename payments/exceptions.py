@@ -83,6 +83,12 @@ class RefundFailed(PaymentError):
     default_message = _("The payment provider refused the refund.")
 
 
+class InvalidCardToken(PaymentError):
+    code = "invalid_card_token"
+    status_code = 400
+    default_message = _("Enter a card token from the payment provider (tok_...); card numbers are never accepted.")
+
+
 class PaymentInProgress(PaymentError):
     code = "payment_in_progress"
     status_code = 409

@@ -1,13 +1,25 @@
 """Reads of the payments app; ownership checks live here (another user's object is not found)."""
 
+import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from payments.exceptions import PaymentNotFound, WalletNotFound
+from payments.exceptions import InvalidCardToken, PaymentNotFound, WalletNotFound
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet, Withdrawal
+
+# A provider's card token; card numbers (or anything else) never enter our system.
+CARD_TOKEN_RE = re.compile(r"tok_[A-Za-z0-9_]{1,60}")
+
+
+def card_token_check(token) -> str:
+    """The token, stripped, if it looks like a provider card token; InvalidCardToken (400) otherwise."""
+    token = token.strip() if isinstance(token, str) else ""
+    if not CARD_TOKEN_RE.fullmatch(token):
+        raise InvalidCardToken(field="card_token")
+    return token
 
 
 def user_has_verified_email(*, user) -> bool:
