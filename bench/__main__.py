@@ -351,6 +351,7 @@ def bench_env(database_url: str, redis_url: str) -> dict:
         "CSRF_COOKIE_SECURE": "0",
         "SECURE_HSTS_SECONDS": "0",
         "STATIC_MANIFEST": "0",
+        "PSP_SANDBOX_ENABLED": "1",  # the provider is the sandbox on the same server
         "THROTTLE_ANON": "100000000/min",
         "THROTTLE_USER": "100000000/min",
         "THROTTLE_CHECKOUT": "100000000/min",

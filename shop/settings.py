@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
     "allauth",
     "allauth.account",
     "allauth.headless",
@@ -272,6 +273,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- i18n, money ------------------------------------------------------------
@@ -313,11 +317,32 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- payments -------------------------------------------------------------------
-PSP_SANDBOX_ENABLED = env_bool("PSP_SANDBOX_ENABLED", True)
+# The sandbox provider is mounted in development and tests; in production (DEBUG=0)
+# only when asked for explicitly (a staging machine, the benchmark), because anyone
+# could then fund a wallet with a test token.
+PSP_SANDBOX_ENABLED = env_bool("PSP_SANDBOX_ENABLED", DEBUG)
 # Default: the sandbox mounted on the development server itself.
-PAYMENT_GATEWAY_URL = os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:8000/psp-sandbox/")
-PAYMENT_WEBHOOK_SECRET = os.environ.get("PAYMENT_WEBHOOK_SECRET", "whsec_dev_only")
-PSP_API_KEY = os.environ.get("PSP_API_KEY", "sk_sandbox_dev")
+PAYMENT_GATEWAY_URL = os.environ.get(
+    "PAYMENT_GATEWAY_URL", "http://127.0.0.1:8000/psp-sandbox/" if PSP_SANDBOX_ENABLED else ""
+)
+PAYMENT_WEBHOOK_SECRET = os.environ.get("PAYMENT_WEBHOOK_SECRET", "whsec_dev_only" if PSP_SANDBOX_ENABLED else "")
+PSP_API_KEY = os.environ.get("PSP_API_KEY", "sk_sandbox_dev" if PSP_SANDBOX_ENABLED else "")
+if not PSP_SANDBOX_ENABLED:
+    _missing = [
+        name
+        for name, value in (
+            ("PAYMENT_GATEWAY_URL", PAYMENT_GATEWAY_URL),
+            ("PAYMENT_WEBHOOK_SECRET", PAYMENT_WEBHOOK_SECRET),
+            ("PSP_API_KEY", PSP_API_KEY),
+        )
+        if not value
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            "The payment provider is not configured: set "
+            + ", ".join(_missing)
+            + " (or PSP_SANDBOX_ENABLED=1 to use the built-in sandbox, never in production)."
+        )
 # The sandbox posts its webhooks here; empty: /payments/webhooks/psp/ on the calling host.
 PSP_SANDBOX_WEBHOOK_URL = os.environ.get("PSP_SANDBOX_WEBHOOK_URL", "")
 PSP_SANDBOX_WEBHOOKS_ENABLED = env_bool("PSP_SANDBOX_WEBHOOKS_ENABLED", True)

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+    unset = {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "PSP_SANDBOX_ENABLED", "PAYMENT_GATEWAY_URL",
+             "PSP_API_KEY", "PAYMENT_WEBHOOK_SECRET"}
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     base.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
@@ -29,11 +31,34 @@ def test_production_refuses_a_short_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
-def test_deploy_check_is_clean_with_production_settings():
+PRODUCTION = {
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "shop.example.com",
+    "PAYMENT_GATEWAY_URL": "https://api.psp.example.com/",
+    "PSP_API_KEY": "sk_live_example",
+    "PAYMENT_WEBHOOK_SECRET": "whsec_live_example",
+}
+
+
+def test_production_refuses_to_start_without_the_payment_provider_configured():
+    env = {**PRODUCTION, "SECRET_KEY": secrets.token_urlsafe(50)}
+    del env["PAYMENT_WEBHOOK_SECRET"], env["PSP_API_KEY"]
+    result = _manage("check", **env)
+    assert result.returncode != 0
+    assert "PAYMENT_WEBHOOK_SECRET, PSP_API_KEY" in result.stderr
+
+
+def test_deploy_check_warns_when_the_payment_sandbox_is_mounted_in_production():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="shop.example.com",
+        DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="shop.example.com", PSP_SANDBOX_ENABLED="1",
     )
+    assert result.returncode != 0
+    assert "shop.W001" in result.stdout + result.stderr
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", SECRET_KEY=secrets.token_urlsafe(50), **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
