@@ -85,3 +85,15 @@ def test_home_page_in_euro_renders_on_a_database_without_rates():
     client = Client()
     client.post("/currency/", {"currency": "EUR", "next": "/"})
     assert client.get("/").status_code == 200
+
+
+def test_api_docs_page_loads_swagger_ui_from_our_own_static_files(client, db):
+    """No CDN: the browsable API docs reference only local static files."""
+    import re
+
+    response = client.get("/api/v1/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
+    assert any("swagger-ui" in url for url in urls)
+    assert not [url for url in urls if url.startswith(("http://", "https://", "//"))]
