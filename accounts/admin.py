@@ -5,6 +5,8 @@ from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as BaseUserCreationForm
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services
+from accounts.exceptions import AddressInvalid
 from accounts.models import Address, User
 
 
@@ -76,11 +78,51 @@ class UserAdmin(BaseUserAdmin):
         return self.inlines if obj is not None else []
 
 
+class AddressAdminForm(forms.ModelForm):
+    """Validates like the address services (known country, required fields) and leaves the
+    one-default rule to them: saving an address as the default clears the previous one."""
+
+    class Meta:
+        model = Address
+        fields = ["user", *services.ADDRESS_FIELDS, "is_default_shipping"]
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {name: cleaned.get(name) for name in services.ADDRESS_FIELDS if name in self.fields}
+        try:
+            cleaned.update(services._address_clean(values))
+        except AddressInvalid as error:
+            self.add_error(error.field if error.field in self.fields else None, str(error.message))
+        return cleaned
+
+    def _get_validation_exclusions(self):
+        # The one-default constraint is kept by the services (they clear the old default
+        # first), so the form must not refuse a new default the service will make valid.
+        return {*super()._get_validation_exclusions(), "is_default_shipping"}
+
+
 @admin.register(Address)
 class AddressAdmin(admin.ModelAdmin):
+    form = AddressAdminForm
     list_display = ["full_name", "user", "city", "postal_code", "country", "is_default_shipping", "created_at"]
     list_filter = ["country", "is_default_shipping", "created_at"]
     search_fields = ["full_name", "user__email", "line1", "city", "postal_code"]
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in services.ADDRESS_FIELDS if name in form.cleaned_data}
+        default = form.cleaned_data.get("is_default_shipping", False)
+        if change:
+            saved = services.address_update(address=obj, **values, is_default_shipping=default)
+        else:
+            saved = services.address_create(user=form.cleaned_data["user"], **values, is_default_shipping=default)
+        obj.pk, obj.is_default_shipping = saved.pk, saved.is_default_shipping
+
+    def delete_model(self, request, obj):
+        services.address_delete(address=obj)
+
+    def delete_queryset(self, request, queryset):
+        for address in queryset:
+            services.address_delete(address=address)

@@ -75,7 +75,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Address(models.Model):
     """A postal address of a user; at most one is the default for shipping."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("user"))
     full_name = models.CharField(_("full name"), max_length=150)
     line1 = models.CharField(_("address line 1"), max_length=200)
     line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
@@ -85,8 +85,8 @@ class Address(models.Model):
     country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166-1 alpha-2 code"))
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     is_default_shipping = models.BooleanField(_("default shipping address"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("address")

@@ -94,10 +94,18 @@ def address_update(*, address: Address, **changes) -> Address:
 
 
 def address_delete(*, address: Address) -> None:
-    """Delete an address. Orders keep their own snapshot, so history is unaffected."""
+    """Delete an address; if it was the default, the newest remaining one becomes the default.
+
+    Orders keep their own snapshot, so history is unaffected.
+    """
     with transaction.atomic():
         _lock_addresses(address.user)
-        Address.objects.filter(pk=address.pk).delete()
+        deleted, _rows = Address.objects.filter(pk=address.pk).delete()
+        remaining = Address.objects.filter(user_id=address.user_id)
+        if deleted and not remaining.filter(is_default_shipping=True).exists():
+            successor = remaining.order_by("-created_at", "-id").first()
+            if successor is not None:
+                _address_make_default(successor)
 
 
 def address_set_default(*, address: Address) -> Address:

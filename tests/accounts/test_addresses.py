@@ -90,6 +90,19 @@ def test_delete_removes_only_that_address(user):
     assert list(Address.objects.filter(user=user)) == [b]
 
 
+@pytest.mark.django_db
+def test_deleting_the_default_address_makes_the_newest_remaining_one_the_default(user):
+    oldest = services.address_create(user=user, **VALID)
+    newest = services.address_create(user=user, **{**VALID, "line1": "New St 3"})
+    default = services.address_create(user=user, **VALID, is_default_shipping=True)
+    services.address_delete(address=default)
+    assert _defaults(user) == [newest]
+    services.address_delete(address=oldest)  # not the default: the default stays
+    assert _defaults(user) == [newest]
+    services.address_delete(address=newest)
+    assert _defaults(user) == []
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_default_switches_leave_exactly_one_default():

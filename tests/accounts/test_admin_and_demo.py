@@ -92,3 +92,31 @@ def test_demo_accounts_are_verified_idempotent_and_can_log_in():
     client = Client()
     client.post("/accounts/login/", {"login": "admin@example.com", "password": "admin-pass-123"})
     assert client.get("/admin/").status_code == 200
+
+
+def _address_post(user, **changes):
+    return {
+        "user": user.pk, "full_name": "Ann Admin", "line1": "Main St 1", "line2": "", "city": "Berlin",
+        "postal_code": "10115", "region": "", "country": "de", "phone": "", **changes,
+    }
+
+
+@pytest.mark.django_db
+def test_address_admin_validates_like_the_services_and_switches_the_default(admin_client):
+    first = AddressFactory(is_default_shipping=True)
+    user = first.user
+
+    refused = admin_client.post("/admin/accounts/address/add/", _address_post(user, country="XX"))
+    assert refused.status_code == 200 and "country code" in refused.content.decode()
+    assert Address.objects.filter(user=user).count() == 1
+
+    added = admin_client.post("/admin/accounts/address/add/", _address_post(user, is_default_shipping="on"))
+    assert added.status_code == 302
+    second = Address.objects.filter(user=user).exclude(pk=first.pk).get()
+    assert second.country == "DE" and second.is_default_shipping
+    first.refresh_from_db()
+    assert not first.is_default_shipping
+
+    admin_client.post(f"/admin/accounts/address/{second.pk}/delete/", {"post": "yes"})
+    first.refresh_from_db()
+    assert first.is_default_shipping
