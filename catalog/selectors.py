@@ -750,11 +750,10 @@ def product_autocomplete(*, q: str, limit: int = 10) -> list[Product]:
     if connection.vendor == "postgresql":
         # Nearest names first, straight from the GiST trigram index; a distance
         # below 0.6 (word similarity above 0.4) still matches one or two typos.
-        return list(
-            qs.annotate(distance=TrigramWordDistance(q, "name"))
-            .filter(distance__lt=0.6)
-            .order_by("distance")[:limit]
-        )
+        # The cut-off is applied to the `limit` nearest, not inside the index scan:
+        # as a filter, a word with no near name made the scan visit every product.
+        nearest = qs.annotate(distance=TrigramWordDistance(q, "name")).order_by("distance")[:limit]
+        return [product for product in nearest if product.distance < 0.6]
     return list(
         qs.filter(name__icontains=q)
         .annotate(starts=Case(When(name__istartswith=q, then=Value(0)), default=Value(1)))
