@@ -2,9 +2,11 @@
 
 import csv
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -13,6 +15,7 @@ from django.utils.translation import ngettext
 from djmoney.contrib.exchange.admin import RateAdmin as DjmoneyRateAdmin
 from djmoney.contrib.exchange.models import Rate
 from treebeard.admin import TreeAdmin
+from treebeard.exceptions import InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow
 from treebeard.forms import movenodeform_factory
 
 from catalog import selectors, services
@@ -42,6 +45,39 @@ class CategoryAdmin(TreeAdmin):
         super().save_related(request, form, formsets, change)
         # Renames reach the products' search text and the cached tree.
         services.category_update(category=form.instance, name=form.instance.name)
+
+    def delete_model(self, request, obj):
+        services.category_delete(category_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        services.category_delete(category_ids=list(queryset.values_list("pk", flat=True)))
+
+    def move_node(self, request):
+        """Drag and drop in the tree: treebeard's checks, then the move through catalog.services."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = CategoryMoveForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Invalid form data provided"))
+            return HttpResponseBadRequest("Invalid form data provided")
+        node, target, relation = (form.cleaned_data[k] for k in ("node", "target", "relation"))
+        pos = {"child": "sorted-child", "sibling": "sorted-sibling"}[relation]
+        try:
+            services.category_move(category=node, target=target, pos=pos)
+        except (InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow) as exc:
+            messages.error(request, str(exc))
+            return HttpResponseBadRequest("Exception raised during move")
+        message = _('Moved node "%(node)s" as child of "%(other)s"') if relation == "child" else _(
+            'Moved node "%(node)s" as sibling of "%(other)s"'
+        )
+        messages.info(request, message % {"node": node, "other": target})
+        return HttpResponse("OK")
+
+
+class CategoryMoveForm(forms.Form):
+    node = forms.ModelChoiceField(queryset=Category.objects.all())
+    target = forms.ModelChoiceField(queryset=Category.objects.all())
+    relation = forms.ChoiceField(choices=(("child", "child"), ("sibling", "sibling")))
 
 
 class StockInline(admin.StackedInline):
@@ -116,7 +152,7 @@ class ProductAdmin(admin.ModelAdmin):
             for deleted in formset.deleted_forms:
                 if deleted.instance.pk:
                     formset.deleted_objects.append(deleted.instance)
-                    deleted.instance.delete()
+                    services.product_image_delete(image=deleted.instance)
             for image_form in formset.forms:
                 if image_form in formset.deleted_forms or not image_form.has_changed():
                     continue
@@ -201,8 +237,6 @@ class ProductAdmin(admin.ModelAdmin):
 
     def import_csv(self, request):
         if not self.has_add_permission(request) or not self.has_change_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = ProductImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
@@ -296,16 +330,23 @@ class ReviewAdmin(admin.ModelAdmin):
         self.message_user(request, ngettext("%d review deleted.", "%d reviews deleted.", len(ids)) % len(ids))
 
 
-# Staff edit exchange rates here; the cached rates and catalog pages follow at once.
+# Staff edit exchange rates here; the cached rates, facet counts and catalog pages follow at once.
 admin.site.unregister(Rate)
 
 
 @admin.register(Rate)
 class RateAdmin(DjmoneyRateAdmin):
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        transaction.on_commit(services.rates_cache_clear)
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            services.exchange_rates_changed()
 
     def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        transaction.on_commit(services.rates_cache_clear)
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            services.exchange_rates_changed()
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            super().delete_queryset(request, queryset)
+            services.exchange_rates_changed()

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors, services
-from catalog.cache import LISTING_TTL, listing_cache_key
+from catalog.cache import LISTING_TTL, listing_cache_key, stock_tokens_current
 from catalog.models import Product
 from shop.api import ErrorSerializer, MoneyField, Pagination, paginated
 from shop.money import money_to_dict, request_currency
@@ -181,14 +181,16 @@ class ProductListApi(APIView):
         currency = _currency(request, request.query_params.get("currency"))
         # The same answer for everyone asking the same thing until the catalog
         # (products, prices, stock, ratings) changes: served from the cache.
+        # A stock change re-renders only the answers showing that product (catalog.cache).
         key = listing_cache_key("api-products", request, currency)
-        body = cache.get(key)
-        if body is None:
-            body = self._listing(request, currency)
-            cache.set(key, body, LISTING_TTL)
-        return Response(body)
+        entry = cache.get(key)
+        if entry is None or not stock_tokens_current(entry.get("stock")):
+            body, tokens = self._listing(request, currency)
+            entry = {"body": body, "stock": tokens}
+            cache.set(key, entry, LISTING_TTL)
+        return Response(entry["body"])
 
-    def _listing(self, request, currency: str) -> dict:
+    def _listing(self, request, currency: str) -> tuple[dict, dict]:
         query = product_query_from_params(request.query_params, currency_default=currency)
         result = selectors.product_search(query)
         if query.page > result.num_pages:
@@ -215,8 +217,9 @@ class ProductListApi(APIView):
                         for b in facets["price"]
                     ],
                     "in_stock": facets["in_stock"],
+                    "attributes": facets["attributes"],
                 },
-            }
+            }, result.stock_tokens
 
 
 class AutocompleteInput(serializers.Serializer):
@@ -264,14 +267,18 @@ class ProductDetailApi(APIView):
     def get(self, request, slug: str):
         currency = _currency(request, request.query_params.get("currency"))
         key = listing_cache_key("api-product", request, currency)
-        body = cache.get(key)
-        if body is None:
-            body = self._detail(request, slug, currency)
-            cache.set(key, body, LISTING_TTL)
-        return Response(body)
+        entry = cache.get(key)
+        if entry is None or not stock_tokens_current(entry.get("stock")):
+            body, tokens = self._detail(request, slug, currency)
+            entry = {"body": body, "stock": tokens}
+            cache.set(key, entry, LISTING_TTL)
+        return Response(entry["body"])
 
-    def _detail(self, request, slug: str, currency: str) -> dict:
+    def _detail(self, request, slug: str, currency: str) -> tuple[dict, dict]:
         product = _active_product(slug)
+        bought_together = selectors.products_bought_together(product=product)
+        # Current stock of everything shown, read after its tokens: the answer is cached under them.
+        tokens = selectors.products_attach_stock([product, *bought_together])
         convert = selectors.price_converter(currency)
         body = product_list_item(product, convert, request)
         body.update(
@@ -286,17 +293,14 @@ class ProductDetailApi(APIView):
                     }
                     for img in product.images.all()
                 ],
-                "bought_together": [
-                    product_list_item(p, convert, request)
-                    for p in selectors.products_bought_together(product=product)
-                ],
+                "bought_together": [product_list_item(p, convert, request) for p in bought_together],
                 "category": {
                     "slug": product.category.slug,
                     "name": product.category.name,
                 },
             }
         )
-        return body
+        return body, tokens
 
 
 class ReviewInput(serializers.Serializer):
@@ -314,8 +318,8 @@ class ReviewOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_author(self, review) -> str:
-        name = getattr(review.user, "full_name", "") or review.user.email.split("@")[0]
-        return name
+        # Never any part of the e-mail address: the same neutral label as the product page.
+        return (getattr(review.user, "full_name", "") or "").strip() or str(_("A customer"))
 
 
 class ReviewPagination(Pagination):

@@ -68,9 +68,14 @@ class Product(models.Model):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         indexes = [
-            models.Index(fields=["is_active", "price"], name="catalog_prod_active_price"),
-            models.Index(fields=["is_active", "-created_at"], name="catalog_prod_active_new"),
-            models.Index(fields=["is_active", "-rating_avg"], name="catalog_prod_active_rating"),
+            # One per sort order, ties included: a page of 20 is read straight off the index
+            # instead of sorting every product with the same rating (or price, or date).
+            models.Index(fields=["is_active", "price", "id"], name="catalog_prod_active_price"),
+            models.Index(fields=["is_active", "-created_at", "-id"], name="catalog_prod_active_new"),
+            models.Index(
+                fields=["is_active", "-rating_avg", "-rating_count", "-id"], name="catalog_prod_active_rating"
+            ),
+            models.Index(fields=["is_active", "name", "id"], name="catalog_prod_active_name"),
             models.Index(fields=["category", "is_active"], name="catalog_prod_cat_active"),
         ]
         constraints = [
@@ -89,7 +94,7 @@ class Product(models.Model):
 
 
 class ProductImage(models.Model):
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(_("image"), upload_to="catalog/images/")
     thumbnail = models.ImageField(_("thumbnail"), upload_to="catalog/thumbs/", blank=True)
     alt = models.CharField(_("alternative text"), max_length=200, blank=True)
@@ -107,7 +112,9 @@ class ProductImage(models.Model):
 class Stock(models.Model):
     """Units on hand and reserved for a product; the database refuses impossible counts."""
 
-    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="stock")
+    product = models.OneToOneField(
+        Product, verbose_name=_("product"), on_delete=models.CASCADE, primary_key=True, related_name="stock"
+    )
     on_hand = models.IntegerField(_("on hand"), default=0)
     reserved = models.IntegerField(_("reserved"), default=0)
 
@@ -140,14 +147,21 @@ class StockMovement(models.Model):
         RELEASE = "release", _("Release")
         SALE = "sale", _("Sale")
 
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_movements")
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="stock_movements"
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     on_hand_delta = models.IntegerField(_("on hand change"), default=0)
     reserved_delta = models.IntegerField(_("reserved change"), default=0)
     reference = models.CharField(_("reference"), max_length=64, blank=True, db_index=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -168,7 +182,9 @@ class StockReservation(models.Model):
         RELEASED = "released", _("Released")
         SOLD = "sold", _("Sold")
 
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservations")
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="reservations"
+    )
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
     reference = models.CharField(_("reference"), max_length=64)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -195,9 +211,9 @@ class ProductPurchase(models.Model):
     """A product bought by a user in an order (written by orders through a catalog service)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_purchases"
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="product_purchases"
     )
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="purchases")
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="purchases")
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
     reference = models.CharField(_("reference"), max_length=64)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -217,8 +233,10 @@ class ProductPurchase(models.Model):
 class Review(models.Model):
     """One rating (1-5) and text per user per product, by a buyer."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="reviews")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="reviews")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="reviews"
+    )
     rating = models.PositiveSmallIntegerField(
         _("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
@@ -242,8 +260,10 @@ class Review(models.Model):
 class BoughtTogether(models.Model):
     """How many orders contained both products (recomputed by a beat task)."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
-    other = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(
+        Product, verbose_name=_("bought with"), on_delete=models.CASCADE, related_name="+"
+    )
     count = models.PositiveIntegerField(_("orders together"))
 
     class Meta:
@@ -256,3 +276,60 @@ class BoughtTogether(models.Model):
 
     def __str__(self):
         return f"{self.product_id} + {self.other_id}: {self.count}"
+
+
+class FacetCount(models.Model):
+    """Active products per (category, brand, price slot, availability): the facet counts of browsing.
+
+    Kept exact by catalog.services: product writes recompute their (category,
+    brand) groups in the same transaction; a stock change that flips a
+    product between in and out of stock recomputes its group right after
+    commit; an exchange-rate change rebuilds all (the price slots are the
+    base-currency prices where a price band of some currency starts).
+    A slot is [price_min, price_max); price_max is NULL for the last one.
+    """
+
+    category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.CASCADE, related_name="+")
+    brand = models.CharField(_("brand"), max_length=100, blank=True)
+    price_min = models.DecimalField(_("lowest price"), max_digits=12, decimal_places=2)
+    price_max = models.DecimalField(_("price limit"), max_digits=12, decimal_places=2, null=True, blank=True)
+    in_stock = models.BooleanField(_("in stock"))
+    count = models.PositiveIntegerField(_("products"))
+
+    class Meta:
+        verbose_name = _("facet count")
+        verbose_name_plural = _("facet counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "brand", "price_min", "in_stock"], name="catalog_facetcount_unique_slot"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.category_id}/{self.brand}/{self.price_min}: {self.count}"
+
+
+class AttributeCount(models.Model):
+    """Active products per (category, brand, availability, attribute name and value): the attribute facets of browsing.
+
+    Kept with FacetCount, group by group (catalog.services.facet_counts_refresh).
+    """
+
+    category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.CASCADE, related_name="+")
+    brand = models.CharField(_("brand"), max_length=100, blank=True)
+    in_stock = models.BooleanField(_("in stock"))
+    name = models.CharField(_("attribute"), max_length=30)
+    value = models.CharField(_("value"), max_length=100)
+    count = models.PositiveIntegerField(_("products"))
+
+    class Meta:
+        verbose_name = _("attribute count")
+        verbose_name_plural = _("attribute counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "brand", "in_stock", "name", "value"], name="catalog_attributecount_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.category_id}/{self.brand}/{self.name}={self.value}: {self.count}"

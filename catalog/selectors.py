@@ -4,17 +4,30 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordDistance
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, Count, F, FloatField, Func, Q, QuerySet, Sum, Value, When
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from djmoney.contrib.exchange.exceptions import MissingRate
 from djmoney.money import Money
 
-from catalog.cache import TTL, catalog_cache_key
-from catalog.models import BoughtTogether, Category, Product, ProductPurchase, Review, Stock, StockMovement
+from catalog.cache import TTL, catalog_cache_key, stock_tokens
+from catalog.models import (
+    AttributeCount,
+    BoughtTogether,
+    Category,
+    FacetCount,
+    Product,
+    ProductPurchase,
+    Review,
+    Stock,
+    StockMovement,
+)
 from shop.money import exchange_rate, minor_unit_quantum, money_convert
 
 ORDERINGS = ("relevance", "price", "-price", "name", "-created", "-rating")
@@ -52,8 +65,10 @@ def product_price(product: Product, currency: str) -> Money:
 
 def price_converter(currency: str) -> Callable[[Money], Money]:
     """One rate lookup for a whole list; the same rounding as money_convert."""
-    base = settings.DEFAULT_CURRENCY
-    rate = exchange_rate(base, currency)
+    return _converter(currency, exchange_rate(settings.DEFAULT_CURRENCY, currency))
+
+
+def _converter(currency: str, rate: Decimal) -> Callable[[Money], Money]:
     quantum = minor_unit_quantum(currency)
 
     def convert(money: Money) -> Money:
@@ -64,18 +79,57 @@ def price_converter(currency: str) -> Callable[[Money], Money]:
     return convert
 
 
-def amount_to_base(amount: Decimal, currency: str) -> Decimal:
-    """A bound typed in `currency`, expressed in the base currency (for price filters)."""
+def price_threshold(amount: Decimal, currency: str, convert: Callable[[Money], Money] | None = None) -> Decimal:
+    """The lowest base-currency price that is displayed in `currency` as `amount` or more.
+
+    Price filters and price bands compare what the shopper sees: the price
+    converted and rounded exactly as it is displayed (`price_converter`), so
+    a product shown as 9.26 EUR is inside "from 9.26 EUR" and outside "up to
+    9.25 EUR". Displayed prices grow with base prices, so the boundary is one
+    base price, found by bisection over the base currency's minor units.
+    """
+    if amount <= 0:
+        return Decimal(0)
     base = settings.DEFAULT_CURRENCY
-    if currency == base:
-        return amount
-    return money_convert(Money(amount, currency), base).amount
+    convert = convert or price_converter(currency)
+    step = minor_unit_quantum(base)
+
+    def shown(units: int) -> Decimal:
+        return convert(Money(units * step, base)).amount
+
+    low, high = 0, 1
+    while shown(high) < amount:
+        high *= 2
+        if high > 10**15:  # beyond any price the database can hold
+            return Decimal(10**13)
+    while low < high:
+        middle = (low + high) // 2
+        if shown(middle) >= amount:
+            high = middle
+        else:
+            low = middle + 1
+    return low * step
+
+
+def price_range_in_base(
+    min_price: Decimal | None, max_price: Decimal | None, currency: str
+) -> tuple[Decimal | None, Decimal | None]:
+    """Base-currency bounds [low, high) of the products displayed between min_price and max_price in `currency`."""
+    convert = price_converter(currency)
+    low = price_threshold(min_price, currency, convert) if min_price is not None else None
+    high = None
+    if max_price is not None:
+        quantum = minor_unit_quantum(currency)
+        # Displayed at most max_price == displayed below the next displayable amount.
+        next_amount = max_price.quantize(quantum, rounding=ROUND_FLOOR) + quantum
+        high = price_threshold(next_amount, currency, convert)
+    return low, high
 
 
 def product_get_for_page(*, slug: str) -> Product | None:
-    """An active product with category, stock and images, or None."""
+    """An active product with category and images, or None (stock: `products_attach_stock`)."""
     return (
-        Product.objects.select_related("category", "stock")
+        Product.objects.select_related("category")
         .defer(*PAGE_DEFERRED)
         .prefetch_related("images")
         .filter(slug=slug, is_active=True)
@@ -159,6 +213,7 @@ class ProductSearchResult:
     page_size: int
     facets: dict
     ordering: str
+    stock_tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_pages(self) -> int:
@@ -188,6 +243,20 @@ def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
     return qs, False
 
 
+def out_of_stock_ids() -> QuerySet:
+    """Ids of products with nothing left to reserve (every product has a stock row, made with it).
+
+    On PostgreSQL a partial index holds exactly these rows, so "in stock" over
+    thousands of matches is one small hashed anti-join instead of a stock
+    lookup per match or a hash of the whole stock table.
+    """
+    return Stock.objects.filter(on_hand__lte=F("reserved")).values("product_id")
+
+
+def in_stock_q() -> Q:
+    return ~Q(pk__in=out_of_stock_ids())
+
+
 def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
     """Active products matching every filter of `query`; (queryset, ranked)."""
     qs = Product.objects.filter(is_active=True)
@@ -198,17 +267,26 @@ def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
         qs = qs.filter(category_id__in=category_descendant_ids(query.category))
     if query.brand:
         qs = qs.filter(brand__in=query.brand)
-    if query.min_price is not None:
-        qs = qs.filter(price__gte=amount_to_base(query.min_price, query.currency))
-    if query.max_price is not None:
-        qs = qs.filter(price__lte=amount_to_base(query.max_price, query.currency))
+    if query.min_price is not None or query.max_price is not None:
+        low, high = price_range_in_base(query.min_price, query.max_price, query.currency)
+        if low is not None:
+            qs = qs.filter(price__gte=low)
+        if high is not None:
+            qs = qs.filter(price__lt=high)
     if query.in_stock is True:
-        qs = qs.filter(stock__on_hand__gt=F("stock__reserved"))
+        qs = qs.filter(in_stock_q())
     elif query.in_stock is False:
-        qs = qs.exclude(stock__on_hand__gt=F("stock__reserved"))
+        qs = qs.exclude(in_stock_q())
     for key, values in query.attributes.items():
         if ATTRIBUTE_KEY.match(key) and values:
-            qs = qs.filter(**{f"attributes__{key}__in": values})
+            if connection.vendor == "postgresql":
+                # Containment (@>) is what the jsonb_path_ops GIN index answers.
+                wanted = Q()
+                for value in values:
+                    wanted |= Q(attributes__contains={key: value})
+                qs = qs.filter(wanted)
+            else:
+                qs = qs.filter(**{f"attributes__{key}__in": values})
     if query.min_rating is not None:
         qs = qs.filter(rating_avg__gte=query.min_rating)
     return qs, ranked
@@ -229,105 +307,366 @@ def _ordering(query: ProductQuery, ranked: bool) -> tuple[str, list]:
 
 
 def _band_bounds(currency: str) -> list[tuple[Decimal, Decimal | None]]:
+    """Each price band of `currency` as base-currency bounds [low, high), the same as the price filter's."""
+    return _band_bounds_at(currency, exchange_rate(settings.DEFAULT_CURRENCY, currency))
+
+
+@lru_cache(maxsize=64)
+def _band_bounds_at(currency: str, rate: Decimal) -> list[tuple[Decimal, Decimal | None]]:
+    convert = _converter(currency, rate)
     return [
-        (amount_to_base(Decimal(lo), currency), amount_to_base(Decimal(hi), currency) if hi else None)
+        (price_threshold(Decimal(lo), currency, convert), price_threshold(Decimal(hi), currency, convert) if hi else None)
         for lo, hi in PRICE_BANDS
     ]
 
 
-def _facets_postgres(qs: QuerySet, bounds, *, probe_stock: bool) -> tuple[dict, list[dict], list[dict]]:
-    """All facet counts in one pass over the matches (GROUPING SETS), plus the category names."""
-    band = Case(
-        *[When(price__lt=hi, then=Value(i)) for i, (_lo, hi) in enumerate(bounds) if hi is not None],
+def facet_price_slots() -> list[Decimal]:
+    """Where the facet-count price slots start: 0 and every base price where some currency's band starts."""
+    starts = {Decimal(0)}
+    for currency in settings.CURRENCIES:
+        try:
+            bounds = _band_bounds(currency)
+        except MissingRate:  # no rate for it: its shoppers cannot see prices either
+            continue
+        starts.update(lo for lo, _hi in bounds)
+    return sorted(starts)
+
+
+def _band_case(column: str, bounds) -> Case:
+    return Case(
+        *[When(**{f"{column}__lt": hi}, then=Value(i)) for i, (_lo, hi) in enumerate(bounds) if hi is not None],
         default=Value(len(bounds) - 1),
     )
-    # A correlated scalar subquery probes the stock primary key per match; a join
-    # (or EXISTS, which the planner hashes) read all of catalog_stock even for a
-    # few hundred matches.
-    # Browsing without search terms covers large sets, where one hash join is cheaper.
-    units = (
-        Subquery(Stock.objects.filter(product_id=OuterRef("pk")).values_list(F("on_hand") - F("reserved"))[:1])
-        if probe_stock
-        else F("stock__on_hand") - F("stock__reserved")
-    )
-    inner = (
-        qs.order_by()
-        .annotate(facet_band=band, facet_units=units)
-        .annotate(facet_available=Case(When(facet_units__gt=0, then=Value(1)), default=Value(0)))
-    )
-    inner_sql, params = inner.values("category_id", "brand", "facet_band", "facet_available").query.sql_with_params()
+
+
+def _facets_grouped_postgres(inner: QuerySet, bands: int) -> tuple[dict, list[tuple[int, int]], list[dict]]:
+    """Every facet count in one pass over `inner` (GROUPING SETS over its facet columns)."""
+    inner_sql, params = inner.values(
+        "category_id", "brand", "facet_band", "facet_weight", "facet_available", "facet_stale"
+    ).query.sql_with_params()
     # inner_sql is compiled by Django with bound params; nothing user-typed is spliced in.
-    sql = f"SELECT category_id, brand, facet_band, GROUPING(category_id), GROUPING(brand), GROUPING(facet_band), COUNT(*), SUM(facet_available) FROM ({inner_sql}) AS m GROUP BY GROUPING SETS ((category_id), (brand), (facet_band), ())"  # noqa: S608
-    totals = {"total": 0, "in_stock": 0, **{f"band_{i}": 0 for i in range(len(bounds))}}
+    sql = (
+        "SELECT category_id, brand, facet_band, GROUPING(category_id), GROUPING(brand), GROUPING(facet_band), "  # noqa: S608
+        "SUM(facet_weight), SUM(facet_weight * facet_available), SUM(facet_stale) "
+        f"FROM ({inner_sql}) AS m GROUP BY GROUPING SETS ((category_id), (brand), (facet_band), ())"
+    )
+    totals = {"total": 0, "in_stock": 0, "stale": 0, **{f"band_{i}": 0 for i in range(bands)}}
     by_category, by_brand = [], []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for category_id, brand, facet_band, g_cat, g_brand, g_band, count, available in cursor.fetchall():
+        for category_id, brand, facet_band, g_cat, g_brand, g_band, count, available, stale in cursor.fetchall():
             if not g_cat:
-                by_category.append((category_id, count))
+                by_category.append((category_id, int(count)))
             elif not g_brand:
                 if brand:
-                    by_brand.append({"brand": brand, "count": count})
+                    by_brand.append({"brand": brand, "count": int(count)})
             elif not g_band:
-                totals[f"band_{facet_band}"] = count
+                totals[f"band_{facet_band}"] = int(count)
             else:
-                totals["total"], totals["in_stock"] = count, int(available or 0)
-    by_category.sort(key=lambda item: -item[1])
-    by_category = by_category[:25]
+                totals.update(total=int(count or 0), in_stock=int(available or 0), stale=int(stale or 0))
+    return totals, by_category, by_brand
+
+
+def _facets_grouped_portable(
+    qs: QuerySet, bounds, *, price: str, weight: str | None, available: Q, stale: Q | None
+) -> tuple[dict, list[tuple[int, int]], list[dict]]:
+    """The same counts with plain aggregates (three queries), for databases without GROUPING SETS."""
+
+    def total(condition: Q | None = None):
+        if weight is None:
+            return Count("id", filter=condition)
+        return Sum(weight, filter=condition, default=0)
+
+    aggregates = {"total": total(), "in_stock": total(available)}
+    for i, (lo, hi) in enumerate(bounds):
+        aggregates[f"band_{i}"] = total(Q(**{f"{price}__gte": lo}) & (Q(**{f"{price}__lt": hi}) if hi is not None else Q()))
+    if stale is not None:
+        aggregates["stale"] = Count("id", filter=stale)
+    totals = {key: int(value or 0) for key, value in qs.order_by().aggregate(**aggregates).items()}
+    totals.setdefault("stale", 0)
+    by_category = [
+        (row["category_id"], int(row["n"]))
+        for row in qs.order_by().values("category_id").annotate(n=total()).order_by("-n", "category_id")[:50]
+    ]
+    by_brand = [
+        {"brand": row["brand"], "count": int(row["n"])}
+        for row in qs.exclude(brand="").order_by().values("brand").annotate(n=total()).order_by("-n", "brand")[:25]
+    ]
+    return totals, by_category, by_brand
+
+
+def _facets_from_counts(query: ProductQuery, bounds) -> tuple[dict, list[tuple[int, int]], list[dict]] | None:
+    """Facets summed from the FacetCount table (browsing: no search words, price, attribute or rating filter).
+
+    A few thousand rows at most, whatever the number of products. None when a
+    stored price slot straddles a band boundary (rates changed behind the
+    services' back), so the caller counts the products instead.
+    """
+    qs = FacetCount.objects.all()
+    if query.category is not None:
+        qs = qs.filter(category_id__in=category_descendant_ids(query.category))
+    if query.brand:
+        qs = qs.filter(brand__in=query.brand)
+    if query.in_stock is not None:
+        qs = qs.filter(in_stock=query.in_stock)
+    totals = {"total": 0, "in_stock": 0, **{f"band_{i}": 0 for i in range(len(bounds))}}
+    by_category: list[tuple[int, int]] = []
+    by_brand: list[dict] = []
+    slots: list[tuple[Decimal, Decimal | None, int]] = []
+    if connection.vendor == "postgresql":
+        inner_sql, params = qs.values(
+            "category_id", "brand", "price_min", "price_max", "in_stock", "count"
+        ).query.sql_with_params()
+        # Slots, not bands, are grouped: mapping a dozen slots to bands here spares the
+        # database a CASE per row. inner_sql is compiled by Django with bound params.
+        sql = (
+            "SELECT category_id, brand, price_min, price_max, GROUPING(category_id), GROUPING(brand), "  # noqa: S608
+            "GROUPING(price_min, price_max), SUM(count), SUM(CASE WHEN in_stock THEN count ELSE 0 END) "
+            f"FROM ({inner_sql}) AS m "
+            "GROUP BY GROUPING SETS ((category_id), (brand), (price_min, price_max), ())"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for category_id, brand, low, high, g_cat, g_brand, g_slot, count, available in cursor.fetchall():
+                if not g_cat:
+                    by_category.append((category_id, int(count)))
+                elif not g_brand:
+                    if brand:
+                        by_brand.append({"brand": brand, "count": int(count)})
+                elif not g_slot:
+                    slots.append((low, high, int(count)))
+                else:
+                    totals.update(total=int(count or 0), in_stock=int(available or 0))
+    else:
+        sums = qs.order_by().aggregate(
+            total=Sum("count", default=0), in_stock=Sum("count", filter=Q(in_stock=True), default=0)
+        )
+        totals.update(total=int(sums["total"]), in_stock=int(sums["in_stock"]))
+        for name, rows in (
+            ("category", qs.order_by().values("category_id").annotate(n=Sum("count"))),
+            ("brand", qs.exclude(brand="").order_by().values("brand").annotate(n=Sum("count"))),
+            ("slot", qs.order_by().values("price_min", "price_max").annotate(n=Sum("count"))),
+        ):
+            for row in rows:
+                if name == "category":
+                    by_category.append((row["category_id"], int(row["n"])))
+                elif name == "brand":
+                    by_brand.append({"brand": row["brand"], "count": int(row["n"])})
+                else:
+                    slots.append((row["price_min"], row["price_max"], int(row["n"])))
+    for low, high, count in slots:
+        for i, (lo, hi) in enumerate(bounds):
+            if low >= lo and (hi is None or (high is not None and high <= hi)):
+                totals[f"band_{i}"] += count
+                break
+        else:
+            return None  # the slot straddles a band boundary
+    return totals, by_category, by_brand
+
+
+def _facets_from_products(qs: QuerySet, bounds) -> tuple[dict, list[tuple[int, int]], list[dict]]:
+    """Facets counted over the matching products themselves (search words and other filters)."""
+    if connection.vendor == "postgresql":
+        inner = qs.order_by().annotate(
+            facet_band=_band_case("price", bounds),
+            facet_weight=Value(1),
+            facet_available=Case(When(in_stock_q(), then=Value(1)), default=Value(0)),
+            facet_stale=Value(0),
+        )
+        return _facets_grouped_postgres(inner, len(bounds))
+    return _facets_grouped_portable(qs, bounds, price="price", weight=None, available=in_stock_q(), stale=None)
+
+
+def _attribute_facets_from_counts(query: ProductQuery) -> list[tuple[str, str, int]]:
+    qs = AttributeCount.objects.all()
+    if query.category is not None:
+        qs = qs.filter(category_id__in=category_descendant_ids(query.category))
+    if query.brand:
+        qs = qs.filter(brand__in=query.brand)
+    if query.in_stock is not None:
+        qs = qs.filter(in_stock=query.in_stock)
+    rows = qs.order_by().values("name", "value").annotate(n=Sum("count"))
+    return [(row["name"], row["value"], int(row["n"])) for row in rows]
+
+
+def _attribute_facets_from_products(qs: QuerySet) -> list[tuple[str, str, int]]:
+    inner = qs.order_by().values("attributes")
+    if connection.vendor == "postgresql":
+        inner_sql, params = inner.query.sql_with_params()
+        # inner_sql is compiled by Django with bound params; nothing user-typed is spliced in.
+        sql = (
+            "SELECT e.key, e.value #>> '{}', COUNT(*) "  # noqa: S608
+            f"FROM ({inner_sql}) AS m CROSS JOIN LATERAL jsonb_each(m.attributes) AS e "
+            "WHERE jsonb_typeof(e.value) = 'string' GROUP BY 1, 2"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(name, value, int(n)) for name, value, n in cursor.fetchall()]
+    counts: dict[tuple[str, str], int] = {}
+    for attributes in inner.values_list("attributes", flat=True).iterator(chunk_size=2000):
+        for name, value in (attributes or {}).items():
+            if isinstance(value, str):
+                counts[(name, value)] = counts.get((name, value), 0) + 1
+    return [(name, value, n) for (name, value), n in counts.items()]
+
+
+def _attribute_facets(rows: list[tuple[str, str, int]]) -> list[dict]:
+    """[{"name", "values": [{"value", "count"}]}]: at most 10 attributes, 20 values each, most frequent first."""
+    by_name: dict[str, list[dict]] = {}
+    for name, value, n in rows:
+        if n and ATTRIBUTE_KEY.match(name) and 0 < len(value) <= 100 and ":" not in name:
+            by_name.setdefault(name, []).append({"value": value, "count": n})
+    facets = []
+    for name in sorted(by_name)[:10]:
+        values = sorted(by_name[name], key=lambda v: (-v["count"], v["value"]))[:20]
+        facets.append({"name": name, "values": values})
+    return facets
+
+
+def _browsing(query: ProductQuery) -> bool:
+    """No filter beyond category, brand and availability: the facets come from FacetCount."""
+    return not (query.q or query.attributes or query.min_rating is not None) and (
+        query.min_price is None and query.max_price is None
+    )
+
+
+def product_facets(query: ProductQuery, qs: QuerySet | None = None) -> dict:
+    """Counts per category, brand, price band (in the query's currency), availability and attribute value."""
+    bounds = _band_bounds(query.currency)
+    result = _facets_from_counts(query, bounds) if _browsing(query) else None
+    if result is not None:
+        attribute_rows = _attribute_facets_from_counts(query)
+    else:
+        if qs is None:
+            qs, _ranked = products_filtered(query)
+        result = _facets_from_products(qs, bounds)
+        attribute_rows = _attribute_facets_from_products(qs)
+    return _facets_dict(query, *result, attribute_rows)
+
+
+def _facets_dict(query: ProductQuery, totals: dict, by_category, by_brand, attribute_rows) -> dict:
+    by_category = sorted(by_category, key=lambda item: -item[1])[:25]
     names = {c.pk: c for c in Category.objects.filter(pk__in=[pk for pk, _n in by_category]).only("name", "slug")}
     categories = [
-        {"category_id": pk, "category__name": names[pk].name, "category__slug": names[pk].slug, "count": n}
-        for pk, n in by_category
-        if pk in names
+        {"slug": names[pk].slug, "name": names[pk].name, "count": n} for pk, n in by_category if pk in names
     ]
-    categories.sort(key=lambda c: (-c["count"], c["category__name"]))
-    by_brand.sort(key=lambda b: (-b["count"], b["brand"]))
-    return totals, categories, by_brand[:25]
-
-
-def product_facets(qs: QuerySet, currency: str, *, selective: bool = True) -> dict:
-    """Counts per category, brand, price band and stock (one pass on PostgreSQL, three queries elsewhere)."""
-    bounds = _band_bounds(currency)
-    if connection.vendor == "postgresql":
-        totals, categories, brands = _facets_postgres(qs, bounds, probe_stock=selective)
-        return _facets_dict(totals, categories, brands, currency)
-    aggregates = {"total": Count("id"), "in_stock": Count("id", filter=Q(stock__on_hand__gt=F("stock__reserved")))}
-    for i, (lo, hi) in enumerate(bounds):
-        cond = Q(price__gte=lo) & (Q(price__lt=hi) if hi is not None else Q())
-        aggregates[f"band_{i}"] = Count("id", filter=cond)
-    totals = qs.order_by().aggregate(**aggregates)
-    categories = list(
-        qs.order_by()
-        .values("category_id", "category__name", "category__slug")
-        .annotate(count=Count("id"))
-        .order_by("-count", "category__name")[:25]
-    )
-    brands = list(
-        qs.exclude(brand="").order_by().values("brand").annotate(count=Count("id")).order_by("-count", "brand")[:25]
-    )
-    return _facets_dict(totals, categories, brands, currency)
-
-
-def _facets_dict(totals: dict, categories: list[dict], brands: list[dict], currency: str) -> dict:
+    categories.sort(key=lambda c: (-c["count"], c["name"]))
+    by_brand = sorted(by_brand, key=lambda b: (-b["count"], b["brand"]))
     price_bands = []
     for i, (lo, hi) in enumerate(PRICE_BANDS):
         price_bands.append(
             {
                 "min": Decimal(lo),
-                "max": Decimal(hi) - minor_unit_quantum(currency) if hi else None,
-                "currency": currency,
+                "max": Decimal(hi) - minor_unit_quantum(query.currency) if hi else None,
+                "currency": query.currency,
                 "count": totals[f"band_{i}"],
             }
         )
     return {
         "total": totals["total"],
-        "categories": [
-            {"slug": c["category__slug"], "name": c["category__name"], "count": c["count"]} for c in categories
-        ],
-        "brands": [{"name": b["brand"], "count": b["count"]} for b in brands],
+        "categories": categories,
+        "brands": [{"name": b["brand"], "count": b["count"]} for b in by_brand[:25]],
         "price": price_bands,
         "in_stock": {"in_stock": totals["in_stock"], "out_of_stock": totals["total"] - totals["in_stock"]},
+        "attributes": _attribute_facets(attribute_rows),
     }
+
+
+# ORDER BY of the combined search pass, over the columns of its matches.
+_MATCH_ORDER = {
+    "relevance": "rank DESC, id DESC",
+    "price": "price ASC, id ASC",
+    "-price": "price DESC, id DESC",
+    "name": "name ASC, id ASC",
+    "-created": "created_at DESC, id DESC",
+    "-rating": "rating_avg DESC, rating_count DESC, id DESC",
+}
+
+
+def _attribute_names() -> list[str]:
+    """The attribute names products have (at most 10), cached until the catalog changes."""
+    key = catalog_cache_key("attribute-names")
+    names = cache.get(key)
+    if names is None:
+        found = AttributeCount.objects.order_by("name").values_list("name", flat=True).distinct()[:10]
+        names = [name for name in found if ATTRIBUTE_KEY.match(name)]
+        cache.set(key, names, TTL)
+    return names
+
+
+def _matches_in_one_pass(
+    query: ProductQuery, qs: QuerySet, *, ranked: bool, ordering: str, offset: int
+) -> tuple[dict, list[int]]:
+    """Facets, attribute counts and the page's product ids, reading the matching products once (PostgreSQL).
+
+    A common word matches thousands of products and each pass over them costs
+    a heap visit per match, so the matches are materialized once, then counted
+    (GROUPING SETS: category, brand, price band, each attribute, all) and
+    sorted for the page from there.
+    """
+    bounds = _band_bounds(query.currency)
+    attribute_names = _attribute_names()
+    annotations = {
+        "facet_band": _band_case("price", bounds),
+        "facet_available": Case(When(in_stock_q(), then=Value(1)), default=Value(0)),
+    }
+    if not ranked:
+        annotations["rank"] = Value(0.0, output_field=FloatField())
+    for i, name in enumerate(attribute_names):
+        # Only string values: what attr=name:value can ask for.
+        annotations[f"facet_attr_{i}"] = Case(
+            When(**{f"facet_type_{i}": "string"}, then=KeyTextTransform(name, "attributes")),
+            default=Value(None),
+            output_field=CharField(),
+        )
+    inner = qs.order_by()
+    for i, name in enumerate(attribute_names):
+        inner = inner.annotate(
+            **{f"facet_type_{i}": Func(KeyTransform(name, "attributes"), function="jsonb_typeof", output_field=CharField())}
+        )
+    inner = inner.annotate(**annotations)
+    attr_columns = [f"facet_attr_{i}" for i in range(len(attribute_names))]
+    inner_sql, params = inner.values(
+        "id", "category_id", "brand", "price", "name", "created_at", "rating_avg", "rating_count",
+        "facet_band", "facet_available", "rank", *attr_columns,
+    ).query.sql_with_params()
+    order = _MATCH_ORDER["-created" if ordering == "relevance" and not ranked else ordering]
+    grouped = ["category_id", "brand", "facet_band", *attr_columns]
+    sets = ", ".join(f"({column})" for column in grouped)
+    # inner_sql is compiled by Django with bound params; every other name here is ours.
+    sql = (
+        f"WITH m AS MATERIALIZED ({inner_sql}) "  # noqa: S608
+        f"SELECT 0, GROUPING({', '.join(grouped)}), {', '.join(grouped)}, COUNT(*), SUM(facet_available) "
+        f"FROM m GROUP BY GROUPING SETS ({sets}, ()) "
+        "UNION ALL "
+        f"(SELECT 1, 0, id, {', '.join(['NULL'] * (len(grouped) - 1))}, NULL, NULL FROM m ORDER BY {order} "
+        "LIMIT %s OFFSET %s)"
+    )
+    totals = {"total": 0, "in_stock": 0, **{f"band_{i}": 0 for i in range(len(bounds))}}
+    by_category, by_brand, attribute_rows, page_ids = [], [], [], []
+    every = (1 << len(grouped)) - 1  # GROUPING(...) bit set: that column is not grouped
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, query.page_size, offset])
+        for row in cursor.fetchall():
+            part, mask, values, count, available = row[0], row[1], row[2 : 2 + len(grouped)], row[-2], row[-1]
+            if part == 1:
+                page_ids.append(values[0])
+                continue
+            if mask == every:
+                totals.update(total=int(count or 0), in_stock=int(available or 0))
+                continue
+            position = len(grouped) - 1 - (every ^ mask).bit_length() + 1
+            value = values[position]
+            if position == 0:
+                by_category.append((value, int(count)))
+            elif position == 1:
+                if value:
+                    by_brand.append({"brand": value, "count": int(count)})
+            elif position == 2:
+                totals[f"band_{value}"] = int(count)
+            elif value is not None:
+                attribute_rows.append((attribute_names[position - 3], value, int(count)))
+    return _facets_dict(query, totals, by_category, by_brand, attribute_rows), page_ids
 
 
 def product_search(query: ProductQuery) -> ProductSearchResult:
@@ -348,27 +687,29 @@ def product_search(query: ProductQuery) -> ProductSearchResult:
     )
     facet_key = "catalog:facets:" + hashlib.sha256(facet_key.encode()).hexdigest()
     facets = cache.get(facet_key)
-    if facets is None:
-        facets = product_facets(qs, query.currency, selective=bool(query.q))
-        cache.set(facet_key, facets, getattr(settings, "CATALOG_FACETS_CACHE_SECONDS", FACETS_TTL))
-    count = facets["total"]
     ordering, order_by = _ordering(query, ranked)
     offset = (query.page - 1) * query.page_size
+    page_ids = None
+    if facets is None:
+        if connection.vendor == "postgresql" and not _browsing(query):
+            facets, page_ids = _matches_in_one_pass(query, qs, ranked=ranked, ordering=ordering, offset=offset)
+        else:
+            facets = product_facets(query, qs)
+        cache.set(facet_key, facets, getattr(settings, "CATALOG_FACETS_CACHE_SECONDS", FACETS_TTL))
+    count = facets["total"]
     products = []
-    if offset < count:
+    if page_ids is not None:
+        found = Product.objects.select_related("category").defer(*LIST_DEFERRED).in_bulk(page_ids)
+        products = [found[pk] for pk in page_ids if pk in found]
+    elif offset < count:
         products = list(
             qs.select_related("category")
             .defer(*LIST_DEFERRED)
             .order_by(*order_by)[offset : offset + query.page_size]
         )
-        # Stock of the page only, by primary key (joining it before the sort made
-        # PostgreSQL hash the whole stock table for every search).
-        stocks = Stock.objects.in_bulk([p.pk for p in products])
-        for product in products:
-            stock = stocks.get(product.pk)
-            if stock is not None:
-                Product.stock.related.field.set_cached_value(stock, product)
-                product._state.fields_cache["stock"] = stock
+    # Stock of the page only, by primary key (joining it before the sort made
+    # PostgreSQL hash the whole stock table for every search).
+    tokens = products_attach_stock(products)
     return ProductSearchResult(
         products=products,
         count=count,
@@ -376,7 +717,28 @@ def product_search(query: ProductQuery) -> ProductSearchResult:
         page_size=query.page_size,
         facets=facets,
         ordering=ordering,
+        stock_tokens=tokens,
     )
+
+
+def products_attach_stock(products: list[Product]) -> dict[str, str]:
+    """Load the current stock of `products` (one query) and return the stock tokens it is current for.
+
+    The tokens are read first: a cached answer built from this stock is then
+    never stored under tokens newer than the stock it shows (catalog.cache).
+    """
+    if not products:
+        return {}
+    tokens = stock_tokens(p.pk for p in products)
+    stocks = Stock.objects.in_bulk([p.pk for p in products])
+    for product in products:
+        stock = stocks.get(product.pk)
+        if stock is not None:
+            Product.stock.related.field.set_cached_value(stock, product)
+            product._state.fields_cache["stock"] = stock
+        else:
+            product._state.fields_cache["stock"] = None
+    return tokens
 
 
 def product_autocomplete(*, q: str, limit: int = 10) -> list[Product]:
@@ -388,11 +750,10 @@ def product_autocomplete(*, q: str, limit: int = 10) -> list[Product]:
     if connection.vendor == "postgresql":
         # Nearest names first, straight from the GiST trigram index; a distance
         # below 0.6 (word similarity above 0.4) still matches one or two typos.
-        return list(
-            qs.annotate(distance=TrigramWordDistance(q, "name"))
-            .filter(distance__lt=0.6)
-            .order_by("distance")[:limit]
-        )
+        # The cut-off is applied to the `limit` nearest, not inside the index scan:
+        # as a filter, a word with no near name made the scan visit every product.
+        nearest = qs.annotate(distance=TrigramWordDistance(q, "name")).order_by("distance")[:limit]
+        return [product for product in nearest if product.distance < 0.6]
     return list(
         qs.filter(name__icontains=q)
         .annotate(starts=Case(When(name__istartswith=q, then=Value(0)), default=Value(1)))

@@ -8,17 +8,19 @@ deadlock on each other.
 
 import csv
 import io
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import PurePath
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
@@ -26,7 +28,8 @@ from django.utils.translation import gettext as _
 from djmoney.money import Money
 from PIL import Image
 
-from catalog.cache import catalog_cache_invalidate
+from catalog import selectors
+from catalog.cache import catalog_cache_invalidate, stock_cache_invalidate
 from catalog.exceptions import (
     AlreadyReviewed,
     ImportFailed,
@@ -37,8 +40,10 @@ from catalog.exceptions import (
     ProductNotFound,
 )
 from catalog.models import (
+    AttributeCount,
     BoughtTogether,
     Category,
+    FacetCount,
     Product,
     ProductImage,
     ProductPurchase,
@@ -47,6 +52,7 @@ from catalog.models import (
     StockMovement,
     StockReservation,
 )
+from shop.money import minor_unit_quantum
 
 THUMBNAIL_SIZE = (320, 320)
 CSV_FIELDS = ["sku", "slug", "name", "brand", "category", "price", "is_active", "description", "attributes"]
@@ -89,6 +95,133 @@ def product_search_vector_refresh(*, product_ids: Iterable[int] | None = None) -
             cursor.execute(_SEARCH_VECTOR_SQL + " AND p.id = ANY(%s)", [list(product_ids)])
 
 
+# --- facet counts ----------------------------------------------------------------------
+
+_FACET_LOCK_CLASS = 0x5F_AC  # first key of the advisory locks of FacetCount groups
+
+
+def _facet_groups_of(product_ids: Iterable[int]) -> set[tuple[int, str]]:
+    return set(Product.objects.filter(pk__in=list(product_ids)).values_list("category_id", "brand"))
+
+
+def _facet_group_q(groups: Iterable[tuple[int, str]]) -> Q:
+    condition = Q(pk__in=[])
+    for category_id, brand in groups:
+        condition |= Q(category_id=category_id, brand=brand)
+    return condition
+
+
+def _facet_rows(products: QuerySet) -> list[FacetCount]:
+    """FacetCount rows (one per category, brand, price slot and availability) of `products`."""
+    slots = selectors.facet_price_slots()
+    slot = Case(
+        *[When(price__lt=slots[i + 1], then=Value(i)) for i in range(len(slots) - 1)],
+        default=Value(len(slots) - 1),
+    )
+    available = Case(When(selectors.in_stock_q(), then=Value(1)), default=Value(0))
+    grouped = (
+        products.filter(is_active=True)
+        .order_by()
+        .annotate(facet_slot=slot, facet_available=available)
+        .values("category_id", "brand", "facet_slot", "facet_available")
+        .annotate(n=Count("id"))
+    )
+    return [
+        FacetCount(
+            category_id=row["category_id"],
+            brand=row["brand"],
+            price_min=slots[row["facet_slot"]],
+            price_max=slots[row["facet_slot"] + 1] if row["facet_slot"] + 1 < len(slots) else None,
+            in_stock=bool(row["facet_available"]),
+            count=row["n"],
+        )
+        for row in grouped
+    ]
+
+
+def _attribute_rows(products: QuerySet) -> list[AttributeCount]:
+    """AttributeCount rows of `products`: string attribute values that a filter can ask for."""
+    available = Case(When(selectors.in_stock_q(), then=Value(1)), default=Value(0))
+    inner = products.filter(is_active=True).order_by().annotate(facet_available=available)
+    inner = inner.values("category_id", "brand", "facet_available", "attributes")
+    counts: dict[tuple, int] = defaultdict(int)
+    if connection.vendor == "postgresql":
+        inner_sql, params = inner.query.sql_with_params()
+        # inner_sql is compiled by Django with bound params; nothing user-typed is spliced in.
+        sql = (
+            "SELECT m.category_id, m.brand, m.facet_available, e.key, e.value #>> '{}', COUNT(*) "  # noqa: S608
+            f"FROM ({inner_sql}) AS m CROSS JOIN LATERAL jsonb_each(m.attributes) AS e "
+            "WHERE jsonb_typeof(e.value) = 'string' GROUP BY 1, 2, 3, 4, 5"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for category_id, brand, available, name, value, n in cursor.fetchall():
+                counts[(category_id, brand, available, name, value)] += n
+    else:
+        for row in inner.iterator(chunk_size=2000):
+            for name, value in (row["attributes"] or {}).items():
+                if isinstance(value, str):
+                    counts[(row["category_id"], row["brand"], row["facet_available"], name, value)] += 1
+    return [
+        AttributeCount(category_id=c, brand=b, in_stock=bool(a), name=name, value=value, count=n)
+        for (c, b, a, name, value), n in counts.items()
+        if selectors.ATTRIBUTE_KEY.match(name) and 0 < len(value) <= 100
+    ]
+
+
+def facet_counts_refresh(*, groups: Iterable[tuple[int, str]]) -> None:
+    """Recount the FacetCount rows of these (category_id, brand) groups from their products.
+
+    Takes each group's advisory lock (PostgreSQL), in order, before reading:
+    two recounts of one group run one after the other, the second seeing what
+    the first committed. Called by every product write in its own transaction.
+    """
+    groups = sorted({(int(c), b) for c, b in groups})
+    if not groups:
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for key in sorted({zlib.crc32(f"{c}:{b}".encode()) & 0x7FFFFFFF for c, b in groups}):
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_FACET_LOCK_CLASS, key])
+        # Delete first: it waits for a running rebuild, and the count after it reads fresh data.
+        FacetCount.objects.filter(_facet_group_q(groups)).delete()
+        AttributeCount.objects.filter(_facet_group_q(groups)).delete()
+        products = Product.objects.filter(_facet_group_q(groups))
+        FacetCount.objects.bulk_create(_facet_rows(products))
+        AttributeCount.objects.bulk_create(_attribute_rows(products))
+
+
+def facet_counts_refresh_for_products(*, product_ids: Iterable[int]) -> None:
+    """Recount the facet groups of these products (after their stock went in or out of stock)."""
+    facet_counts_refresh(groups=_facet_groups_of(product_ids))
+
+
+def facet_counts_rebuild() -> int:
+    """Recount every FacetCount row (after exchange rates change the price slots, or a bulk load)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Waits for group recounts in flight and holds new ones off until commit.
+                cursor.execute("LOCK TABLE catalog_facetcount IN SHARE ROW EXCLUSIVE MODE")
+        FacetCount.objects.all().delete()
+        AttributeCount.objects.all().delete()
+        rows = FacetCount.objects.bulk_create(_facet_rows(Product.objects.all()), batch_size=2000)
+        AttributeCount.objects.bulk_create(_attribute_rows(Product.objects.all()), batch_size=2000)
+        return len(rows)
+
+
+def _stock_flips_recount(flipped: Iterable[int]) -> None:
+    """After commit, recount the facet groups of products that went in or out of stock.
+
+    Not inside the stock transaction: the group rows are shared by many
+    products, and checkouts must not queue on them.
+    """
+    ids = sorted(set(flipped))
+    if ids:
+        transaction.on_commit(partial(facet_counts_refresh_for_products, product_ids=ids), robust=True)
+
+
 # --- categories and products -------------------------------------------------------
 
 
@@ -111,6 +244,24 @@ def category_update(*, category: Category, name: str, description: str | None = 
         product_search_vector_refresh(
             product_ids=list(Product.objects.filter(category=category).values_list("id", flat=True))
         )
+        catalog_cache_invalidate()
+        return category
+
+
+def category_delete(*, category_ids: Iterable[int]) -> int:
+    """Delete categories with their subtrees (a category holding products cannot go); returns how many were asked."""
+    ids = list(category_ids)
+    with transaction.atomic():
+        Category.objects.filter(pk__in=ids).delete()  # treebeard: descendants too, parents' numchild kept
+        catalog_cache_invalidate()
+        return len(ids)
+
+
+def category_move(*, category: Category, target: Category, pos: str) -> Category:
+    """Move a category (and its subtree) relative to `target`; the cached tree follows."""
+    with transaction.atomic():
+        Category.objects.move(category, target, pos=pos)
+        category.refresh_from_db()
         catalog_cache_invalidate()
         return category
 
@@ -156,6 +307,7 @@ def product_create(
         if on_hand:
             stock_restock(product_id=product.pk, quantity=on_hand, actor=actor, reason="initial stock")
         product_search_vector_refresh(product_ids=[product.pk])
+        facet_counts_refresh(groups=[(product.category_id, product.brand)])
         catalog_cache_invalidate()
         return product
 
@@ -172,10 +324,19 @@ def product_update(*, product: Product, **fields) -> Product:
     if price is not None and not isinstance(price, Money):
         fields["price"] = Money(price, settings.DEFAULT_CURRENCY)
     with transaction.atomic():
+        # The stored row, not the instance: an admin form has already changed the instance's fields.
+        before = Product.objects.filter(pk=product.pk).values("category_id", "brand", "price", "is_active").first()
         for name, value in fields.items():
             setattr(product, name, value)
         product.save()
         product_search_vector_refresh(product_ids=[product.pk])
+        after = {"category_id": product.category_id, "brand": product.brand, "price": product.price.amount,
+                 "is_active": product.is_active}
+        if before != after:
+            groups = {(after["category_id"], after["brand"])}
+            if before is not None:
+                groups.add((before["category_id"], before["brand"]))
+            facet_counts_refresh(groups=groups)
         catalog_cache_invalidate()
         return product
 
@@ -183,11 +344,11 @@ def product_update(*, product: Product, **fields) -> Product:
 def product_set_active(*, product_ids: Iterable[int], is_active: bool) -> int:
     """Activate or deactivate products in bulk; returns how many changed."""
     with transaction.atomic():
-        changed = (
-            Product.objects.filter(pk__in=list(product_ids))
-            .exclude(is_active=is_active)
-            .update(is_active=is_active, updated_at=timezone.now())
+        ids = list(
+            Product.objects.filter(pk__in=list(product_ids)).exclude(is_active=is_active).values_list("pk", flat=True)
         )
+        changed = Product.objects.filter(pk__in=ids).update(is_active=is_active, updated_at=timezone.now())
+        facet_counts_refresh(groups=_facet_groups_of(ids))
         catalog_cache_invalidate()
         return changed
 
@@ -219,6 +380,18 @@ def product_image_add(*, product: Product, data: bytes, filename: str, alt: str 
             Product.objects.filter(pk=product.pk).update(thumbnail=image.thumbnail.name)
         catalog_cache_invalidate()
         return image
+
+
+def product_image_delete(*, image: ProductImage) -> None:
+    """Remove a product image; a product whose thumbnail it was takes the next image's (or none)."""
+    with transaction.atomic():
+        product = Product.objects.select_for_update().get(pk=image.product_id)
+        image.delete()
+        if product.thumbnail and product.thumbnail.name == image.thumbnail.name:
+            following = ProductImage.objects.filter(product=product).exclude(thumbnail="").order_by("position", "id")
+            replacement = following.values_list("thumbnail", flat=True).first() or ""
+            Product.objects.filter(pk=product.pk).update(thumbnail=replacement, updated_at=timezone.now())
+        catalog_cache_invalidate()
 
 
 # --- stock -----------------------------------------------------------------------------
@@ -274,13 +447,19 @@ def stock_reserve(
                 for pid, qty in merged
             ]
         )
-        catalog_cache_invalidate()
+        # Rows locked by this transaction: exact. Nothing left means the product just went out of stock.
+        after = Stock.objects.filter(product_id__in=[pid for pid, _qty in merged]).values_list(
+            "product_id", "on_hand", "reserved"
+        )
+        _stock_flips_recount(pid for pid, on_hand, reserved in after if on_hand - reserved <= 0)
+        stock_cache_invalidate(pid for pid, _qty in merged)
 
 
 def _close_reservations(*, reference: str, status: str, actor, reason: str) -> int:
     actor = _actor(actor)
     sold = status == StockReservation.Status.SOLD
     total = 0
+    released: dict[int, int] = defaultdict(int)
     with transaction.atomic():
         # The row locks make a concurrent second call wait, then find nothing open.
         open_ids = list(
@@ -311,8 +490,13 @@ def _close_reservations(*, reference: str, status: str, actor, reason: str) -> i
                 actor=actor,
             )
             total += quantity
-        if total:
-            catalog_cache_invalidate()
+            released[product_id] += quantity
+        if released and not sold:  # a sale takes units that were already reserved: availability stays
+            after = Stock.objects.filter(product_id__in=list(released)).values_list("product_id", "on_hand", "reserved")
+            _stock_flips_recount(
+                pid for pid, on_hand, reserved in after if 0 < on_hand - reserved <= released[pid]
+            )
+        stock_cache_invalidate(released)
     return total
 
 
@@ -347,7 +531,8 @@ def stock_restock(*, product_id: int, quantity: int, actor=None, reason: str, re
             reason=reason,
             actor=_actor(actor),
         )
-        catalog_cache_invalidate()
+        _stock_flips_recount([product_id])
+        stock_cache_invalidate([product_id])
 
 
 def stock_adjust(*, product_id: int, delta: int, actor=None, reason: str, reference: str = "") -> None:
@@ -368,7 +553,8 @@ def stock_adjust(*, product_id: int, delta: int, actor=None, reason: str, refere
             reason=reason,
             actor=_actor(actor),
         )
-        catalog_cache_invalidate()
+        _stock_flips_recount([product_id])
+        stock_cache_invalidate([product_id])
 
 
 # --- purchases, reviews, recommendations -------------------------------------------------
@@ -450,22 +636,35 @@ def bought_together_compute() -> int:
 # --- exchange rates ----------------------------------------------------------------------
 
 
-def rates_cache_clear() -> None:
-    """Forget djmoney's cached rates so an edited Rate takes effect at once."""
+def _rates_cache_clear() -> None:
     keys = [
         f"djmoney:get_rate:{source}:{target}:{import_string(settings.EXCHANGE_BACKEND).name}"
         for source in settings.CURRENCIES
         for target in settings.CURRENCIES
     ]
     cache.delete_many(keys)
-    catalog_cache_invalidate()
+
+
+def exchange_rates_changed() -> None:
+    """Make edited, added or deleted exchange rates take effect at once.
+
+    Forgets djmoney's cached rates (now and again after commit, so no reader
+    caches the old ones meanwhile), recounts the facet price slots (they follow
+    the rates) and makes cached catalog pages stale. Every path that changes
+    rates calls it: the rates file loader and the admin (edit, delete, bulk delete).
+    """
+    with transaction.atomic():
+        _rates_cache_clear()
+        transaction.on_commit(_rates_cache_clear)
+        facet_counts_rebuild()
+        catalog_cache_invalidate()
 
 
 def exchange_rates_load() -> None:
     """Load the exchange rates file into djmoney's rate tables."""
     with transaction.atomic():
         import_string(settings.EXCHANGE_BACKEND)().update_rates(base_currency=settings.BASE_CURRENCY)
-        rates_cache_clear()
+        exchange_rates_changed()
 
 
 # --- CSV import ----------------------------------------------------------------------
@@ -475,45 +674,126 @@ def _parse_bool(value: str) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on", "y"}
 
 
-def products_import_csv(*, data: bytes | str, actor=None) -> dict:
-    """Create or update products from CSV (columns as in the export); all rows or none."""
+def _import_row(row: dict, line_no: int, categories: dict) -> tuple[str, str, dict]:
+    """(sku, slug, product fields) of one CSV row; ImportFailed naming the row and the column at fault."""
     import json
 
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    def fail(column: str, problem: str):
+        raise ImportFailed(
+            _("Row %(line)s, column %(column)s: %(problem)s") % {"line": line_no, "column": column, "problem": problem},
+            field="file",
+        )
+
+    sku = (row.get("sku") or "").strip()
+    if not sku:
+        fail("sku", _("the SKU is empty."))
+    if len(sku) > Product._meta.get_field("sku").max_length:
+        fail("sku", _("the SKU is too long."))
+    name = (row.get("name") or "").strip()
+    if not name:
+        fail("name", _("the name is empty."))
+    if len(name) > Product._meta.get_field("name").max_length:
+        fail("name", _("the name is too long."))
+    brand = (row.get("brand") or "").strip()
+    if len(brand) > Product._meta.get_field("brand").max_length:
+        fail("brand", _("the brand is too long."))
+    slug = (row.get("slug") or "").strip()
+    if slug and (slugify(slug) != slug or len(slug) > Product._meta.get_field("slug").max_length):
+        fail("slug", _("use lower-case letters, digits and hyphens only."))
+    category = categories.get((row.get("category") or "").strip())
+    if category is None:
+        fail("category", _("no category has this slug."))
+    try:
+        price = Decimal((row.get("price") or "").strip())
+    except InvalidOperation:
+        price = None
+    if price is None or not price.is_finite() or price < 0:
+        fail("price", _("not a price (a number of at least 0)."))
+    field = Product._meta.get_field("price")
+    if price != price.quantize(minor_unit_quantum(settings.DEFAULT_CURRENCY)) or price.adjusted() >= (
+        field.max_digits - field.decimal_places
+    ):
+        fail("price", _("too many digits for a price in %(currency)s.") % {"currency": settings.DEFAULT_CURRENCY})
+    try:
+        attributes = json.loads(row.get("attributes") or "{}")
+    except ValueError:
+        attributes = None
+    if not isinstance(attributes, dict):
+        fail("attributes", _("not a JSON object."))
+    fields = {
+        "name": name,
+        "brand": brand,
+        "category": category,
+        "price": Money(price, settings.DEFAULT_CURRENCY),
+        "description": row.get("description") or "",
+        "attributes": attributes,
+        "is_active": _parse_bool(row.get("is_active", "1")),
+    }
+    return sku, slug, fields
+
+
+def products_import_csv(*, data: bytes | str, actor=None) -> dict:
+    """Create or update products from CSV (columns as in the export); every row is checked first, all rows or none."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(_("The file is not UTF-8 text."), field="file") from exc
     reader = csv.DictReader(io.StringIO(text))
     missing = {"sku", "name", "category", "price"} - set(reader.fieldnames or [])
     if missing:
         raise ImportFailed(_("Missing columns: %(columns)s.") % {"columns": ", ".join(sorted(missing))}, field="file")
     categories = {c.slug: c for c in Category.objects.all()}
+    parsed = []
+    seen_skus: dict[str, int] = {}
+    for line_no, row in enumerate(reader, start=2):
+        sku, slug, fields = _import_row(row, line_no, categories)
+        if sku in seen_skus:
+            raise ImportFailed(
+                _("Row %(line)s, column sku: the SKU is also on row %(other)s.") % {"line": line_no, "other": seen_skus[sku]},
+                field="file",
+            )
+        seen_skus[sku] = line_no
+        parsed.append((line_no, sku, slug, fields))
+    existing = {p.sku: p for p in Product.objects.filter(sku__in=list(seen_skus))}
+    rows = []
+    seen_slugs: dict[str, int] = {}
+    for line_no, sku, slug, fields in parsed:
+        # A blank slug keeps an existing product's slug, or makes one for a new product.
+        product = existing.get(sku)
+        slug = slug or (product.slug if product is not None else _unique_slug(fields["name"], sku))
+        if slug in seen_slugs:
+            raise ImportFailed(
+                _("Row %(line)s, column slug: the slug is also on row %(other)s.")
+                % {"line": line_no, "other": seen_slugs[slug]},
+                field="file",
+            )
+        seen_slugs[slug] = line_no
+        rows.append((line_no, sku, slug, fields))
+    taken = dict(
+        Product.objects.filter(slug__in=list(seen_slugs)).exclude(sku__in=list(seen_skus)).values_list("slug", "sku")
+    )
+    for line_no, _sku, slug, _fields in rows:
+        if slug in taken:
+            raise ImportFailed(
+                _("Row %(line)s, column slug: product %(other)s already has this slug.")
+                % {"line": line_no, "other": taken[slug]},
+                field="file",
+            )
     created = updated = 0
-    with transaction.atomic():
-        for line_no, row in enumerate(reader, start=2):
-            try:
-                category = categories[row["category"].strip()]
-                price = Decimal(row["price"].strip())
-                if not price.is_finite() or price < 0:
-                    raise InvalidOperation
-                attributes = json.loads(row.get("attributes") or "{}")
-                if not isinstance(attributes, dict):
-                    raise ValueError
-            except (KeyError, InvalidOperation, ValueError) as exc:
-                raise ImportFailed(
-                    _("Row %(line)s is invalid (category, price or attributes).") % {"line": line_no}, field="file"
-                ) from exc
-            fields = {
-                "name": row["name"].strip(),
-                "brand": (row.get("brand") or "").strip(),
-                "category": category,
-                "price": Money(price, settings.DEFAULT_CURRENCY),
-                "description": row.get("description") or "",
-                "attributes": attributes,
-                "is_active": _parse_bool(row.get("is_active", "1")),
-            }
-            product = Product.objects.filter(sku=row["sku"].strip()).first()
-            if product is None:
-                product_create(sku=row["sku"].strip(), slug=(row.get("slug") or "").strip(), actor=actor, **fields)
-                created += 1
-            else:
-                product_update(product=product, **fields)
-                updated += 1
+    current = 0
+    try:
+        with transaction.atomic():
+            for line_no, sku, slug, fields in rows:
+                current = line_no
+                product = existing.get(sku)
+                if product is None:
+                    product_create(sku=sku, slug=slug, actor=actor, **fields)
+                    created += 1
+                else:
+                    product_update(product=product, slug=slug, **fields)
+                    updated += 1
+    except IntegrityError as exc:  # a clash the checks above cannot see (e.g. two slugs swapped)
+        raise ImportFailed(
+            _("Row %(line)s clashes with another product (SKU or slug).") % {"line": current}, field="file"
+        ) from exc
     return {"created": created, "updated": updated}

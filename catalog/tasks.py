@@ -2,10 +2,16 @@
 
 from celery import shared_task
 
-from catalog.services import bought_together_compute
+from catalog.services import bought_together_compute, facet_counts_rebuild
 
 
 @shared_task(name="catalog.tasks.compute_bought_together")
 def compute_bought_together() -> int:
     """Recompute the "bought together" table (beat: every six hours); safe to run twice."""
     return bought_together_compute()
+
+
+@shared_task(name="catalog.tasks.recount_facets")
+def recount_facets() -> int:
+    """Recount the browsing facet tables from scratch (a safety net for a recount lost with its process)."""
+    return facet_counts_rebuild()

@@ -13,7 +13,7 @@ from rest_framework.exceptions import ValidationError
 
 from catalog import selectors, services
 from catalog.api import product_query_from_params
-from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key
+from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key, stock_tokens_current
 from catalog.forms import ReviewForm
 from shop.api import _first_field_error
 from shop.exceptions import ShopError
@@ -46,18 +46,32 @@ def _listing(request, *, template: str, category=None):
     the visitor's header and messages, is rendered per request."""
     currency = request_currency(request)
     key = listing_cache_key("page-listing", request, currency)
-    listing = cache.get(key)
-    if listing is None:
-        listing, status = _listing_html(request, currency=currency, category=category)
-        if status == 200:
-            cache.set(key, listing, LISTING_TTL)
+    cached = cache.get(key)
+    if cached is not None and stock_tokens_current(cached.get("stock")):
+        listing, status = cached["html"], 200
     else:
-        status = 200
+        listing, status, tokens = _listing_html(request, currency=currency, category=category)
+        if status == 200:
+            cache.set(key, {"html": listing, "stock": tokens}, LISTING_TTL)
     context = {"category": category, "q": request.GET.get("q", ""), "listing": mark_safe(listing)}  # noqa: S308
     return render(request, template, context, status=status)
 
 
-def _listing_html(request, *, currency: str, category) -> tuple[str, int]:
+def _attribute_choices(query, facets: dict) -> list[dict]:
+    """Attribute filters for the sidebar: the values found in the current results, the chosen ones ticked."""
+    chosen = query.attributes
+    choices = []
+    for item in facets.get("attributes", []):
+        values = [
+            {"value": v["value"], "count": v["count"], "param": f"{item['name']}:{v['value']}",
+             "checked": v["value"] in chosen.get(item["name"], [])}
+            for v in item["values"]
+        ]
+        choices.append({"name": item["name"], "values": values})
+    return choices
+
+
+def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
     params = request.GET.copy()
     if category is not None:
         params["category"] = category.slug
@@ -67,7 +81,7 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int]:
     except ValidationError as exc:
         field, message = _first_field_error(exc.detail)
         context.update({"error_field": field, "error": message, "result": None})
-        return render_to_string("catalog/_listing.html", context), 400
+        return render_to_string("catalog/_listing.html", context), 400, {}
     result = selectors.product_search(query)
     if query.page > result.num_pages:
         raise Http404(_("Invalid page."))
@@ -80,6 +94,7 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int]:
             "result": result,
             "items": _priced(result.products, convert),
             "querystring": base.urlencode(),
+            "attribute_choices": _attribute_choices(query, result.facets),
             "orderings": [
                 ("relevance", _("Relevance")),
                 ("price", _("Price: low to high")),
@@ -90,7 +105,7 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int]:
             ],
         }
     )
-    return render_to_string("catalog/_listing.html", context), 200
+    return render_to_string("catalog/_listing.html", context), 200, result.stock_tokens
 
 
 def category_detail(request, slug: str):
@@ -104,29 +119,46 @@ def search(request):
     return _listing(request, template="catalog/search.html")
 
 
-def _product_body(request, product, currency: str) -> str:
+def _product_body(request, product, currency: str) -> tuple[str, dict]:
+    """The cacheable part of a product page, and the stock tokens it is current for."""
     convert = selectors.price_converter(currency)
-    return render_to_string(
+    bought_together = selectors.products_bought_together(product=product)
+    # Stock read after its tokens, for the product and every card shown (catalog.cache).
+    tokens = selectors.products_attach_stock([product, *bought_together])
+    html = render_to_string(
         "catalog/_product_body.html",
         {
             "product": product,
             "price": convert(product.price),
             "available": selectors.product_available(product),
             "reviews": list(selectors.product_reviews(product=product, limit=20)),
-            "bought_together": _priced(selectors.products_bought_together(product=product), convert),
+            "bought_together": _priced(bought_together, convert),
             "images": list(product.images.all()),
         },
         request=None,
     )
+    return html, tokens
+
+
+def _recommended_for(request, *, exclude_id: int, currency: str) -> list[dict]:
+    """"Recommended for you" on a product page: per shopper, so never part of the cached fragment."""
+    if not request.user.is_authenticated:
+        return []
+    products = [
+        p for p in selectors.products_recommended_for(user=request.user, limit=9) if p.pk != exclude_id
+    ][:8]
+    return _priced(products, selectors.price_converter(currency))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def product_detail(request, slug: str):
-    """The product page; anonymous views are cached until the catalog changes."""
+    """The product page; anonymous views are cached until the product changes (or its stock, see catalog.cache)."""
     currency = request_currency(request)
     anonymous = not request.user.is_authenticated
     key = catalog_cache_key("page", slug, currency, get_language())
     cached = cache.get(key) if anonymous and request.method != "POST" else None
+    if cached is not None and not stock_tokens_current(cached.get("stock")):
+        cached = None
     form = None
     if cached is None:
         product = selectors.product_get_for_page(slug=slug)
@@ -144,13 +176,15 @@ def product_detail(request, slug: str):
                 else:
                     messages.success(request, _("Thank you for your review."))
                 return redirect(product.get_absolute_url())
+        body, tokens = _product_body(request, product, currency)
         cached = {
             "title": product.name,
             "product_id": product.pk,
             "available": selectors.product_available(product),
             "url": product.get_absolute_url(),
             "category": {"name": product.category.name, "url": product.category.get_absolute_url()},
-            "body": _product_body(request, product, currency),
+            "body": body,
+            "stock": tokens,
         }
         if anonymous:
             cache.set(key, cached, TTL)
@@ -166,6 +200,12 @@ def product_detail(request, slug: str):
     return render(
         request,
         "catalog/product_detail.html",
-        {"page": cached, "body": mark_safe(body), "form": form, "can_review": can_review},  # noqa: S308
+        {
+            "page": cached,
+            "body": mark_safe(body),  # noqa: S308
+            "form": form,
+            "can_review": can_review,
+            "recommended": _recommended_for(request, exclude_id=cached["product_id"], currency=currency),
+        },
         status=400 if form is not None and form.is_bound else 200,
     )

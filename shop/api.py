@@ -21,6 +21,23 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_number(self, request, paginator):
+        """The page asked for; anything but a whole number from 1 is a 400 naming `page` (past the end: 404)."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None or raw == "":
+            return 1
+        if raw in self.last_page_strings:
+            return paginator.num_pages
+        try:
+            number = int(raw)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise exceptions.ValidationError(
+                {self.page_query_param: [_("A page number is a whole number from 1.")]}, code="invalid"
+            )
+        return number
+
 
 def _first_field_error(detail):
     """(field, message) of the first validation error, for a flat error body."""

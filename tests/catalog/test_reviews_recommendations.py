@@ -126,6 +126,28 @@ def test_home_shows_new_and_recommended(rates):
     assert detail.status_code == 200 and b"Shiny Kettle" in detail.content
 
 
+def _recommended_section(html: str) -> str:
+    start = html.index("Recommended for you")
+    return html[start : html.index("</section>", start)]
+
+
+def test_home_and_product_pages_recommend_from_the_shoppers_purchases(rates):
+    kitchen, garden = make_category("Kitchen"), make_category("Garden")
+    kettle = make_product(category=kitchen, name="Shiny Kettle")
+    toaster = make_product(category=kitchen, name="Red Toaster")
+    make_product(category=garden, name="Green Hose")
+    shopper = UserFactory()
+    _buy(shopper, [kettle], "O-1")
+    client = Client()
+    client.force_login(shopper)
+    for path in ("/", kettle.get_absolute_url()):
+        section = _recommended_section(client.get(path).content.decode())
+        assert "Red Toaster" in section and "Green Hose" not in section and "Shiny Kettle" not in section, path
+    # Personal, so never in the page cached for anonymous visitors.
+    Client().get(toaster.get_absolute_url())
+    assert "Recommended for you" not in Client().get(toaster.get_absolute_url()).content.decode()
+
+
 def test_recommended_api_is_personal_for_buyers(rates):
     shoes, books = make_category("Shoes"), make_category("Books")
     bought, other_shoe = make_product(category=shoes), make_product(category=shoes)

@@ -68,6 +68,7 @@ class Command(BaseCommand):
                 else:
                     cursor.execute("VACUUM ANALYZE catalog_product")
                 cursor.execute("ANALYZE catalog_stock")
+        services.facet_counts_rebuild()
         services.product_set_active(product_ids=[], is_active=True)  # bump the catalog cache version
         self.stdout.write(
             self.style.SUCCESS(f"Created {created} products in {time.monotonic() - started:.1f}s.")
