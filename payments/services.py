@@ -97,8 +97,12 @@ def _check_amount(amount: Money) -> None:
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff with full jitter: 30 s * 2^(n-1), capped, then a random share of it."""
-    ceiling = min(RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0)), RETRY_MAX_SECONDS)
+    """Exponential backoff with jitter: 30 s * 2^(n-1), capped at RETRY_MAX_SECONDS, then half to all of it.
+
+    The cap is what keeps an unknown payment, payout or refund being looked up
+    (at most hourly) however many attempts it has had.
+    """
+    ceiling = min(RETRY_BASE_SECONDS * (2 ** min(max(attempt - 1, 0), 16)), RETRY_MAX_SECONDS)
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not crypto
 
 
