@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test import Client
@@ -52,8 +53,6 @@ def _sweep(times: int) -> None:
 
 def _webhook(event_type: str, obj: dict, event_id: str) -> str:
     body = json.dumps({"id": event_id, "type": event_type, "created": int(time.time()), "data": obj}).encode()
-    from django.conf import settings
-
     response = Client().post(
         "/payments/webhooks/psp/",
         data=body,
