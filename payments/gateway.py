@@ -11,7 +11,7 @@
 - `unknown`: the request may have been processed (read timeout, connection
   dropped after sending, other 5xx); ask the provider (`get_charge`) before
   doing anything else.
-- `not_found`: only from `get_charge`: the provider has no charge for the key.
+- `not_found`: only from `get_charge`/`get_payout`: the provider has nothing for the key.
 
 The protocol is in docs/interfaces.md ("Payment provider (HTTP) and gateway
 client"); a real provider (Stripe-like) gets its own `Gateway` subclass in
@@ -102,6 +102,9 @@ class Gateway(abc.ABC):
 
     @abc.abstractmethod
     def payout(self, *, idempotency_key: str, amount: Money, token: str, reference: str) -> GatewayResult: ...
+
+    @abc.abstractmethod
+    def get_payout(self, *, idempotency_key: str) -> GatewayResult: ...
 
     @abc.abstractmethod
     def settlement_report(self, *, date: date_type) -> dict: ...
@@ -291,6 +294,31 @@ class HttpGateway(Gateway):
             "reference": reference,
         }
         return self._post("v1/payouts", idempotency_key=idempotency_key, body=body, object_key="payout")
+
+    def get_payout(self, *, idempotency_key):
+        """The payout made with `idempotency_key`: succeeded, declined, not_found, or unknown (no answer)."""
+        return self._get_by_key("v1/payouts", idempotency_key=idempotency_key)
+
+    def _get_by_key(self, path: str, *, idempotency_key: str) -> GatewayResult:
+        """GET `path?idempotency_key=K`, read like get_charge: only a 404 `not_found` means "none"."""
+        status, data, error, latency, record, exc = self._request("GET", path, params={"idempotency_key": idempotency_key})
+        common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
+        if exc is not None:
+            return GatewayResult(Outcome.UNKNOWN, error_code="unreachable", error=error, **common)
+        err = data.get("error") if isinstance(data.get("error"), dict) else {}
+        provider_id = str(data.get("id", ""))
+        if status == 200 and provider_id and data.get("status") == "succeeded":
+            return GatewayResult(Outcome.SUCCEEDED, provider_id, **common)
+        if status == 200 and provider_id and data.get("status") == "failed":
+            code = data.get("failure_code") or "declined"
+            return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=code, **common)
+        if status == 200:
+            return GatewayResult(Outcome.UNKNOWN, error_code="invalid_response", error="HTTP 200", **common)
+        code = str(err.get("code", "")) or f"http_{status}"
+        message = str(err.get("message", "")) or f"HTTP {status}"
+        if status == 404 and code == "not_found":
+            return GatewayResult(Outcome.NOT_FOUND, error_code=code, error=message, **common)
+        return GatewayResult(Outcome.UNKNOWN, error_code=code, error=message, **common)
 
     def settlement_report(self, *, date):
         """The provider's report for one UTC day; raises GatewayError when it cannot be had."""

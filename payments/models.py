@@ -189,12 +189,22 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    # A failed wallet deposit: when the shopper was told (by the synchronous answer, or by the e-mail
+    # that payments.services.payment_failure_notify sends once). Orders tell their own shoppers.
+    failure_notified_at = models.DateTimeField(_("failure notified at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_retry_at"], name="payments_payment_retry_idx")]
+        indexes = [
+            models.Index(fields=["status", "next_retry_at"], name="payments_payment_retry_idx"),
+            models.Index(
+                fields=["id"],
+                condition=Q(status="failed", purpose="wallet_deposit", failure_notified_at__isnull=True),
+                name="payments_payment_unnotified",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_amount_positive"),
             models.CheckConstraint(
@@ -260,8 +270,14 @@ class Refund(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
+    class Kind(models.TextChoices):
+        REFUND = "refund", _("Refund")
+        # The provider charged a payment that had already failed here: the charge goes back in full.
+        LATE_CHARGE = "late_charge", _("Late charge returned")
+
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.REFUND)
     amount = MoneyField(_("amount"), max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     reference = models.CharField(_("reference"), max_length=120, unique=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)

@@ -31,9 +31,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
@@ -95,8 +97,12 @@ def _check_amount(amount: Money) -> None:
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff with full jitter: 30 s * 2^(n-1), capped, then a random share of it."""
-    ceiling = min(RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0)), RETRY_MAX_SECONDS)
+    """Exponential backoff with jitter: 30 s * 2^(n-1), capped at RETRY_MAX_SECONDS, then half to all of it.
+
+    The cap is what keeps an unknown payment, payout or refund being looked up
+    (at most hourly) however many attempts it has had.
+    """
+    ceiling = min(RETRY_BASE_SECONDS * (2 ** min(max(attempt - 1, 0), 16)), RETRY_MAX_SECONDS)
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not crypto
 
 
@@ -344,6 +350,7 @@ def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None
 
 
 def _withdrawal_send(*, withdrawal: Withdrawal) -> Withdrawal:
+    """Send the payout (always with the withdrawal's key: the provider pays out at most once) and settle the answer."""
     result = _gateway().payout(
         idempotency_key=withdrawal.provider_key,
         amount=withdrawal.amount,
@@ -361,16 +368,37 @@ def _withdrawal_send(*, withdrawal: Withdrawal) -> Withdrawal:
 
 
 def withdrawal_settle(*, withdrawal_id: int, outcome: str, provider_id: str = "", error_code: str = "", error: str = ""):
-    """Apply a payout outcome once: succeeded is final; declined reverses the debit; else retry later."""
+    """Apply a payout outcome once: the one place a withdrawal changes state. Takes the withdrawal row lock.
+
+    - `succeeded`: final.
+    - `declined` (the provider refused the payout), `not_found` (the provider holds no payout
+      for our key and we will not send again: after the last attempt), or `retryable` on the
+      last attempt (this send was refused before processing, and the lookup before it found
+      none): the debit is reversed into the wallet, once.
+    - `unknown` (no answer: a timeout, a dropped connection, a lookup that failed) or
+      `retryable` with attempts left: the withdrawal stays processing and the retry job looks
+      it up again after a backoff capped at RETRY_MAX_SECONDS. An unknown payout is never
+      guessed failed: reversing a payout the provider made would create money.
+
+    A payout the provider reports succeeded after its debit was reversed (possible only if a
+    send was still in flight when the provider said it had none) is debited from the wallet
+    again when the money is still there, and logged for staff either way.
+    """
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().select_related("wallet__account").get(pk=withdrawal_id)
+        if withdrawal.status == Withdrawal.Status.FAILED and outcome == "succeeded":
+            _withdrawal_late_payout(withdrawal, provider_id=provider_id)
+            return withdrawal
         if withdrawal.status != Withdrawal.Status.PROCESSING:
             return withdrawal
+        withdrawal.last_error_code = error_code or withdrawal.last_error_code
+        withdrawal.last_error = error or withdrawal.last_error
+        last_attempt = withdrawal.attempt_count >= settings.PAYMENT_MAX_ATTEMPTS
         if outcome == "succeeded":
             withdrawal.status = Withdrawal.Status.SUCCEEDED
             withdrawal.provider_payout_id = provider_id or withdrawal.provider_payout_id
             withdrawal.next_retry_at = None
-        elif outcome == "declined" or withdrawal.attempt_count >= settings.PAYMENT_MAX_ATTEMPTS:
+        elif outcome in ("declined", "not_found") or (outcome == "retryable" and last_attempt):
             clearing = ledger_system_account(
                 purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=withdrawal.wallet.currency
             )
@@ -386,10 +414,75 @@ def withdrawal_settle(*, withdrawal_id: int, outcome: str, provider_id: str = ""
             withdrawal.next_retry_at = None
         else:
             withdrawal.next_retry_at = timezone.now() + retry_delay(withdrawal.attempt_count)
-        withdrawal.last_error_code = error_code or withdrawal.last_error_code
-        withdrawal.last_error = error or withdrawal.last_error
         withdrawal.save()
         return withdrawal
+
+
+def _withdrawal_late_payout(withdrawal: Withdrawal, *, provider_id: str) -> None:
+    """Inside withdrawal_settle: the provider paid out a withdrawal whose debit was already reversed."""
+    logger.error("withdrawal %s was reversed, but the provider paid it out (%s)", withdrawal.pk, provider_id)
+    clearing = ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=withdrawal.wallet.currency)
+    try:
+        with transaction.atomic():
+            _transfer(
+                reference=f"{withdrawal.ledger_reference}:late-payout",
+                kind=LedgerTransaction.Kind.WITHDRAWAL,
+                source=withdrawal.wallet.account,
+                target=clearing,
+                amount=withdrawal.amount,
+                description=f"withdrawal {withdrawal.uid} paid out after its reversal",
+            )
+    except InsufficientFunds:
+        logger.error("withdrawal %s: the wallet no longer holds %s; staff must recover it", withdrawal.pk, withdrawal.amount)
+        return
+    withdrawal.status = Withdrawal.Status.SUCCEEDED
+    withdrawal.provider_payout_id = provider_id or withdrawal.provider_payout_id
+    withdrawal.last_error_code = "late_payout"
+    withdrawal.save()
+
+
+def withdrawal_retry(*, withdrawal_id: int) -> Withdrawal:
+    """One retry round for a processing payout: look it up by key first, send again only if the provider has none.
+
+    Call outside any transaction (HTTP). Claims the round under the withdrawal
+    row lock (attempt counted, leased past the provider call); see
+    withdrawal_settle for what each answer does.
+    """
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        if withdrawal.status != Withdrawal.Status.PROCESSING:
+            return withdrawal
+        _round_claim(withdrawal)
+    return _withdrawal_retry_claimed(withdrawal)
+
+
+def _withdrawal_retry_claimed(withdrawal: Withdrawal) -> Withdrawal:
+    lookup = _gateway().get_payout(idempotency_key=withdrawal.provider_key)
+    _record_attempt(kind=PaymentAttempt.Kind.LOOKUP, result=lookup, withdrawal=withdrawal)
+    if lookup.outcome in ("succeeded", "declined"):
+        return withdrawal_settle(
+            withdrawal_id=withdrawal.pk,
+            outcome=lookup.outcome,
+            provider_id=lookup.provider_id or "",
+            error_code=lookup.error_code or "",
+            error=lookup.error or "",
+        )
+    if lookup.outcome != "not_found":
+        # The provider could not be asked: never guess, never send blind; ask again later.
+        return withdrawal_settle(
+            withdrawal_id=withdrawal.pk,
+            outcome="unknown",
+            error_code=lookup.error_code or "lookup_failed",
+            error=lookup.error or "",
+        )
+    if withdrawal.attempt_count > settings.PAYMENT_MAX_ATTEMPTS:
+        return withdrawal_settle(
+            withdrawal_id=withdrawal.pk,
+            outcome="not_found",
+            error_code="max_attempts",
+            error="the provider has no payout for this withdrawal after the last attempt",
+        )
+    return _withdrawal_send(withdrawal=withdrawal)
 
 
 # --- payments -----------------------------------------------------------------------
@@ -564,24 +657,32 @@ def payment_settle(
 ) -> Payment:
     """Apply a provider outcome to a card payment: the one place a card payment changes state.
 
-    Used for the synchronous answer, the retry job's lookups and webhooks. A
-    final state is final (a late `charge.failed` never un-succeeds a payment);
-    success posts the ledger transaction exactly once (reference-unique) and
-    calls the handler in the same transaction. `retryable`/`unknown` outcomes
-    schedule a retry with backoff, or fail the payment after the last attempt.
+    Used for the synchronous answer, the retry job's lookups and webhooks.
     Takes the payment row lock.
+
+    - `succeeded`: posts the ledger transaction exactly once (reference-unique)
+      and calls the handler in the same transaction.
+    - `declined`: failed (final).
+    - `not_found` (the provider holds no charge for our key and we stop
+      charging: after the last attempt), or `retryable` on the last attempt
+      (this charge was refused before processing, and the lookup before it
+      found none): failed.
+    - `unknown` (no answer: a timeout, a dropped connection, a lookup that
+      failed): `unknown`, looked up again after a backoff capped at
+      RETRY_MAX_SECONDS, however many attempts were made. `retryable` with
+      attempts left: `processing`, charged again (same key) after a backoff.
+
+    A final state is final: a late `charge.failed` never un-succeeds a
+    payment; a success reported for a payment that failed here is given back
+    through a durable late-charge refund (see _late_charge_refund_open).
+    A failed wallet deposit's shopper is told once: by the synchronous answer
+    (`notify_on_failure=False`) or by e-mail (payment_failure_notify).
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.is_final:
             if outcome == "succeeded" and payment.status == Payment.Status.FAILED:
-                # The provider charged after the shop gave up: the failure stays (handlers
-                # already ran), and the money goes back to the card, once.
-                logger.error("payment %s failed here but the provider charged it; refunding", payment.pk)
-                from payments.tasks import reverse_late_charge
-
-                charge_id = provider_id
-                transaction.on_commit(lambda: reverse_late_charge.delay(payment_id, charge_id))
+                _late_charge_refund_open(payment, charge_id=provider_id)
             elif outcome in ("succeeded", "declined") and _outcome_status(outcome) != payment.status:
                 logger.warning("payment %s is %s; ignoring later outcome %s", payment.pk, payment.status, outcome)
             return payment
@@ -602,14 +703,17 @@ def payment_settle(
         if outcome == "declined":
             _payment_fail(payment, notify=notify_on_failure)
             return payment
-        if payment.attempt_count >= settings.PAYMENT_MAX_ATTEMPTS:
+        if outcome == "not_found" or (outcome == "retryable" and payment.attempt_count >= settings.PAYMENT_MAX_ATTEMPTS):
             payment.last_error_code = payment.last_error_code or "max_attempts"
             _payment_fail(payment, notify=True)
             return payment
-        payment.status = Payment.Status.UNKNOWN if outcome == "unknown" else Payment.Status.PROCESSING
-        # An unknown outcome stays unknown until the provider says otherwise.
-        if payment.status == Payment.Status.PROCESSING and payment.last_error_code == "":
-            payment.last_error_code = outcome
+        if outcome == "retryable":
+            payment.status = Payment.Status.PROCESSING
+            if payment.last_error_code == "":
+                payment.last_error_code = outcome
+        else:
+            # Unknown stays unknown until the provider answers, however long that takes.
+            payment.status = Payment.Status.UNKNOWN
         payment.next_retry_at = now + retry_delay(payment.attempt_count)
         payment.save()
         return payment
@@ -623,46 +727,152 @@ def _payment_fail(payment: Payment, *, notify: bool) -> None:
     payment.status = Payment.Status.FAILED
     payment.settled_at = timezone.now()
     payment.next_retry_at = None
+    if payment.purpose == Payment.Purpose.WALLET_DEPOSIT:
+        if notify:
+            from payments.tasks import send_payment_failed_email
+
+            payment_id = payment.pk
+            # A lost kick is sent by the retry job's sweep (payment_failure_notify_pending).
+            transaction.on_commit(lambda: send_payment_failed_email.delay(payment_id), robust=True)
+        else:
+            payment.failure_notified_at = payment.settled_at  # the synchronous answer told the shopper
     payment.save()
     handlers.notify_failed(payment)
-    if notify:
-        from payments.tasks import send_payment_failed_email
-
-        payment_id = payment.pk
-        transaction.on_commit(lambda: send_payment_failed_email.delay(payment_id))
 
 
-def payment_reverse_late_charge(*, payment_id: int, charge_id: str) -> PaymentAttempt:
-    """Refund a charge the provider made for a payment that had already failed here.
+def _late_charge_refund_open(payment: Payment, *, charge_id: str) -> Refund:
+    """Inside payment_settle's transaction: the provider charged a payment that had failed here.
 
-    Makes an HTTP call: call outside any transaction. The refund key is
-    derived from the payment, so the provider refunds at most once. Nothing
-    is posted to the ledger: the charge was never booked, and its refund
-    cancels it at the provider.
+    The payment stays failed (its handlers ran: the order was cancelled, the
+    wallet not credited). In this same transaction the charge is booked
+    (provider clearing -> refunds payable: the shop holds money it owes the
+    shopper) and a late-charge Refund row is opened for the full amount, once
+    per payment; the retry job drives it to completion with the provider under
+    the refund's own key, and its success posts refunds payable -> provider
+    clearing. After commit a task tries it at once.
     """
-    payment = Payment.objects.get(pk=payment_id)
-    result = _gateway().refund(
-        idempotency_key=f"late-charge-{payment.uid}",
-        charge_id=charge_id or payment.provider_charge_id,
-        amount=payment.amount,
-        reference=f"late-{payment.reference}",
+    refund, created = Refund.objects.get_or_create(
+        reference=f"late-charge-{payment.uid}",
+        defaults={
+            "payment": payment,
+            "kind": Refund.Kind.LATE_CHARGE,
+            "amount": payment.amount,
+            "reason": "charged by the provider after the payment had failed",
+            "attempt_count": 0,
+            "next_retry_at": timezone.now(),
+        },
     )
-    return _record_attempt(kind=PaymentAttempt.Kind.REFUND, result=result, payment=payment)
+    if not created:
+        return refund
+    logger.error("payment %s failed here but the provider charged it (%s); refunding", payment.pk, charge_id)
+    if charge_id and charge_id != payment.provider_charge_id:
+        payment.provider_charge_id = charge_id
+        payment.save(update_fields=["provider_charge_id", "updated_at"])
+    currency = payment.amount.currency.code
+    _transfer(
+        reference=f"late-charge:{payment.uid}",
+        kind=LedgerTransaction.Kind.REFUND,
+        source=ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=currency),
+        target=ledger_system_account(purpose=LedgerAccount.Purpose.REFUNDS_PAYABLE, currency=currency),
+        amount=payment.amount,
+        description=f"late charge {payment.reference}",
+    )
+    from payments.tasks import send_refund
+
+    refund_id = refund.pk
+    transaction.on_commit(lambda: send_refund.delay(refund_id), robust=True)
+    return refund
+
+
+def payment_failure_notify(*, payment_id: int) -> bool:
+    """E-mail the shopper, once, that a wallet deposit failed; True when this call sent the mail.
+
+    Only wallet deposits: an order's shopper is told by orders (its
+    payment-failed handler). The payment row lock is held while the mail is
+    sent and `failure_notified_at` is set in the same transaction, so two
+    senders at once (the task kicked after the failure, the retry job's sweep)
+    send once; a row another sender holds is skipped. A send that raises
+    leaves the payment unmarked for the next sweep.
+    """
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user")
+            .filter(
+                pk=payment_id,
+                status=Payment.Status.FAILED,
+                purpose=Payment.Purpose.WALLET_DEPOSIT,
+                failure_notified_at__isnull=True,
+            )
+            .first()
+        )
+        if payment is None:
+            return False
+        language = getattr(payment.user, "preferred_language", "") or settings.LANGUAGE_CODE
+        with translation.override(language):
+            context = {"payment": payment, "user": payment.user}
+            subject = render_to_string("payments/email/payment_failed_subject.txt", context).strip()
+            body = render_to_string("payments/email/payment_failed.txt", context)
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [payment.user.email])
+        payment.failure_notified_at = timezone.now()
+        payment.save(update_fields=["failure_notified_at", "updated_at"])
+    return True
+
+
+def payment_failure_notify_pending(*, limit: int = 100) -> int:
+    """Send the failed-deposit e-mails not sent yet (a lost task, a mail server that was down); returns how many."""
+    payment_ids = list(
+        Payment.objects.filter(
+            status=Payment.Status.FAILED, purpose=Payment.Purpose.WALLET_DEPOSIT, failure_notified_at__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = 0
+    for payment_id in payment_ids:
+        try:
+            sent += payment_failure_notify(payment_id=payment_id)
+        except Exception:
+            logger.exception("telling the shopper that deposit %s failed did not work; next sweep", payment_id)
+    return sent
+
+
+def _round_claim(row) -> None:
+    """Count a retry round on a locked payment, payout or refund and lease it past one provider call."""
+    row.attempt_count += 1
+    row.next_retry_at = timezone.now() + _call_lease()
+    row.save(update_fields=["attempt_count", "next_retry_at", "updated_at"])
 
 
 def payment_retry(*, payment_id: int) -> Payment:
     """One retry round for a processing/unknown payment: ask the provider first, charge again only if it has none.
 
-    Call outside any transaction (HTTP). The charge reuses the payment's
-    provider key, so the provider can never charge it twice.
+    Call outside any transaction (HTTP). Claims the round under the payment
+    row lock (attempt counted, leased past the provider call). The charge
+    reuses the payment's provider key, so the provider can never charge it
+    twice.
+
+    When a payment is given up: only when the provider has definitively said
+    it holds no charge for our key. After the last attempt
+    (PAYMENT_MAX_ATTEMPTS rounds), a lookup answering `not_found` fails the
+    payment and we stop charging for good (a charge that still lands later is
+    refunded: see _late_charge_refund_open); so does a last charge refused
+    before processing right after such a lookup. A lookup that gets no answer
+    (provider unreachable, timeout, 5xx) never fails it: the payment stays
+    `unknown` (processing ones become unknown) and keeps being looked up with
+    a backoff capped at RETRY_MAX_SECONDS (at most hourly), so `next_retry_at`
+    keeps it in the retry job's sweep and staff see it as stuck in unknown,
+    while its order keeps its stock reserved.
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status not in Payment.OPEN_STATUSES:
             return payment
-        payment.attempt_count += 1
-        payment.next_retry_at = timezone.now() + _call_lease()
-        payment.save(update_fields=["attempt_count", "next_retry_at", "updated_at"])
+        _round_claim(payment)
+    return _payment_retry_claimed(payment)
+
+
+def _payment_retry_claimed(payment: Payment) -> Payment:
     gateway = _gateway()
     lookup = gateway.get_charge(idempotency_key=payment.provider_key)
     _record_attempt(kind=PaymentAttempt.Kind.LOOKUP, result=lookup, payment=payment)
@@ -676,12 +886,20 @@ def payment_retry(*, payment_id: int) -> Payment:
             notify_on_failure=True,
         )
     if lookup.outcome != "not_found":
-        # The provider could not be asked; do not charge blind.
+        # The provider could not be asked: do not charge blind, do not guess; ask again later.
         return payment_settle(
             payment_id=payment.pk,
-            outcome="unknown" if payment.status == Payment.Status.UNKNOWN else "retryable",
+            outcome="unknown",
             error_code=lookup.error_code or "lookup_failed",
             error=lookup.error or "",
+            notify_on_failure=True,
+        )
+    if payment.attempt_count > settings.PAYMENT_MAX_ATTEMPTS:
+        return payment_settle(
+            payment_id=payment.pk,
+            outcome="not_found",
+            error_code="max_attempts",
+            error="the provider has no charge for this payment after the last attempt",
             notify_on_failure=True,
         )
     result = gateway.charge(
@@ -702,65 +920,54 @@ def payment_retry(*, payment_id: int) -> Payment:
     )
 
 
-def payment_retry_stuck(*, now: datetime | None = None, limit: int = 100) -> int:
-    """Retry every processing/unknown payment (and payout, and card refund) whose next_retry_at has passed.
+def _round_claim_next(due):
+    """Claim the first row of `due` no other worker holds (select_for_update(skip_locked=True)); None when none."""
+    with transaction.atomic():
+        row = due.select_for_update(skip_locked=True).order_by("next_retry_at", "pk").first()
+        if row is not None:
+            _round_claim(row)
+        return row
 
-    Rows are claimed with select_for_update(skip_locked=True) and leased by
-    moving next_retry_at forward before the lock is released, so two workers
-    running at once never take the same row. Returns how many were retried.
+
+def payment_retry_stuck(*, now: datetime | None = None, limit: int = 100) -> int:
+    """The retry job: one round for each due processing/unknown card payment, processing payout and pending refund.
+
+    Due means next_retry_at <= `now`. Rows are claimed one at a time: one
+    due row is taken with select_for_update(skip_locked=True), its round is
+    counted and it is leased (next_retry_at moved past one provider call)
+    before its lock is released, and only then is the provider called; so a
+    lease covers one call however long the sweep runs, and two workers at
+    once never take the same row. A row changed since this sweep began (by
+    this or another worker, or a webhook) waits for the next sweep: one
+    sweep gives a row at most one round. At most `limit` rounds per kind.
+    Then failed deposits whose shopper was not told yet are e-mailed.
+    Returns how many rounds ran.
     """
     now = now or timezone.now()
-    lease_until = timezone.now() + _call_lease()
-    with transaction.atomic():
-        payment_ids = list(
-            Payment.objects.select_for_update(skip_locked=True)
-            .filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD, next_retry_at__lte=now)
-            .order_by("next_retry_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Payment.objects.filter(pk__in=payment_ids).update(next_retry_at=lease_until)
-        withdrawal_ids = list(
-            Withdrawal.objects.select_for_update(skip_locked=True)
-            .filter(status=Withdrawal.Status.PROCESSING, next_retry_at__lte=now)
-            .order_by("next_retry_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Withdrawal.objects.filter(pk__in=withdrawal_ids).update(next_retry_at=lease_until)
-        refund_ids = list(
-            Refund.objects.select_for_update(skip_locked=True)
-            .filter(status=Refund.Status.PENDING, next_retry_at__lte=now)
-            .order_by("next_retry_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Refund.objects.filter(pk__in=refund_ids).update(next_retry_at=lease_until)
-    for payment_id in payment_ids:
-        try:
-            payment_retry(payment_id=payment_id)
-        except Exception:
-            logger.exception("retrying payment %s failed", payment_id)
-    for withdrawal_id in withdrawal_ids:
-        try:
-            withdrawal_retry(withdrawal_id=withdrawal_id)
-        except Exception:
-            logger.exception("retrying withdrawal %s failed", withdrawal_id)
-    for refund_id in refund_ids:
-        try:
-            refund_retry(refund_id=refund_id)
-        except Exception:
-            logger.exception("retrying refund %s failed", refund_id)
-    return len(payment_ids) + len(withdrawal_ids) + len(refund_ids)
-
-
-def withdrawal_retry(*, withdrawal_id: int) -> Withdrawal:
-    """Send a processing payout again with the same key (the provider answers with the first result)."""
-    with transaction.atomic():
-        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
-        if withdrawal.status != Withdrawal.Status.PROCESSING:
-            return withdrawal
-        withdrawal.attempt_count += 1
-        withdrawal.next_retry_at = timezone.now() + _call_lease()
-        withdrawal.save(update_fields=["attempt_count", "next_retry_at", "updated_at"])
-    return _withdrawal_send(withdrawal=withdrawal)
+    started = timezone.now()
+    kinds = (
+        (
+            "payment",
+            Payment.objects.filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD),
+            _payment_retry_claimed,
+        ),
+        ("withdrawal", Withdrawal.objects.filter(status=Withdrawal.Status.PROCESSING), _withdrawal_retry_claimed),
+        ("refund", Refund.objects.filter(status=Refund.Status.PENDING), _refund_retry_claimed),
+    )
+    rounds = 0
+    for label, open_rows, retry in kinds:
+        due = open_rows.filter(next_retry_at__lte=now, updated_at__lt=started)
+        for _round in range(limit):
+            row = _round_claim_next(due)
+            if row is None:
+                break
+            rounds += 1
+            try:
+                retry(row)
+            except Exception:
+                logger.exception("retrying %s %s failed", label, row.pk)
+    payment_failure_notify_pending(limit=limit)
+    return rounds
 
 
 # --- refunds --------------------------------------------------------------------------
@@ -818,9 +1025,18 @@ def payment_refund(*, payment_id: int, amount: Money, reference: str, reason: st
 
 
 def _refund_send(*, refund: Refund, payment: Payment) -> Refund:
+    """Send the refund (always with the refund's key: the provider refunds at most once) and settle the answer."""
+    charge_id = payment.provider_charge_id
+    if not charge_id:
+        # A late charge reported without its id: the provider tells which charge our key made.
+        lookup = _gateway().get_charge(idempotency_key=payment.provider_key)
+        _record_attempt(kind=PaymentAttempt.Kind.LOOKUP, result=lookup, payment=payment, refund=refund)
+        if lookup.outcome != "succeeded" or not lookup.provider_id:
+            return refund_settle(refund_id=refund.pk, outcome="unknown", error_code=lookup.error_code or "no_charge_id")
+        charge_id = lookup.provider_id
     result = _gateway().refund(
         idempotency_key=refund.provider_key,
-        charge_id=payment.provider_charge_id,
+        charge_id=charge_id,
         amount=refund.amount,
         reference=refund.reference,
     )
@@ -834,23 +1050,33 @@ def _refund_send(*, refund: Refund, payment: Payment) -> Refund:
 
 
 def refund_retry(*, refund_id: int) -> Refund:
-    """Send a pending card refund again with the same key (the provider refunds at most once)."""
+    """Send a pending card refund again with the same key (the provider refunds at most once).
+
+    Call outside any transaction (HTTP). Claims the round under the refund
+    row lock (attempt counted, leased past the provider call).
+    """
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if refund.status != Refund.Status.PENDING:
             return refund
-        refund.attempt_count += 1
-        refund.next_retry_at = timezone.now() + _call_lease()
-        refund.save(update_fields=["attempt_count", "next_retry_at", "updated_at"])
+        _round_claim(refund)
+    return _refund_retry_claimed(refund)
+
+
+def _refund_retry_claimed(refund: Refund) -> Refund:
     return _refund_send(refund=refund, payment=Payment.objects.get(pk=refund.payment_id))
 
 
 def refund_settle(*, refund_id: int, outcome: str, provider_id: str = "", error_code: str = "") -> Refund:
-    """Apply a provider's refund outcome once; success posts revenue -> clearing.
+    """Apply a provider's refund outcome once. Takes the refund's and then the payment's row lock.
 
-    A refused refund fails; an unanswered one is retried with backoff and,
-    after the last attempt, fails for staff to look at. Takes the refund's
-    and then the payment's row lock.
+    Success posts the refund: shop revenue -> provider clearing, or, for a
+    late-charge refund, refunds payable -> provider clearing (undoing the
+    booking of the late charge). A refund the provider refuses fails, for
+    staff to look at. Any other answer (none, or an error before processing)
+    leaves it pending: the retry job sends it again with the same key after a
+    backoff capped at RETRY_MAX_SECONDS, however many attempts that takes,
+    since a refund that may have been made is never guessed failed.
     """
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
@@ -860,22 +1086,24 @@ def refund_settle(*, refund_id: int, outcome: str, provider_id: str = "", error_
         refund.last_error_code = error_code or refund.last_error_code
         if outcome == "succeeded":
             currency = refund.amount.currency.code
+            source = LedgerAccount.Purpose.SHOP_REVENUE
+            if refund.kind == Refund.Kind.LATE_CHARGE:
+                source = LedgerAccount.Purpose.REFUNDS_PAYABLE
             _transfer(
                 reference=refund.ledger_reference,
                 kind=LedgerTransaction.Kind.REFUND,
-                source=ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency=currency),
+                source=ledger_system_account(purpose=source, currency=currency),
                 target=ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=currency),
                 amount=refund.amount,
                 description=f"refund {refund.reference}",
             )
             refund.provider_refund_id = provider_id
-            refund.next_retry_at = None
             _refund_complete(payment, refund)
             return refund
-        if outcome == "declined" or refund.attempt_count >= settings.PAYMENT_MAX_ATTEMPTS:
+        if outcome == "declined":
             refund.status = Refund.Status.FAILED
             refund.next_retry_at = None
-            logger.error("refund %s failed at the provider (%s)", refund.reference, refund.last_error_code or outcome)
+            logger.error("refund %s refused by the provider (%s)", refund.reference, refund.last_error_code or outcome)
         else:
             refund.next_retry_at = timezone.now() + retry_delay(refund.attempt_count)
         refund.save(update_fields=["status", "next_retry_at", "last_error_code", "updated_at"])
@@ -885,7 +1113,9 @@ def refund_settle(*, refund_id: int, outcome: str, provider_id: str = "", error_
 def _refund_complete(payment: Payment, refund: Refund) -> None:
     refund.status = Refund.Status.SUCCEEDED
     refund.next_retry_at = None
-    refund.save(update_fields=["status", "provider_refund_id", "next_retry_at", "updated_at"])
+    refund.save(update_fields=["status", "provider_refund_id", "last_error_code", "next_retry_at", "updated_at"])
+    if refund.kind == Refund.Kind.LATE_CHARGE:
+        return  # the payment failed here and stays failed; nobody above payments was ever told of the charge
     payment.refunded_amount = payment.refunded_amount + refund.amount.amount
     payment.status = (
         Payment.Status.REFUNDED if payment.refunded_amount >= payment.amount.amount else Payment.Status.PARTIALLY_REFUNDED
@@ -900,44 +1130,96 @@ def _refund_complete(payment: Payment, refund: Refund) -> None:
 def webhook_event_apply(*, event: dict) -> str:
     """Record a verified provider event once (by id) and apply it through the settle services.
 
-    Returns what happened: "duplicate", "ignored", or the resulting status.
+    A success event is applied as it says. A failure event for a payment or
+    payout that is not final yet is confirmed first: the provider is asked for
+    the charge (payout) by idempotency key, outside any transaction, and what
+    it says now is applied. Events arrive out of order (an older failure
+    after a newer success of the same key, or a failure the provider no
+    longer stands by), and only the provider's current state may fail a
+    payment or reverse a payout. When the provider has nothing for the key or
+    does not answer, nothing is settled ("unconfirmed"): the row is still in
+    the retry job's sweep, which asks again. The event is recorded in the
+    transaction that applies it. Returns what happened: "duplicate",
+    "ignored", "unconfirmed", or the resulting status.
     """
     event_id = str(event.get("id") or "")
     event_type = str(event.get("type") or "")
     data = event.get("data") or {}
+    key = str(data.get("idempotency_key") or "")
+    confirmation = None
+    if event_type in ("charge.failed", "payout.failed") and not WebhookEvent.objects.filter(event_id=event_id).exists():
+        confirmation = _webhook_failure_confirm(event_type=event_type, key=key)
     with transaction.atomic():
         try:
             with transaction.atomic():
                 record = WebhookEvent.objects.create(event_id=event_id, type=event_type, payload=event)
         except IntegrityError:
             return "duplicate"
-        result = "ignored"
-        key = str(data.get("idempotency_key") or "")
-        if event_type in ("charge.succeeded", "charge.failed"):
-            payment = Payment.objects.filter(provider_key=key).first() if key else None
-            if payment is not None:
-                outcome = "succeeded" if event_type == "charge.succeeded" else "declined"
-                payment = payment_settle(
-                    payment_id=payment.pk,
-                    outcome=outcome,
-                    provider_id=str(data.get("id") or ""),
-                    error_code=str(data.get("failure_code") or "") if outcome == "declined" else "",
-                    notify_on_failure=True,
-                )
-                result = payment.status
-        elif event_type == "refund.succeeded":
-            refund = Refund.objects.filter(uid=_uid_from_key(key, "refund-")).first() if key else None
-            if refund is not None:
-                result = refund_settle(refund_id=refund.pk, outcome="succeeded", provider_id=str(data.get("id", ""))).status
-        elif event_type == "payout.succeeded":
-            withdrawal = Withdrawal.objects.filter(uid=_uid_from_key(key, "payout-")).first() if key else None
-            if withdrawal is not None:
-                result = withdrawal_settle(
-                    withdrawal_id=withdrawal.pk, outcome="succeeded", provider_id=str(data.get("id", ""))
-                ).status
+        result = _webhook_event_settle(event_type=event_type, data=data, key=key, confirmation=confirmation)
         record.result = result
         record.save(update_fields=["result"])
         return result
+
+
+def _webhook_failure_confirm(*, event_type: str, key: str):
+    """The provider's current answer for the payment or payout a failure event names; None when it is final here."""
+    gateway = _gateway()
+    if event_type == "charge.failed":
+        payment = Payment.objects.filter(provider_key=key).first() if key else None
+        if payment is None or payment.is_final:
+            return None
+        lookup = gateway.get_charge(idempotency_key=key)
+        _record_attempt(kind=PaymentAttempt.Kind.LOOKUP, result=lookup, payment=payment)
+        return lookup
+    withdrawal = Withdrawal.objects.filter(uid=_uid_from_key(key, "payout-")).first() if key else None
+    if withdrawal is None or withdrawal.status != Withdrawal.Status.PROCESSING:
+        return None
+    lookup = gateway.get_payout(idempotency_key=key)
+    _record_attempt(kind=PaymentAttempt.Kind.LOOKUP, result=lookup, withdrawal=withdrawal)
+    return lookup
+
+
+def _webhook_outcome(*, succeeded: bool, data: dict, confirmation) -> dict | None:
+    """What to settle for an event: a success as it says; a failure as the provider now confirms it (None: nothing)."""
+    provider_id = str(data.get("id") or "")
+    if succeeded:
+        return {"outcome": "succeeded", "provider_id": provider_id}
+    if confirmation is None:  # final here when the event came: applying it changes nothing
+        return {"outcome": "declined", "provider_id": provider_id, "error_code": str(data.get("failure_code") or "")}
+    if confirmation.outcome in ("succeeded", "declined"):
+        return {
+            "outcome": confirmation.outcome,
+            "provider_id": confirmation.provider_id or provider_id,
+            "error_code": confirmation.error_code or "",
+            "error": confirmation.error or "",
+        }
+    return None
+
+
+def _webhook_event_settle(*, event_type: str, data: dict, key: str, confirmation) -> str:
+    kind, _dot, what = event_type.partition(".")
+    if kind == "charge" and what in ("succeeded", "failed"):
+        payment = Payment.objects.filter(provider_key=key).first() if key else None
+        if payment is None:
+            return "ignored"
+        settle = _webhook_outcome(succeeded=what == "succeeded", data=data, confirmation=confirmation)
+        if settle is None:
+            return "unconfirmed"
+        return payment_settle(payment_id=payment.pk, notify_on_failure=True, **settle).status
+    if kind == "payout" and what in ("succeeded", "failed"):
+        withdrawal = Withdrawal.objects.filter(uid=_uid_from_key(key, "payout-")).first() if key else None
+        if withdrawal is None:
+            return "ignored"
+        settle = _webhook_outcome(succeeded=what == "succeeded", data=data, confirmation=confirmation)
+        if settle is None:
+            return "unconfirmed"
+        return withdrawal_settle(withdrawal_id=withdrawal.pk, **settle).status
+    if event_type == "refund.succeeded":
+        refund = Refund.objects.filter(uid=_uid_from_key(key, "refund-")).first() if key else None
+        if refund is None:
+            return "ignored"
+        return refund_settle(refund_id=refund.pk, outcome="succeeded", provider_id=str(data.get("id") or "")).status
+    return "ignored"
 
 
 def _uid_from_key(key: str, prefix: str):

@@ -1,18 +1,14 @@
 """Celery tasks of the payments app; each loads by id and calls one service."""
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
-from django.utils import translation
 
 from payments import services
-from payments.models import Payment
 
 
 @shared_task(name="payments.tasks.retry_stuck_payments")
 def retry_stuck_payments() -> int:
-    """Every minute: settle or retry payments and payouts whose next_retry_at has passed."""
+    """Every minute: settle or retry payments, payouts and refunds whose next_retry_at has passed,
+    then e-mail failed deposits whose shopper was not told yet."""
     return services.payment_retry_stuck()
 
 
@@ -22,24 +18,16 @@ def prune_idempotency_keys() -> int:
     return services.idempotency_key_prune()
 
 
-@shared_task(name="payments.tasks.reverse_late_charge")
-def reverse_late_charge(payment_id: int, charge_id: str) -> None:
-    """Give back a charge the provider made after the payment had failed here."""
-    services.payment_reverse_late_charge(payment_id=payment_id, charge_id=charge_id)
+@shared_task(name="payments.tasks.send_refund")
+def send_refund(refund_id: int) -> None:
+    """Try a pending refund now (e.g. a late charge just found); the retry job drives it if this fails."""
+    services.refund_retry(refund_id=refund_id)
 
 
 @shared_task(name="payments.tasks.send_payment_failed_email")
-def send_payment_failed_email(payment_id: int) -> None:
-    """Tell the shopper a payment finally failed (sent after the failure is committed)."""
-    payment = Payment.objects.select_related("user").filter(pk=payment_id).first()
-    if payment is None or payment.status != Payment.Status.FAILED:
-        return
-    language = getattr(payment.user, "preferred_language", "") or settings.LANGUAGE_CODE
-    with translation.override(language):
-        context = {"payment": payment, "user": payment.user}
-        subject = render_to_string("payments/email/payment_failed_subject.txt", context).strip()
-        body = render_to_string("payments/email/payment_failed.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [payment.user.email])
+def send_payment_failed_email(payment_id: int) -> bool:
+    """Tell the shopper a wallet deposit failed, once (the retry job sends any this task did not)."""
+    return services.payment_failure_notify(payment_id=payment_id)
 
 
 @shared_task(name="payments.tasks.nightly_reconciliation")

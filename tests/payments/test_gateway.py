@@ -215,6 +215,27 @@ def test_payouts_follow_the_token_script(psp, token, outcome, code):
     )
 
 
+def test_get_payout_finds_a_timed_out_payout_and_reports_declined_not_found_and_unreachable(psp, settings):
+    gateway = get_gateway()
+    started = time.monotonic()
+    sent = gateway.payout(idempotency_key="po-late", amount=Money("5.00", "EUR"), token="tok_timeout", reference="W-2")
+    assert sent.outcome == Outcome.UNKNOWN  # paid out, but the answer came after the read timeout
+    found = gateway.get_payout(idempotency_key="po-late")
+    assert found.outcome == Outcome.SUCCEEDED
+    assert found.provider_id == SandboxPayout.objects.get(idempotency_key="po-late").id
+    gateway.payout(idempotency_key="po-no", amount=Money("5.00", "EUR"), token="tok_declined", reference="W-3")
+    declined = gateway.get_payout(idempotency_key="po-no")
+    assert (declined.outcome, declined.error_code) == (Outcome.DECLINED, "card_declined")
+    assert gateway.get_payout(idempotency_key="po-never").outcome == Outcome.NOT_FOUND
+    # A charge with that key is not a payout.
+    _charge("tok_ok", "pay-po-1")
+    assert gateway.get_payout(idempotency_key="pay-po-1").outcome == Outcome.NOT_FOUND
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/psp-sandbox/"
+    assert gateway.get_payout(idempotency_key="po-late").outcome == Outcome.UNKNOWN  # no answer is never "none"
+    # Let tok_timeout's late answer finish in its live-server thread before teardown.
+    time.sleep(max(0.0, started + sandbox_fixtures.READ_TIMEOUT + 1.3 - time.monotonic()))
+
+
 def test_settlement_report_through_the_client(psp):
     charge = _charge("tok_ok", "pay-13-a1")
     report = get_gateway().settlement_report(date=SandboxCharge.objects.get().created.date())

@@ -15,13 +15,17 @@ from djmoney.money import Money
 
 from payments import handlers, selectors, services
 from payments.exceptions import InsufficientFunds, RefundNotAllowed, WalletNotFound
-from payments.models import LedgerTransaction, Payment, PaymentAttempt, Refund, WebhookEvent
+from payments.gateway import get_gateway
+from payments.models import LedgerAccount, LedgerTransaction, Payment, PaymentAttempt, Refund, WebhookEvent
 from payments.psp_sandbox.models import SandboxCharge, SandboxRefund
+from payments.tasks import send_payment_failed_email
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+DEAD_PROVIDER = "http://127.0.0.1:9/psp-sandbox/"  # nothing listens: refused before anything is sent
 
 
 def usd(amount: str) -> Money:
@@ -144,8 +148,8 @@ def test_a_late_failure_event_never_unsucceeds_a_payment(psp):
     assert wallet.balance == Decimal("25.00")
 
 
-def test_success_event_after_failure_event_for_unknown_payment_ends_succeeded_only_if_first(psp):
-    """Events are applied in arrival order; the first final outcome wins and is never reversed."""
+def test_a_failure_event_after_the_success_event_changes_nothing(psp):
+    """Success first, then a failure event: the first final outcome stands; nothing asked, nothing refunded."""
     wallet = wallet_with_balance(VerifiedUserFactory())
     payment = _deposit(wallet, "tok_timeout")
     assert _send_webhook(_charge_event(payment, kind="succeeded")).json()["result"] == "succeeded"
@@ -153,6 +157,49 @@ def test_success_event_after_failure_event_for_unknown_payment_ends_succeeded_on
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
     assert _ledger_count(payment) == 1
+    assert not payment.attempts.filter(kind=PaymentAttempt.Kind.LOOKUP).exists()
+    assert not Refund.objects.exists()
+
+
+def test_an_older_failure_event_arriving_first_is_checked_with_the_provider_and_the_payment_succeeds(psp):
+    """Failure (older) then success: the provider says the charge succeeded, so it succeeds, with no refund."""
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    payment = _deposit(wallet, "tok_timeout")  # charged at the provider; our answer was lost
+    assert payment.status == Payment.Status.UNKNOWN
+    older = int((timezone.now() - timedelta(seconds=30)).timestamp())
+    assert _send_webhook(_charge_event(payment, kind="failed", created=older)).json()["result"] == "succeeded"
+    assert _send_webhook(_charge_event(payment, kind="succeeded")).json()["result"] == "succeeded"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert payment.provider_charge_id == SandboxCharge.objects.get().id
+    assert list(payment.attempts.values_list("kind", flat=True)) == ["charge", "lookup"]
+    assert _ledger_count(payment) == 1
+    assert not Refund.objects.exists() and not SandboxRefund.objects.exists()
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("25.00")
+    assert mail.outbox == []
+
+
+def test_a_failure_event_is_applied_as_the_provider_confirms_it(psp, settings):
+    wallet = wallet_with_balance(VerifiedUserFactory())
+    good_url = settings.PAYMENT_GATEWAY_URL
+    settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
+    payment = _deposit(wallet, "tok_declined")  # never reached the provider
+    assert payment.status == Payment.Status.PROCESSING
+    settings.PAYMENT_GATEWAY_URL = good_url
+    # The provider has no charge for the key yet: an event saying "failed" settles nothing.
+    assert _send_webhook(_charge_event(payment, kind="failed", event_id="evt_1")).json()["result"] == "unconfirmed"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PROCESSING
+    # The charge reaches the provider (a request still in flight) and is declined there.
+    get_gateway().charge(
+        idempotency_key=payment.provider_key, amount=payment.amount, token="tok_declined", reference=payment.reference
+    )
+    assert _send_webhook(_charge_event(payment, kind="failed", event_id="evt_2")).json()["result"] == "failed"
+    payment.refresh_from_db()
+    assert (payment.status, payment.last_error_code) == (Payment.Status.FAILED, "card_declined")
+    assert payment.attempts.filter(kind=PaymentAttempt.Kind.LOOKUP).count() == 2
+    assert len(mail.outbox) == 1  # the shopper learns of it by e-mail: the deposit's answer said "processing"
 
 
 def test_flaky_provider_is_retried_with_the_same_key_and_charged_once(psp):
@@ -185,7 +232,12 @@ def test_after_the_last_attempt_the_payment_fails_and_the_shopper_is_told(psp, s
     assert _ledger_count(payment) == 0
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [user.email]
-    assert payment.reference in mail.outbox[0].subject
+    assert mail.outbox[0].subject == "Your wallet deposit of $25.00 did not go through"
+    assert payment.failure_notified_at is not None
+    # The job running again, and the task sent again, tell nobody twice.
+    services.payment_retry_stuck(now=_later())
+    send_payment_failed_email.delay(payment.pk)
+    assert len(mail.outbox) == 1
 
 
 def test_retry_waits_for_next_retry_at(psp):
@@ -333,23 +385,69 @@ def test_a_card_refund_the_provider_did_not_answer_is_retried_once_it_is_back(ps
     assert SandboxRefund.objects.count() == 1
 
 
-def test_a_charge_made_after_the_payment_failed_here_is_given_back(psp, settings):
+def _late_charge(payment):
+    """The provider charges the payment's key after we gave up (a request that was still in flight)."""
+    result = get_gateway().charge(
+        idempotency_key=payment.provider_key, amount=payment.amount, token=payment.card_token, reference=payment.reference
+    )
+    assert result.outcome == "succeeded"
+    return SandboxCharge.objects.get(idempotency_key=payment.provider_key)
+
+
+def _account_total(purpose, currency="USD"):
+    account = LedgerAccount.objects.filter(user=None, purpose=purpose, currency=currency).first()
+    return selectors.account_balance(account=account) if account else Decimal("0")
+
+
+def test_a_charge_made_after_the_payment_failed_here_is_refunded_durably_even_when_the_provider_is_down(
+    psp, settings
+):
     settings.PAYMENT_MAX_ATTEMPTS = 1
+    good_url = settings.PAYMENT_GATEWAY_URL
     wallet = wallet_with_balance(VerifiedUserFactory())
-    payment = _deposit(wallet, "tok_timeout")
-    assert payment.status == Payment.Status.FAILED  # the only attempt timed out
+    settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
+    payment = _deposit(wallet, "tok_ok")
+    assert payment.status == Payment.Status.FAILED  # the only attempt never reached the provider
+    settings.PAYMENT_GATEWAY_URL = good_url
+    charge = _late_charge(payment)
+
+    settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER  # the provider is unreachable when the refund is first tried
     response = _send_webhook(_charge_event(payment))
     assert response.json()["result"] == "failed"
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
-    charge = SandboxCharge.objects.get(idempotency_key=payment.provider_key)
-    assert SandboxRefund.objects.filter(charge=charge, amount=charge.amount).count() == 1
-    # Redelivery (a new event id) does not refund twice.
+    refund = Refund.objects.get(payment=payment)
+    assert (refund.kind, refund.status, refund.amount) == (Refund.Kind.LATE_CHARGE, Refund.Status.PENDING, payment.amount)
+    assert refund.next_retry_at is not None
+    assert not SandboxRefund.objects.exists()
+    # The late charge is on the books at once: the shop owes it back.
+    assert _account_total(LedgerAccount.Purpose.REFUNDS_PAYABLE) == Decimal("25.00")
+
+    # Redelivery (a new event id) and the job while the provider is still down change nothing.
     _send_webhook(_charge_event(payment, event_id="evt_again"))
-    assert SandboxRefund.objects.count() == 1
+    services.payment_retry_stuck(now=_later())
+    assert Refund.objects.count() == 1 and not SandboxRefund.objects.exists()
+
+    settings.PAYMENT_GATEWAY_URL = good_url
+    assert services.payment_retry_stuck(now=_later()) == 1
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    given_back = SandboxRefund.objects.get()
+    assert (given_back.charge_id, given_back.amount, given_back.idempotency_key) == (
+        charge.id, charge.amount, refund.provider_key
+    )
+    assert services.payment_retry_stuck(now=_later()) == 0
+    _send_webhook(_charge_event(payment, event_id="evt_third"))
+    assert SandboxRefund.objects.count() == 1 and Refund.objects.count() == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("0.00")
     assert _ledger_count(payment) == 0
+    assert LedgerTransaction.objects.filter(reference=refund.ledger_reference).count() == 1
+    assert _account_total(LedgerAccount.Purpose.REFUNDS_PAYABLE) == Decimal("0.00")
+    assert _account_total(LedgerAccount.Purpose.PROVIDER_CLEARING) == Decimal("0.00")
+    assert not selectors.ledger_unbalanced_transactions().exists()
 
 
 def test_the_sandboxs_own_signed_webhook_settles_a_timed_out_deposit(psp, settings):

@@ -9,7 +9,7 @@ from django.test import Client
 from djmoney.money import Money
 
 from payments import services
-from payments.models import Payment, WebhookEvent
+from payments.models import LedgerTransaction, Payment, WebhookEvent
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
 
@@ -93,13 +93,25 @@ def test_an_event_within_the_tolerance_is_accepted(processing_payment, settings)
 
 
 def test_a_redelivered_event_is_applied_once(processing_payment, settings):
-    body = event_for(processing_payment, kind="failed")
+    body = event_for(processing_payment, kind="succeeded")
     header = signature_header(payload=body, secret=settings.PAYMENT_WEBHOOK_SECRET)
-    assert post(body, header).json()["result"] == "failed"
+    assert post(body, header).json()["result"] == "succeeded"
     assert post(body, header).json()["result"] == "duplicate"
     assert WebhookEvent.objects.count() == 1
     processing_payment.refresh_from_db()
-    assert processing_payment.status == Payment.Status.FAILED
+    assert processing_payment.status == Payment.Status.SUCCEEDED
+    assert LedgerTransaction.objects.filter(reference=processing_payment.ledger_reference).count() == 1
+
+
+def test_a_failure_event_the_provider_cannot_confirm_settles_nothing(processing_payment, settings):
+    settings.PAYMENT_GATEWAY_URL = "http://127.0.0.1:9/psp-sandbox/"  # nothing listens: no answer
+    body = event_for(processing_payment, kind="failed")
+    header = signature_header(payload=body, secret=settings.PAYMENT_WEBHOOK_SECRET)
+    assert post(body, header).json()["result"] == "unconfirmed"
+    assert post(body, header).json()["result"] == "duplicate"
+    processing_payment.refresh_from_db()
+    assert processing_payment.status == Payment.Status.UNKNOWN  # still in the retry job's hands
+    assert processing_payment.attempts.filter(kind="lookup").count() == 1
 
 
 def test_an_event_for_an_unknown_payment_is_acknowledged_and_ignored(settings):
