@@ -71,6 +71,14 @@ class UnbalancedTransaction(PaymentError):
     default_message = _("A ledger transaction must sum to zero in every currency.")
 
 
+class LedgerReferenceConflict(PaymentError):
+    """A reference was posted again with other legs: a programming error, never a replay."""
+
+    code = "ledger_reference_conflict"
+    status_code = 500
+    default_message = _("This ledger reference was already posted with different amounts or accounts.")
+
+
 class RefundNotAllowed(PaymentError):
     code = "refund_not_allowed"
     status_code = 409

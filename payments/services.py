@@ -43,6 +43,7 @@ from payments.exceptions import (
     EmailNotVerified,
     InsufficientFunds,
     InvalidAmount,
+    LedgerReferenceConflict,
     PaymentInProgress,
     PaymentNotFound,
     RefundFailed,
@@ -145,6 +146,10 @@ class Leg:
 def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str = "") -> tuple[LedgerTransaction, bool]:
     """Post a balanced transaction once per reference; returns (transaction, created).
 
+    Posting a reference again returns the first posting only if the legs are
+    the same (accounts, amounts, currencies); other legs raise
+    LedgerReferenceConflict, a programming error that must not be hidden.
+
     The only writer of ledger entries and of wallets' cached balances. A leg
     that takes money out of a wallet is a guarded UPDATE (`balance >= amount`):
     if it matches no row the whole posting is undone and InsufficientFunds is
@@ -165,13 +170,13 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
     with transaction.atomic():
         existing = LedgerTransaction.objects.filter(reference=reference).first()
         if existing:
-            return existing, False
+            return _ledger_replay(existing, legs), False
         try:
             with transaction.atomic():
                 tx = LedgerTransaction.objects.create(reference=reference, kind=kind, description=description[:255])
         except IntegrityError:
             # A concurrent posting of the same reference won; it is the one.
-            return LedgerTransaction.objects.get(reference=reference), False
+            return _ledger_replay(LedgerTransaction.objects.get(reference=reference), legs), False
         LedgerEntry.objects.bulk_create(
             [
                 LedgerEntry(transaction=tx, account=leg.account, amount=leg.amount.amount, currency=leg.amount.currency.code)
@@ -188,6 +193,25 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
             if wallets.update(balance=F("balance") + change) != 1:
                 raise InsufficientFunds()
         return tx, True
+
+
+def _leg_key(account_id: int, amount: Decimal, currency: str) -> tuple[int, Decimal, str]:
+    return (account_id, amount.quantize(minor_unit_quantum(currency)), currency)
+
+
+def _ledger_replay(tx: LedgerTransaction, legs: list[Leg]) -> LedgerTransaction:
+    """The posted transaction, if `legs` are exactly its entries; LedgerReferenceConflict otherwise.
+
+    A reference names one business event: posting it again with other
+    accounts, amounts or currencies is a bug that must surface, not be
+    answered with the first posting.
+    """
+    posted = sorted(_leg_key(e.account_id, e.amount, e.currency) for e in tx.entries.all())
+    asked = sorted(_leg_key(leg.account.pk, leg.amount.amount, leg.amount.currency.code) for leg in legs)
+    if posted != asked:
+        logger.error("ledger reference %s posted again with other legs: %s, then %s", tx.reference, posted, asked)
+        raise LedgerReferenceConflict()
+    return tx
 
 
 def _transfer(*, reference: str, kind: str, source: LedgerAccount, target: LedgerAccount, amount: Money, description=""):

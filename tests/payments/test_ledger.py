@@ -8,7 +8,12 @@ from django.db import DatabaseError, connection, transaction
 from djmoney.money import Money
 
 from payments import selectors, services
-from payments.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
+from payments.exceptions import (
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerReferenceConflict,
+    UnbalancedTransaction,
+)
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from payments.services import Leg
 from tests.payments.factories import VerifiedUserFactory
@@ -44,6 +49,33 @@ def test_posting_the_same_reference_twice_posts_once():
     assert created and not created_again
     assert tx.pk == again.pk
     assert LedgerEntry.objects.filter(transaction=tx).count() == 2
+    assert selectors.account_balance(account=revenue) == Decimal("5.00")
+
+
+def test_posting_a_reference_again_with_other_legs_raises_instead_of_replaying():
+    clearing, revenue = _accounts()
+    refunds = services.ledger_system_account(purpose=LedgerAccount.Purpose.REFUNDS_PAYABLE, currency="USD")
+    eur_clearing = services.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="EUR")
+    eur_revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    services.ledger_post(
+        reference="ref-2", kind="adjustment", legs=[Leg(clearing, usd("-5.00")), Leg(revenue, usd("5.00"))]
+    )
+    other_legs = [
+        [Leg(clearing, usd("-6.00")), Leg(revenue, usd("6.00"))],  # another amount
+        [Leg(clearing, usd("-5.00")), Leg(refunds, usd("5.00"))],  # another account
+        [Leg(revenue, usd("-5.00")), Leg(clearing, usd("5.00"))],  # the other direction
+        [Leg(eur_clearing, Money(Decimal("-5.00"), "EUR")), Leg(eur_revenue, Money(Decimal("5.00"), "EUR"))],
+        [Leg(clearing, usd("-5.00")), Leg(revenue, usd("2.00")), Leg(revenue, usd("3.00"))],  # split legs
+    ]
+    for legs in other_legs:
+        with pytest.raises(LedgerReferenceConflict):
+            services.ledger_post(reference="ref-2", kind="adjustment", legs=legs)
+    # The same legs in another order are the same posting.
+    again, created = services.ledger_post(
+        reference="ref-2", kind="adjustment", legs=[Leg(revenue, usd("5.00")), Leg(clearing, usd("-5.00"))]
+    )
+    assert not created
+    assert LedgerEntry.objects.filter(transaction=again).count() == 2
     assert selectors.account_balance(account=revenue) == Decimal("5.00")
 
 
