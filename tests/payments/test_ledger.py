@@ -155,6 +155,26 @@ def test_postgres_refuses_update_and_delete_of_entries():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_postgres_refuses_update_and_delete_of_transactions():
+    clearing, revenue = _accounts()
+    tx, _ = services.ledger_post(
+        reference="t", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
+    )
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic():
+            LedgerTransaction.objects.filter(pk=tx.pk).update(description="rewritten", reference="t-2")
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                # Refused at once by the trigger, not only at commit by the entries' deferred foreign key.
+                cursor.execute("DELETE FROM payments_ledgertransaction WHERE id = %s", [tx.pk])
+    tx.refresh_from_db()
+    assert (tx.reference, tx.description) == ("t", "")
+    assert LedgerEntry.objects.filter(transaction=tx).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_postings_of_one_reference_post_once():
     clearing, revenue = _accounts()
     barrier = threading.Barrier(8)
