@@ -292,3 +292,24 @@ def test_prune_keeps_keys_for_24_hours():
     IdempotencyKey.objects.create(user=user, key="new", scope="s", fingerprint="f")
     assert prune_idempotency_keys.apply(throw=True).result == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deposit_while_our_api_key_is_wrong_is_202_processing_not_a_decline(psp, settings):
+    settings.PSP_SANDBOX_API_KEY = "sk_sandbox_dev"
+    settings.PSP_API_KEY = "sk_misconfigured"
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    response = deposit(client_for(user), wallet.pk, {"amount": money("20.00"), "card_token": "tok_ok"}, key="auth")
+    assert response.status_code == 202
+    assert response.json()["status"] == "processing"
+    payment = Payment.objects.get()
+    assert payment.last_error_code == "authentication_failed"
+    assert payment.next_retry_at is not None
+    assert not SandboxCharge.objects.exists()
+    # Once the key is fixed, the retry job charges it, once.
+    settings.PSP_API_KEY = "sk_sandbox_dev"
+    assert services.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert SandboxCharge.objects.count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("20.00")
