@@ -7,6 +7,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from payments.exceptions import InvalidCardToken
+from payments.selectors import card_token_check
 from shop.money import minor_unit_quantum
 
 SANDBOX_CARDS = [
@@ -40,6 +42,12 @@ class MoneyMovementForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not getattr(settings, "PSP_SANDBOX_ENABLED", False):
             self.fields["card_token"] = forms.CharField(label=_("Card token"), max_length=64)
+
+    def clean_card_token(self):
+        try:
+            return card_token_check(self.cleaned_data["card_token"])
+        except InvalidCardToken as exc:
+            raise forms.ValidationError(exc.message, code=exc.code)
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

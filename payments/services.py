@@ -67,7 +67,7 @@ from payments.models import (
     WebhookEvent,
     Withdrawal,
 )
-from payments.selectors import user_has_verified_email
+from payments.selectors import card_token_check, user_has_verified_email
 from shop.exceptions import InvalidTransition
 from shop.money import minor_unit_quantum
 
@@ -312,6 +312,7 @@ def wallet_deposit(*, wallet_id: int, amount: Money, card_token: str, user=None)
     processing/unknown (settled later by the retry job or a webhook).
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
+    card_token = card_token_check(card_token)
     payment = _payment_new(
         user=wallet.user,
         purpose=Payment.Purpose.WALLET_DEPOSIT,
@@ -347,6 +348,7 @@ def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None
     re-sent with the same idempotency key by the retry job.
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
+    card_token = card_token_check(card_token)
     clearing = ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=wallet.currency)
     with transaction.atomic():
         withdrawal = Withdrawal.objects.create(
@@ -436,12 +438,18 @@ def _payment_new(*, user, purpose, reference, amount: Money, method, card_token=
 
 
 def payment_create(*, user, purpose: str, reference: str, amount: Money, method: str, card_token: str = "") -> Payment:
-    """A pending payment for an order (call inside the order's transaction)."""
+    """A pending payment for an order (call inside the order's transaction).
+
+    A card payment needs a provider token (`tok_...`): anything else, a card
+    number above all, raises InvalidCardToken (400) before anything is written.
+    """
     _check_amount(amount)
     if purpose not in Payment.Purpose.values:
         raise ValueError(f"unknown payment purpose {purpose!r}")
     if method not in Payment.Method.values:
         raise ValueError(f"unknown payment method {method!r}")
+    if method == Payment.Method.CARD:
+        card_token = card_token_check(card_token)
     return _payment_new(
         user=user, purpose=purpose, reference=reference, amount=amount, method=method, card_token=card_token
     )

@@ -10,7 +10,7 @@ from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from payments import services
-from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
+from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge
 from tests.payments.factories import UserFactory, VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
@@ -113,6 +113,33 @@ def test_bad_amounts_are_400_and_write_nothing(amount, field_code):
     assert response.json()["code"] == field_code
     assert response.json()["field"].startswith("amount")
     assert not Payment.objects.exists()
+    assert LedgerTransaction.objects.count() == before
+    assert not IdempotencyKey.objects.exists()
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10.00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["deposits", "withdrawals"])
+@pytest.mark.parametrize(
+    "token", ["4242424242424242", 42, "4242 4242 4242 4242", "", " ", "tok_", "tok_ok;x", "tok_" + "a" * 61]
+)
+def test_a_card_number_or_any_non_token_is_400_and_writes_nothing(kind, token):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    before = LedgerTransaction.objects.count()
+    response = client_for(user).post(
+        f"/api/v1/wallets/{wallet.pk}/{kind}/",
+        {"amount": money("5.00"), "card_token": token},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_card_token"
+    assert response.json()["field"] == "card_token"
+    assert "4242" not in response.content.decode()
+    assert not Payment.objects.exists()
+    assert not Withdrawal.objects.exists()
     assert LedgerTransaction.objects.count() == before
     assert not IdempotencyKey.objects.exists()
     wallet.refresh_from_db()

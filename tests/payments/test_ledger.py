@@ -11,10 +11,11 @@ from payments import selectors, services
 from payments.exceptions import (
     InsufficientFunds,
     InvalidAmount,
+    InvalidCardToken,
     LedgerReferenceConflict,
     UnbalancedTransaction,
 )
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Withdrawal
 from payments.services import Leg
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
@@ -206,3 +207,25 @@ def test_over_precise_legs_are_refused():
             reference="precise", kind="adjustment", legs=[Leg(clearing, usd("-0.005")), Leg(revenue, usd("0.005"))]
         )
     assert not LedgerTransaction.objects.exists()
+
+
+def test_wallet_and_payment_services_refuse_a_card_number_before_writing_anything():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    before = LedgerTransaction.objects.count()
+    for token in ("4242424242424242", 42, None, ""):
+        with pytest.raises(InvalidCardToken):
+            services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
+        with pytest.raises(InvalidCardToken):
+            services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
+        with pytest.raises(InvalidCardToken):
+            services.payment_create(
+                user=user, purpose="order", reference="O-1", amount=usd("5.00"), method="card", card_token=token
+            )
+    assert not Payment.objects.exists()
+    assert not Withdrawal.objects.exists()
+    assert LedgerTransaction.objects.count() == before
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10.00")
+    # A wallet payment needs no card token.
+    services.payment_create(user=user, purpose="order", reference="O-2", amount=usd("5.00"), method="wallet")
