@@ -65,6 +65,12 @@ class InvalidAmount(PaymentError):
     default_message = _("The amount must be positive and use the currency's minor units.")
 
 
+class DepositLimitExceeded(PaymentError):
+    code = "deposit_limit_exceeded"
+    status_code = 400
+    default_message = _("This is more than a single deposit may be.")
+
+
 class UnbalancedTransaction(PaymentError):
     code = "unbalanced_transaction"
     status_code = 500

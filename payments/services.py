@@ -40,6 +40,7 @@ from djmoney.money import Money
 from payments import handlers
 from payments.exceptions import (
     CurrencyMismatch,
+    DepositLimitExceeded,
     EmailNotVerified,
     InsufficientFunds,
     InvalidAmount,
@@ -69,7 +70,7 @@ from payments.models import (
 )
 from payments.selectors import card_token_check, user_has_verified_email
 from shop.exceptions import InvalidTransition
-from shop.money import minor_unit_quantum
+from shop.money import minor_unit_quantum, money_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -309,9 +310,16 @@ def wallet_deposit(*, wallet_id: int, amount: Money, card_token: str, user=None)
     """Top up a wallet by card. Makes an HTTP call: call outside any transaction.
 
     Returns the payment: succeeded (wallet credited), failed (declined) or
-    processing/unknown (settled later by the retry job or a webhook).
+    processing/unknown (settled later by the retry job or a webhook). Refuses
+    an amount above settings.WALLET_MAX_DEPOSIT (DepositLimitExceeded, 400)
+    and a non-token (InvalidCardToken, 400) before anything is written.
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
+    limit = Money(settings.WALLET_MAX_DEPOSIT, wallet.currency)
+    if amount > limit:
+        raise DepositLimitExceeded(
+            _("A single deposit can be at most %(limit)s.") % {"limit": limit}, field="amount", limit=money_to_dict(limit)
+        )
     card_token = card_token_check(card_token)
     payment = _payment_new(
         user=wallet.user,

@@ -147,6 +147,34 @@ def test_a_card_number_or_any_non_token_is_400_and_writes_nothing(kind, token):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("amount", ["10000.01", "99999999999.99"])
+def test_a_deposit_above_the_limit_is_400_and_writes_nothing(amount):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    response = deposit(client_for(user), wallet.pk, {"amount": money(amount), "card_token": "tok_ok"}, key="big")
+    assert response.status_code == 400
+    assert response.json()["code"] == "deposit_limit_exceeded"
+    assert response.json()["field"] == "amount"
+    assert response.json()["limit"] == money("10000.00")
+    assert not Payment.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_deposit_limit_is_a_setting_in_the_wallets_currency(psp, settings):
+    settings.WALLET_MAX_DEPOSIT = Decimal("50.00")
+    user = VerifiedUserFactory()
+    eur = wallet_with_balance(user, currency="EUR")
+    client = client_for(user)
+    over = deposit(client, eur.pk, {"amount": money("50.01", "EUR"), "card_token": "tok_ok"}, key="over")
+    assert over.status_code == 400
+    assert over.json()["limit"] == money("50.00", "EUR")
+    at_limit = deposit(client, eur.pk, {"amount": money("50.00", "EUR"), "card_token": "tok_ok"}, key="at")
+    assert at_limit.status_code == 201
+    assert SandboxCharge.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_wrong_currency_and_closed_wallet_are_refused():
     user = VerifiedUserFactory()
     wallet = wallet_with_balance(user)
