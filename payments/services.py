@@ -247,9 +247,29 @@ def wallet_open(*, user, currency: str) -> Wallet:
 
 
 def wallet_close(*, wallet_id: int) -> Wallet:
-    """Close an empty wallet: no more deposits or spends."""
+    """Close an empty wallet with no money in flight: no more deposits or spends.
+
+    Refuses (WalletClosed, 409) while a deposit is pending/processing/unknown
+    (`wallet_has_pending_payments`: it may still credit the wallet) or a
+    withdrawal is processing (it may still be reversed into it), and while the
+    balance is not zero (`wallet_not_empty`). Takes the wallet row lock, which
+    wallet_deposit and wallet_withdraw take too when they start a movement.
+    """
     with transaction.atomic():
         wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+        in_flight = (
+            Payment.objects.filter(
+                wallet=wallet,
+                purpose=Payment.Purpose.WALLET_DEPOSIT,
+                status__in=(Payment.Status.PENDING, *Payment.OPEN_STATUSES),
+            ).exists()
+            or Withdrawal.objects.filter(wallet=wallet, status=Withdrawal.Status.PROCESSING).exists()
+        )
+        if in_flight:
+            raise WalletClosed(
+                _("A deposit or withdrawal of this wallet is still being processed; close it once it has settled."),
+                code="wallet_has_pending_payments",
+            )
         if wallet.balance != 0:
             raise WalletClosed(_("Only an empty wallet can be closed."), code="wallet_not_empty")
         wallet.status = Wallet.Status.CLOSED
@@ -269,6 +289,14 @@ def _wallet_for_money(*, wallet_id: int, amount: Money, user=None) -> Wallet:
         raise WalletClosed()
     if wallet.currency != amount.currency.code:
         raise CurrencyMismatch(field="amount")
+    return wallet
+
+
+def _wallet_lock_open(*, wallet_id: int) -> Wallet:
+    """Lock the wallet row and check it is still open (wallet_close may have won the race)."""
+    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    if not wallet.is_open:
+        raise WalletClosed()
     return wallet
 
 
@@ -321,15 +349,17 @@ def wallet_deposit(*, wallet_id: int, amount: Money, card_token: str, user=None)
             _("A single deposit can be at most %(limit)s.") % {"limit": limit}, field="amount", limit=money_to_dict(limit)
         )
     card_token = card_token_check(card_token)
-    payment = _payment_new(
-        user=wallet.user,
-        purpose=Payment.Purpose.WALLET_DEPOSIT,
-        reference=f"wallet-{wallet.pk}",
-        amount=amount,
-        method=Payment.Method.CARD,
-        card_token=card_token,
-        wallet=wallet,
-    )
+    with transaction.atomic():
+        _wallet_lock_open(wallet_id=wallet.pk)
+        payment = _payment_new(
+            user=wallet.user,
+            purpose=Payment.Purpose.WALLET_DEPOSIT,
+            reference=f"wallet-{wallet.pk}",
+            amount=amount,
+            method=Payment.Method.CARD,
+            card_token=card_token,
+            wallet=wallet,
+        )
     return payment_charge_card(payment_id=payment.pk)
 
 
@@ -359,6 +389,7 @@ def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None
     card_token = card_token_check(card_token)
     clearing = ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=wallet.currency)
     with transaction.atomic():
+        _wallet_lock_open(wallet_id=wallet.pk)
         withdrawal = Withdrawal.objects.create(
             wallet=wallet,
             amount=amount,

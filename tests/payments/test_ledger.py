@@ -1,5 +1,6 @@
 """The double-entry ledger: balanced, reference-unique, append-only, guarded wallet balances."""
 
+import socket
 import threading
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from payments.exceptions import (
     InvalidCardToken,
     LedgerReferenceConflict,
     UnbalancedTransaction,
+    WalletClosed,
 )
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Withdrawal
 from payments.services import Leg
@@ -229,3 +231,45 @@ def test_wallet_and_payment_services_refuse_a_card_number_before_writing_anythin
     assert wallet.balance == Decimal("10.00")
     # A wallet payment needs no card token.
     services.payment_create(user=user, purpose="order", reference="O-2", amount=usd("5.00"), method="wallet")
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wallet_with_a_deposit_or_withdrawal_in_flight_cannot_be_closed(psp, settings):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    funding = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
+    assert funding.status == Payment.Status.SUCCEEDED
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/"  # the provider is unreachable
+    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
+    assert withdrawal.status == Withdrawal.Status.PROCESSING
+    wallet.refresh_from_db()
+    assert wallet.balance == 0  # debited, but the payout may still be reversed into it
+    with pytest.raises(WalletClosed) as refused:
+        services.wallet_close(wallet_id=wallet.pk)
+    assert refused.value.code == "wallet_has_pending_payments"
+    assert refused.value.status_code == 409
+    settings.PAYMENT_GATEWAY_URL = psp
+    assert services.withdrawal_retry(withdrawal_id=withdrawal.pk).status == Withdrawal.Status.SUCCEEDED
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/"
+    pending = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+    assert pending.status == Payment.Status.PROCESSING
+    with pytest.raises(WalletClosed) as refused:
+        services.wallet_close(wallet_id=wallet.pk)
+    assert refused.value.code == "wallet_has_pending_payments"
+    wallet.refresh_from_db()
+    assert wallet.is_open
+    # Settled and emptied, the wallet closes.
+    settings.PAYMENT_GATEWAY_URL = psp
+    assert services.payment_retry(payment_id=pending.pk).status == Payment.Status.SUCCEEDED
+    services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+    assert services.wallet_close(wallet_id=wallet.pk).status == "closed"
+    with pytest.raises(WalletClosed):
+        services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
