@@ -71,6 +71,12 @@ class DepositLimitExceeded(PaymentError):
     default_message = _("This is more than a single deposit may be.")
 
 
+class WithdrawalCardNotAllowed(PaymentError):
+    code = "withdrawal_card_not_allowed"
+    status_code = 400
+    default_message = _("Money can only be paid back to a card that topped up this wallet.")
+
+
 class UnbalancedTransaction(PaymentError):
     code = "unbalanced_transaction"
     status_code = 500

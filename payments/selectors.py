@@ -115,6 +115,25 @@ def payments_for_wallet(*, wallet: Wallet) -> QuerySet[Payment]:
     return Payment.objects.filter(wallet=wallet, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by("-created_at")
 
 
+def wallet_funding_cards(*, wallet: Wallet) -> list[str]:
+    """Card tokens that funded a succeeded deposit into the wallet, most recently used first.
+
+    A withdrawal goes back to one of these cards only.
+    """
+    tokens = (
+        Payment.objects.filter(
+            wallet=wallet,
+            purpose=Payment.Purpose.WALLET_DEPOSIT,
+            method=Payment.Method.CARD,
+            status=Payment.Status.SUCCEEDED,
+        )
+        .exclude(card_token="")
+        .order_by("-created_at", "-id")
+        .values_list("card_token", flat=True)
+    )
+    return list(dict.fromkeys(tokens))
+
+
 def recent_activity_for_user(*, user, limit: int = 10) -> dict:
     """The user's latest deposits and withdrawals, newest first, for the wallet overview."""
     return {

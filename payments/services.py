@@ -54,6 +54,7 @@ from payments.exceptions import (
     WalletClosed,
     WalletExists,
     WalletNotFound,
+    WithdrawalCardNotAllowed,
 )
 from payments.models import (
     IdempotencyKey,
@@ -68,7 +69,7 @@ from payments.models import (
     WebhookEvent,
     Withdrawal,
 )
-from payments.selectors import card_token_check, user_has_verified_email
+from payments.selectors import card_token_check, user_has_verified_email, wallet_funding_cards
 from shop.exceptions import InvalidTransition
 from shop.money import minor_unit_quantum, money_to_dict
 
@@ -381,12 +382,18 @@ def wallet_demo_credit(*, wallet_id: int, amount: Money, reference: str) -> Ledg
 def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None) -> Withdrawal:
     """Pay wallet money back to a card. Debits first (guarded), then calls the provider.
 
+    Only a card that funded a succeeded deposit into this wallet may receive
+    it (WithdrawalCardNotAllowed, 400, otherwise): wallet money never leaves
+    to a stranger's card.
+
     Makes an HTTP call: call outside any transaction. A declined payout is
     reversed back into the wallet; an unknown one stays processing and is
     re-sent with the same idempotency key by the retry job.
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
     card_token = card_token_check(card_token)
+    if card_token not in wallet_funding_cards(wallet=wallet):
+        raise WithdrawalCardNotAllowed(field="card_token")
     clearing = ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=wallet.currency)
     with transaction.atomic():
         _wallet_lock_open(wallet_id=wallet.pk)

@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 
 from payments import services
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet, Withdrawal
-from payments.psp_sandbox.models import SandboxCharge
+from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
 from tests.payments.factories import UserFactory, VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 
 def client_for(user) -> APIClient:
@@ -305,7 +305,7 @@ def test_concurrent_duplicate_is_409_request_in_progress(psp):
 @pytest.mark.django_db(transaction=True)
 def test_withdrawal_api(psp):
     user = VerifiedUserFactory()
-    wallet = wallet_with_balance(user, "50.00")
+    wallet = wallet_funded_by_card(user, "50.00", card_token="tok_ok")
     client = client_for(user)
     url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
     ok = client.post(url, {"amount": money("20.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="w1")
@@ -318,6 +318,41 @@ def test_withdrawal_api(psp):
     assert poor.json()["code"] == "insufficient_funds"
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("30.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_withdrawal_goes_only_to_a_card_that_funded_the_wallet(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_funded_by_card(user, "50.00", card_token="tok_ok")
+    wallet = wallet_with_balance(user, "25.00")  # money that came in without a card: it funds no card
+    client = client_for(user)
+    url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
+    # tok_slow never funded this wallet; tok_declined only failed to; tok_ok funded another user's.
+    deposit(client, wallet.pk, {"amount": money("5.00"), "card_token": "tok_declined"}, key="declined")
+    for token in ("tok_slow", "tok_declined"):
+        response = client.post(
+            url, {"amount": money("10.00"), "card_token": token}, format="json", HTTP_IDEMPOTENCY_KEY=token
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "withdrawal_card_not_allowed"
+        assert response.json()["field"] == "card_token"
+    other = VerifiedUserFactory()
+    other_wallet = wallet_with_balance(other, "20.00")
+    response = client_for(other).post(
+        f"/api/v1/wallets/{other_wallet.pk}/withdrawals/",
+        {"amount": money("10.00"), "card_token": "tok_ok"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    assert response.json()["code"] == "withdrawal_card_not_allowed"
+    assert not Withdrawal.objects.exists()
+    assert not SandboxPayout.objects.exists()
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("75.00")
+    # The funding card may receive the whole balance, whatever else paid into the wallet.
+    ok = client.post(url, {"amount": money("75.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="ok")
+    assert ok.status_code == 201
+    assert SandboxPayout.objects.get().token == "tok_ok"
 
 
 @pytest.mark.django_db

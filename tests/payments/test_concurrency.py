@@ -12,7 +12,7 @@ from payments.exceptions import InsufficientFunds, WalletExists
 from payments.models import Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxPayout
 from tests.payments.factories import VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +40,7 @@ def run_at_once(count, target):
 
 
 def test_twenty_concurrent_withdrawals_of_10_from_100_exactly_10_succeed(psp):
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = wallet_funded_by_card(VerifiedUserFactory(), "100.00", card_token="tok_ok")
 
     def withdraw(_i):
         return services.wallet_withdraw(wallet_id=wallet.pk, amount=Money("10.00", "USD"), card_token="tok_ok")

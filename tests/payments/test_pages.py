@@ -10,7 +10,7 @@ from django.test import Client
 from payments.models import Payment, Wallet
 from payments.psp_sandbox.models import SandboxCharge
 from tests.payments.factories import UserFactory, VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 
 def logged_in(user) -> Client:
@@ -121,7 +121,7 @@ def test_deposit_form_rejects_bad_amounts():
 @pytest.mark.django_db(transaction=True)
 def test_withdraw_form_refuses_more_than_the_balance(psp):
     user = VerifiedUserFactory()
-    wallet = wallet_with_balance(user, "10.00")
+    wallet = wallet_funded_by_card(user, "10.00", card_token="tok_ok")
     client = logged_in(user)
     response = client.post(
         f"/wallet/{wallet.pk}/withdraw/", {"amount": "10.01", "card_token": "tok_ok", "idempotency_key": "w"}
