@@ -169,8 +169,23 @@ class WalletDepositView(APIView):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         data = _validated(MoneyMovementInputSerializer, request.data)
         payment = services.wallet_deposit(
-            wallet_id=wallet.pk, amount=data["amount"], card_token=data["card_token"], user=request.user
+            wallet_id=wallet.pk,
+            amount=data["amount"],
+            card_token=data["card_token"],
+            user=request.user,
+            idempotency_claim=request.idempotency_claim,
         )
+        return self.respond(request, payment)
+
+    def idempotent_replay(self, request, payment):
+        """A replay whose first request died after creating the payment: its charge is finished, never doubled."""
+        # Charges only a payment still pending (the crash came before the charge), under its
+        # row lock and with its own provider key; anything else is returned as it is.
+        payment = services.payment_charge_card(payment_id=payment.pk)
+        return self.respond(request, payment)
+
+    def respond(self, request, payment):
+        """201 succeeded, 402 declined, 202 while the outcome is pending/processing/unknown."""
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment.pk)
         body = PaymentOutputSerializer(payment).data
         if payment.status == Payment.Status.SUCCEEDED:
@@ -207,8 +222,17 @@ class WalletWithdrawalView(APIView):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         data = _validated(MoneyMovementInputSerializer, request.data)
         withdrawal = services.wallet_withdraw(
-            wallet_id=wallet.pk, amount=data["amount"], card_token=data["card_token"], user=request.user
+            wallet_id=wallet.pk,
+            amount=data["amount"],
+            card_token=data["card_token"],
+            user=request.user,
+            idempotency_claim=request.idempotency_claim,
         )
+        return self.idempotent_replay(request, withdrawal)
+
+    def idempotent_replay(self, request, withdrawal):
+        """201 paid out, 402 refused (credited back), 202 while processing (the retry job re-sends it)."""
+        withdrawal = selectors.withdrawal_get_for_user(user=request.user, withdrawal_id=withdrawal.pk)
         body = WithdrawalOutputSerializer(withdrawal).data
         if withdrawal.status == Withdrawal.Status.SUCCEEDED:
             return Response(body, status=status.HTTP_201_CREATED)

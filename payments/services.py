@@ -56,6 +56,7 @@ from payments.exceptions import (
     WalletNotFound,
     WithdrawalCardNotAllowed,
 )
+from payments.idempotency import idempotency_key_attach
 from payments.models import (
     IdempotencyKey,
     LedgerAccount,
@@ -335,13 +336,18 @@ def wallet_credit(*, wallet_id: int, amount: Money, reference: str, description:
     return tx
 
 
-def wallet_deposit(*, wallet_id: int, amount: Money, card_token: str, user=None) -> Payment:
+def wallet_deposit(
+    *, wallet_id: int, amount: Money, card_token: str, user=None, idempotency_claim: IdempotencyKey | None = None
+) -> Payment:
     """Top up a wallet by card. Makes an HTTP call: call outside any transaction.
 
     Returns the payment: succeeded (wallet credited), failed (declined) or
     processing/unknown (settled later by the retry job or a webhook). Refuses
     an amount above settings.WALLET_MAX_DEPOSIT (DepositLimitExceeded, 400)
     and a non-token (InvalidCardToken, 400) before anything is written.
+    `idempotency_claim` (the API request's Idempotency-Key claim) is given the
+    payment in the transaction that creates it, before the card is charged,
+    so a replay after a crash answers from this payment instead of paying again.
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
     limit = Money(settings.WALLET_MAX_DEPOSIT, wallet.currency)
@@ -361,6 +367,7 @@ def wallet_deposit(*, wallet_id: int, amount: Money, card_token: str, user=None)
             card_token=card_token,
             wallet=wallet,
         )
+        idempotency_key_attach(record=idempotency_claim, obj=payment)
     return payment_charge_card(payment_id=payment.pk)
 
 
@@ -379,12 +386,15 @@ def wallet_demo_credit(*, wallet_id: int, amount: Money, reference: str) -> Ledg
     return tx
 
 
-def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None) -> Withdrawal:
+def wallet_withdraw(
+    *, wallet_id: int, amount: Money, card_token: str, user=None, idempotency_claim: IdempotencyKey | None = None
+) -> Withdrawal:
     """Pay wallet money back to a card. Debits first (guarded), then calls the provider.
 
     Only a card that funded a succeeded deposit into this wallet may receive
     it (WithdrawalCardNotAllowed, 400, otherwise): wallet money never leaves
-    to a stranger's card.
+    to a stranger's card. `idempotency_claim` is given the withdrawal in the
+    transaction that debits the wallet (see wallet_deposit).
 
     Makes an HTTP call: call outside any transaction. A declined payout is
     reversed back into the wallet; an unknown one stays processing and is
@@ -412,6 +422,7 @@ def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None
             amount=amount,
             description=f"withdrawal {withdrawal.uid}",
         )
+        idempotency_key_attach(record=idempotency_claim, obj=withdrawal)
     return _withdrawal_send(withdrawal=withdrawal)
 
 

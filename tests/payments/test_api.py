@@ -5,11 +5,13 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+import requests
+from django.db import OperationalError, connection
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from payments import services
+from payments.exceptions import RequestInProgress
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
 from tests.payments.factories import UserFactory, VerifiedUserFactory
@@ -300,6 +302,167 @@ def test_concurrent_duplicate_is_409_request_in_progress(psp):
     assert replay.status_code == 202
     assert replay.json() == first.json()
     assert Payment.objects.count() == 1
+
+
+def _crash_right_after_the_provider_answers(monkeypatch, path: str):
+    """The worker dies (its database connection drops) just after the provider charged or paid out."""
+    original = requests.Session.request
+
+    def request_then_crash(session, method, url, *args, **kwargs):
+        response = original(session, method, url, *args, **kwargs)
+        if method == "POST" and url.endswith(path):
+            raise OperationalError("server closed the connection unexpectedly")
+        return response
+
+    monkeypatch.setattr(requests.Session, "request", request_then_crash)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_after_a_crash_following_the_charge_answers_from_the_payment_and_charges_once(psp, monkeypatch):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    client.raise_request_exception = False
+    body = {"amount": money("40.00"), "card_token": "tok_ok"}
+    _crash_right_after_the_provider_answers(monkeypatch, "v1/charges")
+    crashed = deposit(client, wallet.pk, body, key="crash")
+    assert crashed.status_code == 500
+    assert SandboxCharge.objects.count() == 1  # the provider did charge
+    monkeypatch.undo()
+    retried = deposit(client, wallet.pk, body, key="crash")
+    payment = Payment.objects.get()  # no second payment, so no second provider key
+    assert retried.status_code == 202
+    assert retried.json()["id"] == payment.pk
+    assert retried.json()["status"] == "processing"
+    assert SandboxCharge.objects.count() == 1
+    # The retry job asks the provider, finds the charge and books it once.
+    assert services.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert SandboxCharge.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="deposit").count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("40.00")
+    # The answer given to the retry is now the key's answer.
+    again = deposit(client, wallet.pk, body, key="crash")
+    assert (again.status_code, again.json()) == (202, retried.json())
+    assert again["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_after_a_crash_following_a_payout_answers_from_the_withdrawal_and_pays_once(psp, monkeypatch):
+    user = VerifiedUserFactory()
+    wallet = wallet_funded_by_card(user, "30.00")
+    client = client_for(user)
+    client.raise_request_exception = False
+    url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
+    body = {"amount": money("30.00"), "card_token": "tok_ok"}
+    _crash_right_after_the_provider_answers(monkeypatch, "v1/payouts")
+    assert client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="w-crash").status_code == 500
+    monkeypatch.undo()
+    retried = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="w-crash")
+    assert retried.status_code == 202
+    assert retried.json()["id"] == Withdrawal.objects.get().pk
+    assert SandboxPayout.objects.count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("0.00")
+
+
+def _claim_as_the_api_would(user, wallet, body, key):
+    from payments.idempotency import idempotency_key_claim, request_fingerprint
+
+    path = f"/api/v1/wallets/{wallet.pk}/deposits/"
+    fingerprint = request_fingerprint(scope="wallet_deposit", method="POST", path=path, body=body)
+    return idempotency_key_claim(user=user, key=key, scope="wallet_deposit", fingerprint=fingerprint)
+
+
+def _lease_runs_out():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    IdempotencyKey.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_holds_its_key_only_for_the_lease_then_a_replay_runs_the_request(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    _claim_as_the_api_would(user, wallet, body, "killed")  # the worker died before creating anything
+    busy = deposit(client_for(user), wallet.pk, body, key="killed")
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "request_in_progress"
+    assert not Payment.objects.exists()
+    _lease_runs_out()
+    taken_over = deposit(client_for(user), wallet.pk, body, key="killed")
+    assert taken_over.status_code == 201
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+    assert deposit(client_for(user), wallet.pk, body, key="killed").json() == taken_over.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_after_paying_leaves_a_key_that_answers_from_the_payment_after_the_lease(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    claim = _claim_as_the_api_would(user, wallet, body, "killed-late")
+    # The dying worker's service ran to the end; the worker died before storing the answer.
+    payment = services.wallet_deposit(
+        wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=claim
+    )
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert deposit(client_for(user), wallet.pk, body, key="killed-late").json()["code"] == "request_in_progress"
+    _lease_runs_out()
+    replay = deposit(client_for(user), wallet.pk, body, key="killed-late")
+    assert replay.status_code == 201
+    assert replay.json()["id"] == payment.pk
+    assert replay.json()["status"] == "succeeded"
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="deposit").count() == 1
+    # A different body under the key is still refused.
+    other = deposit(client_for(user), wallet.pk, {**body, "amount": money("16.00")}, key="killed-late")
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_finishes_a_deposit_whose_worker_died_before_charging_it(psp):
+    from payments.models import FraudRule, PaymentHold
+
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    claim = _claim_as_the_api_would(user, wallet, body, "never-charged")
+    # Build the state a worker leaves when it dies between creating the payment and charging it:
+    # a pending payment recorded on the key (a hold stops the charge; then the hold is gone).
+    rule = FraudRule.objects.create(name="hold all", max_attempts=0, action=FraudRule.Verdict.HOLD)
+    payment = services.wallet_deposit(
+        wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=claim
+    )
+    assert payment.status == Payment.Status.PENDING
+    PaymentHold.objects.all().delete()
+    rule.delete()
+    assert not SandboxCharge.objects.exists()
+    _lease_runs_out()
+    replay = deposit(client_for(user), wallet.pk, body, key="never-charged")
+    assert replay.status_code == 201
+    assert replay.json()["id"] == payment.pk
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_lost_its_lease_cannot_create_a_second_payment(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    slow = _claim_as_the_api_would(user, wallet, body, "slow")
+    _lease_runs_out()
+    taken_over = deposit(client_for(user), wallet.pk, body, key="slow")  # a replay takes the key over
+    assert taken_over.status_code == 201
+    # The slow first worker finally reaches its service: it may not create a payment any more.
+    with pytest.raises(RequestInProgress):
+        services.wallet_deposit(
+            wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=slow
+        )
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
