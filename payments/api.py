@@ -53,10 +53,32 @@ class EntryOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(source="transaction.created_at")
 
 
+ATTEMPT_MESSAGES = {
+    "succeeded": _("The payment provider accepted it."),
+    "declined": _("The payment provider refused it."),
+    "retryable": _("The payment provider could not take it; nothing was charged. It is tried again automatically."),
+    "unknown": _("The payment provider did not answer in time; the outcome is being checked with the provider."),
+    "not_found": _("The payment provider has no record of it yet."),
+}
+DECLINE_MESSAGES = {
+    "card_declined": _("The card was declined."),
+    "insufficient_funds": _("The card has insufficient funds."),
+}
+
+
 class AttemptOutputSerializer(serializers.ModelSerializer):
+    """One provider call as a customer may see it: no raw errors, URLs or provider bodies (admin has those)."""
+
+    message = serializers.SerializerMethodField(help_text="What happened, in words for the customer.")
+
     class Meta:
         model = PaymentAttempt
-        fields = ["id", "kind", "outcome", "status_code", "error_code", "error", "latency_ms", "created_at"]
+        fields = ["id", "kind", "outcome", "error_code", "message", "latency_ms", "created_at"]
+
+    def get_message(self, attempt) -> str:
+        if attempt.outcome == "declined" and attempt.error_code in DECLINE_MESSAGES:
+            return str(DECLINE_MESSAGES[attempt.error_code])
+        return str(ATTEMPT_MESSAGES.get(attempt.outcome, ATTEMPT_MESSAGES["unknown"]))
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -245,7 +267,7 @@ class WalletWithdrawalView(APIView):
 
 
 class PaymentDetailView(APIView):
-    """The caller's payment: status and provider attempts."""
+    """The caller's payment: status and provider attempts (safe fields only; full detail is in admin)."""
 
     @extend_schema(responses=PaymentOutputSerializer)
     def get(self, request, payment_id: int):

@@ -1,5 +1,6 @@
 """Wallet and payment API: status codes, idempotency keys, bad input, ownership."""
 
+import socket
 import threading
 import uuid
 from decimal import Decimal
@@ -304,6 +305,14 @@ def test_concurrent_duplicate_is_409_request_in_progress(psp):
     assert Payment.objects.count() == 1
 
 
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
 def _crash_right_after_the_provider_answers(monkeypatch, path: str):
     """The worker dies (its database connection drops) just after the provider charged or paid out."""
     original = requests.Session.request
@@ -516,6 +525,37 @@ def test_a_withdrawal_goes_only_to_a_card_that_funded_the_wallet(psp):
     ok = client.post(url, {"amount": money("75.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="ok")
     assert ok.status_code == 201
     assert SandboxPayout.objects.get().token == "tok_ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payment_status_shows_safe_attempt_fields_only_and_admin_keeps_the_detail(psp, settings, admin_client):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    port = _closed_port()
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{port}/internal-psp/"
+    down = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_ok"}, key="down")
+    settings.PAYMENT_GATEWAY_URL = psp
+    declined = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_insufficient"}, key="poor")
+    assert down.status_code == 202
+    payment = Payment.objects.get(pk=down.json()["id"])
+    raw_error = payment.attempts.get().error
+    assert "internal-psp" in raw_error  # what the shop knows, and the customer must not see
+    shown = client.get(f"/api/v1/payments/{payment.pk}/")
+    assert shown.status_code == 200
+    [attempt] = shown.json()["attempts"]
+    assert set(attempt) == {"id", "kind", "outcome", "error_code", "message", "latency_ms", "created_at"}
+    assert attempt["outcome"] == "retryable"
+    assert attempt["error_code"] == "connection_failed"
+    assert "nothing was charged" in attempt["message"]
+    for leak in ("internal-psp", str(port), "127.0.0.1", "Error:", "sk_sandbox"):
+        assert leak not in shown.content.decode()
+        assert leak not in down.content.decode()
+    assert "internal-psp" not in declined.content.decode()
+    assert declined.json()["payment"]["attempts"][0]["message"] == "The card has insufficient funds."
+    admin_page = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/")
+    assert admin_page.status_code == 200
+    assert "internal-psp" in admin_page.content.decode()
 
 
 @pytest.mark.django_db
