@@ -8,7 +8,15 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from payments.exceptions import InvalidCardToken, PaymentNotFound, WalletNotFound
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet, Withdrawal
+from payments.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    PaymentHold,
+    Wallet,
+    Withdrawal,
+)
 
 # A provider's card token; card numbers (or anything else) never enter our system.
 CARD_TOKEN_RE = re.compile(r"tok_[A-Za-z0-9_]{1,60}")
@@ -108,6 +116,11 @@ def payment_get_for_user(*, user, payment_id) -> Payment:
     if payment is None:
         raise PaymentNotFound()
     return payment
+
+
+def payment_is_held(*, payment: Payment) -> bool:
+    """Whether a fraud rule holds the payment for staff review (it is not charged until released)."""
+    return PaymentHold.objects.filter(payment=payment, status=PaymentHold.Status.HELD).exists()
 
 
 def payments_for_wallet(*, wallet: Wallet) -> QuerySet[Payment]:

@@ -109,17 +109,19 @@ def wallet_statement(request, wallet_id: int):
     return render(request, "payments/wallet_statement.html", context)
 
 
-def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act, show, resume=None):
+def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act, show, resume=None, cards=None):
     """A deposit/withdrawal form; the hidden key makes a double submit (or a retry after a crash) safe.
 
     `act(wallet, amount, token, claim)` runs the service (which records the
     object it creates on the claim) and returns the object; `show(obj)` is
     the URL of its outcome page; `resume(obj)` finishes an object whose first
-    request died (a resubmit after a crash answers from it, never acts again).
+    request died (a resubmit after a crash answers from it, never acts again);
+    `cards(wallet)` the only card tokens to offer.
     """
     wallet = _wallet_or_404(request, wallet_id)
+    form_kwargs = {"currency": wallet.currency, "cards": cards(wallet) if cards else None}
     if request.method == "POST":
-        form = MoneyMovementForm(request.POST, currency=wallet.currency)
+        form = MoneyMovementForm(request.POST, **form_kwargs)
         if form.is_valid():
             data = form.cleaned_data
             body = {"amount": str(data["amount"]), "card_token": data["card_token"]}
@@ -153,8 +155,17 @@ def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act,
                 idempotency_key_complete(record=record, status=303, body={"redirect": url})
                 return redirect(url)
     else:
-        form = MoneyMovementForm(currency=wallet.currency)
-    return render(request, template, {"wallet": wallet, "form": form})
+        form = MoneyMovementForm(**form_kwargs)
+    return render(
+        request,
+        template,
+        {
+            "wallet": wallet,
+            "form": form,
+            "max_deposit": Money(settings.WALLET_MAX_DEPOSIT, wallet.currency),
+            "has_cards": bool(form.fields["card_token"].choices) if cards else True,
+        },
+    )
 
 
 @login_required
@@ -199,8 +210,17 @@ def wallet_withdraw(request, wallet_id: int):
     def show(withdrawal):
         return reverse("payments:withdrawal_detail", args=[withdrawal.pk])
 
+    def cards(wallet):
+        return selectors.wallet_funding_cards(wallet=wallet)
+
     return _money_form_view(
-        request, wallet_id, scope="page_wallet_withdrawal", template="payments/wallet_withdraw.html", act=act, show=show
+        request,
+        wallet_id,
+        scope="page_wallet_withdrawal",
+        template="payments/wallet_withdraw.html",
+        act=act,
+        show=show,
+        cards=cards,
     )
 
 
@@ -211,7 +231,11 @@ def payment_detail(request, payment_id: int):
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment_id)
     except PaymentNotFound:
         raise Http404
-    return render(request, "payments/payment_detail.html", {"payment": payment, "Status": Payment.Status})
+    return render(
+        request,
+        "payments/payment_detail.html",
+        {"payment": payment, "Status": Payment.Status, "held": selectors.payment_is_held(payment=payment)},
+    )
 
 
 @login_required
