@@ -28,8 +28,8 @@ class CardTokenField(serializers.CharField):
     """A provider card token; checked by selectors.card_token_check in the serializer's validate()."""
 
     def __init__(self, **kwargs):
-        # Blank or overlong values reach card_token_check, so every non-token gets its code.
-        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+        # Blank or overlong values reach card_token_check too, so every non-token gets its code.
+        super().__init__(allow_blank=True, **kwargs)
 
 
 class WalletOutputSerializer(serializers.Serializer):
@@ -250,9 +250,13 @@ class WalletWithdrawalView(APIView):
             user=request.user,
             idempotency_claim=request.idempotency_claim,
         )
-        return self.idempotent_replay(request, withdrawal)
+        return self.respond(request, withdrawal)
 
     def idempotent_replay(self, request, withdrawal):
+        """A replay whose first request died after debiting: the withdrawal as it is now (the retry job sends it)."""
+        return self.respond(request, withdrawal)
+
+    def respond(self, request, withdrawal):
         """201 paid out, 402 refused (credited back), 202 while processing (the retry job re-sends it)."""
         withdrawal = selectors.withdrawal_get_for_user(user=request.user, withdrawal_id=withdrawal.pk)
         body = WithdrawalOutputSerializer(withdrawal).data
