@@ -3,7 +3,7 @@
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -16,7 +16,20 @@ from shop.api import ErrorSerializer, MoneyField, Pagination, paginated
 
 IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
 
-CARD_TOKEN_FIELD = {"max_length": 64, "allow_blank": False}
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^tok_[A-Za-z0-9_]{1,60}$",
+        "description": "A card token from the payment provider; card numbers are refused (400 invalid_card_token).",
+    }
+)
+class CardTokenField(serializers.CharField):
+    """A provider card token; checked by selectors.card_token_check in the serializer's validate()."""
+
+    def __init__(self, **kwargs):
+        # Blank or overlong values reach card_token_check too, so every non-token gets its code.
+        super().__init__(allow_blank=True, **kwargs)
 
 
 class WalletOutputSerializer(serializers.Serializer):
@@ -40,10 +53,32 @@ class EntryOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(source="transaction.created_at")
 
 
+ATTEMPT_MESSAGES = {
+    "succeeded": _("The payment provider accepted it."),
+    "declined": _("The payment provider refused it."),
+    "retryable": _("The payment provider could not take it; nothing was charged. It is tried again automatically."),
+    "unknown": _("The payment provider did not answer in time; the outcome is being checked with the provider."),
+    "not_found": _("The payment provider has no record of it yet."),
+}
+DECLINE_MESSAGES = {
+    "card_declined": _("The card was declined."),
+    "insufficient_funds": _("The card has insufficient funds."),
+}
+
+
 class AttemptOutputSerializer(serializers.ModelSerializer):
+    """One provider call as a customer may see it: no raw errors, URLs or provider bodies (admin has those)."""
+
+    message = serializers.SerializerMethodField(help_text="What happened, in words for the customer.")
+
     class Meta:
         model = PaymentAttempt
-        fields = ["id", "kind", "outcome", "status_code", "error_code", "error", "latency_ms", "created_at"]
+        fields = ["id", "kind", "outcome", "error_code", "message", "latency_ms", "created_at"]
+
+    def get_message(self, attempt) -> str:
+        if attempt.outcome == "declined" and attempt.error_code in DECLINE_MESSAGES:
+            return str(DECLINE_MESSAGES[attempt.error_code])
+        return str(ATTEMPT_MESSAGES.get(attempt.outcome, ATTEMPT_MESSAGES["unknown"]))
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -78,7 +113,13 @@ class WithdrawalOutputSerializer(serializers.Serializer):
 
 class MoneyMovementInputSerializer(serializers.Serializer):
     amount = MoneyField(positive=True)
-    card_token = serializers.CharField(**CARD_TOKEN_FIELD)
+    card_token = CardTokenField()
+
+    def validate(self, attrs):
+        # Raises InvalidCardToken (400 invalid_card_token, field card_token): a ShopError, so the
+        # API answers with its own code rather than the generic "invalid".
+        attrs["card_token"] = selectors.card_token_check(attrs["card_token"])
+        return attrs
 
 
 class WalletListView(APIView):
@@ -150,8 +191,23 @@ class WalletDepositView(APIView):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         data = _validated(MoneyMovementInputSerializer, request.data)
         payment = services.wallet_deposit(
-            wallet_id=wallet.pk, amount=data["amount"], card_token=data["card_token"], user=request.user
+            wallet_id=wallet.pk,
+            amount=data["amount"],
+            card_token=data["card_token"],
+            user=request.user,
+            idempotency_claim=request.idempotency_claim,
         )
+        return self.respond(request, payment)
+
+    def idempotent_replay(self, request, payment):
+        """A replay whose first request died after creating the payment: its charge is finished, never doubled."""
+        # Charges only a payment still pending (the crash came before the charge), under its
+        # row lock and with its own provider key; anything else is returned as it is.
+        payment = services.payment_charge_card(payment_id=payment.pk)
+        return self.respond(request, payment)
+
+    def respond(self, request, payment):
+        """201 succeeded, 402 declined, 202 while the outcome is pending/processing/unknown."""
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment.pk)
         body = PaymentOutputSerializer(payment).data
         if payment.status == Payment.Status.SUCCEEDED:
@@ -188,8 +244,21 @@ class WalletWithdrawalView(APIView):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         data = _validated(MoneyMovementInputSerializer, request.data)
         withdrawal = services.wallet_withdraw(
-            wallet_id=wallet.pk, amount=data["amount"], card_token=data["card_token"], user=request.user
+            wallet_id=wallet.pk,
+            amount=data["amount"],
+            card_token=data["card_token"],
+            user=request.user,
+            idempotency_claim=request.idempotency_claim,
         )
+        return self.respond(request, withdrawal)
+
+    def idempotent_replay(self, request, withdrawal):
+        """A replay whose first request died after debiting: the withdrawal as it is now (the retry job sends it)."""
+        return self.respond(request, withdrawal)
+
+    def respond(self, request, withdrawal):
+        """201 paid out, 402 refused (credited back), 202 while processing (the retry job re-sends it)."""
+        withdrawal = selectors.withdrawal_get_for_user(user=request.user, withdrawal_id=withdrawal.pk)
         body = WithdrawalOutputSerializer(withdrawal).data
         if withdrawal.status == Withdrawal.Status.SUCCEEDED:
             return Response(body, status=status.HTTP_201_CREATED)
@@ -202,7 +271,7 @@ class WalletWithdrawalView(APIView):
 
 
 class PaymentDetailView(APIView):
-    """The caller's payment: status and provider attempts."""
+    """The caller's payment: status and provider attempts (safe fields only; full detail is in admin)."""
 
     @extend_schema(responses=PaymentOutputSerializer)
     def get(self, request, payment_id: int):

@@ -65,10 +65,30 @@ class InvalidAmount(PaymentError):
     default_message = _("The amount must be positive and use the currency's minor units.")
 
 
+class DepositLimitExceeded(PaymentError):
+    code = "deposit_limit_exceeded"
+    status_code = 400
+    default_message = _("This is more than a single deposit may be.")
+
+
+class WithdrawalCardNotAllowed(PaymentError):
+    code = "withdrawal_card_not_allowed"
+    status_code = 400
+    default_message = _("Money can only be paid back to a card that topped up this wallet.")
+
+
 class UnbalancedTransaction(PaymentError):
     code = "unbalanced_transaction"
     status_code = 500
     default_message = _("A ledger transaction must sum to zero in every currency.")
+
+
+class LedgerReferenceConflict(PaymentError):
+    """A reference was posted again with other legs: a programming error, never a replay."""
+
+    code = "ledger_reference_conflict"
+    status_code = 500
+    default_message = _("This ledger reference was already posted with different amounts or accounts.")
 
 
 class RefundNotAllowed(PaymentError):

@@ -7,16 +7,26 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from payments.exceptions import InvalidCardToken
+from payments.selectors import card_token_check
 from shop.money import minor_unit_quantum
 
 SANDBOX_CARDS = [
     ("tok_ok", _("Test card: succeeds")),
+    ("tok_slow", _("Test card: slow provider, succeeds")),
     ("tok_declined", _("Test card: declined")),
     ("tok_insufficient", _("Test card: insufficient funds")),
     ("tok_timeout", _("Test card: provider times out")),
     ("tok_flaky", _("Test card: flaky provider")),
     ("tok_error", _("Test card: provider error")),
+    ("tok_payout_declined", _("Test card: succeeds, refuses payouts")),
+    ("tok_payout_error", _("Test card: succeeds, payouts fail")),
 ]
+
+
+def card_label(token: str) -> str:
+    """How a card token is shown: the sandbox's description, else the token itself."""
+    return str(dict(SANDBOX_CARDS).get(token) or _("Card %(token)s") % {"token": token})
 
 
 class WalletOpenForm(forms.Form):
@@ -28,18 +38,36 @@ class WalletOpenForm(forms.Form):
 
 
 class MoneyMovementForm(forms.Form):
-    """Amount in the wallet's currency and a card token; the hidden key stops double submits."""
+    """Amount in the wallet's currency and a card token; the hidden key stops double submits.
+
+    `cards`: the only tokens to offer (a withdrawal goes back to a card that
+    funded the wallet). Without it, a deposit offers the sandbox's test cards,
+    or a token field when the sandbox is off.
+    """
 
     amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), max_digits=14)
     card_token = forms.ChoiceField(label=_("Card"), choices=SANDBOX_CARDS)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
-    def __init__(self, *args, currency: str, **kwargs):
+    def __init__(self, *args, currency: str, cards: list[str] | None = None, **kwargs):
         self.currency = currency
         kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
         super().__init__(*args, **kwargs)
-        if not getattr(settings, "PSP_SANDBOX_ENABLED", False):
-            self.fields["card_token"] = forms.CharField(label=_("Card token"), max_length=64)
+        if cards is not None:
+            self.fields["card_token"].choices = [(token, card_label(token)) for token in cards]
+        elif not getattr(settings, "PSP_SANDBOX_ENABLED", False):
+            self.fields["card_token"] = forms.CharField(
+                label=_("Card token"), max_length=64, help_text=_("The token from the payment provider (tok_...).")
+            )
+
+    def clean_card_token(self):
+        try:
+            return card_token_check(self.cleaned_data["card_token"])
+        except InvalidCardToken as exc:
+            # Whatever was typed (a card number, perhaps) is not rendered back into the page.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("card_token")] = ""
+            raise forms.ValidationError(exc.message, code=exc.code)
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

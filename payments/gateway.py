@@ -5,9 +5,11 @@
 
 - `succeeded`: done.
 - `declined`: final (card declined, insufficient funds, or a request the
-  provider refused with a 4xx); never retry with the same input.
+  provider refused as invalid with a 4xx); never retry with the same input.
 - `retryable`: failed before anything was charged (5xx `processing_error`,
-  connection refused, connect timeout); the same idempotency key may be sent again.
+  connection refused, connect timeout, 401/403 when our API key is wrong,
+  408, 429, 409 for a key still in flight at the provider); the same
+  idempotency key may be sent again (the retry job asks `get_charge` first).
 - `unknown`: the request may have been processed (read timeout, connection
   dropped after sending, other 5xx); ask the provider (`get_charge`) before
   doing anything else.
@@ -19,6 +21,7 @@ client"); a real provider (Stripe-like) gets its own `Gateway` subclass in
 """
 
 import abc
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ from urllib3.util.retry import Retry
 
 from shop.exceptions import ShopError
 from shop.money import minor_unit_quantum
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -146,6 +151,28 @@ def _sent_nothing(exc: requests.ConnectionError) -> bool:
     return False
 
 
+# 4xx answers that say "not now" or "not with these credentials", not "never": nothing
+# was charged for them, and the same idempotency key may be sent again later.
+TRANSIENT_STATUSES = frozenset({401, 403, 408, 429})
+# A 409 for a request with the same key still running at the provider (Stripe:
+# idempotency_key_in_use); a 409 idempotency_key_reused (other body) is our bug and final.
+IN_FLIGHT_CODES = frozenset({"idempotency_key_in_use", "request_in_progress", "lock_timeout"})
+
+
+def _log_credentials_refused(status: int, code: str, path: str) -> None:
+    if status in (401, 403):
+        # Every payment fails this way until someone fixes the configuration: say so loudly.
+        logger.error(
+            "payment provider refused our credentials on %s (HTTP %s %s); check PSP_API_KEY", path, status, code
+        )
+
+
+def _transient_refusal(status: int, code: str, path: str) -> bool:
+    """Whether a 4xx means "try again later with the same key" rather than a final refusal."""
+    _log_credentials_refused(status, code, path)
+    return status in TRANSIENT_STATUSES or (status == 409 and code in IN_FLIGHT_CODES)
+
+
 class HttpGateway(Gateway):
     """The Stripe-like JSON-over-HTTP protocol the sandbox speaks (docs/interfaces.md).
 
@@ -233,6 +260,8 @@ class HttpGateway(Gateway):
             )
         code = str(err.get("code", "")) or f"http_{status}"
         message = str(err.get("message", "")) or f"HTTP {status}"
+        if _transient_refusal(status, code, path):
+            return GatewayResult(Outcome.RETRYABLE, provider_id, error_code=code, error=message, **common)
         if 400 <= status < 500:
             return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=message, **common)
         if status >= 500 and code == "processing_error":
@@ -271,6 +300,7 @@ class HttpGateway(Gateway):
             return GatewayResult(Outcome.UNKNOWN, error_code="invalid_response", error="HTTP 200", **common)
         code = str(err.get("code", "")) or f"http_{status}"
         message = str(err.get("message", "")) or f"HTTP {status}"
+        _log_credentials_refused(status, code, "v1/charges")
         if status == 404 and code == "not_found":
             return GatewayResult(Outcome.NOT_FOUND, error_code=code, error=message, **common)
         return GatewayResult(Outcome.UNKNOWN, error_code=code, error=message, **common)

@@ -4,16 +4,41 @@ Per (user, key) the first request's fingerprint and final response are
 stored. The same key with the same body answers the stored response and does
 nothing again; a different body is 409 `idempotency_key_reused`; a duplicate
 arriving while the first is still running is 409 `request_in_progress`.
-The claim is committed before the view runs, so a concurrent duplicate sees
-it (on PostgreSQL the second insert waits for the first and then conflicts).
+
+A running request holds the key on a lease (`IDEMPOTENCY_LEASE_SECONDS`,
+default 60, far longer than any request may take). The claim is committed
+before the view runs, so a concurrent duplicate sees it (on PostgreSQL the
+second insert waits for the first and then conflicts). As soon as the
+request creates its object (a payment, a withdrawal, an order), the service
+records that object on the key in the same database transaction
+(`idempotency_key_attach`). So when a worker crashes or is killed, whatever
+the point:
+
+- nothing was created: the key is forgotten (after an exception) or, for a
+  killed worker, taken over by the first replay after the lease; the replay
+  runs the request afresh;
+- the object was created (and its provider call possibly made): the key is
+  kept, and a replay (at once after an exception, after the lease for a
+  killed worker) answers from the object's current state through the view's
+  `idempotent_replay`, never creating a second one.
+
+A claim that lost its lease (another request took it over) can no longer
+record an object: `idempotency_key_attach` raises RequestInProgress, which
+rolls back the object's creation.
 """
 
 import hashlib
 import json
+import uuid
+from datetime import timedelta
 from functools import wraps
 
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -23,6 +48,12 @@ from shop.exceptions import ShopError
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+DEFAULT_LEASE_SECONDS = 60
+REPLAY_HOOK = "idempotent_replay"
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
 
 
 def request_fingerprint(*, scope: str, method: str, path: str, body) -> str:
@@ -36,73 +67,174 @@ def request_fingerprint(*, scope: str, method: str, path: str, body) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_key_claim(*, user, key: str, scope: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
-    """Claim (user, key) for this request; returns (record, claimed). Raises on reuse or a running duplicate."""
-    try:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(user=user, key=key, scope=scope, fingerprint=fingerprint), True
-    except IntegrityError:
-        pass
-    record = IdempotencyKey.objects.get(user=user, key=key)
-    if record.fingerprint != fingerprint or record.scope != scope:
-        raise IdempotencyKeyReused()
-    if record.status != IdempotencyKey.Status.DONE:
+def idempotency_key_claim(*, user, key: str, scope: str, fingerprint: str) -> IdempotencyKey:
+    """Claim (user, key) for this request and return the record.
+
+    A `done` record is the stored answer to replay. An `in_progress` record is
+    now held by this request (new, or taken over after its lease ran out); if
+    it names a created object (`resource_type`), answer from that object
+    instead of running the request again. Raises IdempotencyKeyReused for
+    another body under the same key, RequestInProgress while another request
+    holds the lease.
+    """
+    for _attempt in range(3):
+        now = timezone.now()
+        token = uuid.uuid4().hex
+        try:
+            with transaction.atomic():
+                return IdempotencyKey.objects.create(
+                    user=user,
+                    key=key,
+                    scope=scope,
+                    fingerprint=fingerprint,
+                    lease_token=token,
+                    locked_until=now + _lease(),
+                )
+        except IntegrityError:
+            pass
+        record = IdempotencyKey.objects.filter(user=user, key=key).first()
+        if record is None:
+            continue  # released between our insert and this read: try again
+        if record.fingerprint != fingerprint or record.scope != scope:
+            raise IdempotencyKeyReused()
+        if record.status == IdempotencyKey.Status.DONE:
+            return record
+        taken = (
+            IdempotencyKey.objects.filter(
+                pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, lease_token=record.lease_token
+            )
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+            .update(lease_token=token, locked_until=now + _lease())
+        )
+        if not taken:
+            raise RequestInProgress()
+        record.refresh_from_db()
+        return record
+    raise RequestInProgress()
+
+
+def idempotency_key_attach(*, record: IdempotencyKey | None, obj) -> None:
+    """Record on the claimed key the object its request created. No-op without a claim.
+
+    Call inside the transaction that creates `obj`, so both commit together.
+    Raises RequestInProgress (rolling the creation back) when the claim was
+    taken over by a replay after its lease ran out.
+    """
+    if record is None:
+        return
+    resource_type, resource_id = obj._meta.label_lower, str(obj.pk)
+    updated = IdempotencyKey.objects.filter(
+        pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, lease_token=record.lease_token
+    ).update(resource_type=resource_type, resource_id=resource_id)
+    if not updated:
         raise RequestInProgress()
-    return record, False
+    record.resource_type, record.resource_id = resource_type, resource_id
+
+
+def idempotency_key_resource(*, record: IdempotencyKey):
+    """The object recorded on the key (see idempotency_key_attach), or None."""
+    if not record.resource_type:
+        return None
+    model = apps.get_model(record.resource_type)
+    return model._default_manager.get(pk=record.resource_id)
 
 
 def idempotency_key_complete(*, record: IdempotencyKey, status: int, body) -> None:
-    """Store the final response of a claimed key."""
+    """Store the final response of a key this request holds (a lost claim stores nothing)."""
     with transaction.atomic():
-        record.status = IdempotencyKey.Status.DONE
-        record.response_status = status
-        record.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
-        record.completed_at = timezone.now()
-        record.save(update_fields=["status", "response_status", "response_body", "completed_at"])
+        IdempotencyKey.objects.filter(
+            pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, lease_token=record.lease_token
+        ).update(
+            status=IdempotencyKey.Status.DONE,
+            response_status=status,
+            response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+            completed_at=timezone.now(),
+            locked_until=None,
+        )
 
 
-def idempotency_key_release(*, record: IdempotencyKey) -> None:
-    """Forget a claim whose request ended in an unexpected error, so the client may try again."""
+def idempotency_key_abandon(*, record: IdempotencyKey) -> None:
+    """Give up a claim after a refusal or a crash.
+
+    If the request created nothing, the key is forgotten, so the client may
+    fix the request and send it again. If it created an object, the key is
+    kept and its lease ends now: the next replay answers from that object.
+    """
     with transaction.atomic():
-        IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
+        held = IdempotencyKey.objects.filter(
+            pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, lease_token=record.lease_token
+        )
+        deleted, _detail = held.filter(resource_type="").delete()
+        if not deleted:
+            held.update(locked_until=timezone.now())
+
+
+def _storable(status_code: int) -> bool:
+    """Answers after which money may have moved: 2xx, and 402 (a declined payment is recorded)."""
+    return 200 <= status_code < 300 or status_code == 402
 
 
 def idempotent(scope: str):
-    """Decorator for a DRF view's `post(self, request, *args, **kwargs)`; see the module docstring.
+    """Decorator for a DRF view's `post(self, request, *args, **kwargs)`; the contract is:
 
-    Call outside any transaction (ATOMIC_REQUESTS is off). Answers after
-    which money may have moved (2xx, and 402 for a declined card, whose failed
-    payment is recorded) are stored and replayed; other refusals and crashes
-    release the key.
+    - Requires the `Idempotency-Key` header (400 `idempotency_key_required`
+      without it or longer than 255). Call outside any transaction
+      (ATOMIC_REQUESTS is off).
+    - Same key + same body (scope, method, path, JSON body): the stored answer
+      again, with `Idempotent-Replayed: true`; different body: 409
+      `idempotency_key_reused`; while the first request runs (within its
+      lease): 409 `request_in_progress`.
+    - The view finds the claim in `request.idempotency_claim` and passes it to
+      the service that creates its object, which calls
+      `idempotency_key_attach(record=claim, obj=...)` in the transaction that
+      creates the object.
+    - A view whose request creates an object defines
+      `idempotent_replay(self, request, obj) -> Response`: the answer for that
+      object in its current state, with the status rules of a first answer
+      (e.g. 201 succeeded, 202 processing/unknown, 402 declined). Build the
+      first answer with the same code so both agree. The decorator calls it
+      when a replay finds an object but no stored answer (the first request
+      crashed, or its worker died and the lease ran out).
+    - Answers after which money may have moved (2xx, and 402) are stored and
+      replayed. Other refusals (4xx ShopErrors, validation errors) and
+      crashes release the key when nothing was created; when an object was
+      created the key stays, for the next replay to answer from the object.
     """
 
     def decorator(view_method):
         @wraps(view_method)
         def wrapper(self, request, *args, **kwargs):
             key = (request.headers.get(HEADER) or "").strip()
-            if not key:
-                raise IdempotencyKeyRequired(field=HEADER)
-            if len(key) > MAX_KEY_LENGTH:
+            if not key or len(key) > MAX_KEY_LENGTH:
                 raise IdempotencyKeyRequired(field=HEADER)
             fingerprint = request_fingerprint(
                 scope=scope, method=request.method, path=request.path, body=request.data
             )
-            record, claimed = idempotency_key_claim(user=request.user, key=key, scope=scope, fingerprint=fingerprint)
-            if not claimed:
+            record = idempotency_key_claim(user=request.user, key=key, scope=scope, fingerprint=fingerprint)
+            if record.status == IdempotencyKey.Status.DONE:
                 response = Response(record.response_body, status=record.response_status)
                 response["Idempotent-Replayed"] = "true"
                 return response
+            request.idempotency_claim = record
             try:
-                response = view_method(self, request, *args, **kwargs)
+                obj = idempotency_key_resource(record=record)
+                if obj is not None:
+                    replay = getattr(self, REPLAY_HOOK, None)
+                    if replay is None:
+                        raise ImproperlyConfigured(f"{type(self).__name__} records objects but has no {REPLAY_HOOK}()")
+                    response = replay(request, obj)
+                    response["Idempotent-Replayed"] = "true"
+                else:
+                    response = view_method(self, request, *args, **kwargs)
             except ShopError as exc:
                 response = Response(exc.as_dict(), status=exc.status_code)
             except BaseException:
-                idempotency_key_release(record=record)
+                idempotency_key_abandon(record=record)
                 raise
-            if not (200 <= response.status_code < 300 or response.status_code == 402):
-                # Refused before anything moved (invalid input, not found, closed...):
-                # forget the key so the client may fix the request and resend it.
-                idempotency_key_release(record=record)
+            if not _storable(response.status_code):
+                # Refused (invalid input, not found, closed...): nothing moved, unless an
+                # object was recorded, in which case the next replay answers from it.
+                idempotency_key_abandon(record=record)
                 return response
             idempotency_key_complete(record=record, status=response.status_code, body=response.data)
             return response

@@ -363,6 +363,12 @@ class IdempotencyKey(models.Model):
     scope = models.CharField(_("scope"), max_length=64)
     fingerprint = models.CharField(_("request fingerprint"), max_length=64)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    # The running request's claim: who holds it and until when (a dead worker's claim expires).
+    lease_token = models.CharField(_("lease token"), max_length=32, blank=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    # The object the request created (e.g. "payments.payment", 42), recorded as soon as it exists.
+    resource_type = models.CharField(_("created object type"), max_length=64, blank=True)
+    resource_id = models.CharField(_("created object id"), max_length=64, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

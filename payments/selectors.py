@@ -4,11 +4,20 @@ import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from payments.exceptions import InvalidCardToken, PaymentNotFound, WalletNotFound
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet, Withdrawal
+from payments.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    PaymentHold,
+    Wallet,
+    Withdrawal,
+)
 
 # A provider's card token; card numbers (or anything else) never enter our system.
 CARD_TOKEN_RE = re.compile(r"tok_[A-Za-z0-9_]{1,60}")
@@ -55,7 +64,9 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
-def wallet_statement(*, wallet: Wallet, start: date | None = None, end: date | None = None) -> QuerySet[LedgerEntry]:
+def wallet_statement(
+    *, wallet: Wallet, start: date | None = None, end: date | None = None
+) -> QuerySet[LedgerEntry]:
     """The wallet's entries, newest first, from `start` to `end` (both days included)."""
     entries = (
         LedgerEntry.objects.filter(account_id=wallet.account_id)
@@ -94,12 +105,29 @@ def ledger_unbalanced_transactions() -> QuerySet[LedgerTransaction]:
 
 
 def wallets_with_wrong_cached_balance() -> list[Wallet]:
-    """Wallets whose cached balance differs from the sum of their entries (should be empty)."""
-    wrong = []
-    for wallet in Wallet.objects.select_related("account"):
-        if account_balance(account=wallet.account) != wallet.balance:
-            wrong.append(wallet)
-    return wrong
+    """Wallets whose cached balance differs from the sum of their entries (should be empty).
+
+    One statement, so one snapshot: a posting committed meanwhile never shows as a mismatch.
+    """
+    summed = (
+        LedgerEntry.objects.filter(account_id=OuterRef("account_id"))
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    amount = DecimalField(
+        max_digits=Wallet._meta.get_field("balance").max_digits,
+        decimal_places=Wallet._meta.get_field("balance").decimal_places,
+    )
+    return list(
+        Wallet.objects.select_related("account")
+        .annotate(
+            summed=Coalesce(Subquery(summed, output_field=amount), Value(Decimal("0")), output_field=amount)
+        )
+        .exclude(balance=F("summed"))
+        .order_by("pk")
+    )
 
 
 def payment_get_for_user(*, user, payment_id) -> Payment:
@@ -110,26 +138,58 @@ def payment_get_for_user(*, user, payment_id) -> Payment:
     return payment
 
 
+def payment_is_held(*, payment: Payment) -> bool:
+    """Whether a fraud rule holds the payment for staff review (it is not charged until released)."""
+    return PaymentHold.objects.filter(payment=payment, status=PaymentHold.Status.HELD).exists()
+
+
 def payments_for_wallet(*, wallet: Wallet) -> QuerySet[Payment]:
     """Deposits into the wallet, newest first."""
-    return Payment.objects.filter(wallet=wallet, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by("-created_at")
+    return Payment.objects.filter(wallet=wallet, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by(
+        "-created_at"
+    )
+
+
+def wallet_funding_cards(*, wallet: Wallet) -> list[str]:
+    """Card tokens that funded a succeeded deposit into the wallet, most recently used first.
+
+    A withdrawal goes back to one of these cards only.
+    """
+    tokens = (
+        Payment.objects.filter(
+            wallet=wallet,
+            purpose=Payment.Purpose.WALLET_DEPOSIT,
+            method=Payment.Method.CARD,
+            status=Payment.Status.SUCCEEDED,
+        )
+        .exclude(card_token="")
+        .order_by("-created_at", "-id")
+        .values_list("card_token", flat=True)
+    )
+    return list(dict.fromkeys(tokens))
 
 
 def recent_activity_for_user(*, user, limit: int = 10) -> dict:
     """The user's latest deposits and withdrawals, newest first, for the wallet overview."""
     return {
         "deposits": list(
-            Payment.objects.filter(user=user, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by("-created_at")[:limit]
+            Payment.objects.filter(user=user, purpose=Payment.Purpose.WALLET_DEPOSIT).order_by("-created_at")[
+                :limit
+            ]
         ),
         "withdrawals": list(
-            Withdrawal.objects.filter(wallet__user=user).select_related("wallet").order_by("-created_at")[:limit]
+            Withdrawal.objects.filter(wallet__user=user)
+            .select_related("wallet")
+            .order_by("-created_at")[:limit]
         ),
     }
 
 
 def withdrawal_get_for_user(*, user, withdrawal_id) -> Withdrawal:
     """The user's withdrawal; WalletNotFound-like 404 for anyone else's."""
-    withdrawal = Withdrawal.objects.filter(wallet__user=user, pk=withdrawal_id).select_related("wallet").first()
+    withdrawal = (
+        Withdrawal.objects.filter(wallet__user=user, pk=withdrawal_id).select_related("wallet").first()
+    )
     if withdrawal is None:
         raise PaymentNotFound()
     return withdrawal

@@ -42,9 +42,11 @@ from djmoney.money import Money
 from payments import handlers
 from payments.exceptions import (
     CurrencyMismatch,
+    DepositLimitExceeded,
     EmailNotVerified,
     InsufficientFunds,
     InvalidAmount,
+    LedgerReferenceConflict,
     PaymentInProgress,
     PaymentNotFound,
     RefundFailed,
@@ -54,7 +56,9 @@ from payments.exceptions import (
     WalletClosed,
     WalletExists,
     WalletNotFound,
+    WithdrawalCardNotAllowed,
 )
+from payments.idempotency import idempotency_key_attach
 from payments.models import (
     IdempotencyKey,
     LedgerAccount,
@@ -68,9 +72,9 @@ from payments.models import (
     WebhookEvent,
     Withdrawal,
 )
-from payments.selectors import user_has_verified_email
+from payments.selectors import card_token_check, user_has_verified_email, wallet_funding_cards
 from shop.exceptions import InvalidTransition
-from shop.money import minor_unit_quantum
+from shop.money import minor_unit_quantum, money_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +155,10 @@ class Leg:
 def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str = "") -> tuple[LedgerTransaction, bool]:
     """Post a balanced transaction once per reference; returns (transaction, created).
 
+    Posting a reference again returns the first posting only if the legs are
+    the same (accounts, amounts, currencies); other legs raise
+    LedgerReferenceConflict, a programming error that must not be hidden.
+
     The only writer of ledger entries and of wallets' cached balances. A leg
     that takes money out of a wallet is a guarded UPDATE (`balance >= amount`):
     if it matches no row the whole posting is undone and InsufficientFunds is
@@ -171,13 +179,13 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
     with transaction.atomic():
         existing = LedgerTransaction.objects.filter(reference=reference).first()
         if existing:
-            return existing, False
+            return _ledger_replay(existing, legs), False
         try:
             with transaction.atomic():
                 tx = LedgerTransaction.objects.create(reference=reference, kind=kind, description=description[:255])
         except IntegrityError:
             # A concurrent posting of the same reference won; it is the one.
-            return LedgerTransaction.objects.get(reference=reference), False
+            return _ledger_replay(LedgerTransaction.objects.get(reference=reference), legs), False
         LedgerEntry.objects.bulk_create(
             [
                 LedgerEntry(transaction=tx, account=leg.account, amount=leg.amount.amount, currency=leg.amount.currency.code)
@@ -194,6 +202,25 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
             if wallets.update(balance=F("balance") + change) != 1:
                 raise InsufficientFunds()
         return tx, True
+
+
+def _leg_key(account_id: int, amount: Decimal, currency: str) -> tuple[int, Decimal, str]:
+    return (account_id, amount.quantize(minor_unit_quantum(currency)), currency)
+
+
+def _ledger_replay(tx: LedgerTransaction, legs: list[Leg]) -> LedgerTransaction:
+    """The posted transaction, if `legs` are exactly its entries; LedgerReferenceConflict otherwise.
+
+    A reference names one business event: posting it again with other
+    accounts, amounts or currencies is a bug that must surface, not be
+    answered with the first posting.
+    """
+    posted = sorted(_leg_key(e.account_id, e.amount, e.currency) for e in tx.entries.all())
+    asked = sorted(_leg_key(leg.account.pk, leg.amount.amount, leg.amount.currency.code) for leg in legs)
+    if posted != asked:
+        logger.error("ledger reference %s posted again with other legs: %s, then %s", tx.reference, posted, asked)
+        raise LedgerReferenceConflict()
+    return tx
 
 
 def _transfer(*, reference: str, kind: str, source: LedgerAccount, target: LedgerAccount, amount: Money, description=""):
@@ -228,9 +255,29 @@ def wallet_open(*, user, currency: str) -> Wallet:
 
 
 def wallet_close(*, wallet_id: int) -> Wallet:
-    """Close an empty wallet: no more deposits or spends."""
+    """Close an empty wallet with no money in flight: no more deposits or spends.
+
+    Refuses (WalletClosed, 409) while a deposit is pending/processing/unknown
+    (`wallet_has_pending_payments`: it may still credit the wallet) or a
+    withdrawal is processing (it may still be reversed into it), and while the
+    balance is not zero (`wallet_not_empty`). Takes the wallet row lock, which
+    wallet_deposit and wallet_withdraw take too when they start a movement.
+    """
     with transaction.atomic():
         wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+        in_flight = (
+            Payment.objects.filter(
+                wallet=wallet,
+                purpose=Payment.Purpose.WALLET_DEPOSIT,
+                status__in=(Payment.Status.PENDING, *Payment.OPEN_STATUSES),
+            ).exists()
+            or Withdrawal.objects.filter(wallet=wallet, status=Withdrawal.Status.PROCESSING).exists()
+        )
+        if in_flight:
+            raise WalletClosed(
+                _("A deposit or withdrawal of this wallet is still being processed; close it once it has settled."),
+                code="wallet_has_pending_payments",
+            )
         if wallet.balance != 0:
             raise WalletClosed(_("Only an empty wallet can be closed."), code="wallet_not_empty")
         wallet.status = Wallet.Status.CLOSED
@@ -250,6 +297,14 @@ def _wallet_for_money(*, wallet_id: int, amount: Money, user=None) -> Wallet:
         raise WalletClosed()
     if wallet.currency != amount.currency.code:
         raise CurrencyMismatch(field="amount")
+    return wallet
+
+
+def _wallet_lock_open(*, wallet_id: int) -> Wallet:
+    """Lock the wallet row and check it is still open (wallet_close may have won the race)."""
+    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    if not wallet.is_open:
+        raise WalletClosed()
     return wallet
 
 
@@ -287,22 +342,38 @@ def wallet_credit(*, wallet_id: int, amount: Money, reference: str, description:
     return tx
 
 
-def wallet_deposit(*, wallet_id: int, amount: Money, card_token: str, user=None) -> Payment:
+def wallet_deposit(
+    *, wallet_id: int, amount: Money, card_token: str, user=None, idempotency_claim: IdempotencyKey | None = None
+) -> Payment:
     """Top up a wallet by card. Makes an HTTP call: call outside any transaction.
 
     Returns the payment: succeeded (wallet credited), failed (declined) or
-    processing/unknown (settled later by the retry job or a webhook).
+    processing/unknown (settled later by the retry job or a webhook). Refuses
+    an amount above settings.WALLET_MAX_DEPOSIT (DepositLimitExceeded, 400)
+    and a non-token (InvalidCardToken, 400) before anything is written.
+    `idempotency_claim` (the API request's Idempotency-Key claim) is given the
+    payment in the transaction that creates it, before the card is charged,
+    so a replay after a crash answers from this payment instead of paying again.
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
-    payment = _payment_new(
-        user=wallet.user,
-        purpose=Payment.Purpose.WALLET_DEPOSIT,
-        reference=f"wallet-{wallet.pk}",
-        amount=amount,
-        method=Payment.Method.CARD,
-        card_token=card_token,
-        wallet=wallet,
-    )
+    limit = Money(settings.WALLET_MAX_DEPOSIT, wallet.currency)
+    if amount > limit:
+        raise DepositLimitExceeded(
+            _("A single deposit can be at most %(limit)s.") % {"limit": limit}, field="amount", limit=money_to_dict(limit)
+        )
+    card_token = card_token_check(card_token)
+    with transaction.atomic():
+        _wallet_lock_open(wallet_id=wallet.pk)
+        payment = _payment_new(
+            user=wallet.user,
+            purpose=Payment.Purpose.WALLET_DEPOSIT,
+            reference=f"wallet-{wallet.pk}",
+            amount=amount,
+            method=Payment.Method.CARD,
+            card_token=card_token,
+            wallet=wallet,
+        )
+        idempotency_key_attach(record=idempotency_claim, obj=payment)
     return payment_charge_card(payment_id=payment.pk)
 
 
@@ -321,16 +392,27 @@ def wallet_demo_credit(*, wallet_id: int, amount: Money, reference: str) -> Ledg
     return tx
 
 
-def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None) -> Withdrawal:
+def wallet_withdraw(
+    *, wallet_id: int, amount: Money, card_token: str, user=None, idempotency_claim: IdempotencyKey | None = None
+) -> Withdrawal:
     """Pay wallet money back to a card. Debits first (guarded), then calls the provider.
+
+    Only a card that funded a succeeded deposit into this wallet may receive
+    it (WithdrawalCardNotAllowed, 400, otherwise): wallet money never leaves
+    to a stranger's card. `idempotency_claim` is given the withdrawal in the
+    transaction that debits the wallet (see wallet_deposit).
 
     Makes an HTTP call: call outside any transaction. A declined payout is
     reversed back into the wallet; an unknown one stays processing and is
     re-sent with the same idempotency key by the retry job.
     """
     wallet = _wallet_for_money(wallet_id=wallet_id, amount=amount, user=user)
+    card_token = card_token_check(card_token)
+    if card_token not in wallet_funding_cards(wallet=wallet):
+        raise WithdrawalCardNotAllowed(field="card_token")
     clearing = ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency=wallet.currency)
     with transaction.atomic():
+        _wallet_lock_open(wallet_id=wallet.pk)
         withdrawal = Withdrawal.objects.create(
             wallet=wallet,
             amount=amount,
@@ -346,6 +428,7 @@ def wallet_withdraw(*, wallet_id: int, amount: Money, card_token: str, user=None
             amount=amount,
             description=f"withdrawal {withdrawal.uid}",
         )
+        idempotency_key_attach(record=idempotency_claim, obj=withdrawal)
     return _withdrawal_send(withdrawal=withdrawal)
 
 
@@ -505,12 +588,18 @@ def _payment_new(*, user, purpose, reference, amount: Money, method, card_token=
 
 
 def payment_create(*, user, purpose: str, reference: str, amount: Money, method: str, card_token: str = "") -> Payment:
-    """A pending payment for an order (call inside the order's transaction)."""
+    """A pending payment for an order (call inside the order's transaction).
+
+    A card payment needs a provider token (`tok_...`): anything else, a card
+    number above all, raises InvalidCardToken (400) before anything is written.
+    """
     _check_amount(amount)
     if purpose not in Payment.Purpose.values:
         raise ValueError(f"unknown payment purpose {purpose!r}")
     if method not in Payment.Method.values:
         raise ValueError(f"unknown payment method {method!r}")
+    if method == Payment.Method.CARD:
+        card_token = card_token_check(card_token)
     return _payment_new(
         user=user, purpose=purpose, reference=reference, amount=amount, method=method, card_token=card_token
     )

@@ -17,12 +17,13 @@ from payments import selectors, services
 from payments.exceptions import PaymentNotFound, WalletNotFound
 from payments.forms import MoneyMovementForm, StatementFilterForm, WalletOpenForm
 from payments.idempotency import (
+    idempotency_key_abandon,
     idempotency_key_claim,
     idempotency_key_complete,
-    idempotency_key_release,
+    idempotency_key_resource,
     request_fingerprint,
 )
-from payments.models import Payment
+from payments.models import IdempotencyKey, Payment
 from shop.exceptions import ShopError
 
 
@@ -108,15 +109,24 @@ def wallet_statement(request, wallet_id: int):
     return render(request, "payments/wallet_statement.html", context)
 
 
-def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act):
+def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act, show, resume=None, cards=None):
+    """A deposit/withdrawal form; the hidden key makes a double submit (or a retry after a crash) safe.
+
+    `act(wallet, amount, token, claim)` runs the service (which records the
+    object it creates on the claim) and returns the object; `show(obj)` is
+    the URL of its outcome page; `resume(obj)` finishes an object whose first
+    request died (a resubmit after a crash answers from it, never acts again);
+    `cards(wallet)` the only card tokens to offer.
+    """
     wallet = _wallet_or_404(request, wallet_id)
+    form_kwargs = {"currency": wallet.currency, "cards": cards(wallet) if cards else None}
     if request.method == "POST":
-        form = MoneyMovementForm(request.POST, currency=wallet.currency)
+        form = MoneyMovementForm(request.POST, **form_kwargs)
         if form.is_valid():
             data = form.cleaned_data
             body = {"amount": str(data["amount"]), "card_token": data["card_token"]}
             try:
-                record, claimed = idempotency_key_claim(
+                record = idempotency_key_claim(
                     user=request.user,
                     key=data["idempotency_key"],
                     scope=scope,
@@ -125,23 +135,37 @@ def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act)
             except ShopError as exc:
                 messages.error(request, str(exc.message))
                 return redirect(request.path)
-            if not claimed:
+            if record.status == IdempotencyKey.Status.DONE:
                 # A double submit of the same form: show the first outcome.
                 return redirect(record.response_body["redirect"])
             try:
-                url = act(wallet, Money(data["amount"], wallet.currency), data["card_token"])
+                obj = idempotency_key_resource(record=record)
+                if obj is None:
+                    obj = act(wallet, Money(data["amount"], wallet.currency), data["card_token"], record)
+                elif resume is not None:
+                    resume(obj)
+                url = show(obj)
             except ShopError as exc:
-                idempotency_key_release(record=record)
-                form.add_error(None, str(exc.message))
+                idempotency_key_abandon(record=record)
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
             except BaseException:
-                idempotency_key_release(record=record)
+                idempotency_key_abandon(record=record)
                 raise
             else:
                 idempotency_key_complete(record=record, status=303, body={"redirect": url})
                 return redirect(url)
     else:
-        form = MoneyMovementForm(currency=wallet.currency)
-    return render(request, template, {"wallet": wallet, "form": form})
+        form = MoneyMovementForm(**form_kwargs)
+    return render(
+        request,
+        template,
+        {
+            "wallet": wallet,
+            "form": form,
+            "max_deposit": Money(settings.WALLET_MAX_DEPOSIT, wallet.currency),
+            "has_cards": bool(form.fields["card_token"].choices) if cards else True,
+        },
+    )
 
 
 @login_required
@@ -149,24 +173,54 @@ def _money_form_view(request, wallet_id: int, *, scope: str, template: str, act)
 def wallet_deposit(request, wallet_id: int):
     """Top up by card; the result page tells whether the money arrived, failed or is still unknown."""
 
-    def act(wallet, amount, token):
-        payment = services.wallet_deposit(wallet_id=wallet.pk, amount=amount, card_token=token, user=request.user)
+    def act(wallet, amount, token, claim):
+        return services.wallet_deposit(
+            wallet_id=wallet.pk, amount=amount, card_token=token, user=request.user, idempotency_claim=claim
+        )
+
+    def resume(payment):
+        # A deposit whose first request died before charging is charged now (once: the
+        # service charges only a pending payment, under its row lock, with its own key).
+        services.payment_charge_card(payment_id=payment.pk)
+
+    def show(payment):
         return reverse("payments:payment_detail", args=[payment.pk])
 
-    return _money_form_view(request, wallet_id, scope="page_wallet_deposit", template="payments/wallet_deposit.html", act=act)
+    return _money_form_view(
+        request,
+        wallet_id,
+        scope="page_wallet_deposit",
+        template="payments/wallet_deposit.html",
+        act=act,
+        show=show,
+        resume=resume,
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def wallet_withdraw(request, wallet_id: int):
-    """Pay wallet money back to a card."""
+    """Pay wallet money back to a card that funded the wallet."""
 
-    def act(wallet, amount, token):
-        withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=amount, card_token=token, user=request.user)
+    def act(wallet, amount, token, claim):
+        return services.wallet_withdraw(
+            wallet_id=wallet.pk, amount=amount, card_token=token, user=request.user, idempotency_claim=claim
+        )
+
+    def show(withdrawal):
         return reverse("payments:withdrawal_detail", args=[withdrawal.pk])
 
+    def cards(wallet):
+        return selectors.wallet_funding_cards(wallet=wallet)
+
     return _money_form_view(
-        request, wallet_id, scope="page_wallet_withdrawal", template="payments/wallet_withdraw.html", act=act
+        request,
+        wallet_id,
+        scope="page_wallet_withdrawal",
+        template="payments/wallet_withdraw.html",
+        act=act,
+        show=show,
+        cards=cards,
     )
 
 
@@ -177,7 +231,11 @@ def payment_detail(request, payment_id: int):
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment_id)
     except PaymentNotFound:
         raise Http404
-    return render(request, "payments/payment_detail.html", {"payment": payment, "Status": Payment.Status})
+    return render(
+        request,
+        "payments/payment_detail.html",
+        {"payment": payment, "Status": Payment.Status, "held": selectors.payment_is_held(payment=payment)},
+    )
 
 
 @login_required

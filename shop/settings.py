@@ -8,6 +8,7 @@ DEBUG is off: a real SECRET_KEY is required and the deploy checks are clean.
 import os
 import tempfile
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -350,6 +351,8 @@ PAYMENT_CONNECT_TIMEOUT = float(os.environ.get("PAYMENT_CONNECT_TIMEOUT", "2"))
 PAYMENT_READ_TIMEOUT = float(os.environ.get("PAYMENT_READ_TIMEOUT", "3"))
 PAYMENT_MAX_ATTEMPTS = int(os.environ.get("PAYMENT_MAX_ATTEMPTS", "6"))
 RESERVATION_MINUTES = int(os.environ.get("RESERVATION_MINUTES", "15"))
+# The most one wallet deposit may be, in the wallet's own currency.
+WALLET_MAX_DEPOSIT = Decimal(os.environ.get("WALLET_MAX_DEPOSIT", "10000.00"))
 
 # --- security -------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

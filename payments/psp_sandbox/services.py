@@ -55,6 +55,7 @@ class TokenScript:
     failure_code: str = ""  # non-empty: the charge/payout is declined with this code
     fail_before: str = ""  # "always" (tok_error) or "flaky" (tok_flaky): 503 before charging
     delay: str = ""  # "timeout" (answer after the read timeout) or "slow" (just under it)
+    payouts_only: bool = False  # the script applies to payouts; charges with the token succeed
 
 
 TOKENS = {
@@ -65,6 +66,9 @@ TOKENS = {
     "tok_error": TokenScript(fail_before="always"),
     "tok_flaky": TokenScript(fail_before="flaky"),
     "tok_slow": TokenScript(delay="slow"),
+    # Cards that fund a wallet fine but refuse the money back (closed card, payout limits).
+    "tok_payout_declined": TokenScript(failure_code="card_declined", payouts_only=True),
+    "tok_payout_error": TokenScript(fail_before="always", payouts_only=True),
 }
 
 
@@ -125,6 +129,8 @@ def charge_create(
         _same_request(existing, amount=amount, token=token, reference=reference)
         return existing, False
     script = token_script(token)
+    if script.payouts_only:
+        script = TokenScript()
     _script_fail_before(script=script, operation="charge", idempotency_key=idempotency_key)
     status = SandboxStatus.FAILED if script.failure_code else SandboxStatus.SUCCEEDED
     try:

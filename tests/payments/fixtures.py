@@ -15,7 +15,7 @@ from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from payments import services
-from payments.models import LedgerTransaction, Wallet
+from payments.models import LedgerTransaction, Payment, Wallet
 from tests.payments.factories import UserFactory, VerifiedUserFactory
 
 READ_TIMEOUT = 1.0
@@ -56,6 +56,21 @@ def wallet_with_balance(user, amount: str = "0", currency: str = "USD") -> Walle
         services.wallet_demo_credit(
             wallet_id=wallet.pk, amount=Money(Decimal(amount), currency), reference=f"test-funding-{wallet.pk}-{count}"
         )
+    wallet.refresh_from_db()
+    return wallet
+
+
+def wallet_funded_by_card(user, amount: str, card_token: str = "tok_ok", currency: str = "USD") -> Wallet:
+    """Open the user's wallet and top it up by card through the sandbox (needs `psp`).
+
+    Withdrawals go back only to a card that funded the wallet, so tests that
+    withdraw fund the wallet this way (a ledger-only credit funds no card).
+    """
+    wallet = wallet_with_balance(user, "0", currency)
+    payment = services.wallet_deposit(
+        wallet_id=wallet.pk, amount=Money(Decimal(amount), currency), card_token=card_token, user=user
+    )
+    assert payment.status == Payment.Status.SUCCEEDED, (payment.status, payment.last_error_code)
     wallet.refresh_from_db()
     return wallet
 

@@ -1,19 +1,22 @@
 """Wallet and payment API: status codes, idempotency keys, bad input, ownership."""
 
+import socket
 import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+import requests
+from django.db import OperationalError, connection
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from payments import services
-from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
-from payments.psp_sandbox.models import SandboxCharge
+from payments.exceptions import RequestInProgress
+from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet, Withdrawal
+from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
 from tests.payments.factories import UserFactory, VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 
 def client_for(user) -> APIClient:
@@ -117,6 +120,61 @@ def test_bad_amounts_are_400_and_write_nothing(amount, field_code):
     assert not IdempotencyKey.objects.exists()
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("10.00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["deposits", "withdrawals"])
+@pytest.mark.parametrize(
+    "token", ["4242424242424242", 42, "4242 4242 4242 4242", "", " ", "tok_", "tok_ok;x", "tok_" + "a" * 61]
+)
+def test_a_card_number_or_any_non_token_is_400_and_writes_nothing(kind, token):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    before = LedgerTransaction.objects.count()
+    response = client_for(user).post(
+        f"/api/v1/wallets/{wallet.pk}/{kind}/",
+        {"amount": money("5.00"), "card_token": token},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_card_token"
+    assert response.json()["field"] == "card_token"
+    assert "4242" not in response.content.decode()
+    assert not Payment.objects.exists()
+    assert not Withdrawal.objects.exists()
+    assert LedgerTransaction.objects.count() == before
+    assert not IdempotencyKey.objects.exists()
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10.00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("amount", ["10000.01", "99999999999.99"])
+def test_a_deposit_above_the_limit_is_400_and_writes_nothing(amount):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    response = deposit(client_for(user), wallet.pk, {"amount": money(amount), "card_token": "tok_ok"}, key="big")
+    assert response.status_code == 400
+    assert response.json()["code"] == "deposit_limit_exceeded"
+    assert response.json()["field"] == "amount"
+    assert response.json()["limit"] == money("10000.00")
+    assert not Payment.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_deposit_limit_is_a_setting_in_the_wallets_currency(psp, settings):
+    settings.WALLET_MAX_DEPOSIT = Decimal("50.00")
+    user = VerifiedUserFactory()
+    eur = wallet_with_balance(user, currency="EUR")
+    client = client_for(user)
+    over = deposit(client, eur.pk, {"amount": money("50.01", "EUR"), "card_token": "tok_ok"}, key="over")
+    assert over.status_code == 400
+    assert over.json()["limit"] == money("50.00", "EUR")
+    at_limit = deposit(client, eur.pk, {"amount": money("50.00", "EUR"), "card_token": "tok_ok"}, key="at")
+    assert at_limit.status_code == 201
+    assert SandboxCharge.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -247,10 +305,179 @@ def test_concurrent_duplicate_is_409_request_in_progress(psp):
     assert Payment.objects.count() == 1
 
 
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def _crash_right_after_the_provider_answers(monkeypatch, path: str):
+    """The worker dies (its database connection drops) just after the provider charged or paid out."""
+    original = requests.Session.request
+
+    def request_then_crash(session, method, url, *args, **kwargs):
+        response = original(session, method, url, *args, **kwargs)
+        if method == "POST" and url.endswith(path):
+            raise OperationalError("server closed the connection unexpectedly")
+        return response
+
+    monkeypatch.setattr(requests.Session, "request", request_then_crash)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_after_a_crash_following_the_charge_answers_from_the_payment_and_charges_once(psp, monkeypatch):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    client.raise_request_exception = False
+    body = {"amount": money("40.00"), "card_token": "tok_ok"}
+    _crash_right_after_the_provider_answers(monkeypatch, "v1/charges")
+    crashed = deposit(client, wallet.pk, body, key="crash")
+    assert crashed.status_code == 500
+    assert SandboxCharge.objects.count() == 1  # the provider did charge
+    monkeypatch.undo()
+    retried = deposit(client, wallet.pk, body, key="crash")
+    payment = Payment.objects.get()  # no second payment, so no second provider key
+    assert retried.status_code == 202
+    assert retried.json()["id"] == payment.pk
+    assert retried.json()["status"] == "processing"
+    assert SandboxCharge.objects.count() == 1
+    # The retry job asks the provider, finds the charge and books it once.
+    assert services.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert SandboxCharge.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="deposit").count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("40.00")
+    # The answer given to the retry is now the key's answer.
+    again = deposit(client, wallet.pk, body, key="crash")
+    assert (again.status_code, again.json()) == (202, retried.json())
+    assert again["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_after_a_crash_following_a_payout_answers_from_the_withdrawal_and_pays_once(psp, monkeypatch):
+    user = VerifiedUserFactory()
+    wallet = wallet_funded_by_card(user, "30.00")
+    client = client_for(user)
+    client.raise_request_exception = False
+    url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
+    body = {"amount": money("30.00"), "card_token": "tok_ok"}
+    _crash_right_after_the_provider_answers(monkeypatch, "v1/payouts")
+    assert client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="w-crash").status_code == 500
+    monkeypatch.undo()
+    retried = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="w-crash")
+    assert retried.status_code == 202
+    assert retried.json()["id"] == Withdrawal.objects.get().pk
+    assert SandboxPayout.objects.count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("0.00")
+
+
+def _claim_as_the_api_would(user, wallet, body, key):
+    from payments.idempotency import idempotency_key_claim, request_fingerprint
+
+    path = f"/api/v1/wallets/{wallet.pk}/deposits/"
+    fingerprint = request_fingerprint(scope="wallet_deposit", method="POST", path=path, body=body)
+    return idempotency_key_claim(user=user, key=key, scope="wallet_deposit", fingerprint=fingerprint)
+
+
+def _lease_runs_out():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    IdempotencyKey.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_holds_its_key_only_for_the_lease_then_a_replay_runs_the_request(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    _claim_as_the_api_would(user, wallet, body, "killed")  # the worker died before creating anything
+    busy = deposit(client_for(user), wallet.pk, body, key="killed")
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "request_in_progress"
+    assert not Payment.objects.exists()
+    _lease_runs_out()
+    taken_over = deposit(client_for(user), wallet.pk, body, key="killed")
+    assert taken_over.status_code == 201
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+    assert deposit(client_for(user), wallet.pk, body, key="killed").json() == taken_over.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_after_paying_leaves_a_key_that_answers_from_the_payment_after_the_lease(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    claim = _claim_as_the_api_would(user, wallet, body, "killed-late")
+    # The dying worker's service ran to the end; the worker died before storing the answer.
+    payment = services.wallet_deposit(
+        wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=claim
+    )
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert deposit(client_for(user), wallet.pk, body, key="killed-late").json()["code"] == "request_in_progress"
+    _lease_runs_out()
+    replay = deposit(client_for(user), wallet.pk, body, key="killed-late")
+    assert replay.status_code == 201
+    assert replay.json()["id"] == payment.pk
+    assert replay.json()["status"] == "succeeded"
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="deposit").count() == 1
+    # A different body under the key is still refused.
+    other = deposit(client_for(user), wallet.pk, {**body, "amount": money("16.00")}, key="killed-late")
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_finishes_a_deposit_whose_worker_died_before_charging_it(psp):
+    from payments.models import FraudRule, PaymentHold
+
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    claim = _claim_as_the_api_would(user, wallet, body, "never-charged")
+    # Build the state a worker leaves when it dies between creating the payment and charging it:
+    # a pending payment recorded on the key (a hold stops the charge; then the hold is gone).
+    rule = FraudRule.objects.create(name="hold all", max_attempts=0, action=FraudRule.Verdict.HOLD)
+    payment = services.wallet_deposit(
+        wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=claim
+    )
+    assert payment.status == Payment.Status.PENDING
+    PaymentHold.objects.all().delete()
+    rule.delete()
+    assert not SandboxCharge.objects.exists()
+    _lease_runs_out()
+    replay = deposit(client_for(user), wallet.pk, body, key="never-charged")
+    assert replay.status_code == 201
+    assert replay.json()["id"] == payment.pk
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_lost_its_lease_cannot_create_a_second_payment(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    body = {"amount": money("15.00"), "card_token": "tok_ok"}
+    slow = _claim_as_the_api_would(user, wallet, body, "slow")
+    _lease_runs_out()
+    taken_over = deposit(client_for(user), wallet.pk, body, key="slow")  # a replay takes the key over
+    assert taken_over.status_code == 201
+    # The slow first worker finally reaches its service: it may not create a payment any more.
+    with pytest.raises(RequestInProgress):
+        services.wallet_deposit(
+            wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=slow
+        )
+    assert Payment.objects.count() == SandboxCharge.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_withdrawal_api(psp):
     user = VerifiedUserFactory()
-    wallet = wallet_with_balance(user, "50.00")
+    wallet = wallet_funded_by_card(user, "50.00", card_token="tok_ok")
     client = client_for(user)
     url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
     ok = client.post(url, {"amount": money("20.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="w1")
@@ -263,6 +490,72 @@ def test_withdrawal_api(psp):
     assert poor.json()["code"] == "insufficient_funds"
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("30.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_withdrawal_goes_only_to_a_card_that_funded_the_wallet(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_funded_by_card(user, "50.00", card_token="tok_ok")
+    wallet = wallet_with_balance(user, "25.00")  # money that came in without a card: it funds no card
+    client = client_for(user)
+    url = f"/api/v1/wallets/{wallet.pk}/withdrawals/"
+    # tok_slow never funded this wallet; tok_declined only failed to; tok_ok funded another user's.
+    deposit(client, wallet.pk, {"amount": money("5.00"), "card_token": "tok_declined"}, key="declined")
+    for token in ("tok_slow", "tok_declined"):
+        response = client.post(
+            url, {"amount": money("10.00"), "card_token": token}, format="json", HTTP_IDEMPOTENCY_KEY=token
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "withdrawal_card_not_allowed"
+        assert response.json()["field"] == "card_token"
+    other = VerifiedUserFactory()
+    other_wallet = wallet_with_balance(other, "20.00")
+    response = client_for(other).post(
+        f"/api/v1/wallets/{other_wallet.pk}/withdrawals/",
+        {"amount": money("10.00"), "card_token": "tok_ok"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    assert response.json()["code"] == "withdrawal_card_not_allowed"
+    assert not Withdrawal.objects.exists()
+    assert not SandboxPayout.objects.exists()
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("75.00")
+    # The funding card may receive the whole balance, whatever else paid into the wallet.
+    ok = client.post(url, {"amount": money("75.00"), "card_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="ok")
+    assert ok.status_code == 201
+    assert SandboxPayout.objects.get().token == "tok_ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payment_status_shows_safe_attempt_fields_only_and_admin_keeps_the_detail(psp, settings, admin_client):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = client_for(user)
+    port = _closed_port()
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{port}/internal-psp/"
+    down = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_ok"}, key="down")
+    settings.PAYMENT_GATEWAY_URL = psp
+    declined = deposit(client, wallet.pk, {"amount": money("20.00"), "card_token": "tok_insufficient"}, key="poor")
+    assert down.status_code == 202
+    payment = Payment.objects.get(pk=down.json()["id"])
+    raw_error = payment.attempts.get().error
+    assert "internal-psp" in raw_error  # what the shop knows, and the customer must not see
+    shown = client.get(f"/api/v1/payments/{payment.pk}/")
+    assert shown.status_code == 200
+    [attempt] = shown.json()["attempts"]
+    assert set(attempt) == {"id", "kind", "outcome", "error_code", "message", "latency_ms", "created_at"}
+    assert attempt["outcome"] == "retryable"
+    assert attempt["error_code"] == "connection_failed"
+    assert "nothing was charged" in attempt["message"]
+    for leak in ("internal-psp", str(port), "127.0.0.1", "Error:", "sk_sandbox"):
+        assert leak not in shown.content.decode()
+        assert leak not in down.content.decode()
+    assert "internal-psp" not in declined.content.decode()
+    assert declined.json()["payment"]["attempts"][0]["message"] == "The card has insufficient funds."
+    admin_page = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/")
+    assert admin_page.status_code == 200
+    assert "internal-psp" in admin_page.content.decode()
 
 
 @pytest.mark.django_db
@@ -292,3 +585,24 @@ def test_prune_keeps_keys_for_24_hours():
     IdempotencyKey.objects.create(user=user, key="new", scope="s", fingerprint="f")
     assert prune_idempotency_keys.apply(throw=True).result == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deposit_while_our_api_key_is_wrong_is_202_processing_not_a_decline(psp, settings):
+    settings.PSP_SANDBOX_API_KEY = "sk_sandbox_dev"
+    settings.PSP_API_KEY = "sk_misconfigured"
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    response = deposit(client_for(user), wallet.pk, {"amount": money("20.00"), "card_token": "tok_ok"}, key="auth")
+    assert response.status_code == 202
+    assert response.json()["status"] == "processing"
+    payment = Payment.objects.get()
+    assert payment.last_error_code == "authentication_failed"
+    assert payment.next_retry_at is not None
+    assert not SandboxCharge.objects.exists()
+    # Once the key is fixed, the retry job charges it, once.
+    settings.PSP_API_KEY = "sk_sandbox_dev"
+    assert services.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert SandboxCharge.objects.count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("20.00")

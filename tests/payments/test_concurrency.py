@@ -14,7 +14,7 @@ from payments.exceptions import InsufficientFunds, WalletExists
 from payments.models import Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxPayout
 from tests.payments.factories import VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -56,7 +56,7 @@ def test_twenty_concurrent_withdrawals_of_10_from_100_exactly_10_succeed(psp, se
     # Twenty payouts at once on two cores: give the provider time to answer under load. A payout
     # that still loses its answer stays processing (never guessed) and the retry job settles it.
     settings.PAYMENT_READ_TIMEOUT = 15.0
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = wallet_funded_by_card(VerifiedUserFactory(), "100.00", card_token="tok_ok")
 
     def withdraw(_i):
         return services.wallet_withdraw(wallet_id=wallet.pk, amount=Money("10.00", "USD"), card_token="tok_ok")

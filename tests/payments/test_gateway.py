@@ -129,14 +129,52 @@ def test_get_charge_reports_declined_and_not_found(psp):
 
 
 @pytest.mark.django_db(transaction=False)
-def test_a_4xx_refusal_is_a_final_error(settings, stub_server):
-    stub = stub_server([(401, {"error": {"code": "authentication_failed", "message": "bad key"}})])
+@pytest.mark.parametrize(
+    ("status", "code", "outcome"),
+    [
+        (400, "invalid_amount", Outcome.DECLINED),
+        (402, "card_declined", Outcome.DECLINED),
+        (404, "not_found", Outcome.DECLINED),
+        (409, "idempotency_key_reused", Outcome.DECLINED),
+        (422, "unprocessable", Outcome.DECLINED),
+        (401, "authentication_failed", Outcome.RETRYABLE),
+        (403, "forbidden", Outcome.RETRYABLE),
+        (408, "request_timeout", Outcome.RETRYABLE),
+        (429, "rate_limited", Outcome.RETRYABLE),
+        (409, "idempotency_key_in_use", Outcome.RETRYABLE),
+    ],
+)
+def test_only_real_refusals_are_final_and_transient_4xx_are_retryable(settings, stub_server, status, code, outcome):
+    stub = stub_server([(status, {"error": {"code": code, "message": "refused"}})])
     settings.PAYMENT_GATEWAY_URL = stub.url
     result = _charge("tok_ok", "pay-9-a1")
-    assert result.outcome == Outcome.DECLINED
-    assert result.status_code == 401
+    assert result.outcome == outcome
+    assert result.status_code == status
+    assert result.error_code == code
+    assert result.error == "refused"
+    payout = get_gateway().payout(idempotency_key="po-9", amount=Money("1.00", "USD"), token="tok_ok", reference="W")
+    assert payout.outcome == outcome
+
+
+def test_a_wrong_api_key_is_retryable_logged_and_charges_once_when_fixed(psp, settings, caplog):
+    settings.PSP_SANDBOX_API_KEY = "sk_sandbox_dev"  # what the provider expects
+    settings.PSP_API_KEY = "sk_misconfigured"  # what the shop sends
+    with caplog.at_level("ERROR", logger="payments.gateway"):
+        result = _charge("tok_ok", "pay-auth-a1")
+        payout = get_gateway().payout(
+            idempotency_key="po-auth", amount=Money("5.00", "USD"), token="tok_ok", reference="W-auth"
+        )
+    assert result.status_code == payout.status_code == 401
     assert result.error_code == "authentication_failed"
-    assert result.error == "bad key"
+    assert result.outcome == payout.outcome == Outcome.RETRYABLE
+    assert "PSP_API_KEY" in caplog.text
+    assert [r.levelname for r in caplog.records if r.name == "payments.gateway"] == ["ERROR", "ERROR"]
+    assert not SandboxCharge.objects.exists()
+    assert not SandboxPayout.objects.exists()
+    # Fixed configuration: the same key goes through, once.
+    settings.PSP_API_KEY = "sk_sandbox_dev"
+    assert _charge("tok_ok", "pay-auth-a1").outcome == Outcome.SUCCEEDED
+    assert SandboxCharge.objects.filter(idempotency_key="pay-auth-a1").count() == 1
 
 
 def test_unknown_token_is_refused_by_the_provider(psp):

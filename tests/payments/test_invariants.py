@@ -27,20 +27,25 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from payments import selectors, services
-from payments.exceptions import InsufficientFunds, RefundNotAllowed
+from payments.exceptions import InsufficientFunds, RefundNotAllowed, WithdrawalCardNotAllowed
 from payments.models import Payment, PaymentAttempt, Refund, Wallet, WebhookEvent, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 CARD_TOKENS = ["tok_ok", "tok_ok", "tok_declined", "tok_insufficient", "tok_error", "tok_flaky", "tok_timeout"]
-PAYOUT_TOKENS = ["tok_ok", "tok_ok", "tok_declined", "tok_error", "tok_timeout", "tok_flaky"]
+# Deposits also fund the wallets with cards whose payouts fail, so that refused payouts happen.
+DEPOSIT_TOKENS = [*CARD_TOKENS, "tok_payout_declined", "tok_payout_error"]
+# A withdrawal goes only to a card that funded the wallet (all of these did, see the test's set-up,
+# except tok_declined, which never funds anything and is refused). Payouts whose answer is lost
+# (tok_timeout) or that fail before paying twice (tok_flaky) are looked up by key, never guessed.
+PAYOUT_TOKENS = ["tok_ok", "tok_payout_declined", "tok_payout_error", "tok_declined", "tok_timeout", "tok_flaky"]
 
 cents = st.integers(min_value=1, max_value=6000).map(lambda c: Decimal(c) / 100)
 who = st.integers(min_value=0, max_value=1)
 operation = st.one_of(
-    st.tuples(st.just("deposit"), who, cents, st.sampled_from(CARD_TOKENS)),
+    st.tuples(st.just("deposit"), who, cents, st.sampled_from(DEPOSIT_TOKENS)),
     st.tuples(st.just("withdraw"), who, cents, st.sampled_from(PAYOUT_TOKENS)),
     st.tuples(st.just("spend"), who, cents),
     st.tuples(st.just("card_order"), who, cents, st.sampled_from(CARD_TOKENS)),
@@ -89,7 +94,7 @@ def _apply(op, users, wallets, counter):
         _kind, i, amount, token = op
         try:
             services.wallet_withdraw(wallet_id=wallets[i].pk, amount=Money(amount, "USD"), card_token=token)
-        except InsufficientFunds:
+        except (InsufficientFunds, WithdrawalCardNotAllowed):
             pass
     elif kind == "spend":
         _kind, i, amount = op
@@ -171,7 +176,16 @@ def test_random_operations_with_provider_faults_keep_the_ledger_invariants(psp, 
     settings.PAYMENT_MAX_ATTEMPTS = 3
     settings.PAYMENT_READ_TIMEOUT = 0.6
     users = [VerifiedUserFactory(), VerifiedUserFactory()]
-    wallets = [wallet_with_balance(users[0], "50.00"), wallet_with_balance(users[1])]
+    # Each wallet starts funded by the cards its withdrawals may go back to.
+    for user, amounts in zip(users, (("20.00", "15.00", "15.00"), ("1.00", "1.00", "1.00")), strict=True):
+        for amount, token in zip(amounts, ("tok_ok", "tok_payout_declined", "tok_payout_error"), strict=True):
+            wallet_funded_by_card(user, amount, card_token=token)
+    wallets = [wallet_with_balance(users[0]), wallet_with_balance(users[1])]
+    # Cards whose charges answer late or fail first also fund the wallets once settled.
+    for wallet in wallets:
+        for token in ("tok_timeout", "tok_flaky"):
+            services.wallet_deposit(wallet_id=wallet.pk, amount=Money("5.00", "USD"), card_token=token)
+    _settle_everything(settings.PAYMENT_MAX_ATTEMPTS)
     counter = [0]
 
     @seed(20261122)
@@ -194,7 +208,9 @@ def test_random_operations_with_provider_faults_keep_the_ledger_invariants(psp, 
     assert counter[0] >= 30
     assert Payment.objects.filter(method="card", status=Payment.Status.SUCCEEDED).exists()
     assert Payment.objects.filter(status=Payment.Status.FAILED).exists()
-    assert Withdrawal.objects.exists() and Refund.objects.exists() and WebhookEvent.objects.exists()
+    assert Withdrawal.objects.filter(status=Withdrawal.Status.SUCCEEDED).exists()
+    assert Withdrawal.objects.filter(status=Withdrawal.Status.FAILED).exists()  # refused payouts were reversed
+    assert Refund.objects.exists() and WebhookEvent.objects.exists()
     # Payouts whose answer was lost or refused were looked up by key before anything else was done.
     assert Withdrawal.objects.filter(card_token="tok_timeout", status=Withdrawal.Status.SUCCEEDED).exists()
     assert Withdrawal.objects.filter(card_token="tok_flaky", status=Withdrawal.Status.SUCCEEDED).exists()

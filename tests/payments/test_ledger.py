@@ -1,5 +1,6 @@
 """The double-entry ledger: balanced, reference-unique, append-only, guarded wallet balances."""
 
+import socket
 import threading
 from decimal import Decimal
 
@@ -8,8 +9,15 @@ from django.db import DatabaseError, connection, transaction
 from djmoney.money import Money
 
 from payments import selectors, services
-from payments.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.exceptions import (
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidCardToken,
+    LedgerReferenceConflict,
+    UnbalancedTransaction,
+    WalletClosed,
+)
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Withdrawal
 from payments.services import Leg
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
@@ -44,6 +52,33 @@ def test_posting_the_same_reference_twice_posts_once():
     assert created and not created_again
     assert tx.pk == again.pk
     assert LedgerEntry.objects.filter(transaction=tx).count() == 2
+    assert selectors.account_balance(account=revenue) == Decimal("5.00")
+
+
+def test_posting_a_reference_again_with_other_legs_raises_instead_of_replaying():
+    clearing, revenue = _accounts()
+    refunds = services.ledger_system_account(purpose=LedgerAccount.Purpose.REFUNDS_PAYABLE, currency="USD")
+    eur_clearing = services.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="EUR")
+    eur_revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    services.ledger_post(
+        reference="ref-2", kind="adjustment", legs=[Leg(clearing, usd("-5.00")), Leg(revenue, usd("5.00"))]
+    )
+    other_legs = [
+        [Leg(clearing, usd("-6.00")), Leg(revenue, usd("6.00"))],  # another amount
+        [Leg(clearing, usd("-5.00")), Leg(refunds, usd("5.00"))],  # another account
+        [Leg(revenue, usd("-5.00")), Leg(clearing, usd("5.00"))],  # the other direction
+        [Leg(eur_clearing, Money(Decimal("-5.00"), "EUR")), Leg(eur_revenue, Money(Decimal("5.00"), "EUR"))],
+        [Leg(clearing, usd("-5.00")), Leg(revenue, usd("2.00")), Leg(revenue, usd("3.00"))],  # split legs
+    ]
+    for legs in other_legs:
+        with pytest.raises(LedgerReferenceConflict):
+            services.ledger_post(reference="ref-2", kind="adjustment", legs=legs)
+    # The same legs in another order are the same posting.
+    again, created = services.ledger_post(
+        reference="ref-2", kind="adjustment", legs=[Leg(revenue, usd("5.00")), Leg(clearing, usd("-5.00"))]
+    )
+    assert not created
+    assert LedgerEntry.objects.filter(transaction=again).count() == 2
     assert selectors.account_balance(account=revenue) == Decimal("5.00")
 
 
@@ -123,6 +158,26 @@ def test_postgres_refuses_update_and_delete_of_entries():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_postgres_refuses_update_and_delete_of_transactions():
+    clearing, revenue = _accounts()
+    tx, _ = services.ledger_post(
+        reference="t", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
+    )
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic():
+            LedgerTransaction.objects.filter(pk=tx.pk).update(description="rewritten", reference="t-2")
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                # Refused at once by the trigger, not only at commit by the entries' deferred foreign key.
+                cursor.execute("DELETE FROM payments_ledgertransaction WHERE id = %s", [tx.pk])
+    tx.refresh_from_db()
+    assert (tx.reference, tx.description) == ("t", "")
+    assert LedgerEntry.objects.filter(transaction=tx).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_postings_of_one_reference_post_once():
     clearing, revenue = _accounts()
     barrier = threading.Barrier(8)
@@ -154,3 +209,67 @@ def test_over_precise_legs_are_refused():
             reference="precise", kind="adjustment", legs=[Leg(clearing, usd("-0.005")), Leg(revenue, usd("0.005"))]
         )
     assert not LedgerTransaction.objects.exists()
+
+
+def test_wallet_and_payment_services_refuse_a_card_number_before_writing_anything():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "10.00")
+    before = LedgerTransaction.objects.count()
+    for token in ("4242424242424242", 42, None, ""):
+        with pytest.raises(InvalidCardToken):
+            services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
+        with pytest.raises(InvalidCardToken):
+            services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
+        with pytest.raises(InvalidCardToken):
+            services.payment_create(
+                user=user, purpose="order", reference="O-1", amount=usd("5.00"), method="card", card_token=token
+            )
+    assert not Payment.objects.exists()
+    assert not Withdrawal.objects.exists()
+    assert LedgerTransaction.objects.count() == before
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10.00")
+    # A wallet payment needs no card token.
+    services.payment_create(user=user, purpose="order", reference="O-2", amount=usd("5.00"), method="wallet")
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wallet_with_a_deposit_or_withdrawal_in_flight_cannot_be_closed(psp, settings):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    funding = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
+    assert funding.status == Payment.Status.SUCCEEDED
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/"  # the provider is unreachable
+    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
+    assert withdrawal.status == Withdrawal.Status.PROCESSING
+    wallet.refresh_from_db()
+    assert wallet.balance == 0  # debited, but the payout may still be reversed into it
+    with pytest.raises(WalletClosed) as refused:
+        services.wallet_close(wallet_id=wallet.pk)
+    assert refused.value.code == "wallet_has_pending_payments"
+    assert refused.value.status_code == 409
+    settings.PAYMENT_GATEWAY_URL = psp
+    assert services.withdrawal_retry(withdrawal_id=withdrawal.pk).status == Withdrawal.Status.SUCCEEDED
+    settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/"
+    pending = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+    assert pending.status == Payment.Status.PROCESSING
+    with pytest.raises(WalletClosed) as refused:
+        services.wallet_close(wallet_id=wallet.pk)
+    assert refused.value.code == "wallet_has_pending_payments"
+    wallet.refresh_from_db()
+    assert wallet.is_open
+    # Settled and emptied, the wallet closes.
+    settings.PAYMENT_GATEWAY_URL = psp
+    assert services.payment_retry(payment_id=pending.pk).status == Payment.Status.SUCCEEDED
+    services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+    assert services.wallet_close(wallet_id=wallet.pk).status == "closed"
+    with pytest.raises(WalletClosed):
+        services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from payments.models import Payment, Wallet
+from payments.models import IdempotencyKey, Payment, Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge
 from tests.payments.factories import UserFactory, VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 
 def logged_in(user) -> Client:
@@ -121,7 +121,7 @@ def test_deposit_form_rejects_bad_amounts():
 @pytest.mark.django_db(transaction=True)
 def test_withdraw_form_refuses_more_than_the_balance(psp):
     user = VerifiedUserFactory()
-    wallet = wallet_with_balance(user, "10.00")
+    wallet = wallet_funded_by_card(user, "10.00", card_token="tok_ok")
     client = logged_in(user)
     response = client.post(
         f"/wallet/{wallet.pk}/withdraw/", {"amount": "10.01", "card_token": "tok_ok", "idempotency_key": "w"}
@@ -133,3 +133,76 @@ def test_withdraw_form_refuses_more_than_the_balance(psp):
     assert "Paid out" in client.get(done["Location"]).content.decode()
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("0.00")
+
+
+@pytest.mark.django_db
+def test_deposit_page_offers_every_sandbox_card_including_tok_slow_and_states_the_limit():
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    page = logged_in(user).get(f"/wallet/{wallet.pk}/deposit/")
+    offered = [value for value, _label in page.context["form"].fields["card_token"].choices]
+    assert {"tok_ok", "tok_slow", "tok_timeout", "tok_declined", "tok_error", "tok_flaky"} <= set(offered)
+    assert "10,000.00" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_deposit_form_shows_field_errors_for_a_card_number_and_an_amount_over_the_limit(settings):
+    settings.PSP_SANDBOX_ENABLED = False  # a token field instead of the test cards
+    settings.WALLET_MAX_DEPOSIT = Decimal("100.00")
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    client = logged_in(user)
+    url = f"/wallet/{wallet.pk}/deposit/"
+    number = client.post(url, {"amount": "5.00", "card_token": "4242424242424242", "idempotency_key": "a"})
+    assert number.status_code == 200
+    assert "card_token" in number.context["form"].errors
+    assert "4242424242424242" not in number.content.decode()
+    too_much = client.post(url, {"amount": "100.01", "card_token": "tok_ok", "idempotency_key": "b"})
+    assert too_much.status_code == 200
+    [message] = too_much.context["form"].errors["amount"]
+    assert message.startswith("A single deposit can be at most") and "100.00" in message
+    assert not Payment.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_withdraw_page_offers_only_cards_that_funded_the_wallet(psp):
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user, "20.00")  # credited without a card
+    client = logged_in(user)
+    url = f"/wallet/{wallet.pk}/withdraw/"
+    page = client.get(url)
+    assert "no card has yet" in page.content.decode()
+    refused = client.post(url, {"amount": "5.00", "card_token": "tok_ok", "idempotency_key": "x"})
+    assert refused.status_code == 200
+    assert "card_token" in refused.context["form"].errors
+    wallet_funded_by_card(user, "5.00", card_token="tok_slow")
+    offered = client.get(url).context["form"].fields["card_token"].choices
+    assert [value for value, _label in offered] == ["tok_slow"]
+    assert not Withdrawal.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_say_honestly_when_a_deposit_or_withdrawal_is_not_settled(psp, settings):
+    from payments.models import FraudRule
+
+    user = VerifiedUserFactory()
+    wallet = wallet_funded_by_card(user, "30.00", card_token="tok_ok")
+    client = logged_in(user)
+    settings.PAYMENT_GATEWAY_URL = "http://127.0.0.1:9/psp-sandbox/"  # nobody answers
+    deposit = client.post(
+        f"/wallet/{wallet.pk}/deposit/", {"amount": "5.00", "card_token": "tok_ok", "idempotency_key": "p"}
+    )
+    page = client.get(deposit["Location"]).content.decode()
+    assert "Processing" in page and "not final yet" in page
+    withdrawal = client.post(
+        f"/wallet/{wallet.pk}/withdraw/", {"amount": "10.00", "card_token": "tok_ok", "idempotency_key": "w"}
+    )
+    page = client.get(withdrawal["Location"]).content.decode()
+    assert "Processing" in page and "being confirmed" in page
+    FraudRule.objects.create(name="review all", max_attempts=0, action=FraudRule.Verdict.HOLD)
+    held = client.post(
+        f"/wallet/{wallet.pk}/deposit/", {"amount": "5.00", "card_token": "tok_ok", "idempotency_key": "h"}
+    )
+    page = client.get(held["Location"]).content.decode()
+    assert "Held for review" in page and "has not been charged" in page

@@ -21,7 +21,7 @@ from payments.psp_sandbox.models import SandboxCharge, SandboxRefund
 from payments.tasks import send_payment_failed_email
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
-from tests.payments.fixtures import wallet_with_balance
+from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -350,10 +350,12 @@ def test_order_payment_by_wallet_debits_and_refunds_to_the_wallet():
 
 
 def test_withdrawal_pays_out_and_a_declined_payout_is_reversed(psp):
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    user = VerifiedUserFactory()
+    wallet = wallet_funded_by_card(user, "90.00", card_token="tok_ok")
+    wallet = wallet_funded_by_card(user, "10.00", card_token="tok_payout_declined")
     withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
     assert withdrawal.status == "succeeded"
-    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_declined")
+    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_payout_declined")
     assert declined.status == "failed"
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("60.00")

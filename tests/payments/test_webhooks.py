@@ -38,7 +38,8 @@ def event_for(payment, kind="succeeded", event_id="evt_1"):
 def processing_payment():
     user = VerifiedUserFactory()
     payment = services.payment_create(
-        user=user, purpose="order", reference="ORD-7", amount=Money(Decimal("9.00"), "USD"), method="card"
+        user=user, purpose="order", reference="ORD-7", amount=Money(Decimal("9.00"), "USD"), method="card",
+        card_token="tok_ok",
     )
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.UNKNOWN, attempt_count=1)
     return payment

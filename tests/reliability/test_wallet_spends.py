@@ -9,12 +9,13 @@ from djmoney.money import Money
 from catalog.models import Stock
 from payments import services
 from payments.exceptions import InsufficientFunds
-from payments.models import LedgerTransaction, Wallet, Withdrawal
+from payments.models import LedgerTransaction, Withdrawal
 from payments.psp_sandbox.models import SandboxPayout
 from shop.cart.exceptions import CartEmpty
 from shop.orders.models import Order
 from shop.orders.services import PlaceOutcome, order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.payments.fixtures import wallet_funded_by_card
 from tests.reliability.helpers import assert_money_invariants, assert_stock_invariants, run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -23,8 +24,9 @@ PRICE = Money(Decimal("15.00"), "USD")
 
 
 def test_concurrent_spends_of_one_wallet_never_overdraw_and_post_each_spend_once(psp):
-    user = shopper_new(funds="100.00")  # room for six spends of 15.00
-    wallet = Wallet.objects.get(user=user, currency="USD")
+    user = shopper_new(funds="85.00")
+    # Topped up to 100.00 (room for six spends of 15.00) by the card the withdrawals go back to.
+    wallet = wallet_funded_by_card(user, "15.00", card_token="tok_ok")
     product = make_product(price="15.00", on_hand=10)
     cart_fill(user, (product, 1))
 
