@@ -1,5 +1,7 @@
 """Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/."""
 
+import hashlib
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -8,9 +10,13 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from payments.exceptions import InvalidCardToken
+from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import idempotent
+from payments.selectors import card_token_check
 from shop.api import ErrorSerializer, MoneyField, Pagination
 from shop.cart.api import StrictIntegerField
+from shop.cart.services import DB_ID_MAX
 from shop.money import request_currency
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user
@@ -41,7 +47,7 @@ class ShippingAddressField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, dict):
             return data
-        return StrictIntegerField(min_value=1).run_validation(data)
+        return StrictIntegerField(min_value=1, max_value=DB_ID_MAX).run_validation(data)
 
     def to_representation(self, value):
         return value
@@ -52,6 +58,20 @@ class OrderCreateInput(serializers.Serializer):
     card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
     shipping_address = ShippingAddressField()
+
+    def validate(self, attrs):
+        if attrs.get("payment_method") == Order.PaymentMethod.CARD:
+            try:
+                attrs["card_token"] = card_token_check(attrs.get("card_token", ""))
+            except InvalidCardToken as exc:
+                raise serializers.ValidationError({"card_token": [str(exc.message)]})
+        return attrs
+
+
+def checkout_token_for_key(*, user, key: str) -> str:
+    """The order's checkout token for an API Idempotency-Key: one order per (user, key), even
+    after the first request died past the charge (the key's record is then forgotten)."""
+    return hashlib.sha256(f"api:{user.pk}:{key}".encode()).hexdigest()  # 64 hex: fits the field
 
 
 class OrderLineOutput(serializers.Serializer):
@@ -138,6 +158,7 @@ class OrdersApi(ListAPIView):
             card_token=values.get("card_token", ""),
             currency=values.get("currency") or request_currency(request),
             shipping_address=values["shipping_address"],
+            checkout_token=checkout_token_for_key(user=request.user, key=request.headers[IDEMPOTENCY_HEADER].strip()),
         )
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
@@ -175,7 +196,7 @@ class OrderCancelApi(APIView):
 
 
 class ReturnLineInput(serializers.Serializer):
-    line = StrictIntegerField(min_value=1)
+    line = StrictIntegerField(min_value=1, max_value=DB_ID_MAX)
     quantity = StrictIntegerField(min_value=1, max_value=10_000)
 
 

@@ -37,6 +37,7 @@ from catalog.services import (
 from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentInProgress, WalletNotFound
 from payments.models import Payment
+from payments.selectors import card_token_check
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
 from shop.cart.services import CartOwner, cart_clear, quantity_validate
@@ -273,14 +274,15 @@ def order_place(
     """
     if payment_method not in Order.PaymentMethod.values:
         raise CheckoutInvalid(_("Choose how to pay: wallet or card."), field="payment_method")
-    if payment_method == Order.PaymentMethod.CARD and not (isinstance(card_token, str) and card_token.strip()):
-        raise CheckoutInvalid(_("Enter your card."), field="card_token")
+    if payment_method == Order.PaymentMethod.CARD:
+        # Only a provider token (tok_...): a card number is refused before anything is made.
+        card_token = card_token_check(card_token)
     if currency not in settings.CURRENCIES:
         raise CheckoutInvalid(_("Unsupported currency."), field="currency")
     if checkout_token:
         existing = Order.objects.filter(user=user, checkout_token=checkout_token).first()
         if existing is not None:
-            return _result_for(existing)
+            return _replay(existing, user=user)
     address = _address_snapshot(user=user, shipping_address=shipping_address)
     lines = _checkout_lines(user=user, currency=currency)
     product_ids = [line.product.id for line in lines]
@@ -315,7 +317,7 @@ def order_place(
             )
             payment = payment_services.payment_create(
                 user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
-                method=Payment.Method.CARD, card_token=card_token.strip(),
+                method=Payment.Method.CARD, card_token=card_token,
             )
             Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
     except IntegrityError:
@@ -323,13 +325,27 @@ def order_place(
         if checkout_token:
             existing = Order.objects.filter(user=user, checkout_token=checkout_token).first()
             if existing is not None:
-                return _result_for(existing)
+                return _replay(existing, user=user)
         raise
     # Outside any transaction: the provider call may take seconds.
     payment = payment_services.payment_charge_card(payment_id=payment.id)
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
     if result.outcome != PlaceOutcome.DECLINED:
+        cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
+    return result
+
+
+def _replay(order: Order, *, user) -> PlaceResult:
+    """The answer for a checkout token already used: its order, and its lines out of the cart.
+
+    The first request may have died after the payment and before it emptied
+    the cart; the retry finishes that step, so the shopper is not invited to
+    buy the same things again.
+    """
+    result = _result_for(order)
+    if result.outcome != PlaceOutcome.DECLINED:
+        product_ids = [pid for pid in order.lines.values_list("product_id", flat=True) if pid is not None]
         cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
     return result
 

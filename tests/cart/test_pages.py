@@ -92,3 +92,27 @@ def test_cart_page_query_count_is_constant(django_assert_max_num_queries):
     with django_assert_max_num_queries(15) as large:
         client.get("/cart/")
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+BIG = 10**30  # more than any 64-bit id column holds
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["guest", "signed-in"])
+def test_huge_product_ids_on_the_cart_pages_are_refused_not_500(product, signed_in):
+    client = Client()
+    if signed_in:
+        client.force_login(UserFactory())
+    client.post("/cart/add/", {"product": product.id, "quantity": 1})
+    fetch = {"X-Requested-With": "fetch"}
+    added = client.post("/cart/add/", {"product": BIG, "quantity": 1}, headers=fetch)
+    assert added.status_code == 400
+    assert added.json()["ok"] is False
+    changed = client.post(f"/cart/lines/{BIG}/", {"quantity": 2}, headers=fetch)
+    assert changed.status_code == 400
+    assert client.post(f"/cart/lines/{BIG}/remove/").status_code == 302
+    page = client.post("/cart/add/", {"product": BIG, "quantity": 1}, follow=True)
+    assert page.status_code == 200
+    assert any("not available" in str(m) for m in page.context["messages"])
+    cart = client.get("/cart/").context["cart"]
+    assert [(line.product_id, line.quantity) for line in cart.lines] == [(product.id, 1)]
+

@@ -2,6 +2,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from payments.models import Payment, Wallet
@@ -170,3 +171,47 @@ def test_checkout_query_count_grows_by_a_small_constant_per_line(api, shopper, d
         assert checkout(api, wallet_body(shopper)).status_code == 201
     per_line = (len(six.captured_queries) - len(one.captured_queries)) / 5
     assert per_line <= 4, per_line
+
+
+def test_a_card_number_instead_of_a_token_is_400_and_changes_nothing(api, shopper, product, mailoutbox):
+    from catalog.models import StockReservation
+    from shop.orders.models import OutboxEmail
+
+    cart_fill(shopper, (product, 1))
+    body = {**wallet_body(shopper), "payment_method": "card", "card_token": "4242424242424242"}
+    response = checkout(api, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "card_token"
+    assert not Order.objects.exists()
+    assert not Payment.objects.exists()
+    assert not StockReservation.objects.exists()
+    assert stock_of(product) == (10, 0)
+    assert not OutboxEmail.objects.exists()
+    assert mailoutbox == []
+
+
+BIG = 10**30  # more than any 64-bit id column holds
+
+
+def test_huge_ids_in_checkout_and_returns_are_4xx_with_the_field(api, shopper, product):
+    cart_fill(shopper, (product, 1))
+    response = checkout(api, {**wallet_body(shopper), "shipping_address": BIG})
+    assert response.status_code == 400
+    assert response.json()["field"] == "shipping_address"
+    assert not Order.objects.exists()
+    number = checkout(api, wallet_body(shopper)).json()["number"]
+    response = api.post(
+        f"/api/v1/orders/{number}/returns/", {"reason": "x", "lines": [{"line": BIG, "quantity": 1}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"].startswith("lines")
+    for url in (f"/api/v1/orders/{BIG}/", f"/api/v1/orders/{'9' * 500}/"):
+        assert api.get(url).status_code == 404
+    assert api.post(f"/api/v1/orders/{BIG}/cancel/").status_code == 404
+    browser = Client()
+    browser.force_login(shopper)
+    cart_fill(shopper, (product, 1))
+    page = browser.post("/orders/checkout/", {"address": BIG})
+    assert page.status_code == 200
+    assert page.context["form"].errors["address"]
+    assert browser.get(f"/orders/{BIG}/").status_code == 404

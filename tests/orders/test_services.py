@@ -387,3 +387,16 @@ def test_a_taken_order_number_is_drawn_again(shopper, product, monkeypatch):
     assert second.number != first.number
     assert second.number.endswith("ZZZZZZ")
     assert Order.objects.count() == 2
+
+
+def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
+    from payments.exceptions import InvalidCardToken
+
+    cart_fill(shopper, (product, 1))
+    with pytest.raises(InvalidCardToken) as refused:
+        order_place(user=shopper, payment_method="card", card_token="4242424242424242",
+                    shipping_address=shopper.addresses.first().pk, currency="USD")
+    assert refused.value.field == "card_token"
+    assert not Order.objects.exists()
+    assert not StockReservation.objects.exists()
+    assert not OutboxEmail.objects.exists()
