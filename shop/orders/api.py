@@ -1,6 +1,7 @@
 """Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/."""
 
 import hashlib
+import math
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -18,10 +19,12 @@ from shop.api import ErrorSerializer, MoneyField, Pagination
 from shop.cart.api import StrictIntegerField
 from shop.cart.services import DB_ID_MAX
 from shop.money import request_currency
+from shop.orders.exceptions import CheckoutThrottled
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user
 from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
-from shop.throttling import ScopedRateThrottle, UserRateThrottle
+from shop.orders.throttling import CheckoutThrottle
+from shop.throttling import UserRateThrottle
 
 
 @extend_schema_field(
@@ -124,12 +127,21 @@ class OrdersApi(ListAPIView):
 
     serializer_class = OrderOutput
     pagination_class = Pagination
-    throttle_scope = "checkout"
 
     def get_throttles(self):
         if self.request.method == "POST":
-            return [ScopedRateThrottle(), UserRateThrottle()]
+            # The same per-user counter as the checkout page: a bot gets the limit once, not per door.
+            return [CheckoutThrottle(), UserRateThrottle()]
         return super().get_throttles()
+
+    def throttled(self, request, wait):
+        raise CheckoutThrottled(retry_after=math.ceil(wait) if wait else None)
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, CheckoutThrottled) and exc.extra.get("retry_after"):
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

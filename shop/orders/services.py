@@ -205,8 +205,12 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
     return lines
 
 
+def _lines_total(lines: list[_Line], currency: str) -> Money:
+    return sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
+
+
 def _order_create(*, user, currency, method, address: dict, lines: list[_Line], checkout_token: str) -> Order:
-    total = sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
+    total = _lines_total(lines, currency)
     for attempt in range(5):
         try:
             with transaction.atomic():
@@ -262,6 +266,7 @@ def order_place(
     currency: str,
     card_token: str = "",
     checkout_token: str = "",
+    expected_total: Money | None = None,
 ) -> PlaceResult:
     """Check out the user's cart: order with line snapshots, stock reserved, payment made.
 
@@ -271,6 +276,8 @@ def order_place(
     transaction; a decline cancels the order and releases the stock, an
     unknown outcome leaves it pending_payment with the reservation kept.
     A repeated `checkout_token` returns the order it made the first time.
+    `expected_total` (what the shopper was shown) must equal the total in
+    `currency`, else CheckoutInvalid (field "total") and nothing is made.
     """
     if payment_method not in Order.PaymentMethod.values:
         raise CheckoutInvalid(_("Choose how to pay: wallet or card."), field="payment_method")
@@ -285,6 +292,14 @@ def order_place(
             return _replay(existing, user=user)
     address = _address_snapshot(user=user, shipping_address=shipping_address)
     lines = _checkout_lines(user=user, currency=currency)
+    if expected_total is not None:
+        total = _lines_total(lines, currency)
+        if expected_total != total:
+            raise CheckoutInvalid(
+                _("Your order total is now %(total)s, not %(expected)s. Please review your order again.")
+                % {"total": total, "expected": expected_total},
+                field="total",
+            )
     product_ids = [line.product.id for line in lines]
     try:
         if payment_method == Order.PaymentMethod.WALLET:

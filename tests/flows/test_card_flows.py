@@ -15,7 +15,7 @@ from shop.cart.models import CartLine
 from shop.orders.models import Order, OutboxEmail
 from shop.orders.services import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
-from tests.orders.helpers import assert_ledger_balanced, stock_of
+from tests.orders.helpers import assert_ledger_balanced, place_order_form, stock_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,7 +180,7 @@ def test_page_checkout_by_card_decline_and_timeout(psp, buyer):
         browser.post("/orders/checkout/", {"address": user.addresses.first().pk})
         browser.post("/orders/checkout/payment/", {"payment_method": "card", "card_token": token})
         review = browser.get("/orders/checkout/review/")
-        return browser.post("/orders/checkout/place/", {"token": review.context["token"]}, follow=True)
+        return browser.post("/orders/checkout/place/", place_order_form(review.content.decode()), follow=True)
 
     declined = place("tok_declined")
     assert declined.redirect_chain[-1][0] == "/orders/checkout/payment/"

@@ -6,9 +6,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from payments.models import Payment, Wallet
+from shop.cart.services import CartOwner, cart_clear
 from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
-from tests.orders.helpers import stock_of
+from tests.orders.helpers import go_to_review, stock_of
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +216,40 @@ def test_huge_ids_in_checkout_and_returns_are_4xx_with_the_field(api, shopper, p
     assert page.status_code == 200
     assert page.context["form"].errors["address"]
     assert browser.get(f"/orders/{BIG}/").status_code == 404
+
+
+def test_page_and_api_checkout_share_one_limit_per_user(product):
+    # API first, then the page: the page is already over the limit.
+    user = shopper_new()
+    client = APIClient()
+    client.force_authenticate(user)
+    for _ in range(10):
+        checkout(client, wallet_body(user))
+    browser = Client()
+    browser.force_login(user)
+    cart_fill(user, (product, 1))
+    form = go_to_review(browser, user)
+    page = browser.post("/orders/checkout/place/", form)
+    assert page.status_code == 429
+    assert "Too many checkout attempts" in page.content.decode()
+    assert not Order.objects.filter(user=user).exists()
+
+    # The page first, then the API.
+    other = shopper_new()
+    browser = Client()
+    browser.force_login(other)
+    cart_fill(other, (product, 1))
+    form = go_to_review(browser, other)
+    cart_clear(owner=CartOwner(user=other))  # attempts that fail still count
+    for _ in range(10):
+        browser.post("/orders/checkout/place/", form)
+    cart_fill(other, (product, 1))
+    client = APIClient()
+    client.force_authenticate(other)
+    response = checkout(client, wallet_body(other))
+    assert response.status_code == 429
+    body = response.json()
+    assert body["code"] == "throttled"
+    assert "checkout" in body["detail"]
+    assert int(response["Retry-After"]) > 0
+    assert not Order.objects.filter(user=other).exists()

@@ -400,3 +400,16 @@ def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
     assert not Order.objects.exists()
     assert not StockReservation.objects.exists()
     assert not OutboxEmail.objects.exists()
+
+
+def test_an_expected_total_that_no_longer_matches_places_nothing(shopper, product):
+    cart_fill(shopper, (product, 2))
+    with pytest.raises(CheckoutInvalid) as refused:
+        place_wallet(shopper, expected_total=Money("10.00", "USD"))
+    assert refused.value.field == "total"
+    assert "20.00" in str(refused.value.message)
+    assert not Order.objects.exists()
+    assert stock_of(product) == (10, 0)
+    assert wallet_balance(shopper) == Decimal("100.00")
+    order = place_wallet(shopper, expected_total=Money("20.00", "USD")).order
+    assert order.total == Money("20.00", "USD")
