@@ -8,10 +8,12 @@ queues its e-mail in the outbox, all in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -526,7 +528,7 @@ def return_request_create(*, order_id: int, user, lines: dict[int, int], reason:
     return request
 
 
-def return_request_approve(*, return_id: int, actor=None) -> ReturnRequest:
+def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> ReturnRequest:
     """Staff approve a return: its lines are refunded (back the way they were paid) and restocked.
 
     The refund's reference is derived from the return, so approving twice
@@ -547,9 +549,10 @@ def return_request_approve(*, return_id: int, actor=None) -> ReturnRequest:
         amount = min(amount, order.total - order.refunded_total)
         _refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"
+    approved = _("Return %(id)s approved") % {"id": request.pk}
     payment_services.payment_refund(
         payment_id=order.payment_id, amount=amount, reference=reference,
-        reason=_("Return %(id)s approved") % {"id": request.pk},
+        reason=f"{approved}: {reason}" if reason else approved,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
     request.refresh_from_db()
@@ -568,7 +571,7 @@ def return_request_reject(*, return_id: int, actor=None, reason: str = "") -> Re
         request.save()
         order = _lock(request.order_id)
         _event(order, from_status=order.status, to_status=order.status, actor=actor,
-               reason=_("Return %(id)s rejected %(reason)s") % {"id": request.pk, "reason": reason})
+               reason=_("Return %(id)s rejected: %(reason)s") % {"id": request.pk, "reason": reason})
     return request
 
 
@@ -720,6 +723,18 @@ def order_expire_reservations(*, now: datetime | None = None, limit: int = 200) 
     return cancelled
 
 
+def outbox_max_attempts() -> int:
+    """Attempts after which an unsent e-mail is given up (left for staff: admin filter "given up")."""
+    return int(getattr(settings, "OUTBOX_MAX_ATTEMPTS", 20))
+
+
+def outbox_message_id(key: str) -> str:
+    """The Message-ID of an outbox e-mail, derived from its key: a resend (the send went out but
+    marking it sent was not committed) carries the same id, so mail systems can drop the copy."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}.outbox@{domain}>"
+
+
 def outbox_email_send(*, outbox_id: int) -> bool:
     """Send one queued e-mail, at most once: the row is claimed (skip_locked) and marked sent
     in the same transaction. Returns whether it was sent now."""
@@ -737,7 +752,10 @@ def outbox_email_send(*, outbox_id: int) -> bool:
         except Exception as exc:  # the provider failed: keep the row for the next drain
             row.last_error = f"{exc.__class__.__name__}: {exc}"[:255]
             row.save(update_fields=["attempts", "last_error"])
-            logger.warning("e-mail %s not sent: %s", row.key, row.last_error)
+            if row.attempts >= outbox_max_attempts():
+                logger.error("e-mail %s given up after %d attempts: %s", row.key, row.attempts, row.last_error)
+            else:
+                logger.warning("e-mail %s not sent: %s", row.key, row.last_error)
             return False
         row.sent_at = timezone.now()
         row.last_error = ""
@@ -745,10 +763,17 @@ def outbox_email_send(*, outbox_id: int) -> bool:
         return True
 
 
+def outbox_email_retry(*, outbox_id: int) -> bool:
+    """Staff give a given-up (or failing) e-mail a fresh set of attempts and send it now."""
+    with transaction.atomic():
+        OutboxEmail.objects.filter(pk=outbox_id, sent_at__isnull=True).update(attempts=0, last_error="")
+    return outbox_email_send(outbox_id=outbox_id)
+
+
 def outbox_drain(*, limit: int = 100) -> int:
-    """Send the unsent e-mails (oldest first); returns how many were sent."""
+    """Send the unsent e-mails (oldest first) that have attempts left; returns how many were sent."""
     ids = list(
-        OutboxEmail.objects.filter(sent_at__isnull=True, attempts__lt=20)
+        OutboxEmail.objects.filter(sent_at__isnull=True, attempts__lt=outbox_max_attempts())
         .order_by("created_at")
         .values_list("id", flat=True)[:limit]
     )
@@ -763,7 +788,8 @@ def _email_deliver(row: OutboxEmail) -> None:
         text = render_to_string(f"orders/email/{row.kind}.txt", context)
         html = render_to_string(f"orders/email/{row.kind}.html", context)
     message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()), body=text, to=[row.recipient], headers={"X-Order": order.number}
+        subject=" ".join(subject.split()), body=text, to=[row.recipient],
+        headers={"X-Order": order.number, "Message-ID": outbox_message_id(row.key)},
     )
     message.attach_alternative(html, "text/html")
     message.send()

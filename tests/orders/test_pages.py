@@ -131,13 +131,16 @@ def test_admin_actions_call_the_services(shopper, product, admin_client):
 
     order = order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
     response = admin_client.post(
-        "/admin/orders/order/", {"action": "mark_shipped", "_selected_action": [order.pk]}, follow=True
+        "/admin/orders/order/",
+        {"action": "mark_shipped", "_selected_action": [order.pk], "apply": "1", "reason": "DHL 123"}, follow=True,
     )
     assert response.status_code == 200
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED
     assert order.events.last().actor.is_staff
-    admin_client.post("/admin/orders/order/", {"action": "cancel", "_selected_action": [order.pk]})
+    admin_client.post(
+        "/admin/orders/order/", {"action": "cancel", "_selected_action": [order.pk], "apply": "1", "reason": "x"}
+    )
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED  # refused: already paid
     assert admin_client.get(f"/admin/orders/order/{order.pk}/change/").status_code == 200
