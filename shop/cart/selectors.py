@@ -106,6 +106,11 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
     return CartView(currency=currency, lines=lines, subtotal=subtotal)
 
 
+def cart_item_count(*, owner: CartOwner) -> int:
+    """How many items the cart holds (the header's count): one query at most, whatever the lines."""
+    return sum(quantity for _id, _product_id, quantity, _seen in cart_raw_lines(owner=owner))
+
+
 def cart_line_get_for_user(*, user, line_id) -> CartLine:
     """The user's own cart line, else 404 (another user's line does not exist for them)."""
     if not id_in_range(line_id):
