@@ -5,6 +5,8 @@ REST_FRAMEWORK's DEFAULT_THROTTLE_RATES), so a bot that alternates between
 them gets the limit once, not once per door.
 """
 
+from rest_framework.settings import api_settings
+
 from shop.throttling import UserRateThrottle
 
 
@@ -12,6 +14,10 @@ class CheckoutThrottle(UserRateThrottle):
     """Per signed-in user (per client address for anyone else); usable by DRF views and plain pages."""
 
     scope = "checkout"
+
+    def get_rate(self):
+        # Read when used, not when the class was imported, so a changed setting applies at once.
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 
 
 def checkout_attempt_allowed(request) -> tuple[bool, float]:

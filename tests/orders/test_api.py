@@ -151,7 +151,7 @@ def test_return_request_through_the_api(api, shopper, product):
     assert bad.status_code == 400
 
 
-def test_checkout_is_rate_limited_per_user(api, shopper, product, settings):
+def test_checkout_is_rate_limited_per_user(api, shopper, product, checkout_limit_per_day):
     for _ in range(10):
         checkout(api, wallet_body(shopper))  # empty cart after the first: 400s still count
     response = checkout(api, wallet_body(shopper))
@@ -218,7 +218,7 @@ def test_huge_ids_in_checkout_and_returns_are_4xx_with_the_field(api, shopper, p
     assert browser.get(f"/orders/{BIG}/").status_code == 404
 
 
-def test_page_and_api_checkout_share_one_limit_per_user(product):
+def test_page_and_api_checkout_share_one_limit_per_user(product, checkout_limit_per_day):
     # API first, then the page: the page is already over the limit.
     user = shopper_new()
     client = APIClient()

@@ -81,7 +81,7 @@ def test_insufficient_funds_on_the_page_tells_why_and_keeps_the_cart(product):
     assert stock_of(product) == (10, 0)
 
 
-def test_page_checkout_is_rate_limited(browser, shopper, product, settings):
+def test_page_checkout_is_rate_limited(browser, shopper, product, checkout_limit_per_day):
     cart_fill(shopper, (product, 1))
     form = go_to_review(browser, shopper)
     for _ in range(10):
