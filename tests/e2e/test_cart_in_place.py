@@ -35,6 +35,7 @@ def test_product_page_and_cart_update_in_place_with_javascript(page, shot, shop_
 
     page.goto(f"/p/{cat.aurora.slug}/")
     expect(header_count(page)).to_have_text("0")
+    expect(page.locator("[data-cart-add-status]")).to_be_hidden()
     mark(page)
     form = page.locator("form[action='/cart/add/']")
     form.locator("input[name=quantity]").fill("2")
@@ -89,6 +90,7 @@ def test_the_same_flows_work_without_javascript(no_js_page, shot, shop_catalog):
     page = no_js_page
     page.goto(f"/p/{cat.aurora.slug}/")
     expect(header_count(page)).to_have_text("0")
+    expect(page.locator("[data-cart-add-status]")).to_be_hidden()  # nothing would ever fill it
     form = page.locator("form[action='/cart/add/']")
     form.locator("input[name=quantity]").fill("2")
     with page.expect_navigation():
