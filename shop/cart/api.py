@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from shop.api import MoneyField
 from shop.cart.selectors import cart_get, cart_line_get_for_user
 from shop.cart.services import (
+    DB_ID_MAX,
     MAX_LINE_QUANTITY,
     CartOwner,
     cart_line_add,
@@ -72,7 +73,7 @@ class CartApi(APIView):
 
 
 class CartLineAddInput(serializers.Serializer):
-    product = StrictIntegerField()
+    product = StrictIntegerField(min_value=1, max_value=DB_ID_MAX)
     quantity = StrictIntegerField(
         min_value=1,
         max_value=MAX_LINE_QUANTITY,

@@ -1,11 +1,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from shop.cart.services import MAX_LINE_QUANTITY
+from shop.cart.services import DB_ID_MAX, MAX_LINE_QUANTITY
 
 
 class CartAddForm(forms.Form):
-    product = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    product = forms.IntegerField(
+        label=_("Product"), min_value=1, max_value=DB_ID_MAX, widget=forms.HiddenInput,
+        error_messages={"min_value": _("This product is not available."), "max_value": _("This product is not available.")},
+    )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_LINE_QUANTITY, initial=1)
 
 

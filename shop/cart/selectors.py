@@ -11,7 +11,7 @@ from djmoney.money import Money
 from catalog.selectors import price_converter, product_available, products_by_ids
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import CartLine
-from shop.cart.services import CartOwner, seen_price, session_lines
+from shop.cart.services import CartOwner, id_in_range, seen_price, session_lines
 
 
 @dataclass
@@ -65,7 +65,7 @@ def cart_raw_lines(*, owner: CartOwner) -> list[tuple[int | None, int, int, Mone
                 rows.append((None, int(key), int(data.get("quantity", 0)), seen_price(data)))
             except (TypeError, ValueError, AttributeError):
                 continue
-        return [row for row in rows if row[2] > 0]
+        return [row for row in rows if row[2] > 0 and id_in_range(row[1])]
     return [
         (line.id, line.product_id, line.quantity, line.price_seen)
         for line in CartLine.objects.filter(cart__user=owner.user).order_by("created_at", "id")
@@ -106,8 +106,15 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
     return CartView(currency=currency, lines=lines, subtotal=subtotal)
 
 
+def cart_item_count(*, owner: CartOwner) -> int:
+    """How many items the cart holds (the header's count): one query at most, whatever the lines."""
+    return sum(quantity for _id, _product_id, quantity, _seen in cart_raw_lines(owner=owner))
+
+
 def cart_line_get_for_user(*, user, line_id) -> CartLine:
     """The user's own cart line, else 404 (another user's line does not exist for them)."""
+    if not id_in_range(line_id):
+        raise CartLineNotFound()
     line = CartLine.objects.filter(cart__user=user, pk=line_id).first()
     if line is None:
         raise CartLineNotFound()

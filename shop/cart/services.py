@@ -26,6 +26,14 @@ from shop.cart.models import Cart, CartLine
 
 MAX_LINE_QUANTITY = 99
 SESSION_CART_KEY = "cart"
+# Ids from users are bounded to what a 64-bit key column holds: a bigger number is
+# no row at all, and must not reach the database (SQLite raises OverflowError).
+DB_ID_MAX = 2**63 - 1
+
+
+def id_in_range(value) -> bool:
+    """Whether `value` is an int that can be a row id (1..DB_ID_MAX)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= DB_ID_MAX
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ def quantity_validate(quantity) -> int:
 def _product_for_cart(product_id):
     if isinstance(product_id, bool) or not isinstance(product_id, int):
         raise ProductUnavailable(_("Choose a product."))
+    if not id_in_range(product_id):
+        raise ProductUnavailable()
     product = products_by_ids([product_id]).get(product_id)
     if product is None or not product.is_active:
         raise ProductUnavailable()
@@ -151,6 +161,8 @@ def cart_line_update(*, owner: CartOwner, product_id: int, quantity: int) -> int
 
 def cart_line_remove(*, owner: CartOwner, product_id: int) -> None:
     """Remove a product from the cart (nothing happens if it is not there)."""
+    if not id_in_range(product_id):
+        return
     if owner.is_guest:
         lines = session_lines(owner.session)
         if lines.pop(str(product_id), None) is not None:
@@ -174,7 +186,7 @@ def cart_clear(*, owner: CartOwner, product_ids: list[int] | None = None) -> Non
     with transaction.atomic():
         qs = CartLine.objects.filter(cart__user=owner.user)
         if product_ids is not None:
-            qs = qs.filter(product_id__in=product_ids)
+            qs = qs.filter(product_id__in=[pid for pid in product_ids if id_in_range(pid)])
         qs.delete()
 
 
@@ -192,9 +204,11 @@ def cart_merge(*, request, user) -> list[str]:
     wanted: dict[int, dict] = {}
     for key, data in guest_lines.items():
         try:
-            wanted[int(key)] = data
+            product_id = int(key)
         except (TypeError, ValueError):
             continue
+        if id_in_range(product_id):
+            wanted[product_id] = data
     notes: list[str] = []
     with transaction.atomic():
         cart = _locked_cart(user)

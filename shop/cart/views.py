@@ -1,6 +1,7 @@
 """Cart pages. Every form works without JavaScript (post, then redirect);
 with JavaScript (header X-Requested-With: fetch) the same views answer JSON
-with the re-rendered cart so the page updates in place."""
+with the cart's item count (for the header) and, from the cart page, the
+re-rendered cart, so the page updates in place."""
 
 from django.contrib import messages
 from django.http import HttpResponseRedirect, JsonResponse
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from shop.cart.forms import CartAddForm, CartQuantityForm
-from shop.cart.selectors import cart_get
+from shop.cart.selectors import cart_get, cart_item_count
 from shop.cart.services import cart_line_add, cart_line_remove, cart_line_update, cart_owner_for_request
 from shop.exceptions import ShopError
 from shop.money import request_currency
@@ -26,15 +27,21 @@ def _context(request) -> dict:
     return {"cart": cart_get(owner=cart_owner_for_request(request), currency=request_currency(request))}
 
 
-def _answer(request, *, ok: bool, message: str, status: int = 200):
-    """JSON for scripts, else a message and a redirect (to `next` when safe, or the cart)."""
+def _answer(request, *, ok: bool, message: str, status: int = 200, with_cart: bool = True):
+    """JSON for scripts, else a message and a redirect (to `next` when safe, or the cart).
+
+    `with_cart`: the JSON carries the re-rendered cart (the cart page's forms);
+    the product page's add-to-cart needs only the count.
+    """
     if _is_fetch(request):
-        context = _context(request)
-        html = render_to_string("cart/_cart.html", context, request=request)
-        return JsonResponse(
-            {"ok": ok, "message": message, "item_count": context["cart"].item_count, "html": html},
-            status=status,
-        )
+        body = {"ok": ok, "message": message}
+        if with_cart:
+            context = _context(request)
+            body["html"] = render_to_string("cart/_cart.html", context, request=request)
+            body["item_count"] = context["cart"].item_count
+        else:
+            body["item_count"] = cart_item_count(owner=cart_owner_for_request(request))
+        return JsonResponse(body, status=status)
     (messages.success if ok else messages.error)(request, message)
     target = request.POST.get("next") or reverse("cart:detail")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -57,7 +64,7 @@ def cart_detail(request):
 def cart_add(request):
     form = CartAddForm(request.POST)
     if not form.is_valid():
-        return _answer(request, ok=False, message=_form_error(form), status=400)
+        return _answer(request, ok=False, message=_form_error(form), status=400, with_cart=False)
     try:
         cart_line_add(
             owner=cart_owner_for_request(request),
@@ -65,8 +72,8 @@ def cart_add(request):
             quantity=form.cleaned_data["quantity"],
         )
     except ShopError as exc:
-        return _answer(request, ok=False, message=str(exc.message), status=exc.status_code)
-    return _answer(request, ok=True, message=_("Added to your cart."))
+        return _answer(request, ok=False, message=str(exc.message), status=exc.status_code, with_cart=False)
+    return _answer(request, ok=True, message=_("Added to your cart."), with_cart=False)
 
 
 @require_POST

@@ -1,7 +1,21 @@
-"""Orders in admin: lines and events inline; actions call the same services as pages and API."""
+"""Orders in admin: lines and events inline; actions call the same services as pages and API.
 
+Every action checks its permission itself (a forged POST by a view-only
+"support" user is 403 and changes nothing) and is offered only to staff who
+hold it: shipping, delivering, cancelling and rejecting a return need the
+model's change permission; anything that gives money back needs
+`payments.refund_payment` (the "finance" group). Each asks for a reason on an
+intermediate page, passes it to the service (the order's timeline shows it)
+and records the outcome in the audit log (payments.AuditLog): done, or
+refused and why.
+"""
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -9,6 +23,11 @@ from payments.audit import audit_record
 from shop.exceptions import ShopError
 from shop.orders import services
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
+
+PERM_CHANGE_ORDER = "orders.change_order"
+PERM_CHANGE_RETURN = "orders.change_returnrequest"
+PERM_CHANGE_OUTBOX = "orders.change_outboxemail"
+PERM_REFUND = "payments.refund_payment"
 
 
 class OrderLineInline(admin.TabularInline):
@@ -33,26 +52,79 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
-def _run(modeladmin, request, queryset, service, done_message, id_arg="order_id", **kwargs):
+class ActionReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), max_length=200, required=True, widget=forms.TextInput(attrs={"size": 60}),
+        help_text=_("Kept in the audit log and shown in the order's timeline, which the shopper sees too."),
+    )
+
+
+class PermissionCheckedActionsMixin:
+    """Actions declare the permissions they need in ACTION_PERMS (all of them are required).
+
+    The action list shows only what the user may run; a POST still reaches the
+    action, which refuses with 403 rather than a vague "no action selected".
+    """
+
+    ACTION_PERMS: dict[str, tuple[str, ...]] = {}
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.method == "POST":
+            return actions
+        return {
+            name: action for name, action in actions.items()
+            if request.user.has_perms(self.ACTION_PERMS.get(name, ()))
+        }
+
+    def require(self, request, action: str) -> None:
+        if not request.user.has_perms(self.ACTION_PERMS[action]):
+            raise PermissionDenied
+
+
+def _reason_or_page(modeladmin, request, queryset, *, action: str, title, explanation, submit_label):
+    """(reason, None) once the staff member confirmed with a reason; else (None, the confirmation page)."""
+    form = ActionReasonForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        return form.cleaned_data["reason"].strip(), None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "explanation": explanation,
+        "submit_label": submit_label,
+        "form": form,
+        "queryset": queryset,
+        "action": action,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return None, TemplateResponse(request, "admin/orders/action_reason.html", context)
+
+
+def _apply(modeladmin, request, queryset, *, service, reason: str, done_message, id_arg="order_id", details=None):
+    """Run `service` on each selected object; audit each outcome after it is known."""
     done = 0
     for obj in queryset:
         try:
-            service(actor=request.user, **{id_arg: obj.pk}, **kwargs)
+            result = service(actor=request.user, reason=reason, **{id_arg: obj.pk})
         except ShopError as exc:
             modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-            outcome = {"error": exc.code}
-        else:
-            done += 1
-            outcome = {"ok": True}
-        # Every staff action on orders is audited (payments.AuditLog): who, when, what, why.
-        audit_record(actor=request.user, action=service.__name__, obj=obj, reason=str(kwargs.get("reason", "")),
-                     data=outcome)
+            audit_record(actor=request.user, action=service.__name__, obj=obj, reason=reason,
+                         data={"ok": False, "refused": exc.code, "detail": str(exc.message)})
+            continue
+        done += 1
+        audit_record(actor=request.user, action=service.__name__, obj=obj, reason=reason,
+                     data={"ok": True, **(details(result) if details else {})})
     if done:
         modeladmin.message_user(request, done_message(done), messages.SUCCESS)
 
 
+def _refund_details(order) -> dict:
+    return {"refunded_total": str(order.refunded_total.amount), "currency": order.currency, "status": order.status}
+
+
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     list_display = ("number", "user", "status", "total", "payment_method", "created_at")
     list_filter = ("status", "payment_method", ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "user__email", "lines__sku")
@@ -60,6 +132,12 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     inlines = [OrderLineInline, OrderEventInline]
     actions = ["mark_shipped", "mark_delivered", "refund", "cancel"]
+    ACTION_PERMS = {
+        "mark_shipped": (PERM_CHANGE_ORDER,),
+        "mark_delivered": (PERM_CHANGE_ORDER,),
+        "cancel": (PERM_CHANGE_ORDER,),
+        "refund": (PERM_REFUND,),
+    }
     readonly_fields = [f.name for f in Order._meta.fields]
 
     def has_add_permission(self, request):
@@ -70,27 +148,60 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark selected orders shipped"))
     def mark_shipped(self, request, queryset):
-        _run(self, request, queryset, services.order_ship,
-             lambda n: ngettext("%d order marked shipped.", "%d orders marked shipped.", n) % n)
+        self.require(request, "mark_shipped")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="mark_shipped", title=_("Mark orders shipped"),
+            explanation=_("The shoppers are told by e-mail. Say how they were sent (carrier, tracking)."),
+            submit_label=_("Mark shipped"),
+        )
+        if page is not None:
+            return page
+        _apply(self, request, queryset, service=services.order_ship, reason=reason,
+               done_message=lambda n: ngettext("%d order marked shipped.", "%d orders marked shipped.", n) % n)
+        return None
 
     @admin.action(description=_("Mark selected orders delivered"))
     def mark_delivered(self, request, queryset):
-        _run(self, request, queryset, services.order_deliver,
-             lambda n: ngettext("%d order marked delivered.", "%d orders marked delivered.", n) % n)
+        self.require(request, "mark_delivered")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="mark_delivered", title=_("Mark orders delivered"),
+            explanation=_("Say how the delivery is known (carrier confirmation, signature)."),
+            submit_label=_("Mark delivered"),
+        )
+        if page is not None:
+            return page
+        _apply(self, request, queryset, service=services.order_deliver, reason=reason,
+               done_message=lambda n: ngettext("%d order marked delivered.", "%d orders marked delivered.", n) % n)
+        return None
 
-    @admin.action(description=_("Refund selected orders in full"))
+    @admin.action(description=_("Refund selected orders in full (finance)"))
     def refund(self, request, queryset):
-        if not request.user.has_perm("payments.refund_payment"):
-            raise PermissionDenied
-        _run(self, request, queryset, services.order_refund,
-             lambda n: ngettext("%d order refunded.", "%d orders refunded.", n) % n,
-             reason=str(_("Refunded by staff")))
+        self.require(request, "refund")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="refund", title=_("Refund orders in full"),
+            explanation=_("Everything not yet refunded goes back the way it was paid (wallet or card); "
+                          "goods not yet shipped go back in stock."),
+            submit_label=_("Refund"),
+        )
+        if page is not None:
+            return page
+        _apply(self, request, queryset, service=services.order_refund, reason=reason, details=_refund_details,
+               done_message=lambda n: ngettext("%d order refunded.", "%d orders refunded.", n) % n)
+        return None
 
     @admin.action(description=_("Cancel selected unpaid orders"))
     def cancel(self, request, queryset):
-        _run(self, request, queryset, services.order_cancel,
-             lambda n: ngettext("%d order cancelled.", "%d orders cancelled.", n) % n,
-             reason=str(_("Cancelled by staff")))
+        self.require(request, "cancel")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="cancel", title=_("Cancel unpaid orders"),
+            explanation=_("Their reserved stock is released. Paid orders cannot be cancelled (refund them instead)."),
+            submit_label=_("Cancel orders"),
+        )
+        if page is not None:
+            return page
+        _apply(self, request, queryset, service=services.order_cancel, reason=reason,
+               done_message=lambda n: ngettext("%d order cancelled.", "%d orders cancelled.", n) % n)
+        return None
 
 
 class ReturnLineInline(admin.TabularInline):
@@ -104,13 +215,18 @@ class ReturnLineInline(admin.TabularInline):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(admin.ModelAdmin):
+class ReturnRequestAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     list_display = ("id", "order", "status", "refund_amount", "created_at", "decided_at")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("order__number", "order__user__email")
     list_select_related = ("order",)
     inlines = [ReturnLineInline]
     actions = ["approve", "reject"]
+    # Approving decides the return and gives money back: both permissions.
+    ACTION_PERMS = {
+        "approve": (PERM_CHANGE_RETURN, PERM_REFUND),
+        "reject": (PERM_CHANGE_RETURN,),
+    }
     readonly_fields = ("order", "status", "reason", "refund_amount", "created_at", "decided_at", "decided_by")
 
     def has_add_permission(self, request):
@@ -118,25 +234,92 @@ class ReturnRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve and refund selected returns"))
     def approve(self, request, queryset):
-        if not request.user.has_perm("payments.refund_payment"):
-            raise PermissionDenied
-        _run(self, request, queryset, services.return_request_approve,
-             lambda n: ngettext("%d return approved and refunded.", "%d returns approved and refunded.", n) % n,
-             id_arg="return_id")
+        self.require(request, "approve")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="approve", title=_("Approve and refund returns"),
+            explanation=_("The returned items are refunded the way they were paid and put back in stock."),
+            submit_label=_("Approve and refund"),
+        )
+        if page is not None:
+            return page
+        _apply(
+            self, request, queryset, service=services.return_request_approve, reason=reason, id_arg="return_id",
+            details=lambda r: {"status": r.status, "refund": str(r.refund_amount.amount) if r.refund_amount else None},
+            done_message=lambda n: ngettext(
+                "%d return approved and refunded.", "%d returns approved and refunded.", n) % n,
+        )
+        return None
 
     @admin.action(description=_("Reject selected returns"))
     def reject(self, request, queryset):
-        _run(self, request, queryset, services.return_request_reject,
-             lambda n: ngettext("%d return rejected.", "%d returns rejected.", n) % n,
-             id_arg="return_id")
+        self.require(request, "reject")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="reject", title=_("Reject returns"),
+            explanation=_("Nothing is refunded; the shopper sees the reason in the order's timeline."),
+            submit_label=_("Reject"),
+        )
+        if page is not None:
+            return page
+        _apply(self, request, queryset, service=services.return_request_reject, reason=reason, id_arg="return_id",
+               done_message=lambda n: ngettext("%d return rejected.", "%d returns rejected.", n) % n)
+        return None
+
+
+class OutboxStateFilter(admin.SimpleListFilter):
+    """Sent, still being tried, or given up after the last attempt (needs a person)."""
+
+    title = _("delivery")
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [("sent", _("sent")), ("pending", _("being tried")), ("given_up", _("given up"))]
+
+    def queryset(self, request, queryset):
+        given_up = Q(sent_at__isnull=True, attempts__gte=services.outbox_max_attempts())
+        if self.value() == "sent":
+            return queryset.filter(sent_at__isnull=False)
+        if self.value() == "pending":
+            return queryset.filter(sent_at__isnull=True).exclude(given_up)
+        if self.value() == "given_up":
+            return queryset.filter(given_up)
+        return queryset
 
 
 @admin.register(OutboxEmail)
 class OutboxEmailAdmin(admin.ModelAdmin):
-    list_display = ("key", "kind", "recipient", "created_at", "sent_at", "attempts", "last_error")
-    list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
-    search_fields = ("key", "recipient")
+    list_display = ("key", "kind", "recipient", "created_at", "delivery", "sent_at", "attempts", "last_error")
+    list_filter = (OutboxStateFilter, "kind", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("key", "recipient", "order__number")
     readonly_fields = [f.name for f in OutboxEmail._meta.fields]
+    actions = ["send_again"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("delivery"))
+    def delivery(self, row):
+        if row.sent_at:
+            return _("sent")
+        if row.attempts >= services.outbox_max_attempts():
+            return _("given up")
+        return _("being tried")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.method != "POST" and not request.user.has_perm(PERM_CHANGE_OUTBOX):
+            actions.pop("send_again", None)
+        return actions
+
+    @admin.action(description=_("Send the selected unsent e-mails again now"))
+    def send_again(self, request, queryset):
+        if not request.user.has_perm(PERM_CHANGE_OUTBOX):
+            raise PermissionDenied
+        sent = 0
+        for row in queryset.filter(sent_at__isnull=True):
+            ok = services.outbox_email_retry(outbox_id=row.pk)
+            sent += ok
+            audit_record(actor=request.user, action="outbox_email_retry", obj=row, data={"ok": ok})
+        self.message_user(
+            request, ngettext("%d e-mail sent.", "%d e-mails sent.", sent) % sent,
+            messages.SUCCESS if sent else messages.WARNING,
+        )

@@ -1,5 +1,8 @@
 """Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/."""
 
+import hashlib
+import math
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -8,14 +11,20 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from payments.exceptions import InvalidCardToken
+from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import idempotent
+from payments.selectors import card_token_check
 from shop.api import ErrorSerializer, MoneyField, Pagination
 from shop.cart.api import StrictIntegerField
+from shop.cart.services import DB_ID_MAX
 from shop.money import request_currency
+from shop.orders.exceptions import CheckoutThrottled
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user
 from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
-from shop.throttling import ScopedRateThrottle, UserRateThrottle
+from shop.orders.throttling import CheckoutThrottle
+from shop.throttling import UserRateThrottle
 
 
 @extend_schema_field(
@@ -41,7 +50,7 @@ class ShippingAddressField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, dict):
             return data
-        return StrictIntegerField(min_value=1).run_validation(data)
+        return StrictIntegerField(min_value=1, max_value=DB_ID_MAX).run_validation(data)
 
     def to_representation(self, value):
         return value
@@ -52,6 +61,20 @@ class OrderCreateInput(serializers.Serializer):
     card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
     shipping_address = ShippingAddressField()
+
+    def validate(self, attrs):
+        if attrs.get("payment_method") == Order.PaymentMethod.CARD:
+            try:
+                attrs["card_token"] = card_token_check(attrs.get("card_token", ""))
+            except InvalidCardToken as exc:
+                raise serializers.ValidationError({"card_token": [str(exc.message)]})
+        return attrs
+
+
+def checkout_token_for_key(*, user, key: str) -> str:
+    """The order's checkout token for an API Idempotency-Key: one order per (user, key), even
+    after the first request died past the charge (the key's record is then forgotten)."""
+    return hashlib.sha256(f"api:{user.pk}:{key}".encode()).hexdigest()  # 64 hex: fits the field
 
 
 class OrderLineOutput(serializers.Serializer):
@@ -104,12 +127,21 @@ class OrdersApi(ListAPIView):
 
     serializer_class = OrderOutput
     pagination_class = Pagination
-    throttle_scope = "checkout"
 
     def get_throttles(self):
         if self.request.method == "POST":
-            return [ScopedRateThrottle(), UserRateThrottle()]
+            # The same per-user counter as the checkout page: a bot gets the limit once, not per door.
+            return [CheckoutThrottle(), UserRateThrottle()]
         return super().get_throttles()
+
+    def throttled(self, request, wait):
+        raise CheckoutThrottled(retry_after=math.ceil(wait) if wait else None)
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, CheckoutThrottled) and exc.extra.get("retry_after"):
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -138,6 +170,7 @@ class OrdersApi(ListAPIView):
             card_token=values.get("card_token", ""),
             currency=values.get("currency") or request_currency(request),
             shipping_address=values["shipping_address"],
+            checkout_token=checkout_token_for_key(user=request.user, key=request.headers[IDEMPOTENCY_HEADER].strip()),
         )
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
@@ -175,7 +208,7 @@ class OrderCancelApi(APIView):
 
 
 class ReturnLineInput(serializers.Serializer):
-    line = StrictIntegerField(min_value=1)
+    line = StrictIntegerField(min_value=1, max_value=DB_ID_MAX)
     quantity = StrictIntegerField(min_value=1, max_value=10_000)
 
 

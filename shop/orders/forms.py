@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import addresses_for_user
@@ -63,6 +64,14 @@ class PaymentStepForm(forms.Form):
         if data.get("payment_method") == Order.PaymentMethod.CARD and not data.get("card_token"):
             self.add_error("card_token", _("Choose a card."))
         return data
+
+
+class PlaceOrderForm(forms.Form):
+    """The review page's "place order" button: its one-time token and the currency and total it showed."""
+
+    token = forms.CharField(max_length=64)
+    currency = forms.ChoiceField(choices=[(code, code) for code in settings.CURRENCIES])
+    total = forms.DecimalField(max_digits=14, decimal_places=2, min_value=0)
 
 
 class ReturnForm(forms.Form):

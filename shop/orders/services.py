@@ -8,10 +8,12 @@ queues its e-mail in the outbox, all in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -37,6 +39,7 @@ from catalog.services import (
 from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentInProgress, WalletNotFound
 from payments.models import Payment
+from payments.selectors import card_token_check
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
 from shop.cart.services import CartOwner, cart_clear, quantity_validate
@@ -204,8 +207,12 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
     return lines
 
 
+def _lines_total(lines: list[_Line], currency: str) -> Money:
+    return sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
+
+
 def _order_create(*, user, currency, method, address: dict, lines: list[_Line], checkout_token: str) -> Order:
-    total = sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
+    total = _lines_total(lines, currency)
     for attempt in range(5):
         try:
             with transaction.atomic():
@@ -261,6 +268,7 @@ def order_place(
     currency: str,
     card_token: str = "",
     checkout_token: str = "",
+    expected_total: Money | None = None,
 ) -> PlaceResult:
     """Check out the user's cart: order with line snapshots, stock reserved, payment made.
 
@@ -270,19 +278,30 @@ def order_place(
     transaction; a decline cancels the order and releases the stock, an
     unknown outcome leaves it pending_payment with the reservation kept.
     A repeated `checkout_token` returns the order it made the first time.
+    `expected_total` (what the shopper was shown) must equal the total in
+    `currency`, else CheckoutInvalid (field "total") and nothing is made.
     """
     if payment_method not in Order.PaymentMethod.values:
         raise CheckoutInvalid(_("Choose how to pay: wallet or card."), field="payment_method")
-    if payment_method == Order.PaymentMethod.CARD and not (isinstance(card_token, str) and card_token.strip()):
-        raise CheckoutInvalid(_("Enter your card."), field="card_token")
+    if payment_method == Order.PaymentMethod.CARD:
+        # Only a provider token (tok_...): a card number is refused before anything is made.
+        card_token = card_token_check(card_token)
     if currency not in settings.CURRENCIES:
         raise CheckoutInvalid(_("Unsupported currency."), field="currency")
     if checkout_token:
         existing = Order.objects.filter(user=user, checkout_token=checkout_token).first()
         if existing is not None:
-            return _result_for(existing)
+            return _replay(existing, user=user)
     address = _address_snapshot(user=user, shipping_address=shipping_address)
     lines = _checkout_lines(user=user, currency=currency)
+    if expected_total is not None:
+        total = _lines_total(lines, currency)
+        if expected_total != total:
+            raise CheckoutInvalid(
+                _("Your order total is now %(total)s, not %(expected)s. Please review your order again.")
+                % {"total": total, "expected": expected_total},
+                field="total",
+            )
     product_ids = [line.product.id for line in lines]
     try:
         if payment_method == Order.PaymentMethod.WALLET:
@@ -315,7 +334,7 @@ def order_place(
             )
             payment = payment_services.payment_create(
                 user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
-                method=Payment.Method.CARD, card_token=card_token.strip(),
+                method=Payment.Method.CARD, card_token=card_token,
             )
             Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
     except IntegrityError:
@@ -323,13 +342,27 @@ def order_place(
         if checkout_token:
             existing = Order.objects.filter(user=user, checkout_token=checkout_token).first()
             if existing is not None:
-                return _result_for(existing)
+                return _replay(existing, user=user)
         raise
     # Outside any transaction: the provider call may take seconds.
     payment = payment_services.payment_charge_card(payment_id=payment.id)
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
     if result.outcome != PlaceOutcome.DECLINED:
+        cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
+    return result
+
+
+def _replay(order: Order, *, user) -> PlaceResult:
+    """The answer for a checkout token already used: its order, and its lines out of the cart.
+
+    The first request may have died after the payment and before it emptied
+    the cart; the retry finishes that step, so the shopper is not invited to
+    buy the same things again.
+    """
+    result = _result_for(order)
+    if result.outcome != PlaceOutcome.DECLINED:
+        product_ids = [pid for pid in order.lines.values_list("product_id", flat=True) if pid is not None]
         cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
     return result
 
@@ -495,7 +528,7 @@ def return_request_create(*, order_id: int, user, lines: dict[int, int], reason:
     return request
 
 
-def return_request_approve(*, return_id: int, actor=None) -> ReturnRequest:
+def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> ReturnRequest:
     """Staff approve a return: its lines are refunded (back the way they were paid) and restocked.
 
     The refund's reference is derived from the return, so approving twice
@@ -516,9 +549,10 @@ def return_request_approve(*, return_id: int, actor=None) -> ReturnRequest:
         amount = min(amount, order.total - order.refunded_total)
         _refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"
+    approved = _("Return %(id)s approved") % {"id": request.pk}
     payment_services.payment_refund(
         payment_id=order.payment_id, amount=amount, reference=reference,
-        reason=_("Return %(id)s approved") % {"id": request.pk},
+        reason=f"{approved}: {reason}" if reason else approved,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
     request.refresh_from_db()
@@ -537,7 +571,7 @@ def return_request_reject(*, return_id: int, actor=None, reason: str = "") -> Re
         request.save()
         order = _lock(request.order_id)
         _event(order, from_status=order.status, to_status=order.status, actor=actor,
-               reason=_("Return %(id)s rejected %(reason)s") % {"id": request.pk, "reason": reason})
+               reason=_("Return %(id)s rejected: %(reason)s") % {"id": request.pk, "reason": reason})
     return request
 
 
@@ -689,6 +723,18 @@ def order_expire_reservations(*, now: datetime | None = None, limit: int = 200) 
     return cancelled
 
 
+def outbox_max_attempts() -> int:
+    """Attempts after which an unsent e-mail is given up (left for staff: admin filter "given up")."""
+    return int(getattr(settings, "OUTBOX_MAX_ATTEMPTS", 20))
+
+
+def outbox_message_id(key: str) -> str:
+    """The Message-ID of an outbox e-mail, derived from its key: a resend (the send went out but
+    marking it sent was not committed) carries the same id, so mail systems can drop the copy."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}.outbox@{domain}>"
+
+
 def outbox_email_send(*, outbox_id: int) -> bool:
     """Send one queued e-mail, at most once: the row is claimed (skip_locked) and marked sent
     in the same transaction. Returns whether it was sent now."""
@@ -706,7 +752,10 @@ def outbox_email_send(*, outbox_id: int) -> bool:
         except Exception as exc:  # the provider failed: keep the row for the next drain
             row.last_error = f"{exc.__class__.__name__}: {exc}"[:255]
             row.save(update_fields=["attempts", "last_error"])
-            logger.warning("e-mail %s not sent: %s", row.key, row.last_error)
+            if row.attempts >= outbox_max_attempts():
+                logger.error("e-mail %s given up after %d attempts: %s", row.key, row.attempts, row.last_error)
+            else:
+                logger.warning("e-mail %s not sent: %s", row.key, row.last_error)
             return False
         row.sent_at = timezone.now()
         row.last_error = ""
@@ -714,10 +763,17 @@ def outbox_email_send(*, outbox_id: int) -> bool:
         return True
 
 
+def outbox_email_retry(*, outbox_id: int) -> bool:
+    """Staff give a given-up (or failing) e-mail a fresh set of attempts and send it now."""
+    with transaction.atomic():
+        OutboxEmail.objects.filter(pk=outbox_id, sent_at__isnull=True).update(attempts=0, last_error="")
+    return outbox_email_send(outbox_id=outbox_id)
+
+
 def outbox_drain(*, limit: int = 100) -> int:
-    """Send the unsent e-mails (oldest first); returns how many were sent."""
+    """Send the unsent e-mails (oldest first) that have attempts left; returns how many were sent."""
     ids = list(
-        OutboxEmail.objects.filter(sent_at__isnull=True, attempts__lt=20)
+        OutboxEmail.objects.filter(sent_at__isnull=True, attempts__lt=outbox_max_attempts())
         .order_by("created_at")
         .values_list("id", flat=True)[:limit]
     )
@@ -732,7 +788,8 @@ def _email_deliver(row: OutboxEmail) -> None:
         text = render_to_string(f"orders/email/{row.kind}.txt", context)
         html = render_to_string(f"orders/email/{row.kind}.html", context)
     message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()), body=text, to=[row.recipient], headers={"X-Order": order.number}
+        subject=" ".join(subject.split()), body=text, to=[row.recipient],
+        headers={"X-Order": order.number, "Message-ID": outbox_message_id(row.key)},
     )
     message.attach_alternative(html, "text/html")
     message.send()

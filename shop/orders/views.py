@@ -1,31 +1,34 @@
 """Order pages: checkout steps, confirmation, history, detail with timeline, cancel, return.
 
 Checkout choices live in the session under "checkout"; the review form
-carries a one-time token so a double click cannot make two orders.
+carries a one-time token so a double click cannot make two orders, and the
+currency and total it showed, so what is charged is what the button said.
 """
 
+import math
 import secrets
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from djmoney.money import Money
 
 from accounts.selectors import address_default_for_user, addresses_for_user
 from shop.cart.selectors import cart_get
 from shop.cart.services import CartOwner
 from shop.exceptions import ShopError
 from shop.money import request_currency
-from shop.orders.exceptions import OrderNotFound
-from shop.orders.forms import AddressStepForm, PaymentStepForm, ReturnForm
+from shop.orders.exceptions import CheckoutInvalid, OrderNotFound
+from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user, order_payment_being_confirmed
 from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
+from shop.orders.throttling import checkout_attempt_allowed
 
 SESSION_KEY = "checkout"
 
@@ -57,21 +60,6 @@ def _cart_or_redirect(request):
         messages.warning(request, _("Some items in your cart need your attention before checkout."))
         return cart, redirect("cart:detail")
     return cart, None
-
-
-def _rate_limited(request) -> bool:
-    """The checkout page's limit per user, same rate as the API's "checkout" throttle."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["checkout"]
-    count, period = rate.split("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
-    key = f"checkout-page:{request.user.pk}"
-    cache.add(key, 0, seconds)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, seconds)
-        used = 1
-    return used > int(count)
 
 
 @login_required
@@ -118,8 +106,7 @@ def checkout_payment(request):
     return render(request, "orders/checkout_payment.html", {"form": form, "cart": cart, "step": 2})
 
 
-@login_required
-def checkout_review(request):
+def _review(request, *, error: str = "", status: int = 200):
     cart, bounce = _cart_or_redirect(request)
     if bounce:
         return bounce
@@ -141,29 +128,60 @@ def checkout_review(request):
         "orders/checkout_review.html",
         {
             "cart": cart, "address": address, "state": state, "token": token, "step": 3,
-            "reservation_minutes": settings.RESERVATION_MINUTES,
+            "reservation_minutes": settings.RESERVATION_MINUTES, "error": error,
         },
+        status=status,
     )
+
+
+@login_required
+def checkout_review(request):
+    return _review(request)
 
 
 @login_required
 @require_POST
 def checkout_place(request):
-    if _rate_limited(request):
-        return render(request, "orders/throttled.html", status=429)
+    allowed, wait = checkout_attempt_allowed(request)
+    if not allowed:
+        return render(request, "orders/throttled.html", {"wait": math.ceil(wait)}, status=429)
     state = _state(request)
     token = request.POST.get("token", "")
+    placed = state.get("placed")
+    if token and isinstance(placed, dict) and placed.get("token") == token:
+        # The second click of a double click, after the first one finished: show that order.
+        return redirect("orders:detail", number=placed["number"])
     if not token or "address" not in state or "payment_method" not in state:
         return redirect("orders:checkout")
+    form = PlaceOrderForm(request.POST)
+    if not form.is_valid():
+        return _review(request, error=_("Please review your order again."), status=400)
+    currency = form.cleaned_data["currency"]
+    if currency != request_currency(request):
+        # The shopper switched currency (in another tab) after this review: its button no longer
+        # says what would be charged.
+        return _review(
+            request,
+            error=_("You changed the currency to %(currency)s after reviewing this order. "
+                    "Check the total in %(currency)s below and place the order again.")
+            % {"currency": request_currency(request)},
+            status=409,
+        )
     try:
         result = order_place(
             user=request.user,
             payment_method=state["payment_method"],
             card_token=state.get("card_token", ""),
-            currency=request_currency(request),
+            currency=currency,
             shipping_address=state["address"],
             checkout_token=token,
+            expected_total=Money(form.cleaned_data["total"], currency),
         )
+    except CheckoutInvalid as exc:
+        if exc.field == "total":
+            return _review(request, error=str(exc.message), status=409)
+        messages.error(request, str(exc.message))
+        return redirect("cart:detail")
     except ShopError as exc:
         messages.error(request, str(exc.message))
         return redirect("orders:checkout_review" if exc.status_code == 402 else "cart:detail")
@@ -172,7 +190,8 @@ def checkout_place(request):
         _save_state(request, token=None)  # a new attempt is a new order
         messages.error(request, str(result.error.message))
         return redirect("orders:checkout_payment")
-    request.session.pop(SESSION_KEY, None)
+    # Only the placed token is kept: a late second click lands on this order too.
+    request.session[SESSION_KEY] = {"placed": {"token": token, "number": number}}
     if result.outcome == PlaceOutcome.PENDING:
         messages.info(request, _("Your payment is being confirmed. We will e-mail you as soon as it is done."))
     else:

@@ -87,3 +87,13 @@ def test_query_counts_do_not_grow_with_the_lines(api, shopper, django_assert_max
     with django_assert_max_num_queries(14):
         response = api.post("/api/v1/cart/lines/", {"product": extra.id, "quantity": 1}, format="json")
     assert response.status_code == 201
+
+
+def test_huge_ids_are_400_or_404_not_500(api, product):
+    big = 10**30
+    response = api.post("/api/v1/cart/lines/", {"product": big, "quantity": 1}, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "product"
+    assert api.patch(f"/api/v1/cart/lines/{big}/", {"quantity": 2}, format="json").status_code == 404
+    assert api.delete(f"/api/v1/cart/lines/{big}/").status_code == 404
+    assert not CartLine.objects.exists()

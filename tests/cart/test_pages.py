@@ -92,3 +92,68 @@ def test_cart_page_query_count_is_constant(django_assert_max_num_queries):
     with django_assert_max_num_queries(15) as large:
         client.get("/cart/")
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+BIG = 10**30  # more than any 64-bit id column holds
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["guest", "signed-in"])
+def test_huge_product_ids_on_the_cart_pages_are_refused_not_500(product, signed_in):
+    client = Client()
+    if signed_in:
+        client.force_login(UserFactory())
+    client.post("/cart/add/", {"product": product.id, "quantity": 1})
+    fetch = {"X-Requested-With": "fetch"}
+    added = client.post("/cart/add/", {"product": BIG, "quantity": 1}, headers=fetch)
+    assert added.status_code == 400
+    assert added.json()["ok"] is False
+    changed = client.post(f"/cart/lines/{BIG}/", {"quantity": 2}, headers=fetch)
+    assert changed.status_code == 400
+    assert client.post(f"/cart/lines/{BIG}/remove/").status_code == 302
+    page = client.post("/cart/add/", {"product": BIG, "quantity": 1}, follow=True)
+    assert page.status_code == 200
+    assert any("not available" in str(m) for m in page.context["messages"])
+    cart = client.get("/cart/").context["cart"]
+    assert [(line.product_id, line.quantity) for line in cart.lines] == [(product.id, 1)]
+
+
+def test_the_header_shows_the_cart_item_count_on_every_page(product):
+    client = Client()
+    assert 'data-cart-count>0<' in client.get("/cart/").content.decode()
+    client.post("/cart/add/", {"product": product.id, "quantity": 3})
+    assert 'data-cart-count>3<' in client.get(f"/p/{product.slug}/").content.decode()
+    user = UserFactory()
+    cart_fill(user, (product, 2), (make_product(), 4))
+    client.force_login(user)
+    assert 'data-cart-count>6<' in client.get("/").content.decode()
+
+
+def test_the_header_count_costs_one_query_whatever_the_lines(django_assert_max_num_queries):
+    user = UserFactory()
+    client = Client()
+    client.force_login(user)
+    products = [make_product() for _ in range(8)]
+    cart_fill(user, (products[0], 1))
+    client.get("/account/")  # warm caches
+    with django_assert_max_num_queries(30) as small:
+        client.get("/account/")
+    cart_fill(user, *[(p, 1) for p in products[1:]])
+    with django_assert_max_num_queries(30) as large:
+        response = client.get("/account/")
+    assert 'data-cart-count>8<' in response.content.decode()
+    assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_adding_from_the_product_page_with_javascript_answers_the_count(product):
+    client = Client()
+    response = client.post(
+        "/cart/add/", {"product": product.id, "quantity": 2}, headers={"X-Requested-With": "fetch"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {"ok": True, "message": "Added to your cart.", "item_count": 2}
+    refused = client.post(
+        "/cart/add/", {"product": product.id, "quantity": 50}, headers={"X-Requested-With": "fetch"}
+    )
+    assert refused.status_code == 409
+    assert refused.json()["ok"] is False and refused.json()["item_count"] == 2

@@ -15,7 +15,7 @@ from shop.cart.models import CartLine
 from shop.orders.models import Order, OutboxEmail
 from shop.orders.services import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
-from tests.orders.helpers import assert_ledger_balanced, stock_of
+from tests.orders.helpers import assert_ledger_balanced, place_order_form, stock_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,7 +180,7 @@ def test_page_checkout_by_card_decline_and_timeout(psp, buyer):
         browser.post("/orders/checkout/", {"address": user.addresses.first().pk})
         browser.post("/orders/checkout/payment/", {"payment_method": "card", "card_token": token})
         review = browser.get("/orders/checkout/review/")
-        return browser.post("/orders/checkout/place/", {"token": review.context["token"]}, follow=True)
+        return browser.post("/orders/checkout/place/", place_order_form(review.content.decode()), follow=True)
 
     declined = place("tok_declined")
     assert declined.redirect_chain[-1][0] == "/orders/checkout/payment/"
@@ -192,3 +192,43 @@ def test_page_checkout_by_card_decline_and_timeout(psp, buyer):
     assert "Cancel order" not in page  # money may have moved: no cancel button until the outcome is known
     assert Order.objects.filter(status=Order.Status.PENDING_PAYMENT).count() == 1
     assert stock_of(product) == (5, 2)  # the declined line stayed in the cart, one more was added
+
+
+def test_a_crash_after_the_charge_then_a_retry_with_the_same_key_returns_the_first_order(psp, buyer, monkeypatch):
+    from django.db.models import Model
+
+    from payments.models import LedgerTransaction
+    from payments.psp_sandbox.models import SandboxCharge
+
+    product = make_product(price="15.00", on_hand=5)
+    cart_fill(buyer.user, (product, 1))
+    ledger_before = LedgerTransaction.objects.count()
+    # The process dies after the provider charged the card, before the answer is written
+    # (here: Django's refresh of the order right after payment_charge_card returns).
+    original = Model.refresh_from_db
+    crashed = []
+
+    def refresh_then_crash(self, *args, **kwargs):
+        if not crashed and isinstance(self, Order) and SandboxCharge.objects.filter(status="succeeded").exists():
+            crashed.append(self.pk)
+            raise ConnectionError("server lost after the charge")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "refresh_from_db", refresh_then_crash)
+    with pytest.raises(ConnectionError):
+        pay_by_card(buyer, "tok_ok", key="crash-key")
+    assert crashed and SandboxCharge.objects.count() == 1
+    assert CartLine.objects.filter(cart__user=buyer.user).exists()  # the crash came before the cart was emptied
+
+    retry = pay_by_card(buyer, "tok_ok", key="crash-key")
+
+    assert retry.status_code == 201, retry.content
+    order = Order.objects.get()
+    assert retry.json()["number"] == order.number
+    assert order.status == Order.Status.PAID
+    assert Payment.objects.count() == 1
+    assert SandboxCharge.objects.count() == 1
+    assert LedgerTransaction.objects.count() == ledger_before + 1
+    assert stock_of(product) == (4, 0)
+    assert not CartLine.objects.filter(cart__user=buyer.user).exists()  # the retry finished the first request
+    assert_ledger_balanced()

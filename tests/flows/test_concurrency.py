@@ -128,3 +128,30 @@ def test_double_submit_with_one_checkout_token_makes_one_order():
     assert Order.objects.count() == 1
     assert stock_of(product) == (9, 0)
     assert_ledger_balanced()
+
+
+def test_the_same_idempotency_key_sent_twice_at_once_makes_one_order():
+    product = make_product(price="10.00", on_hand=10)
+    user = shopper_new(funds="50.00")
+    cart_fill(user, (product, 2))
+    body = {"payment_method": "wallet", "shipping_address": user.addresses.first().pk}
+
+    def checkout():
+        client = APIClient()
+        client.force_authenticate(user)
+        response = client.post("/api/v1/orders/", body, format="json", headers={"Idempotency-Key": "twice-at-once"})
+        return response.status_code, response.json()
+
+    results = run_in_threads([checkout, checkout])
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Order.objects.count() == 1
+    number = Order.objects.get().number
+    for status, body in results:
+        # The stored (or the first) answer, or told that the first is still running.
+        assert (status == 201 and body["number"] == number) or (status, body["code"]) == (409, "request_in_progress")
+    assert any(status == 201 for status, _body in results)
+    assert Payment.objects.count() == 1
+    assert Wallet.objects.get(user=user).balance == 30
+    assert stock_of(product) == (8, 0)
+    assert_ledger_balanced()

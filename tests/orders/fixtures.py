@@ -30,3 +30,10 @@ def api(shopper):
     client = APIClient()
     client.force_authenticate(shopper)
     return client
+
+
+@pytest.fixture
+def checkout_limit_per_day(settings):
+    """The checkout limit (10) over a day: a one-minute window could roll over mid-test and reset it."""
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "checkout": "10/day"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

@@ -2,12 +2,14 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from payments.models import Payment, Wallet
+from shop.cart.services import CartOwner, cart_clear
 from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
-from tests.orders.helpers import stock_of
+from tests.orders.helpers import go_to_review, stock_of
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +151,7 @@ def test_return_request_through_the_api(api, shopper, product):
     assert bad.status_code == 400
 
 
-def test_checkout_is_rate_limited_per_user(api, shopper, product, settings):
+def test_checkout_is_rate_limited_per_user(api, shopper, product, checkout_limit_per_day):
     for _ in range(10):
         checkout(api, wallet_body(shopper))  # empty cart after the first: 400s still count
     response = checkout(api, wallet_body(shopper))
@@ -170,3 +172,84 @@ def test_checkout_query_count_grows_by_a_small_constant_per_line(api, shopper, d
         assert checkout(api, wallet_body(shopper)).status_code == 201
     per_line = (len(six.captured_queries) - len(one.captured_queries)) / 5
     assert per_line <= 4, per_line
+
+
+def test_a_card_number_instead_of_a_token_is_400_and_changes_nothing(api, shopper, product, mailoutbox):
+    from catalog.models import StockReservation
+    from shop.orders.models import OutboxEmail
+
+    cart_fill(shopper, (product, 1))
+    body = {**wallet_body(shopper), "payment_method": "card", "card_token": "4242424242424242"}
+    response = checkout(api, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "card_token"
+    assert not Order.objects.exists()
+    assert not Payment.objects.exists()
+    assert not StockReservation.objects.exists()
+    assert stock_of(product) == (10, 0)
+    assert not OutboxEmail.objects.exists()
+    assert mailoutbox == []
+
+
+BIG = 10**30  # more than any 64-bit id column holds
+
+
+def test_huge_ids_in_checkout_and_returns_are_4xx_with_the_field(api, shopper, product):
+    cart_fill(shopper, (product, 1))
+    response = checkout(api, {**wallet_body(shopper), "shipping_address": BIG})
+    assert response.status_code == 400
+    assert response.json()["field"] == "shipping_address"
+    assert not Order.objects.exists()
+    number = checkout(api, wallet_body(shopper)).json()["number"]
+    response = api.post(
+        f"/api/v1/orders/{number}/returns/", {"reason": "x", "lines": [{"line": BIG, "quantity": 1}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"].startswith("lines")
+    for url in (f"/api/v1/orders/{BIG}/", f"/api/v1/orders/{'9' * 500}/"):
+        assert api.get(url).status_code == 404
+    assert api.post(f"/api/v1/orders/{BIG}/cancel/").status_code == 404
+    browser = Client()
+    browser.force_login(shopper)
+    cart_fill(shopper, (product, 1))
+    page = browser.post("/orders/checkout/", {"address": BIG})
+    assert page.status_code == 200
+    assert page.context["form"].errors["address"]
+    assert browser.get(f"/orders/{BIG}/").status_code == 404
+
+
+def test_page_and_api_checkout_share_one_limit_per_user(product, checkout_limit_per_day):
+    # API first, then the page: the page is already over the limit.
+    user = shopper_new()
+    client = APIClient()
+    client.force_authenticate(user)
+    for _ in range(10):
+        checkout(client, wallet_body(user))
+    browser = Client()
+    browser.force_login(user)
+    cart_fill(user, (product, 1))
+    form = go_to_review(browser, user)
+    page = browser.post("/orders/checkout/place/", form)
+    assert page.status_code == 429
+    assert "Too many checkout attempts" in page.content.decode()
+    assert not Order.objects.filter(user=user).exists()
+
+    # The page first, then the API.
+    other = shopper_new()
+    browser = Client()
+    browser.force_login(other)
+    cart_fill(other, (product, 1))
+    form = go_to_review(browser, other)
+    cart_clear(owner=CartOwner(user=other))  # attempts that fail still count
+    for _ in range(10):
+        browser.post("/orders/checkout/place/", form)
+    cart_fill(other, (product, 1))
+    client = APIClient()
+    client.force_authenticate(other)
+    response = checkout(client, wallet_body(other))
+    assert response.status_code == 429
+    body = response.json()
+    assert body["code"] == "throttled"
+    assert "checkout" in body["detail"]
+    assert int(response["Retry-After"]) > 0
+    assert not Order.objects.filter(user=other).exists()

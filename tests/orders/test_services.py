@@ -387,3 +387,81 @@ def test_a_taken_order_number_is_drawn_again(shopper, product, monkeypatch):
     assert second.number != first.number
     assert second.number.endswith("ZZZZZZ")
     assert Order.objects.count() == 2
+
+
+def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
+    from payments.exceptions import InvalidCardToken
+
+    cart_fill(shopper, (product, 1))
+    with pytest.raises(InvalidCardToken) as refused:
+        order_place(user=shopper, payment_method="card", card_token="4242424242424242",
+                    shipping_address=shopper.addresses.first().pk, currency="USD")
+    assert refused.value.field == "card_token"
+    assert not Order.objects.exists()
+    assert not StockReservation.objects.exists()
+    assert not OutboxEmail.objects.exists()
+
+
+def test_an_expected_total_that_no_longer_matches_places_nothing(shopper, product):
+    cart_fill(shopper, (product, 2))
+    with pytest.raises(CheckoutInvalid) as refused:
+        place_wallet(shopper, expected_total=Money("10.00", "USD"))
+    assert refused.value.field == "total"
+    assert "20.00" in str(refused.value.message)
+    assert not Order.objects.exists()
+    assert stock_of(product) == (10, 0)
+    assert wallet_balance(shopper) == Decimal("100.00")
+    order = place_wallet(shopper, expected_total=Money("20.00", "USD")).order
+    assert order.total == Money("20.00", "USD")
+
+
+def test_a_resent_email_carries_the_same_message_id(shopper, product, monkeypatch):
+    from django.db.models import Model
+
+    from shop.orders.services import outbox_message_id
+
+    cart_fill(shopper, (product, 1))
+    order = place_wallet(shopper).order
+    row = OutboxEmail.objects.get(order=order, kind="order_paid")
+    original_save = Model.save
+
+    def save_fails_once(self, *args, **kwargs):
+        # The e-mail went out, then recording it as sent is lost (the commit fails).
+        if isinstance(self, OutboxEmail) and self.sent_at is not None and not mail.outbox[1:]:
+            raise ConnectionError("database gone before commit")
+        return original_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "save", save_fails_once)
+    with pytest.raises(ConnectionError):
+        outbox_email_send(outbox_id=row.id)
+    row.refresh_from_db()
+    assert row.sent_at is None
+    assert outbox_email_send(outbox_id=row.id) is True
+    first, second = mail.outbox
+    assert first.extra_headers["Message-ID"] == second.extra_headers["Message-ID"] == outbox_message_id(row.key)
+    assert first.message()["Message-ID"] == outbox_message_id(row.key)
+    other = OutboxEmail.objects.get(order=order, kind="order_placed")
+    assert outbox_message_id(other.key) != outbox_message_id(row.key)
+
+
+def test_an_email_given_up_after_the_last_attempt_is_left_for_staff(shopper, product, settings, caplog, admin_client):
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    settings.EMAIL_BACKEND = "tests.orders.helpers.BrokenEmailBackend"
+    cart_fill(shopper, (product, 1))
+    place_wallet(shopper)
+    assert outbox_drain() == 0
+    assert outbox_drain() == 0
+    assert outbox_drain() == 0  # no attempts left: not tried again
+    assert set(OutboxEmail.objects.values_list("attempts", flat=True)) == {2}
+    assert "given up" in caplog.text
+    given_up = admin_client.get("/admin/orders/outboxemail/?delivery=given_up")
+    assert given_up.status_code == 200
+    assert given_up.context["cl"].result_count == 2
+    assert admin_client.get("/admin/orders/outboxemail/?delivery=pending").context["cl"].result_count == 0
+    # Staff send them again once the mail server is back.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ids = list(OutboxEmail.objects.values_list("id", flat=True))
+    response = admin_client.post("/admin/orders/outboxemail/", {"action": "send_again", "_selected_action": ids})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 2
+    assert admin_client.get("/admin/orders/outboxemail/?delivery=sent").context["cl"].result_count == 2

@@ -14,7 +14,9 @@
         }).then(function (response) {
           return response.json();
         }).then(function (data) {
+          if (typeof data.html !== "string") throw new Error("no cart in the answer");
           root.innerHTML = data.html;
+          if (window.shopSetCartCount) window.shopSetCartCount(data.item_count);
           var status = document.createElement("p");
           status.setAttribute("role", "status");
           status.className = "message" + (data.ok ? " success" : " error");

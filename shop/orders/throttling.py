@@ -1,0 +1,28 @@
+"""One checkout rate limit per user, shared by the checkout page and `POST /api/v1/orders/`.
+
+Both doors count in the same cache counter (the "checkout" rate of
+REST_FRAMEWORK's DEFAULT_THROTTLE_RATES), so a bot that alternates between
+them gets the limit once, not once per door.
+"""
+
+from rest_framework.settings import api_settings
+
+from shop.throttling import UserRateThrottle
+
+
+class CheckoutThrottle(UserRateThrottle):
+    """Per signed-in user (per client address for anyone else); usable by DRF views and plain pages."""
+
+    scope = "checkout"
+
+    def get_rate(self):
+        # Read when used, not when the class was imported, so a changed setting applies at once.
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+
+def checkout_attempt_allowed(request) -> tuple[bool, float]:
+    """Count one checkout attempt for whoever makes `request`; (allowed, seconds to wait if not)."""
+    throttle = CheckoutThrottle()
+    if throttle.allow_request(request, None):
+        return True, 0.0
+    return False, throttle.wait()

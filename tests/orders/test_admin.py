@@ -1,0 +1,173 @@
+"""Orders in admin: each action needs its permission, asks for a reason, and is audited with its outcome."""
+
+import importlib
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+
+from payments.models import AuditLog, Payment, Wallet
+from shop.orders.models import Order, OrderEvent, ReturnRequest
+from shop.orders.services import order_place, order_ship, return_request_create
+from tests.orders.factories import UserFactory, cart_fill, make_product, shopper_new
+
+pytestmark = pytest.mark.django_db
+
+_groups = importlib.import_module("payments.migrations.0005_staff_groups")
+
+
+@pytest.fixture
+def roles(db):
+    """The "support" and "finance" groups as payments' data migration makes them."""
+    _groups.create_groups(apps, None)
+    return {name: Group.objects.get(name=name) for name in ("support", "finance")}
+
+
+def staff_client(*, group=None, perms=()) -> Client:
+    user = UserFactory(is_staff=True)
+    if group is not None:
+        user.groups.add(group)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def paid_order(price="10.00", quantity=2) -> Order:
+    user = shopper_new(funds="100.00")
+    cart_fill(user, (make_product(price=price, on_hand=10), quantity))
+    return order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+                       currency="USD").order
+
+
+def act(client, changelist, action, ids, reason=None):
+    data = {"action": action, "_selected_action": ids}
+    if reason is not None:
+        data.update(apply="1", reason=reason)
+    return client.post(changelist, data)
+
+
+def offered(client, changelist) -> set[str]:
+    """The actions the changelist offers this staff member (none: no action form at all)."""
+    form = client.get(changelist).context["action_form"]
+    return {name for name, _label in form.fields["action"].choices if name} if form else set()
+
+
+ORDERS = "/admin/orders/order/"
+RETURNS = "/admin/orders/returnrequest/"
+
+
+def test_support_sees_orders_but_cannot_run_any_order_action(roles):
+    support = staff_client(group=roles["support"])
+    order = paid_order()
+    request = return_request_create(order_id=order.pk, user=order.user, lines={order.lines.get().pk: 1}, reason="x")
+    events = OrderEvent.objects.count()
+    assert support.get(ORDERS).status_code == 200
+    assert offered(support, ORDERS) == set()
+    assert offered(support, RETURNS) == set()
+    for action in ("mark_shipped", "mark_delivered", "cancel", "refund"):
+        assert act(support, ORDERS, action, [order.pk], reason="because").status_code == 403, action
+    for action in ("approve", "reject"):
+        assert act(support, RETURNS, action, [request.pk], reason="because").status_code == 403, action
+    order.refresh_from_db()
+    request.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert request.status == ReturnRequest.Status.REQUESTED
+    assert OrderEvent.objects.count() == events
+    assert Payment.objects.get(pk=order.payment_id).status == Payment.Status.SUCCEEDED
+    assert not AuditLog.objects.exists()
+
+
+def test_staff_with_change_order_ship_with_a_required_reason(roles):
+    clerk = staff_client(perms=["orders.view_order", "orders.change_order"])
+    order = paid_order()
+    assert offered(clerk, ORDERS) == {"mark_shipped", "mark_delivered", "cancel"}
+    page = act(clerk, ORDERS, "mark_shipped", [order.pk])
+    assert page.status_code == 200
+    assert b'name="reason"' in page.content
+    no_reason = act(clerk, ORDERS, "mark_shipped", [order.pk], reason="  ")
+    assert no_reason.status_code == 200
+    assert no_reason.context["form"].errors["reason"]
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert not AuditLog.objects.exists()
+
+    assert act(clerk, ORDERS, "mark_shipped", [order.pk], reason="DHL 00340434").status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    event = order.events.last()
+    assert (event.to_status, event.actor, event.reason) == ("shipped", clerk.user, "DHL 00340434")
+    entry = AuditLog.objects.get()
+    assert (entry.action, entry.actor, entry.object_id, entry.reason, entry.data) == (
+        "order_ship", clerk.user, str(order.pk), "DHL 00340434", {"ok": True}
+    )
+    # Refunding is not theirs, even with change_order.
+    assert act(clerk, ORDERS, "refund", [order.pk], reason="x").status_code == 403
+
+
+def test_a_refused_action_is_audited_as_refused(roles):
+    clerk = staff_client(perms=["orders.view_order", "orders.change_order"])
+    order = paid_order()
+    assert act(clerk, ORDERS, "cancel", [order.pk], reason="shopper called").status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    entry = AuditLog.objects.get()
+    assert (entry.action, entry.reason) == ("order_cancel", "shopper called")
+    assert entry.data["ok"] is False and entry.data["refused"] == "invalid_transition"
+
+
+def test_finance_refunds_an_order_with_a_reason(roles):
+    finance = staff_client(group=roles["finance"])
+    order = paid_order(price="12.00", quantity=1)
+    assert "refund" in offered(finance, ORDERS)
+    assert "mark_shipped" not in offered(finance, ORDERS)
+    assert act(finance, ORDERS, "refund", [order.pk]).status_code == 200  # asks why first
+    assert Wallet.objects.get(user=order.user).balance == Decimal("88.00")
+    assert act(finance, ORDERS, "refund", [order.pk], reason="parcel lost by courier").status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert Wallet.objects.get(user=order.user).balance == Decimal("100.00")
+    assert order.events.last().reason == "parcel lost by courier"
+    entry = AuditLog.objects.get(action="order_refund")
+    assert (entry.actor, entry.reason) == (finance.user, "parcel lost by courier")
+    assert entry.data == {"ok": True, "refunded_total": "12.00", "currency": "USD", "status": "refunded"}
+
+
+def test_approving_a_return_needs_the_return_change_and_the_refund_permissions(roles):
+    order = paid_order(price="10.00", quantity=2)
+    order_ship(order_id=order.pk)
+    request = return_request_create(order_id=order.pk, user=order.user, lines={order.lines.get().pk: 1}, reason="x")
+    clerk = staff_client(perms=["orders.view_returnrequest", "orders.change_returnrequest"])
+    finance = staff_client(group=roles["finance"])
+    assert offered(clerk, RETURNS) == {"reject"}
+    assert act(clerk, RETURNS, "approve", [request.pk], reason="ok").status_code == 403
+    assert act(finance, RETURNS, "approve", [request.pk], reason="ok").status_code == 403
+    request.refresh_from_db()
+    assert request.status == ReturnRequest.Status.REQUESTED
+
+    both = staff_client(group=roles["finance"], perms=["orders.change_returnrequest"])
+    assert offered(both, RETURNS) == {"approve", "reject"}
+    assert act(both, RETURNS, "approve", [request.pk], reason="item unused").status_code == 302
+    request.refresh_from_db()
+    assert request.status == ReturnRequest.Status.APPROVED
+    assert Wallet.objects.get(user=order.user).balance == Decimal("90.00")
+    entry = AuditLog.objects.get(action="return_request_approve")
+    assert (entry.actor, entry.reason, entry.data) == (
+        both.user, "item unused", {"ok": True, "status": "approved", "refund": "10.00"}
+    )
+
+
+def test_rejecting_a_return_records_the_reason(roles):
+    order = paid_order()
+    request = return_request_create(order_id=order.pk, user=order.user, lines={order.lines.get().pk: 1}, reason="x")
+    clerk = staff_client(perms=["orders.view_returnrequest", "orders.change_returnrequest"])
+    assert act(clerk, RETURNS, "reject", [request.pk], reason="worn").status_code == 302
+    request.refresh_from_db()
+    assert request.status == ReturnRequest.Status.REJECTED
+    assert order.events.last().reason == f"Return {request.pk} rejected: worn"
+    assert AuditLog.objects.get(action="return_request_reject").reason == "worn"
