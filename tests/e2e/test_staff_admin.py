@@ -23,6 +23,9 @@ def _admin_action(page, changelist: str, object_id: int, action: str) -> None:
     page.locator("select[name=action]").select_option(action)
     page.locator("button[name=index]").click()
     page.wait_for_load_state()
+    page.locator("input[name=reason]").fill("e2e: " + action)  # order actions ask why first
+    page.locator("input[type=submit].default").click()
+    page.wait_for_load_state()
 
 
 def test_staff_ships_then_approves_and_refunds_a_return(new_page, shot, psp, shop_catalog, verified_user):

@@ -11,6 +11,7 @@ from tests.payments.fixtures import psp  # noqa: F401
 from tests.payments.sandbox_fixtures import stub_server  # noqa: F401
 
 _groups = importlib.import_module("payments.migrations.0005_staff_groups")
+_order_roles = importlib.import_module("shop.orders.migrations.0002_fulfilment_role")
 
 
 @pytest.fixture
@@ -21,9 +22,10 @@ def provider(psp, settings):  # noqa: F811
 
 @pytest.fixture
 def roles(db):
-    """The "support" and "finance" groups as the data migration makes them (again after a table flush)."""
+    """The staff groups as the data migrations make them (again after a table flush)."""
     _groups.create_groups(apps, None)
-    return {name: Group.objects.get(name=name) for name in ("support", "finance")}
+    _order_roles.create_roles(apps, None)
+    return {name: Group.objects.get(name=name) for name in ("support", "finance", "fulfilment")}
 
 
 def _staff(roles, role: str):
@@ -42,6 +44,11 @@ def finance_user(roles):
     return _staff(roles, "finance")
 
 
+@pytest.fixture
+def fulfilment_user(roles):
+    return _staff(roles, "fulfilment")
+
+
 def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
@@ -56,3 +63,8 @@ def support(support_user):
 @pytest.fixture
 def finance(finance_user):
     return client_for(finance_user)
+
+
+@pytest.fixture
+def fulfilment(fulfilment_user):
+    return client_for(fulfilment_user)

@@ -42,6 +42,16 @@ def test_groups_hold_the_right_permissions(support_user, finance_user):
         assert support_user.has_perm(perm) and finance_user.has_perm(perm), perm
     for perm in ("payments.refund_payment", "payments.adjust_wallet", "payments.release_payment"):
         assert not support_user.has_perm(perm) and finance_user.has_perm(perm), perm
+    # Approving a return refunds money: finance holds both permissions it needs.
+    assert finance_user.has_perm("orders.change_returnrequest") and not support_user.has_perm("orders.change_order")
+
+
+@pytest.mark.django_db
+def test_fulfilment_ships_and_rejects_returns_but_moves_no_money(fulfilment_user):
+    for perm in ("orders.change_order", "orders.change_returnrequest", "orders.view_order"):
+        assert fulfilment_user.has_perm(perm), perm
+    for perm in ("payments.refund_payment", "payments.adjust_wallet", "payments.release_payment"):
+        assert not fulfilment_user.has_perm(perm), perm
 
 
 @pytest.mark.django_db
@@ -104,27 +114,39 @@ def test_finance_adjusts_a_wallet_with_a_balanced_transaction_and_the_reason(fin
 @pytest.mark.django_db
 def test_finance_refunds_an_order_and_the_action_is_audited(finance, finance_user, rates):
     order = wallet_order(price="12.00")
-    response = finance.post("/admin/orders/order/", {"action": "refund", "_selected_action": [order.pk]})
+    asked = finance.post("/admin/orders/order/", {"action": "refund", "_selected_action": [order.pk]})
+    assert asked.status_code == 200  # the reason is asked for first; nothing happened yet
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    response = finance.post(
+        "/admin/orders/order/",
+        {"action": "refund", "_selected_action": [order.pk], "apply": "1", "reason": "damaged in transit"},
+    )
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
     wallet = Wallet.objects.get(user=order.user)
     assert wallet.balance == Decimal("100.00")
     entry = AuditLog.objects.get(action="order_refund")
-    assert (entry.actor, entry.object_type, entry.object_id, entry.data) == (
-        finance_user, "orders.order", str(order.pk), {"ok": True}
-    )
-    assert entry.reason
+    assert (entry.actor, entry.object_type, entry.object_id) == (finance_user, "orders.order", str(order.pk))
+    assert entry.data["ok"] is True and entry.reason == "damaged in transit"
 
 
 @pytest.mark.django_db
-def test_order_actions_by_support_are_audited(support, support_user, rates):
+def test_support_cannot_ship_orders_but_fulfilment_can_and_it_is_audited(
+    support, fulfilment, fulfilment_user, rates
+):
     order = wallet_order()
-    assert support.post("/admin/orders/order/", {"action": "mark_shipped", "_selected_action": [order.pk]}).status_code == 302
+    ship = {"action": "mark_shipped", "_selected_action": [order.pk], "apply": "1", "reason": "parcel 42"}
+    assert support.post("/admin/orders/order/", ship).status_code == 403
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID and not AuditLog.objects.exists()
+
+    assert fulfilment.post("/admin/orders/order/", ship).status_code == 302
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED
     entry = AuditLog.objects.get(action="order_ship")
-    assert entry.actor == support_user and entry.object_id == str(order.pk)
+    assert entry.actor == fulfilment_user and entry.object_id == str(order.pk) and entry.reason == "parcel 42"
     page = support.get("/admin/payments/auditlog/")
     assert page.status_code == 200 and "order_ship" in page.content.decode()
     assert support.get(f"/admin/payments/auditlog/{entry.pk}/delete/").status_code == 403
