@@ -433,7 +433,14 @@ class ReconciliationItem(models.Model):
         REFUND_AMOUNT = "refund_amount", _("Refund amount mismatch")
         REFUND_CURRENCY = "refund_currency", _("Refund currency mismatch")
         REFUND_STATUS = "refund_status", _("Refund status mismatch")
+        LATE_REFUND = "late_refund", _("Late-charge refund does not match a failed payment")
+        PAYOUT_MISSING_HERE = "payout_missing_here", _("Provider payout not succeeded here")
+        PAYOUT_MISSING_AT_PROVIDER = "payout_missing_at_provider", _("Withdrawal missing at the provider")
+        PAYOUT_AMOUNT = "payout_amount", _("Payout amount mismatch")
+        PAYOUT_CURRENCY = "payout_currency", _("Payout currency mismatch")
+        PAYOUT_STATUS = "payout_status", _("Payout status mismatch")
         ORDER_PAYMENT = "order_payment", _("Paid order without matching payments")
+        ORDER_PAID_AT_MISSING = "order_paid_at_missing", _("Paid order without a payment time")
         PAYMENT_WITHOUT_ORDER = "payment_without_order", _("Succeeded payment without a paid order")
         STOCK_RESERVED = "stock_reserved", _("Reserved stock differs from open reservations")
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")
@@ -478,6 +485,8 @@ class ReconciliationItem(models.Model):
             ("adjust_wallet", _("Can post wallet adjustments")),
             ("release_payment", _("Can release or refuse payments held for review")),
             ("view_staff_reports", _("Can view the staff dashboard and reports")),
+            ("close_wallet", _("Can close wallets")),
+            ("retry_payment", _("Can retry stuck card payments now")),
         ]
 
     def __str__(self):
@@ -487,6 +496,34 @@ class ReconciliationItem(models.Model):
     def key(self) -> tuple[str, str, str]:
         """What makes a finding the same finding in a re-run (resolutions carry over by it)."""
         return (self.kind, self.object_type, self.object_id)
+
+
+class SettlementRow(models.Model):
+    """Scratch: one row of the provider's settlement report, seen by a running reconciliation.
+
+    The report is read page by page and never held whole; the rows' keys are
+    kept here so that "ours that the provider lacks" is one anti-join in SQL.
+    A run deletes its rows when it ends (and with the run).
+    """
+
+    class Object(models.TextChoices):
+        CHARGE = "charge", _("Charge")
+        REFUND = "refund", _("Refund")
+        PAYOUT = "payout", _("Payout")
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="+")
+    object = models.CharField(_("object"), max_length=8, choices=Object.choices)
+    # The provider's idempotency key (a charge's is our Payment.provider_key) ...
+    key = models.CharField(_("idempotency key"), max_length=255, blank=True)
+    # ... or, for refunds and payouts, the uid of our Refund / Withdrawal it names.
+    uid = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement report row")
+        verbose_name_plural = _("settlement report rows")
+
+    def __str__(self):
+        return f"{self.run_id} {self.object} {self.key or self.uid}"
 
 
 class FraudRule(models.Model):

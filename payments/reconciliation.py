@@ -8,20 +8,26 @@
    debits equal total credits (an imbalance already explained by that day's
    unbalanced transactions is not reported twice); every wallet's cached
    balance equals the sum of its entries;
-2. provider: the provider's settlement report for the day (over HTTP) against
-   our card payments and refunds;
+2. provider: the provider's settlement report for the day (over HTTP, page by
+   page) against our card payments, refunds (ours and the refunds of late
+   charges) and withdrawals (payouts), both ways: missing on either side,
+   amount, currency or status mismatch;
 3. orders: every order paid that day has succeeded payments equal to its
-   total; no payment that succeeded that day lacks a paid (or refunded) order;
+   total, and no paid order lacks its paid_at; no payment that succeeded that
+   day lacks a paid (or refunded) order;
 4. stock: reserved equals the open reservations, on_hand the sum of movements.
 
 Memory stays constant: sums are computed in SQL (GROUP BY / correlated
 subqueries, the same on SQLite and PostgreSQL), only discrepant rows come
 back, through `.iterator(chunk_size=...)`, and items are written in batches.
-The provider's report is the one thing held whole (it is one HTTP answer).
+The provider's report is read a page at a time (`Gateway.settlement_page`);
+each page is compared with one query for our side and its keys are staged
+in `SettlementRow`, so "ours that the provider lacks" is an anti-join in SQL.
 
-Only one repair is automatic: a charge the provider made that we hold as
-unknown/processing is settled through `payments.services.payment_settle`
-(the same path as a webhook). Everything else is left for staff.
+Only one repair is automatic, the one the issue allows: a provider charge
+that we recorded as `unknown` is settled through
+`payments.services.payment_settle` (the same path as a webhook). Everything
+else, a `processing` or `pending` payment included, is flagged for staff.
 
 A re-run for the same day writes a fresh run, then, in one transaction,
 carries over staff resolutions of identical findings (kind, object) and
@@ -31,6 +37,7 @@ duplicated. A cache lock keeps two runs of one day from overlapping.
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -49,7 +56,9 @@ from payments.models import (
     ReconciliationItem,
     ReconciliationRun,
     Refund,
+    SettlementRow,
     Wallet,
+    Withdrawal,
 )
 from shop.exceptions import ShopError
 
@@ -200,6 +209,8 @@ def _check_ledger(day: date, out: _Writer) -> dict:
 
 # --- 2. provider -----------------------------------------------------------------------------
 
+PAGE = 2000  # rows per page of the provider's report
+
 
 def _money_fields(obj: dict) -> tuple[Decimal | None, str]:
     try:
@@ -208,227 +219,388 @@ def _money_fields(obj: dict) -> tuple[Decimal | None, str]:
         return None, str(obj.get("currency") or "")
 
 
-def _chunks(items: list, size: int = BATCH):
-    for index in range(0, len(items), size):
-        yield items[index : index + size]
+def _uid_from(key: str, prefix: str) -> uuid.UUID | None:
+    """The uid in an idempotency key we derived (`refund-<uid>`, `payout-<uid>`, `late-charge-<uid>`)."""
+    if not key.startswith(prefix):
+        return None
+    try:
+        return uuid.UUID(key[len(prefix) :])
+    except ValueError:
+        return None
 
 
-def _check_charges(day: date, charges: dict[str, dict], out: _Writer) -> int:
+def _report_pages(gateway, day: date, type: str):
+    """Yield the rows of one list of the day's report, one page at a time (raises GatewayError)."""
+    cursor = ""
+    while True:
+        page = gateway.settlement_page(date=day, type=type, cursor=cursor, limit=PAGE)
+        yield [row for row in page.get("data") or [] if isinstance(row, dict)]
+        cursor = str(page.get("next_cursor") or "")
+        if not page.get("has_more") or not cursor:
+            return
+
+
+def _stage(run: ReconciliationRun, obj: str, rows: list[tuple[str, uuid.UUID | None]]) -> None:
+    """Remember the report's keys for the anti-joins of `_*_missing_at_provider`."""
+    SettlementRow.objects.bulk_create(
+        [SettlementRow(run=run, object=obj, key=key[:255], uid=uid) for key, uid in rows], batch_size=BATCH
+    )
+
+
+def _charges_page(day: date, run: ReconciliationRun, rows: list[dict], out: _Writer) -> int:
+    """The provider's charges on this page against our payments with the same key."""
     from payments import services
-    from payments.gateway import get_gateway
 
-    for keys in _chunks(list(charges)):
-        payments = {p.provider_key: p for p in Payment.objects.filter(provider_key__in=keys)}
-        for key in keys:
-            charge = charges[key]
-            ours = payments.get(key)
-            amount, currency = _money_fields(charge)
-            provider_ok = charge.get("status") == "succeeded"
-            refunded_at_provider = Decimal(str(charge.get("amount_refunded") or "0"))
-            if ours is None or ours.status not in TAKEN:
-                if not provider_ok or (amount is not None and refunded_at_provider >= amount):
-                    continue  # nothing taken, or all of it already given back
-                if (
-                    ours is not None
-                    and ours.status in Payment.OPEN_STATUSES
-                    and currency == ours.amount.currency.code
-                    and amount == ours.amount.amount
-                ):
-                    settled = services.payment_settle(payment_id=ours.pk, outcome="succeeded", provider_id=charge["id"])
-                    audit_record(
-                        actor=None, action="reconciliation_settle", obj=settled,
-                        reason=f"provider charge {charge['id']} succeeded (settlement report {day})",
-                        data={"charge": charge["id"], "was": ours.status, "now": settled.status},
-                    )
-                    out.add(
-                        kind=Kind.CHARGE_SETTLED, action=Action.NONE, object_type="payments.payment",
-                        object_id=ours.pk, related=charge["id"], currency=currency, expected=amount,
-                        actual=amount, auto_repaired=True,
-                        detail=_("Was %(was)s here; settled as %(now)s from the provider's report.")
-                        % {"was": ours.status, "now": settled.status},
-                    )
-                    continue
+    charges = {str(c["idempotency_key"]): c for c in rows if c.get("idempotency_key")}
+    _stage(run, SettlementRow.Object.CHARGE, [(key, None) for key in charges])
+    payments = {
+        p["provider_key"]: p
+        for p in Payment.objects.filter(provider_key__in=list(charges)).values(
+            "id", "provider_key", "status", "amount", "amount_currency"
+        )
+    }
+    for key, charge in charges.items():
+        ours = payments.get(key)
+        amount, currency = _money_fields(charge)
+        provider_ok = charge.get("status") == "succeeded"
+        refunded_at_provider = Decimal(str(charge.get("amount_refunded") or "0"))
+        if ours is None or ours["status"] not in TAKEN:
+            if not provider_ok or (amount is not None and refunded_at_provider >= amount):
+                continue  # nothing taken, or all of it already given back
+            same_money = ours is not None and currency == ours["amount_currency"] and amount == ours["amount"]
+            if same_money and ours["status"] == Payment.Status.UNKNOWN:
+                # The one automatic repair the issue allows: an outcome we never learnt, now known.
+                settled = services.payment_settle(payment_id=ours["id"], outcome="succeeded", provider_id=charge["id"])
+                audit_record(
+                    actor=None, action="reconciliation_settle", obj=settled,
+                    reason=f"provider charge {charge['id']} succeeded (settlement report {day})",
+                    data={"charge": charge["id"], "was": ours["status"], "now": settled.status},
+                )
                 out.add(
-                    kind=Kind.CHARGE_MISSING_HERE,
-                    action=Action.SETTLE_PAYMENT if ours is not None and ours.status == Payment.Status.PENDING
-                    else Action.REFUND_AT_PROVIDER,
-                    object_type="payments.payment" if ours is not None else "provider.charge",
-                    object_id=ours.pk if ours is not None else charge.get("id", key),
-                    related=f"{charge.get('id', '')} {charge.get('reference', '')}".strip(),
-                    currency=currency,
-                    expected=amount,
-                    actual=None if ours is None else Decimal(0),
-                    detail=_("The provider charged this, but here it is %(status)s.")
-                    % {"status": ours.status if ours is not None else _("unknown to us")},
+                    kind=Kind.CHARGE_SETTLED, action=Action.NONE, object_type="payments.payment",
+                    object_id=ours["id"], related=charge["id"], currency=currency, expected=amount,
+                    actual=amount, auto_repaired=True,
+                    detail=_("Was %(was)s here; settled as %(now)s from the provider's report.")
+                    % {"was": ours["status"], "now": settled.status},
                 )
                 continue
-            if not provider_ok:
-                out.add(
-                    kind=Kind.CHARGE_STATUS, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
-                    object_id=ours.pk, related=charge.get("id", ""), currency=ours.amount.currency.code,
-                    expected=ours.amount.amount, actual=Decimal(0),
-                    detail=_("Succeeded here, %(status)s at the provider.") % {"status": charge.get("status")},
-                )
-            elif currency != ours.amount.currency.code:
-                out.add(
-                    kind=Kind.CHARGE_CURRENCY, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
-                    object_id=ours.pk, related=charge.get("id", ""), currency=ours.amount.currency.code,
-                    expected=ours.amount.amount, actual=amount,
-                    detail=_("Charged in %(theirs)s at the provider, %(ours)s here.")
-                    % {"theirs": currency, "ours": ours.amount.currency.code},
-                )
-            elif amount != ours.amount.amount:
-                out.add(
-                    kind=Kind.CHARGE_AMOUNT, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
-                    object_id=ours.pk, related=charge.get("id", ""), currency=currency,
-                    expected=ours.amount.amount, actual=amount,
-                    detail=_("The provider charged a different amount."),
-                )
-    # Ours that the report lacks: the charge may be on another day's report, so ask the provider once.
+            if ours is None or ours["status"] == Payment.Status.FAILED:
+                action = Action.REFUND_AT_PROVIDER
+            elif same_money:
+                action = Action.SETTLE_PAYMENT  # pending or processing: staff settle it, never the run
+            else:
+                action = Action.CONTACT_PROVIDER
+            out.add(
+                kind=Kind.CHARGE_MISSING_HERE,
+                action=action,
+                object_type="payments.payment" if ours is not None else "provider.charge",
+                object_id=ours["id"] if ours is not None else charge.get("id", key),
+                related=f"{charge.get('id', '')} {charge.get('reference', '')}".strip(),
+                currency=currency,
+                expected=amount,
+                actual=None if ours is None else Decimal(0),
+                detail=_("The provider charged this, but here it is %(status)s.")
+                % {"status": ours["status"] if ours is not None else _("unknown to us")},
+            )
+            continue
+        ours_currency = ours["amount_currency"]
+        if not provider_ok:
+            out.add(
+                kind=Kind.CHARGE_STATUS, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                object_id=ours["id"], related=charge.get("id", ""), currency=ours_currency,
+                expected=ours["amount"], actual=Decimal(0),
+                detail=_("Succeeded here, %(status)s at the provider.") % {"status": charge.get("status")},
+            )
+        elif currency != ours_currency:
+            out.add(
+                kind=Kind.CHARGE_CURRENCY, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                object_id=ours["id"], related=charge.get("id", ""), currency=ours_currency,
+                expected=ours["amount"], actual=amount,
+                detail=_("Charged in %(theirs)s at the provider, %(ours)s here.")
+                % {"theirs": currency, "ours": ours_currency},
+            )
+        elif amount != ours["amount"]:
+            out.add(
+                kind=Kind.CHARGE_AMOUNT, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                object_id=ours["id"], related=charge.get("id", ""), currency=currency,
+                expected=ours["amount"], actual=amount,
+                detail=_("The provider charged a different amount."),
+            )
+    return len(rows)
+
+
+def _charges_missing_at_provider(day: date, run: ReconciliationRun, gateway, out: _Writer) -> int:
+    """Our card payments of the day that the report lacks: the charge may be on another day's report,
+    so the provider is asked once for each (only these rows come back from the anti-join)."""
     start, end = day_bounds(day)
-    checked = 0
-    gateway = None
-    ours = (
-        Payment.objects.filter(method=Payment.Method.CARD, status__in=TAKEN, created_at__gte=start, created_at__lt=end)
-        .only("id", "provider_key", "provider_charge_id", "amount", "amount_currency", "status", "reference")
+    ours = Payment.objects.filter(
+        method=Payment.Method.CARD, status__in=TAKEN, created_at__gte=start, created_at__lt=end
+    )
+    seen = SettlementRow.objects.filter(run=run, object=SettlementRow.Object.CHARGE, key=OuterRef("provider_key"))
+    missing = (
+        ours.filter(~Exists(seen))
+        .values("id", "provider_key", "provider_charge_id", "reference", "amount", "amount_currency")
         .order_by("id")
     )
-    for payment in ours.iterator(chunk_size=BATCH):
-        checked += 1
-        if payment.provider_key in charges:
-            continue
-        gateway = gateway or get_gateway()
-        lookup = gateway.get_charge(idempotency_key=payment.provider_key)
+    for payment in missing.iterator(chunk_size=BATCH):
+        lookup = gateway.get_charge(idempotency_key=payment["provider_key"])
         if lookup.outcome == "succeeded":
             continue
         out.add(
             kind=Kind.CHARGE_MISSING_AT_PROVIDER,
             action=Action.CONTACT_PROVIDER,
             object_type="payments.payment",
-            object_id=payment.pk,
-            related=f"{payment.provider_charge_id} {payment.reference}".strip(),
-            currency=payment.amount.currency.code,
-            expected=payment.amount.amount,
+            object_id=payment["id"],
+            related=f"{payment['provider_charge_id']} {payment['reference']}".strip(),
+            currency=payment["amount_currency"],
+            expected=payment["amount"],
             actual=None,
             detail=_("Succeeded here, but the provider has no such charge (lookup: %(outcome)s).")
             % {"outcome": lookup.outcome},
         )
-    return checked + len(charges)
+    return ours.count()
 
 
-def _refund_uid(key: str):
-    import uuid
-
-    if not key.startswith("refund-"):
-        return None
-    try:
-        return uuid.UUID(key[len("refund-") :])
-    except ValueError:
-        return None
-
-
-def _check_refunds(day: date, refunds: list[dict], out: _Writer) -> int:
-    by_uid = {}
-    late = []
-    unmatched = []
-    for refund in refunds:
+def _refunds_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int:
+    """The provider's refunds on this page: ours (`refund-<uid>`), late-charge refunds, and strangers."""
+    by_uid: dict[uuid.UUID, dict] = {}
+    late: dict[uuid.UUID, dict] = {}
+    staged = []
+    for refund in rows:
         key = str(refund.get("idempotency_key") or "")
-        uid = _refund_uid(key)
+        uid = _uid_from(key, "refund-")
+        staged.append((key, uid))
         if uid is not None:
             by_uid[uid] = refund
-        elif key.startswith("late-charge-"):
-            late.append(refund)
-        else:
-            unmatched.append(refund)
-    for refund in unmatched:
-        if refund.get("status") == "succeeded":
+        elif (late_uid := _uid_from(key, "late-charge-")) is not None:
+            late[late_uid] = refund
+        elif refund.get("status") == "succeeded":
             amount, currency = _money_fields(refund)
             out.add(
                 kind=Kind.REFUND_MISSING_HERE, action=Action.REVIEW, object_type="provider.refund",
                 object_id=refund.get("id", ""), related=refund.get("charge", ""), currency=currency,
                 expected=amount, detail=_("The provider refunded this, but no refund here matches it."),
             )
-    for uids in _chunks(list(by_uid)):
-        ours = {r.uid: r for r in Refund.objects.filter(uid__in=uids)}
-        for uid in uids:
-            theirs = by_uid[uid]
-            refund = ours.get(uid)
-            amount, currency = _money_fields(theirs)
-            provider_ok = theirs.get("status") == "succeeded"
-            if refund is None or refund.status != Refund.Status.SUCCEEDED:
-                if provider_ok:
-                    out.add(
-                        kind=Kind.REFUND_MISSING_HERE, action=Action.REVIEW,
-                        object_type="payments.refund" if refund is not None else "provider.refund",
-                        object_id=refund.pk if refund is not None else theirs.get("id", ""),
-                        related=theirs.get("id", ""), currency=currency, expected=amount,
-                        actual=None if refund is None else Decimal(0),
-                        detail=_("The provider refunded this, but here it is %(status)s.")
-                        % {"status": refund.status if refund is not None else _("unknown to us")},
-                    )
-                continue
-            ours_currency = refund.amount.currency.code
-            if not provider_ok:
+    _stage(run, SettlementRow.Object.REFUND, staged)
+    ours_by_uid = {
+        r["uid"]: r
+        for r in Refund.objects.filter(uid__in=list(by_uid)).values("id", "uid", "status", "amount", "amount_currency")
+    }
+    for uid, theirs in by_uid.items():
+        refund = ours_by_uid.get(uid)
+        amount, currency = _money_fields(theirs)
+        provider_ok = theirs.get("status") == "succeeded"
+        if refund is None or refund["status"] != Refund.Status.SUCCEEDED:
+            if provider_ok:
                 out.add(
-                    kind=Kind.REFUND_STATUS, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
-                    object_id=refund.pk, related=theirs.get("id", ""), currency=ours_currency,
-                    expected=refund.amount.amount, actual=Decimal(0),
-                    detail=_("Succeeded here, %(status)s at the provider.") % {"status": theirs.get("status")},
+                    kind=Kind.REFUND_MISSING_HERE, action=Action.REVIEW,
+                    object_type="payments.refund" if refund is not None else "provider.refund",
+                    object_id=refund["id"] if refund is not None else theirs.get("id", ""),
+                    related=theirs.get("id", ""), currency=currency, expected=amount,
+                    actual=None if refund is None else Decimal(0),
+                    detail=_("The provider refunded this, but here it is %(status)s.")
+                    % {"status": refund["status"] if refund is not None else _("unknown to us")},
                 )
-            elif currency != ours_currency:
-                out.add(
-                    kind=Kind.REFUND_CURRENCY, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
-                    object_id=refund.pk, related=theirs.get("id", ""), currency=ours_currency,
-                    expected=refund.amount.amount, actual=amount,
-                    detail=_("Refunded in %(theirs)s at the provider, %(ours)s here.")
-                    % {"theirs": currency, "ours": ours_currency},
-                )
-            elif amount != refund.amount.amount:
-                out.add(
-                    kind=Kind.REFUND_AMOUNT, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
-                    object_id=refund.pk, related=theirs.get("id", ""), currency=currency,
-                    expected=refund.amount.amount, actual=amount,
-                    detail=_("The provider refunded a different amount."),
-                )
-    start, end = day_bounds(day)
-    checked = 0
-    ours_day = (
-        Refund.objects.filter(
-            payment__method=Payment.Method.CARD, status=Refund.Status.SUCCEEDED, created_at__gte=start,
-            created_at__lt=end,
-        )
-        .only("id", "uid", "reference", "amount", "amount_currency")
-        .order_by("id")
-    )
-    for refund in ours_day.iterator(chunk_size=BATCH):
-        checked += 1
-        if refund.uid in by_uid:
             continue
+        _compare(out, theirs, refund, object_type="payments.refund", provider_ok=provider_ok,
+                 kinds=(Kind.REFUND_STATUS, Kind.REFUND_CURRENCY, Kind.REFUND_AMOUNT),
+                 currency_detail=_("Refunded in %(theirs)s at the provider, %(ours)s here."),
+                 amount_detail=_("The provider refunded a different amount."))
+    _late_refunds(late, out)
+    return len(rows)
+
+
+def _late_refunds(late: dict[uuid.UUID, dict], out: _Writer) -> None:
+    """Refunds of charges the provider made after a payment had failed here (payment_reverse_late_charge).
+
+    Each must give back, in full, a payment that is `failed` here: one for a
+    payment we count as taken means the customer has both the goods and the
+    money; a failed one means the customer is still charged for nothing.
+    """
+    payments = {
+        p["uid"]: p
+        for p in Payment.objects.filter(uid__in=list(late)).values("id", "uid", "status", "amount", "amount_currency")
+    }
+    for uid, theirs in late.items():
+        amount, currency = _money_fields(theirs)
+        payment = payments.get(uid)
+        provider_ok = theirs.get("status") == "succeeded"
+        common = {"related": f"{theirs.get('id', '')} {theirs.get('charge', '')}".strip()}
+        if payment is None:
+            if provider_ok:
+                out.add(
+                    kind=Kind.REFUND_MISSING_HERE, action=Action.REVIEW, object_type="provider.refund",
+                    object_id=theirs.get("id", ""), currency=currency, expected=amount,
+                    detail=_("The provider refunded a late charge, but no payment here matches it."), **common,
+                )
+        elif not provider_ok:
+            out.add(
+                kind=Kind.LATE_REFUND, action=Action.REFUND_AT_PROVIDER, object_type="payments.payment",
+                object_id=payment["id"], currency=payment["amount_currency"], expected=payment["amount"],
+                actual=Decimal(0),
+                detail=_("The refund of a late charge %(status)s at the provider: the customer is still charged.")
+                % {"status": theirs.get("status")}, **common,
+            )
+        elif payment["status"] != Payment.Status.FAILED:
+            out.add(
+                kind=Kind.LATE_REFUND, action=Action.REVIEW, object_type="payments.payment", object_id=payment["id"],
+                currency=payment["amount_currency"], expected=Decimal(0), actual=amount,
+                detail=_("The provider refunded a late charge of this payment, but here it is %(status)s.")
+                % {"status": payment["status"]}, **common,
+            )
+        elif currency != payment["amount_currency"]:
+            out.add(
+                kind=Kind.REFUND_CURRENCY, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                object_id=payment["id"], currency=payment["amount_currency"], expected=payment["amount"],
+                actual=amount, detail=_("A late charge was refunded in %(theirs)s, the payment is in %(ours)s.")
+                % {"theirs": currency, "ours": payment["amount_currency"]}, **common,
+            )
+        elif amount != payment["amount"]:
+            out.add(
+                kind=Kind.REFUND_AMOUNT, action=Action.CONTACT_PROVIDER, object_type="payments.payment",
+                object_id=payment["id"], currency=currency, expected=payment["amount"], actual=amount,
+                detail=_("A late charge was not refunded in full."), **common,
+            )
+
+
+def _compare(out: _Writer, theirs: dict, ours: dict, *, object_type: str, provider_ok: bool, kinds: tuple,
+             currency_detail, amount_detail) -> None:
+    """Status, then currency, then amount of a row both sides have and we hold as succeeded.
+
+    `kinds` is (status, currency, amount); `currency_detail` takes %(theirs)s and %(ours)s.
+    """
+    status_kind, currency_kind, amount_kind = kinds
+    amount, currency = _money_fields(theirs)
+    common = {"action": Action.CONTACT_PROVIDER, "object_type": object_type, "object_id": ours["id"],
+              "related": theirs.get("id", ""), "expected": ours["amount"]}
+    if not provider_ok:
+        out.add(kind=status_kind, currency=ours["amount_currency"], actual=Decimal(0),
+                detail=_("Succeeded here, %(status)s at the provider.") % {"status": theirs.get("status")}, **common)
+    elif currency != ours["amount_currency"]:
+        out.add(kind=currency_kind, currency=ours["amount_currency"], actual=amount,
+                detail=currency_detail % {"theirs": currency, "ours": ours["amount_currency"]}, **common)
+    elif amount != ours["amount"]:
+        out.add(kind=amount_kind, currency=currency, actual=amount, detail=amount_detail, **common)
+
+
+def _refunds_missing_at_provider(day: date, run: ReconciliationRun, out: _Writer) -> int:
+    start, end = day_bounds(day)
+    ours = Refund.objects.filter(
+        payment__method=Payment.Method.CARD, status=Refund.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end
+    )
+    seen = SettlementRow.objects.filter(run=run, object=SettlementRow.Object.REFUND, uid=OuterRef("uid"))
+    missing = ours.filter(~Exists(seen)).values("id", "reference", "amount", "amount_currency").order_by("id")
+    for refund in missing.iterator(chunk_size=BATCH):
         out.add(
             kind=Kind.REFUND_MISSING_AT_PROVIDER, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
-            object_id=refund.pk, related=refund.reference, currency=refund.amount.currency.code,
-            expected=refund.amount.amount, detail=_("Succeeded here, but not in the provider's report."),
+            object_id=refund["id"], related=refund["reference"], currency=refund["amount_currency"],
+            expected=refund["amount"], detail=_("Succeeded here, but not in the provider's report."),
         )
-    return checked + len(refunds)
+    return ours.count()
 
 
-def _check_provider(day: date, out: _Writer) -> dict:
+def _payouts_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int:
+    """The provider's payouts on this page against our withdrawals (`payout-<uid>`)."""
+    by_uid: dict[uuid.UUID, dict] = {}
+    staged = []
+    for payout in rows:
+        key = str(payout.get("idempotency_key") or "")
+        uid = _uid_from(key, "payout-")
+        staged.append((key, uid))
+        if uid is not None:
+            by_uid[uid] = payout
+        elif payout.get("status") == "succeeded":
+            amount, currency = _money_fields(payout)
+            out.add(
+                kind=Kind.PAYOUT_MISSING_HERE, action=Action.REVIEW, object_type="provider.payout",
+                object_id=payout.get("id", ""), related=payout.get("reference", ""), currency=currency,
+                expected=amount, detail=_("The provider paid this out, but no withdrawal here matches it."),
+            )
+    _stage(run, SettlementRow.Object.PAYOUT, staged)
+    ours_by_uid = {
+        w["uid"]: w
+        for w in Withdrawal.objects.filter(uid__in=list(by_uid)).values(
+            "id", "uid", "status", "amount", "amount_currency"
+        )
+    }
+    for uid, theirs in by_uid.items():
+        withdrawal = ours_by_uid.get(uid)
+        amount, currency = _money_fields(theirs)
+        provider_ok = theirs.get("status") == "succeeded"
+        if withdrawal is None or withdrawal["status"] != Withdrawal.Status.SUCCEEDED:
+            if provider_ok:
+                # Processing here is flagged too: the retry job or a webhook settles it, never the run.
+                # Failed here means the debit was reversed into the wallet: paid out twice.
+                out.add(
+                    kind=Kind.PAYOUT_MISSING_HERE, action=Action.REVIEW,
+                    object_type="payments.withdrawal" if withdrawal is not None else "provider.payout",
+                    object_id=withdrawal["id"] if withdrawal is not None else theirs.get("id", ""),
+                    related=theirs.get("id", ""), currency=currency, expected=amount,
+                    actual=None if withdrawal is None else Decimal(0),
+                    detail=_("The provider paid this out, but here it is %(status)s.")
+                    % {"status": withdrawal["status"] if withdrawal is not None else _("unknown to us")},
+                )
+            continue
+        _compare(out, theirs, withdrawal, object_type="payments.withdrawal", provider_ok=provider_ok,
+                 kinds=(Kind.PAYOUT_STATUS, Kind.PAYOUT_CURRENCY, Kind.PAYOUT_AMOUNT),
+                 currency_detail=_("Paid out in %(theirs)s at the provider, %(ours)s here."),
+                 amount_detail=_("The provider paid out a different amount."))
+    return len(rows)
+
+
+def _payouts_missing_at_provider(day: date, run: ReconciliationRun, out: _Writer) -> int:
+    start, end = day_bounds(day)
+    ours = Withdrawal.objects.filter(status=Withdrawal.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end)
+    seen = SettlementRow.objects.filter(run=run, object=SettlementRow.Object.PAYOUT, uid=OuterRef("uid"))
+    missing = (
+        ours.filter(~Exists(seen))
+        .values("id", "wallet_id", "provider_payout_id", "amount", "amount_currency")
+        .order_by("id")
+    )
+    for withdrawal in missing.iterator(chunk_size=BATCH):
+        out.add(
+            kind=Kind.PAYOUT_MISSING_AT_PROVIDER, action=Action.CONTACT_PROVIDER, object_type="payments.withdrawal",
+            object_id=withdrawal["id"],
+            related=f"{withdrawal['provider_payout_id']} wallet {withdrawal['wallet_id']}".strip(),
+            currency=withdrawal["amount_currency"], expected=withdrawal["amount"],
+            detail=_("Succeeded here, but not in the provider's report."),
+        )
+    return ours.count()
+
+
+def _check_provider(day: date, run: ReconciliationRun, out: _Writer) -> dict:
+    """The day's report, page by page, against our payments, refunds and withdrawals, both ways.
+
+    The report is never held whole: each page is compared and its keys are
+    staged in SettlementRow; "ours that the report lacks" is then an
+    anti-join in SQL. If any page cannot be had, the run says so and skips
+    the "missing at the provider" checks (they would see a partial report).
+    """
     from payments.gateway import get_gateway
 
+    gateway = get_gateway()
+    rows = {"charges": 0, "refunds": 0, "payouts": 0}
+    pages = {"charges": lambda page: _charges_page(day, run, page, out),
+             "refunds": lambda page: _refunds_page(run, page, out),
+             "payouts": lambda page: _payouts_page(run, page, out)}
     try:
-        report = get_gateway().settlement_report(date=day)
-    except ShopError as exc:
-        out.add(
-            kind=Kind.PROVIDER_REPORT_UNAVAILABLE, action=Action.RETRY, object_type="provider.report",
-            object_id=day.isoformat(), detail=str(exc.message),
-        )
-        return {"provider_rows": 0}
-    charges = {}
-    for charge in report.get("charges") or []:
-        if isinstance(charge, dict) and charge.get("idempotency_key"):
-            charges[str(charge["idempotency_key"])] = charge
-    refunds = [r for r in report.get("refunds") or [] if isinstance(r, dict)]
-    return {"charges": _check_charges(day, charges, out), "refunds": _check_refunds(day, refunds, out)}
+        try:
+            for type, check in pages.items():
+                for page in _report_pages(gateway, day, type):
+                    rows[type] += check(page)
+        except ShopError as exc:
+            out.add(
+                kind=Kind.PROVIDER_REPORT_UNAVAILABLE, action=Action.RETRY, object_type="provider.report",
+                object_id=day.isoformat(), detail=str(exc.message),
+            )
+            return {"provider_rows": sum(rows.values())}
+        return {
+            "charges": rows["charges"] + _charges_missing_at_provider(day, run, gateway, out),
+            "refunds": rows["refunds"] + _refunds_missing_at_provider(day, run, out),
+            "payouts": rows["payouts"] + _payouts_missing_at_provider(day, run, out),
+        }
+    finally:
+        SettlementRow.objects.filter(run=run).delete()
 
 
 # --- 3. orders against payments ------------------------------------------------------------
@@ -451,15 +623,25 @@ def _check_orders(day: date, out: _Writer) -> dict:
         .annotate(total=Sum("amount"))
         .values("total")
     )
+    # Paid that day, and every paid order with no paid_at at all (a broken row has no day of its own,
+    # so it is reported by every run until it is mended, like a wallet or stock mismatch).
     orders = (
-        Order.objects.filter(status__in=paid_states, paid_at__gte=start, paid_at__lt=end)
+        Order.objects.filter(status__in=paid_states)
+        .filter(Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True))
         .annotate(paid=Coalesce(Subquery(paid_sum, output_field=_DEC), Value(Decimal(0))))
-        .values("id", "number", "currency", "total", "paid")
+        .values("id", "number", "status", "currency", "total", "paid", "paid_at")
         .order_by("id")
     )
     checked = 0
     for row in orders.iterator(chunk_size=BATCH):
         checked += 1
+        if row["paid_at"] is None:
+            out.add(
+                kind=Kind.ORDER_PAID_AT_MISSING, action=Action.REVIEW, object_type="orders.order", object_id=row["id"],
+                related=row["number"], currency=row["currency"], expected=row["total"], actual=row["paid"],
+                detail=_("The order is %(status)s but has no payment time, so no day's sales count it.")
+                % {"status": row["status"]},
+            )
         if row["paid"] != row["total"]:
             out.add(
                 kind=Kind.ORDER_PAYMENT, action=Action.REVIEW, object_type="orders.order", object_id=row["id"],
@@ -556,7 +738,7 @@ def reconciliation_run(*, day: date, actor=None) -> ReconciliationRun:
     try:
         try:
             checked.update(_check_ledger(day, out))
-            checked.update(_check_provider(day, out))
+            checked.update(_check_provider(day, run, out))
             checked.update(_check_orders(day, out))
             checked.update(_check_stock(out))
             out.flush()
