@@ -11,6 +11,7 @@ from tests.payments.fixtures import psp  # noqa: F401
 from tests.payments.sandbox_fixtures import stub_server  # noqa: F401
 
 _groups = importlib.import_module("payments.migrations.0005_staff_groups")
+_finance_perms = importlib.import_module("payments.migrations.0008_reconciliation_payouts_staff_perms")
 
 
 @pytest.fixture
@@ -21,8 +22,9 @@ def provider(psp, settings):  # noqa: F811
 
 @pytest.fixture
 def roles(db):
-    """The "support" and "finance" groups as the data migration makes them (again after a table flush)."""
+    """The "support" and "finance" groups as the data migrations make them (again after a table flush)."""
     _groups.create_groups(apps, None)
+    _finance_perms.grant_finance(apps, None)
     return {name: Group.objects.get(name=name) for name in ("support", "finance")}
 
 

@@ -80,18 +80,22 @@ def test_a_held_payment_waits_for_finance_who_release_it(provider, rates, suppor
     assert listing.status_code == 200 and payment.reference in listing.content.decode()
     assert support.get("/admin/payments/paymenthold/").status_code == 200
 
-    assert support.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]}).status_code == 403
+    assert support.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk], "apply": "1", "reason": "ok"}).status_code == 403
     hold.refresh_from_db()
     assert hold.status == PaymentHold.Status.HELD
 
-    response = finance.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]})
+    response = finance.post(
+        "/admin/payments/paymenthold/",
+        {"action": "release", "_selected_action": [hold.pk], "apply": "1", "reason": "known customer"},
+    )
     assert response.status_code == 302
     hold.refresh_from_db()
     payment.refresh_from_db()
     assert hold.status == PaymentHold.Status.RELEASED and hold.decided_by == finance_user
     assert payment.status == Payment.Status.SUCCEEDED
     assert Order.objects.get(pk=result.order.pk).status == Order.Status.PAID
-    assert AuditLog.objects.get(action="payment_hold_release").actor == finance_user
+    released = AuditLog.objects.get(action="payment_hold_release")
+    assert (released.actor, released.reason) == (finance_user, "known customer")
 
 
 @pytest.mark.django_db
@@ -102,7 +106,10 @@ def test_finance_refuses_a_held_payment_and_the_order_is_cancelled(rates, financ
     result = card_checkout(user)
     hold = PaymentHold.objects.get(payment_id=result.order.payment_id)
 
-    response = finance.post("/admin/payments/paymenthold/", {"action": "refuse", "_selected_action": [hold.pk]})
+    response = finance.post(
+        "/admin/payments/paymenthold/",
+        {"action": "refuse", "_selected_action": [hold.pk], "apply": "1", "reason": "card reported stolen"},
+    )
 
     assert response.status_code == 302
     payment = Payment.objects.get(pk=result.order.payment_id)
@@ -131,7 +138,10 @@ def test_cancelling_an_order_with_a_held_payment_voids_it_so_release_can_never_c
     hold.refresh_from_db()
     assert payment.status == Payment.Status.FAILED and payment.last_error_code == "cancelled"
     assert hold.status == PaymentHold.Status.REFUSED
-    finance.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]})
+    finance.post(
+        "/admin/payments/paymenthold/",
+        {"action": "release", "_selected_action": [hold.pk], "apply": "1", "reason": "looks fine"},
+    )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
     assert not PaymentAttempt.objects.filter(payment=payment).exists()
