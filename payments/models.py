@@ -595,6 +595,32 @@ class PaymentHold(models.Model):
         return f"{self.payment_id} · {self.get_status_display()}"
 
 
+class PaymentScreening(models.Model):
+    """The fraud rules' verdict on one card payment, written under the per-user/per-token screening lock.
+
+    A `pass` whose payment has no final outcome yet is an attempt in flight:
+    the next screening of the same user or token counts it as a possible
+    decline, so concurrent payments cannot all slip under a declines limit.
+    """
+
+    class Verdict(models.TextChoices):
+        PASS = "pass", _("Passed")
+        HOLD = "hold", _("Held for review")
+        REFUSE = "refuse", _("Refused")
+
+    payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="screening")
+    verdict = models.CharField(_("verdict"), max_length=8, choices=Verdict.choices)
+    rule = models.ForeignKey(FraudRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment screening")
+        verbose_name_plural = _("payment screenings")
+
+    def __str__(self):
+        return f"{self.payment_id} · {self.get_verdict_display()}"
+
+
 class AuditLog(models.Model):
     """Append-only record of a staff action on money or orders: who, when, what, why."""
 

@@ -11,7 +11,7 @@ from tests.payments.fixtures import psp  # noqa: F401
 from tests.payments.sandbox_fixtures import stub_server  # noqa: F401
 
 _groups = importlib.import_module("payments.migrations.0005_staff_groups")
-_finance_perms = importlib.import_module("payments.migrations.0008_reconciliation_payouts_staff_perms")
+_finance_perms = importlib.import_module("payments.migrations.0008_reconciliation_screening_staff_perms")
 
 
 @pytest.fixture

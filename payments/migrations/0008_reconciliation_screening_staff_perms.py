@@ -1,4 +1,5 @@
-"""Payout reconciliation kinds, the settlement-report scratch table, and two finance-only permissions.
+"""Payout reconciliation kinds, the settlement-report scratch table, fraud screening verdicts,
+and two finance-only permissions.
 
 Closing a wallet and retrying a payment now were open to every staff user
 who could view them; they become `payments.close_wallet` and
@@ -66,6 +67,20 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'settlement report row',
                 'verbose_name_plural': 'settlement report rows',
+            },
+        ),
+        migrations.CreateModel(
+            name='PaymentScreening',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('verdict', models.CharField(choices=[('pass', 'Passed'), ('hold', 'Held for review'), ('refuse', 'Refused')], max_length=8, verbose_name='verdict')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('payment', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='screening', to='payments.payment')),
+                ('rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='payments.fraudrule')),
+            ],
+            options={
+                'verbose_name': 'payment screening',
+                'verbose_name_plural': 'payment screenings',
             },
         ),
         migrations.RunPython(grant_finance, revoke_finance),
