@@ -498,34 +498,6 @@ class ReconciliationItem(models.Model):
         return (self.kind, self.object_type, self.object_id)
 
 
-class SettlementRow(models.Model):
-    """Scratch: one row of the provider's settlement report, seen by a running reconciliation.
-
-    The report is read page by page and never held whole; the rows' keys are
-    kept here so that "ours that the provider lacks" is one anti-join in SQL.
-    A run deletes its rows when it ends (and with the run).
-    """
-
-    class Object(models.TextChoices):
-        CHARGE = "charge", _("Charge")
-        REFUND = "refund", _("Refund")
-        PAYOUT = "payout", _("Payout")
-
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="+")
-    object = models.CharField(_("object"), max_length=8, choices=Object.choices)
-    # The provider's idempotency key (a charge's is our Payment.provider_key) ...
-    key = models.CharField(_("idempotency key"), max_length=255, blank=True)
-    # ... or, for refunds and payouts, the uid of our Refund / Withdrawal it names.
-    uid = models.UUIDField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("settlement report row")
-        verbose_name_plural = _("settlement report rows")
-
-    def __str__(self):
-        return f"{self.run_id} {self.object} {self.key or self.uid}"
-
-
 class FraudRule(models.Model):
     """A velocity limit on card payments per user or per card token within a time window."""
 

@@ -17,12 +17,16 @@
    day lacks a paid (or refunded) order;
 4. stock: reserved equals the open reservations, on_hand the sum of movements.
 
-Memory stays constant: sums are computed in SQL (GROUP BY / correlated
-subqueries, the same on SQLite and PostgreSQL), only discrepant rows come
-back, through `.iterator(chunk_size=...)`, and items are written in batches.
+Memory stays constant and time linear: sums are computed in SQL with one
+GROUP BY each and merged in key order with the rows they check (wallets,
+stock), or joined in SQL (orders), never one correlated subquery per row;
+rows stream through server-side cursors (`.iterator(chunk_size=...)`),
+only discrepant ones are kept, and items are written in batches. On
+PostgreSQL the run's session gets a larger work_mem and no JIT.
 The provider's report is read a page at a time (`Gateway.settlement_page`);
-each page is compared with one query for our side and its keys are staged
-in `SettlementRow`, so "ours that the provider lacks" is an anti-join in SQL.
+each page is compared with one query for our side, and a bitmap over the
+day's ids remembers which of ours it named, so "ours that the provider
+lacks" streams ids and loads only those rows.
 
 Only one repair is automatic, the one the issue allows: a provider charge
 that we recorded as `unknown` is settled through
@@ -38,25 +42,37 @@ duplicated. A cache lock keeps two runs of one day from overlapping.
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, DecimalField, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.audit import audit_record
 from payments.models import (
+    LedgerAccount,
     LedgerEntry,
+    LedgerTransaction,
     Payment,
     ReconciliationItem,
     ReconciliationRun,
     Refund,
-    SettlementRow,
     Wallet,
     Withdrawal,
 )
@@ -132,11 +148,15 @@ class _Writer:
 # --- 1. ledger -------------------------------------------------------------------------------
 
 
+def _transaction_reference(pk: int) -> str:
+    return LedgerTransaction.objects.filter(pk=pk).values_list("reference", flat=True).first() or ""
+
+
 def _check_ledger(day: date, out: _Writer) -> dict:
     start, end = day_bounds(day)
     day_entries = LedgerEntry.objects.filter(transaction__created_at__gte=start, transaction__created_at__lt=end)
     unbalanced = (
-        day_entries.values("transaction_id", "transaction__reference", "currency")
+        day_entries.values("transaction_id", "currency")
         .annotate(total=Sum("amount"))
         .exclude(total=0)
         .order_by("transaction_id", "currency")
@@ -149,7 +169,7 @@ def _check_ledger(day: date, out: _Writer) -> dict:
             action=Action.INVESTIGATE_LEDGER,
             object_type="payments.ledgertransaction",
             object_id=row["transaction_id"],
-            related=row["transaction__reference"],
+            related=_transaction_reference(row["transaction_id"]),
             currency=row["currency"],
             expected=Decimal(0),
             actual=row["total"],
@@ -179,37 +199,38 @@ def _check_ledger(day: date, out: _Writer) -> dict:
                 detail=_("Total credits differ from total debits by %(amount)s (not explained by this day).")
                 % {"amount": residual.quantize(Decimal("0.01"))},
             )
-    entries_sum = (
-        LedgerEntry.objects.filter(account_id=OuterRef("account_id"))
-        .order_by()
+    wallets = (
+        Wallet.objects.values("id", "user_id", "account_id", "currency", "balance")
+        .order_by("account_id")
+        .iterator(chunk_size=BATCH)
+    )
+    sums = (
+        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.CUSTOMER_WALLET)
         .values("account_id")
         .annotate(total=Sum("amount"))
-        .values("total")
+        .order_by("account_id")
+        .iterator(chunk_size=BATCH)
     )
-    wallets = (
-        Wallet.objects.annotate(entries_total=Coalesce(Subquery(entries_sum, output_field=_DEC), Value(Decimal(0))))
-        .exclude(balance=F("entries_total"))
-        .values("id", "user_id", "account_id", "currency", "balance", "entries_total")
-        .order_by("id")
-    )
-    for row in wallets.iterator(chunk_size=BATCH):
-        out.add(
-            kind=Kind.WALLET_BALANCE,
-            action=Action.INVESTIGATE_LEDGER,
-            object_type="payments.wallet",
-            object_id=row["id"],
-            related=f"account {row['account_id']}, user {row['user_id']}",
-            currency=row["currency"],
-            expected=row["entries_total"],
-            actual=row["balance"],
-            detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
-        )
+    for row, totals in _merge_sums(wallets, "account_id", entries=sums):
+        total = _dec(totals["entries"])
+        if row["balance"] != total:
+            out.add(
+                kind=Kind.WALLET_BALANCE,
+                action=Action.INVESTIGATE_LEDGER,
+                object_type="payments.wallet",
+                object_id=row["id"],
+                related=f"account {row['account_id']}, user {row['user_id']}",
+                currency=row["currency"],
+                expected=total,
+                actual=row["balance"],
+                detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
+            )
     return {"ledger_entries": entries_checked, "wallets": Wallet.objects.count()}
 
 
 # --- 2. provider -----------------------------------------------------------------------------
 
-PAGE = 2000  # rows per page of the provider's report
+PAGE = 5000  # rows per page of the provider's report (the sandbox allows up to 5,000)
 
 
 def _money_fields(obj: dict) -> tuple[Decimal | None, str]:
@@ -230,37 +251,82 @@ def _uid_from(key: str, prefix: str) -> uuid.UUID | None:
 
 
 def _report_pages(gateway, day: date, type: str):
-    """Yield the rows of one list of the day's report, one page at a time (raises GatewayError)."""
-    cursor = ""
-    while True:
-        page = gateway.settlement_page(date=day, type=type, cursor=cursor, limit=PAGE)
-        yield [row for row in page.get("data") or [] if isinstance(row, dict)]
-        cursor = str(page.get("next_cursor") or "")
-        if not page.get("has_more") or not cursor:
-            return
+    """Yield the rows of one list of the day's report, one page at a time (raises GatewayError).
+
+    The next page is fetched in a helper thread while the caller checks this
+    one (at most two pages in memory): the provider's time and ours overlap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(cursor: str) -> dict:
+        return gateway.settlement_page(date=day, type=type, cursor=cursor, limit=PAGE)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settlement-page") as pool:
+        pending = pool.submit(fetch, "")
+        while pending is not None:
+            page = pending.result()
+            cursor = str(page.get("next_cursor") or "")
+            pending = pool.submit(fetch, cursor) if page.get("has_more") and cursor else None
+            yield [row for row in page.get("data") or [] if isinstance(row, dict)]
 
 
-def _stage(run: ReconciliationRun, obj: str, rows: list[tuple[str, uuid.UUID | None]]) -> None:
-    """Remember the report's keys for the anti-joins of `_*_missing_at_provider`."""
-    SettlementRow.objects.bulk_create(
-        [SettlementRow(run=run, object=obj, key=key[:255], uid=uid) for key, uid in rows], batch_size=BATCH
-    )
+class _Seen:
+    """Which of the day's rows (ours, by id) the report named: one bit per id between the day's first and last.
+
+    A day's ids are close together, so this stays tiny (62 KB for 500,000 payments) whatever the report's size.
+    """
+
+    def __init__(self, queryset):
+        bounds = queryset.aggregate(low=Min("id"), high=Max("id"))
+        self.low = bounds["low"] or 0
+        self.bits = bytearray((bounds["high"] - self.low) // 8 + 1) if bounds["high"] is not None else bytearray()
+
+    def add(self, pk: int) -> None:
+        offset = pk - self.low
+        if 0 <= offset < len(self.bits) * 8:
+            self.bits[offset >> 3] |= 1 << (offset & 7)
+
+    def __contains__(self, pk: int) -> bool:
+        offset = pk - self.low
+        return 0 <= offset < len(self.bits) * 8 and bool(self.bits[offset >> 3] & (1 << (offset & 7)))
 
 
-def _charges_page(day: date, run: ReconciliationRun, rows: list[dict], out: _Writer) -> int:
+def _unseen(queryset, seen: _Seen, fields: tuple[str, ...]):
+    """The rows of `queryset` whose id is not in `seen`: ids streamed, details fetched for the unseen only."""
+    missing: list[int] = []
+    for pk in queryset.values_list("id", flat=True).order_by("id").iterator(chunk_size=BATCH):
+        if pk not in seen:
+            missing.append(pk)
+            if len(missing) >= BATCH:
+                yield from queryset.model.objects.filter(pk__in=missing).values("id", *fields).order_by("id")
+                missing = []
+    if missing:
+        yield from queryset.model.objects.filter(pk__in=missing).values("id", *fields).order_by("id")
+
+
+LOOKUP = 1000  # keys per lookup query: PostgreSQL probes the unique index for lists this long (a seq scan beyond)
+
+
+def _ours_by(model, field: str, keys, fields: tuple[str, ...]) -> dict:
+    """Our rows whose `field` is one of `keys`, by that field, in lookups of LOOKUP keys (unordered)."""
+    keys = list(keys)
+    found = {}
+    for index in range(0, len(keys), LOOKUP):
+        for row in model.objects.filter(**{f"{field}__in": keys[index : index + LOOKUP]}).order_by().values(*fields):
+            found[row[field]] = row
+    return found
+
+
+def _charges_page(day: date, seen: _Seen, rows: list[dict], out: _Writer) -> int:
     """The provider's charges on this page against our payments with the same key."""
     from payments import services
 
     charges = {str(c["idempotency_key"]): c for c in rows if c.get("idempotency_key")}
-    _stage(run, SettlementRow.Object.CHARGE, [(key, None) for key in charges])
-    payments = {
-        p["provider_key"]: p
-        for p in Payment.objects.filter(provider_key__in=list(charges)).values(
-            "id", "provider_key", "status", "amount", "amount_currency"
-        )
-    }
+    payments = _ours_by(Payment, "provider_key", charges, ("id", "provider_key", "status", "amount", "amount_currency"))
     for key, charge in charges.items():
         ours = payments.get(key)
+        if ours is not None:
+            seen.add(ours["id"])
         amount, currency = _money_fields(charge)
         provider_ok = charge.get("status") == "succeeded"
         refunded_at_provider = Decimal(str(charge.get("amount_refunded") or "0"))
@@ -329,20 +395,19 @@ def _charges_page(day: date, run: ReconciliationRun, rows: list[dict], out: _Wri
     return len(rows)
 
 
-def _charges_missing_at_provider(day: date, run: ReconciliationRun, gateway, out: _Writer) -> int:
-    """Our card payments of the day that the report lacks: the charge may be on another day's report,
-    so the provider is asked once for each (only these rows come back from the anti-join)."""
+def _day_card_payments(day: date):
     start, end = day_bounds(day)
-    ours = Payment.objects.filter(
+    return Payment.objects.filter(
         method=Payment.Method.CARD, status__in=TAKEN, created_at__gte=start, created_at__lt=end
     )
-    seen = SettlementRow.objects.filter(run=run, object=SettlementRow.Object.CHARGE, key=OuterRef("provider_key"))
-    missing = (
-        ours.filter(~Exists(seen))
-        .values("id", "provider_key", "provider_charge_id", "reference", "amount", "amount_currency")
-        .order_by("id")
-    )
-    for payment in missing.iterator(chunk_size=BATCH):
+
+
+def _charges_missing_at_provider(day: date, seen: _Seen, gateway, out: _Writer) -> int:
+    """Our card payments of the day that the report lacks: the charge may be on another day's report,
+    so the provider is asked once for each (only these rows are loaded)."""
+    ours = _day_card_payments(day)
+    missing = _unseen(ours, seen, ("provider_key", "provider_charge_id", "reference", "amount", "amount_currency"))
+    for payment in missing:
         lookup = gateway.get_charge(idempotency_key=payment["provider_key"])
         if lookup.outcome == "succeeded":
             continue
@@ -361,15 +426,13 @@ def _charges_missing_at_provider(day: date, run: ReconciliationRun, gateway, out
     return ours.count()
 
 
-def _refunds_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int:
+def _refunds_page(seen: _Seen, rows: list[dict], out: _Writer) -> int:
     """The provider's refunds on this page: ours (`refund-<uid>`), late-charge refunds, and strangers."""
     by_uid: dict[uuid.UUID, dict] = {}
     late: dict[uuid.UUID, dict] = {}
-    staged = []
     for refund in rows:
         key = str(refund.get("idempotency_key") or "")
         uid = _uid_from(key, "refund-")
-        staged.append((key, uid))
         if uid is not None:
             by_uid[uid] = refund
         elif (late_uid := _uid_from(key, "late-charge-")) is not None:
@@ -381,13 +444,11 @@ def _refunds_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int
                 object_id=refund.get("id", ""), related=refund.get("charge", ""), currency=currency,
                 expected=amount, detail=_("The provider refunded this, but no refund here matches it."),
             )
-    _stage(run, SettlementRow.Object.REFUND, staged)
-    ours_by_uid = {
-        r["uid"]: r
-        for r in Refund.objects.filter(uid__in=list(by_uid)).values("id", "uid", "status", "amount", "amount_currency")
-    }
+    ours_by_uid = _ours_by(Refund, "uid", by_uid, ("id", "uid", "status", "amount", "amount_currency"))
     for uid, theirs in by_uid.items():
         refund = ours_by_uid.get(uid)
+        if refund is not None:
+            seen.add(refund["id"])
         amount, currency = _money_fields(theirs)
         provider_ok = theirs.get("status") == "succeeded"
         if refund is None or refund["status"] != Refund.Status.SUCCEEDED:
@@ -417,10 +478,7 @@ def _late_refunds(late: dict[uuid.UUID, dict], out: _Writer) -> None:
     payment we count as taken means the customer has both the goods and the
     money; a failed one means the customer is still charged for nothing.
     """
-    payments = {
-        p["uid"]: p
-        for p in Payment.objects.filter(uid__in=list(late)).values("id", "uid", "status", "amount", "amount_currency")
-    }
+    payments = _ours_by(Payment, "uid", late, ("id", "uid", "status", "amount", "amount_currency"))
     for uid, theirs in late.items():
         amount, currency = _money_fields(theirs)
         payment = payments.get(uid)
@@ -483,14 +541,17 @@ def _compare(out: _Writer, theirs: dict, ours: dict, *, object_type: str, provid
         out.add(kind=amount_kind, currency=currency, actual=amount, detail=amount_detail, **common)
 
 
-def _refunds_missing_at_provider(day: date, run: ReconciliationRun, out: _Writer) -> int:
+def _day_card_refunds(day: date):
     start, end = day_bounds(day)
-    ours = Refund.objects.filter(
+    return Refund.objects.filter(
         payment__method=Payment.Method.CARD, status=Refund.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end
     )
-    seen = SettlementRow.objects.filter(run=run, object=SettlementRow.Object.REFUND, uid=OuterRef("uid"))
-    missing = ours.filter(~Exists(seen)).values("id", "reference", "amount", "amount_currency").order_by("id")
-    for refund in missing.iterator(chunk_size=BATCH):
+
+
+def _refunds_missing_at_provider(day: date, seen: _Seen, out: _Writer) -> int:
+    ours = _day_card_refunds(day)
+    missing = _unseen(ours, seen, ("reference", "amount", "amount_currency"))
+    for refund in missing:
         out.add(
             kind=Kind.REFUND_MISSING_AT_PROVIDER, action=Action.CONTACT_PROVIDER, object_type="payments.refund",
             object_id=refund["id"], related=refund["reference"], currency=refund["amount_currency"],
@@ -499,14 +560,12 @@ def _refunds_missing_at_provider(day: date, run: ReconciliationRun, out: _Writer
     return ours.count()
 
 
-def _payouts_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int:
+def _payouts_page(seen: _Seen, rows: list[dict], out: _Writer) -> int:
     """The provider's payouts on this page against our withdrawals (`payout-<uid>`)."""
     by_uid: dict[uuid.UUID, dict] = {}
-    staged = []
     for payout in rows:
         key = str(payout.get("idempotency_key") or "")
         uid = _uid_from(key, "payout-")
-        staged.append((key, uid))
         if uid is not None:
             by_uid[uid] = payout
         elif payout.get("status") == "succeeded":
@@ -516,15 +575,11 @@ def _payouts_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int
                 object_id=payout.get("id", ""), related=payout.get("reference", ""), currency=currency,
                 expected=amount, detail=_("The provider paid this out, but no withdrawal here matches it."),
             )
-    _stage(run, SettlementRow.Object.PAYOUT, staged)
-    ours_by_uid = {
-        w["uid"]: w
-        for w in Withdrawal.objects.filter(uid__in=list(by_uid)).values(
-            "id", "uid", "status", "amount", "amount_currency"
-        )
-    }
+    ours_by_uid = _ours_by(Withdrawal, "uid", by_uid, ("id", "uid", "status", "amount", "amount_currency"))
     for uid, theirs in by_uid.items():
         withdrawal = ours_by_uid.get(uid)
+        if withdrawal is not None:
+            seen.add(withdrawal["id"])
         amount, currency = _money_fields(theirs)
         provider_ok = theirs.get("status") == "succeeded"
         if withdrawal is None or withdrawal["status"] != Withdrawal.Status.SUCCEEDED:
@@ -548,16 +603,15 @@ def _payouts_page(run: ReconciliationRun, rows: list[dict], out: _Writer) -> int
     return len(rows)
 
 
-def _payouts_missing_at_provider(day: date, run: ReconciliationRun, out: _Writer) -> int:
+def _day_withdrawals(day: date):
     start, end = day_bounds(day)
-    ours = Withdrawal.objects.filter(status=Withdrawal.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end)
-    seen = SettlementRow.objects.filter(run=run, object=SettlementRow.Object.PAYOUT, uid=OuterRef("uid"))
-    missing = (
-        ours.filter(~Exists(seen))
-        .values("id", "wallet_id", "provider_payout_id", "amount", "amount_currency")
-        .order_by("id")
-    )
-    for withdrawal in missing.iterator(chunk_size=BATCH):
+    return Withdrawal.objects.filter(status=Withdrawal.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end)
+
+
+def _payouts_missing_at_provider(day: date, seen: _Seen, out: _Writer) -> int:
+    ours = _day_withdrawals(day)
+    missing = _unseen(ours, seen, ("wallet_id", "provider_payout_id", "amount", "amount_currency"))
+    for withdrawal in missing:
         out.add(
             kind=Kind.PAYOUT_MISSING_AT_PROVIDER, action=Action.CONTACT_PROVIDER, object_type="payments.withdrawal",
             object_id=withdrawal["id"],
@@ -568,86 +622,133 @@ def _payouts_missing_at_provider(day: date, run: ReconciliationRun, out: _Writer
     return ours.count()
 
 
-def _check_provider(day: date, run: ReconciliationRun, out: _Writer) -> dict:
+def _check_provider(day: date, out: _Writer) -> dict:
     """The day's report, page by page, against our payments, refunds and withdrawals, both ways.
 
-    The report is never held whole: each page is compared and its keys are
-    staged in SettlementRow; "ours that the report lacks" is then an
-    anti-join in SQL. If any page cannot be had, the run says so and skips
-    the "missing at the provider" checks (they would see a partial report).
+    The report is never held whole: each page is compared with one query
+    for our side, and the ids of ours it named are set in a bitmap over the
+    day's ids (`_Seen`); "ours that the report lacks" then streams the day's
+    ids and loads only the unseen. If any page cannot be had, the run says so
+    and skips those checks (they would see a partial report).
     """
     from payments.gateway import get_gateway
 
     gateway = get_gateway()
+    seen = {"charges": _Seen(_day_card_payments(day)), "refunds": _Seen(_day_card_refunds(day)),
+            "payouts": _Seen(_day_withdrawals(day))}
+    pages = {"charges": lambda page: _charges_page(day, seen["charges"], page, out),
+             "refunds": lambda page: _refunds_page(seen["refunds"], page, out),
+             "payouts": lambda page: _payouts_page(seen["payouts"], page, out)}
     rows = {"charges": 0, "refunds": 0, "payouts": 0}
-    pages = {"charges": lambda page: _charges_page(day, run, page, out),
-             "refunds": lambda page: _refunds_page(run, page, out),
-             "payouts": lambda page: _payouts_page(run, page, out)}
     try:
-        try:
-            for type, check in pages.items():
-                for page in _report_pages(gateway, day, type):
-                    rows[type] += check(page)
-        except ShopError as exc:
-            out.add(
-                kind=Kind.PROVIDER_REPORT_UNAVAILABLE, action=Action.RETRY, object_type="provider.report",
-                object_id=day.isoformat(), detail=str(exc.message),
-            )
-            return {"provider_rows": sum(rows.values())}
-        return {
-            "charges": rows["charges"] + _charges_missing_at_provider(day, run, gateway, out),
-            "refunds": rows["refunds"] + _refunds_missing_at_provider(day, run, out),
-            "payouts": rows["payouts"] + _payouts_missing_at_provider(day, run, out),
-        }
-    finally:
-        SettlementRow.objects.filter(run=run).delete()
+        for type, check in pages.items():
+            for page in _report_pages(gateway, day, type):
+                rows[type] += check(page)
+    except ShopError as exc:
+        out.add(
+            kind=Kind.PROVIDER_REPORT_UNAVAILABLE, action=Action.RETRY, object_type="provider.report",
+            object_id=day.isoformat(), detail=str(exc.message),
+        )
+        return {"provider_rows": sum(rows.values())}
+    return {
+        "charges": rows["charges"] + _charges_missing_at_provider(day, seen["charges"], gateway, out),
+        "refunds": rows["refunds"] + _refunds_missing_at_provider(day, seen["refunds"], out),
+        "payouts": rows["payouts"] + _payouts_missing_at_provider(day, seen["payouts"], out),
+    }
 
 
 # --- 3. orders against payments ------------------------------------------------------------
 
 
+def _dec(value) -> Decimal:
+    """A sum as Decimal (SQLite answers floats for sums of decimal columns)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+def _merge_sums(rows, key: str, **sums):
+    """Yield (row, {name: total or None}) for each row, the totals taken from the `sums` streams.
+
+    Every stream is ordered by the same integer key (`key` in `rows`, the
+    stream's first field otherwise); a sum row is a dict with `total`.
+    """
+    streams = {name: iter(stream) for name, stream in sums.items()}
+    pending = {name: next(stream, None) for name, stream in streams.items()}
+    for row in rows:
+        value = row[key]
+        totals = {}
+        for name, stream in streams.items():
+            head = pending[name]
+            while head is not None and next(iter(head.values())) < value:
+                head = next(stream, None)
+            pending[name] = head
+            totals[name] = head["total"] if head is not None and next(iter(head.values())) == value else None
+        yield row, totals
+
+
+def _raw_rows(sql: str, params: list):
+    """Stream a raw query's rows (a server-side cursor on PostgreSQL), BATCH at a time."""
+    from django.db import connection
+
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(BATCH):
+            yield from rows
+
+
 def _check_orders(day: date, out: _Writer) -> dict:
+    """Paid orders of the day whose succeeded payments do not add up, and paid orders with no paid_at.
+
+    One join in SQL, grouped by order (raw: the ORM cannot express the
+    join on number and currency): two scans, instead of an index probe and
+    an aggregate per order. Only discrepant orders come back.
+    """
+    from django.db import connection
+
     from shop.orders.models import Order
 
     start, end = day_bounds(day)
-    paid_states = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
-    paid_sum = (
-        Payment.objects.filter(
-            reference=OuterRef("number"),
-            purpose=Payment.Purpose.ORDER,
-            status__in=TAKEN,
-            amount_currency=OuterRef("currency"),
-        )
-        .order_by()
-        .values("reference")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
+    paid_states = [Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED]
     # Paid that day, and every paid order with no paid_at at all (a broken row has no day of its own,
     # so it is reported by every run until it is mended, like a wallet or stock mismatch).
-    orders = (
-        Order.objects.filter(status__in=paid_states)
-        .filter(Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True))
-        .annotate(paid=Coalesce(Subquery(paid_sum, output_field=_DEC), Value(Decimal(0))))
-        .values("id", "number", "status", "currency", "total", "paid", "paid_at")
-        .order_by("id")
+    day_orders = Order.objects.filter(status__in=paid_states).filter(
+        Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True)
     )
-    checked = 0
-    for row in orders.iterator(chunk_size=BATCH):
-        checked += 1
-        if row["paid_at"] is None:
+    states = ", ".join(["%s"] * len(paid_states))
+    taken = ", ".join(["%s"] * len(TAKEN))
+
+    def in_day(alias: str) -> str:
+        return f"{alias}status IN ({states}) AND (({alias}paid_at >= %s AND {alias}paid_at < %s) OR {alias}paid_at IS NULL)"
+
+    bounds = [connection.ops.adapt_datetimefield_value(start), connection.ops.adapt_datetimefield_value(end)]
+    orders_table, payments_table = Order._meta.db_table, Payment._meta.db_table
+    sql = (
+        f"SELECT o.id, o.number, o.status, o.currency, o.total, o.paid_at, COALESCE(SUM(p.amount), 0) "  # noqa: S608
+        f"FROM {orders_table} o LEFT JOIN {payments_table} p ON p.reference = o.number "
+        f"AND p.amount_currency = o.currency AND p.purpose = %s AND p.status IN ({taken}) "
+        f"WHERE {in_day('o.')} "
+        f"GROUP BY o.id, o.number, o.status, o.currency, o.total, o.paid_at "
+        f"HAVING o.paid_at IS NULL OR ROUND(COALESCE(SUM(p.amount), 0), 2) <> ROUND(o.total, 2) "
+        f"ORDER BY o.id"
+    )
+    params = [Payment.Purpose.ORDER, *TAKEN, *paid_states, *bounds]
+    for order_id, number, status, currency, total, paid_at, paid in _raw_rows(sql, params):
+        total, paid = _dec(total), _dec(paid)
+        if paid_at is None:
             out.add(
-                kind=Kind.ORDER_PAID_AT_MISSING, action=Action.REVIEW, object_type="orders.order", object_id=row["id"],
-                related=row["number"], currency=row["currency"], expected=row["total"], actual=row["paid"],
+                kind=Kind.ORDER_PAID_AT_MISSING, action=Action.REVIEW, object_type="orders.order", object_id=order_id,
+                related=number, currency=currency, expected=total, actual=paid,
                 detail=_("The order is %(status)s but has no payment time, so no day's sales count it.")
-                % {"status": row["status"]},
+                % {"status": status},
             )
-        if row["paid"] != row["total"]:
+        if paid != total:
             out.add(
-                kind=Kind.ORDER_PAYMENT, action=Action.REVIEW, object_type="orders.order", object_id=row["id"],
-                related=row["number"], currency=row["currency"], expected=row["total"], actual=row["paid"],
+                kind=Kind.ORDER_PAYMENT, action=Action.REVIEW, object_type="orders.order", object_id=order_id,
+                related=number, currency=currency, expected=total, actual=paid,
                 detail=_("The order is paid, but its succeeded payments do not add up to its total."),
             )
+    checked = day_orders.count()
     order_ok = Order.objects.filter(number=OuterRef("reference"), status__in=paid_states)
     orphans = (
         Payment.objects.filter(
@@ -677,42 +778,39 @@ def _check_orders(day: date, out: _Writer) -> dict:
 
 
 def _check_stock(out: _Writer) -> dict:
+    """Each product's counters against its open reservations and its movements.
+
+    Three streams in product order (the counters; movements and open
+    reservations each summed once with GROUP BY) merged here: two scans, not
+    two correlated sums per product.
+    """
     from catalog.models import Stock, StockMovement, StockReservation
 
-    open_sum = (
-        StockReservation.objects.filter(product_id=OuterRef("product_id"), status=StockReservation.Status.OPEN)
-        .order_by()
+    stock = Stock.objects.values("product_id", "product__sku", "on_hand", "reserved").order_by("product_id")
+    moved = (
+        StockMovement.objects.values("product_id").annotate(total=Sum("on_hand_delta")).order_by("product_id")
+    )
+    held = (
+        StockReservation.objects.filter(status=StockReservation.Status.OPEN)
         .values("product_id")
         .annotate(total=Sum("quantity"))
-        .values("total")
-    )
-    moved_sum = (
-        StockMovement.objects.filter(product_id=OuterRef("product_id"))
-        .order_by()
-        .values("product_id")
-        .annotate(total=Sum("on_hand_delta"))
-        .values("total")
-    )
-    rows = (
-        Stock.objects.annotate(
-            open_total=Coalesce(Subquery(open_sum, output_field=IntegerField()), Value(0)),
-            moved_total=Coalesce(Subquery(moved_sum, output_field=IntegerField()), Value(0)),
-        )
-        .filter(~Q(reserved=F("open_total")) | ~Q(on_hand=F("moved_total")))
-        .values("product_id", "product__sku", "on_hand", "reserved", "open_total", "moved_total")
         .order_by("product_id")
     )
-    for row in rows.iterator(chunk_size=BATCH):
-        if row["reserved"] != row["open_total"]:
+    for row, totals in _merge_sums(
+        stock.iterator(chunk_size=BATCH), "product_id",
+        moved=moved.iterator(chunk_size=BATCH), held=held.iterator(chunk_size=BATCH),
+    ):
+        moved_total, open_total = totals["moved"] or 0, totals["held"] or 0
+        if row["reserved"] != open_total:
             out.add(
                 kind=Kind.STOCK_RESERVED, action=Action.REVIEW, object_type="catalog.product",
-                object_id=row["product_id"], related=row["product__sku"], expected=row["open_total"],
+                object_id=row["product_id"], related=row["product__sku"], expected=open_total,
                 actual=row["reserved"], detail=_("Reserved units differ from the open reservations."),
             )
-        if row["on_hand"] != row["moved_total"]:
+        if row["on_hand"] != moved_total:
             out.add(
                 kind=Kind.STOCK_ON_HAND, action=Action.STOCKTAKE, object_type="catalog.product",
-                object_id=row["product_id"], related=row["product__sku"], expected=row["moved_total"],
+                object_id=row["product_id"], related=row["product__sku"], expected=moved_total,
                 actual=row["on_hand"], detail=_("Units on hand differ from the sum of stock movements."),
             )
     return {"products": Stock.objects.count()}
@@ -737,11 +835,12 @@ def reconciliation_run(*, day: date, actor=None) -> ReconciliationRun:
     checked: dict = {}
     try:
         try:
-            checked.update(_check_ledger(day, out))
-            checked.update(_check_provider(day, run, out))
-            checked.update(_check_orders(day, out))
-            checked.update(_check_stock(out))
-            out.flush()
+            with _batch_session():
+                checked.update(_check_ledger(day, out))
+                checked.update(_check_provider(day, out))
+                checked.update(_check_orders(day, out))
+                checked.update(_check_stock(out))
+                out.flush()
         except Exception as exc:
             logger.exception("reconciliation of %s failed", day)
             run.status = ReconciliationRun.Status.FAILED
@@ -756,6 +855,24 @@ def reconciliation_run(*, day: date, actor=None) -> ReconciliationRun:
     finally:
         cache.delete(lock)
     return run
+
+
+@contextmanager
+def _batch_session():
+    """On PostgreSQL, room for the run's big joins and aggregates (no spills to disk) and no JIT
+    (it costs more than it saves on these one-off scans); put back as it was afterwards."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET work_mem = '64MB'; SET jit = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET work_mem; RESET jit")
 
 
 def _finish(run: ReconciliationRun, out: _Writer, started: float) -> None:

@@ -1,5 +1,4 @@
-"""Payout reconciliation kinds, the settlement-report scratch table, fraud screening verdicts,
-and two finance-only permissions.
+"""Payout reconciliation kinds, fraud screening verdicts, and two finance-only permissions.
 
 Closing a wallet and retrying a payment now were open to every staff user
 who could view them; they become `payments.close_wallet` and
@@ -54,20 +53,6 @@ class Migration(migrations.Migration):
             model_name='reconciliationitem',
             name='kind',
             field=models.CharField(choices=[('transaction_unbalanced', 'Ledger transaction unbalanced'), ('ledger_totals', 'Total debits differ from total credits'), ('wallet_balance', 'Wallet balance differs from its entries'), ('provider_unavailable', 'Provider settlement report unavailable'), ('charge_missing_here', 'Provider charge not succeeded here'), ('charge_missing_at_provider', 'Payment missing at the provider'), ('charge_amount', 'Charge amount mismatch'), ('charge_currency', 'Charge currency mismatch'), ('charge_status', 'Charge status mismatch'), ('charge_settled', "Unknown payment settled from the provider's report"), ('refund_missing_here', 'Provider refund not succeeded here'), ('refund_missing_at_provider', 'Refund missing at the provider'), ('refund_amount', 'Refund amount mismatch'), ('refund_currency', 'Refund currency mismatch'), ('refund_status', 'Refund status mismatch'), ('late_refund', 'Late-charge refund does not match a failed payment'), ('payout_missing_here', 'Provider payout not succeeded here'), ('payout_missing_at_provider', 'Withdrawal missing at the provider'), ('payout_amount', 'Payout amount mismatch'), ('payout_currency', 'Payout currency mismatch'), ('payout_status', 'Payout status mismatch'), ('order_payment', 'Paid order without matching payments'), ('order_paid_at_missing', 'Paid order without a payment time'), ('payment_without_order', 'Succeeded payment without a paid order'), ('stock_reserved', 'Reserved stock differs from open reservations'), ('stock_on_hand', 'Stock on hand differs from its movements')], max_length=32, verbose_name='kind'),
-        ),
-        migrations.CreateModel(
-            name='SettlementRow',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object', models.CharField(choices=[('charge', 'Charge'), ('refund', 'Refund'), ('payout', 'Payout')], max_length=8, verbose_name='object')),
-                ('key', models.CharField(blank=True, max_length=255, verbose_name='idempotency key')),
-                ('uid', models.UUIDField(blank=True, null=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='payments.reconciliationrun')),
-            ],
-            options={
-                'verbose_name': 'settlement report row',
-                'verbose_name_plural': 'settlement report rows',
-            },
         ),
         migrations.CreateModel(
             name='PaymentScreening',
