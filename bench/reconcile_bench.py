@@ -55,6 +55,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -334,7 +335,8 @@ def _prod_env(**extra) -> dict:
 def sandbox_server():
     """The real sandbox provider, served by gunicorn (one sync worker) in its own process."""
     port = _free_port()
-    log = open(ROOT / "bench" / "reconcile_sandbox.log", "wb")  # noqa: SIM115 - closed below
+    log_path = Path(tempfile.gettempdir()) / "reconcile_bench_sandbox.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(  # noqa: S603
         [str(Path(sys.executable).parent / "gunicorn"), "shop.wsgi:application", "--workers", "1",
          "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--log-level", "warning"],
@@ -350,7 +352,7 @@ def sandbox_server():
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the sandbox server did not start; see bench/reconcile_sandbox.log")
+                    raise SystemExit(f"the sandbox server did not start; see {log_path}")
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/psp-sandbox/"
     finally:
