@@ -300,7 +300,7 @@ class ReconciliationItemInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["day", "status", "discrepancy_count", "repaired_count", "duration_ms", "started_at", "finished_at"]
+    list_display = ["day", "status", "discrepancy_count", "repaired_count", "duration_ms", "finished_at"]
     list_filter = ["status"]
     date_hierarchy = "day"
     readonly_fields = ["day", "status", "started_at", "finished_at", "duration_ms", "checked", "discrepancy_count",
