@@ -1,10 +1,12 @@
-"""Admin: the ledger is read-only; payments show their attempts and can be retried now."""
+"""Admin: the ledger is read-only; payments show their attempts.
 
-from django.contrib import admin, messages
-from django.utils.translation import gettext_lazy as _
+The actions that change state (close wallets, retry a payment now, refunds,
+adjustments, holds) live in payments/admin_staff.py, each behind its own
+permission and written to the audit log.
+"""
 
-from payments import services
-from payments.exceptions import WalletClosed
+from django.contrib import admin
+
 from payments.models import (
     IdempotencyKey,
     LedgerAccount,
@@ -69,21 +71,12 @@ class WalletAdmin(admin.ModelAdmin):
     list_filter = ["currency", "status"]
     search_fields = ["user__email"]
     readonly_fields = ["user", "currency", "account", "balance", "status", "created_at"]
-    actions = ["close_wallets"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    @admin.action(description=_("Close the selected (empty) wallets"))
-    def close_wallets(self, request, queryset):
-        for wallet in queryset:
-            try:
-                services.wallet_close(wallet_id=wallet.pk)
-            except WalletClosed as exc:
-                self.message_user(request, f"{wallet}: {exc.message}", messages.ERROR)
 
 
 class PaymentAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -101,7 +94,6 @@ class PaymentAdmin(admin.ModelAdmin):
     search_fields = ["reference", "user__email", "provider_key", "provider_charge_id"]
     date_hierarchy = "created_at"
     inlines = [PaymentAttemptInline]
-    actions = ["retry_now"]
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
@@ -111,16 +103,6 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    @admin.action(description=_("Retry now (ask the provider, charge again only if it has nothing)"))
-    def retry_now(self, request, queryset):
-        retried = 0
-        for payment in queryset.filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD):
-            result = services.payment_retry(payment_id=payment.pk)
-            retried += 1
-            self.message_user(request, f"{payment.pk}: {result.get_status_display()}")
-        if not retried:
-            self.message_user(request, _("Only processing or unknown card payments can be retried."), messages.WARNING)
 
 
 @admin.register(PaymentAttempt)

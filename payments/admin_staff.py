@@ -1,10 +1,13 @@
 """Staff operations in admin: reconciliation, fraud rules and held payments, wallet adjustments, audit log.
 
-Roles are groups made by migration 0005: "support" views and resolves
-reconciliation items; "finance" may also refund, adjust wallets and release
-held payments. Every action checks its permission itself and answers 403
-(PermissionDenied) without it, and every action on money or orders writes an
-AuditLog entry (who, when, what, why).
+Roles are groups made by migrations 0005 and 0008: "support" views and
+resolves reconciliation items; "finance" may also refund, adjust and close
+wallets, retry stuck payments now and release or refuse held payments. Every
+action that changes state checks its permission itself and answers 403
+(PermissionDenied) without it, asks for a reason where a person decides
+(refund, adjust, close, release, refuse, resolve), and writes an AuditLog
+entry (who, when, what, why) after the outcome is known: a refused attempt is
+recorded as `<action>_refused`, never as the act.
 """
 
 import uuid
@@ -14,6 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
@@ -39,6 +43,8 @@ PERM_REFUND = "payments.refund_payment"
 PERM_ADJUST = "payments.adjust_wallet"
 PERM_RESOLVE = "payments.resolve_reconciliationitem"
 PERM_RELEASE = "payments.release_payment"
+PERM_CLOSE_WALLET = "payments.close_wallet"
+PERM_RETRY = "payments.retry_payment"
 
 
 def require_perm(request, perm: str) -> None:
@@ -98,11 +104,32 @@ admin.site.unregister(Payment)
 class StaffWalletAdmin(WalletAdmin):
     actions = ["close_wallets", "adjust_balance"]
 
-    @admin.action(description=_("Close the selected (empty) wallets"))
+    @admin.action(description=_("Close the selected (empty) wallets (finance)"))
     def close_wallets(self, request, queryset):
+        require_perm(request, PERM_CLOSE_WALLET)
+        form, page = _confirm(
+            self, request, queryset, form_class=ReasonForm, action="close_wallets",
+            title=_("Close wallets"),
+            explanation=_("A closed wallet takes no more deposits or spends. Only an empty wallet can be closed."),
+            submit_label=_("Close"),
+        )
+        if page is not None:
+            return page
+        reason = form.cleaned_data["reason"]
         for wallet in queryset:
-            audit_record(actor=request.user, action="wallet_close", obj=wallet, reason=str(_("Closed by staff")))
-        return super().close_wallets(request, queryset)
+            try:
+                with transaction.atomic():
+                    closed = services.wallet_close(wallet_id=wallet.pk)
+                    audit_record(actor=request.user, action="wallet_close", obj=closed, reason=reason,
+                                 data={"outcome": "closed", "balance": str(closed.balance)})
+            except ShopError as exc:
+                # Recorded after the outcome, as what it was: a refusal, not a close.
+                audit_record(actor=request.user, action="wallet_close_refused", obj=wallet, reason=reason,
+                             data={"outcome": "refused", "error": exc.code, "message": str(exc.message)})
+                self.message_user(request, f"{wallet}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(wallet)s closed.") % {"wallet": wallet}, messages.SUCCESS)
+        return None
 
     @admin.action(description=_("Adjust balance (finance): post a balanced adjustment with a reason"))
     def adjust_balance(self, request, queryset):
@@ -134,11 +161,28 @@ class StaffPaymentAdmin(PaymentAdmin):
     list_filter = ["status", "purpose", "method", "hold__status"]
     actions = ["retry_now", "refund_in_full"]
 
-    @admin.action(description=_("Retry now (ask the provider, charge again only if it has nothing)"))
+    @admin.action(description=_("Retry now (finance): ask the provider, charge again only if it has nothing"))
     def retry_now(self, request, queryset):
+        """What the stuck-payment job would do at the next retry time, now; audited with its outcome."""
+        require_perm(request, PERM_RETRY)
+        retried = 0
         for payment in queryset.filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD):
-            audit_record(actor=request.user, action="payment_retry", obj=payment, reason=str(_("Retried by staff")))
-        return super().retry_now(request, queryset)
+            try:
+                result = services.payment_retry(payment_id=payment.pk)
+            except ShopError as exc:
+                audit_record(actor=request.user, action="payment_retry_refused", obj=payment,
+                             reason=str(_("Retry requested by staff")),
+                             data={"was": payment.status, "error": exc.code})
+                self.message_user(request, f"{payment.pk}: {exc.message}", messages.ERROR)
+                continue
+            retried += 1
+            audit_record(actor=request.user, action="payment_retry", obj=payment,
+                         reason=str(_("Retry requested by staff")),
+                         data={"was": payment.status, "now": result.status, "error": result.last_error_code})
+            self.message_user(request, f"{payment.pk}: {result.get_status_display()}")
+        if not retried:
+            self.message_user(request, _("Only processing or unknown card payments can be retried."), messages.WARNING)
+        return None
 
     @admin.action(description=_("Refund in full (finance)"))
     def refund_in_full(self, request, queryset):
@@ -184,6 +228,17 @@ class FraudRuleAdmin(admin.ModelAdmin):
         audit_record(actor=request.user, action="fraud_rule_change" if change else "fraud_rule_add", obj=obj,
                      data={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
 
+    def delete_model(self, request, obj):
+        data = {"name": obj.name, "scope": obj.scope, "action": obj.action}
+        pk = obj.pk
+        super().delete_model(request, obj)
+        audit_record(actor=request.user, action="fraud_rule_delete", object_type="payments.fraudrule",
+                     object_id=pk, data=data)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            self.delete_model(request, rule)
+
 
 @admin.register(PaymentHold)
 class PaymentHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -195,23 +250,39 @@ class PaymentHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Release and charge (finance)"))
     def release(self, request, queryset):
-        require_perm(request, PERM_RELEASE)
-        for hold in queryset.filter(status=PaymentHold.Status.HELD):
-            try:
-                payment = payment_hold_release(hold_id=hold.pk, actor=request.user, reason=str(_("Released by staff")))
-            except ShopError as exc:
-                self.message_user(request, f"{hold}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"{payment.pk}: {payment.get_status_display()}")
+        return self._decide(request, queryset, action="release", verb="payment_hold_release",
+                            decide=payment_hold_release, title=_("Release held payments"),
+                            explanation=_("Each payment is charged now. Say why it is safe to release."),
+                            submit_label=_("Release and charge"))
 
     @admin.action(description=_("Refuse (finance): the payment fails and its order is cancelled"))
     def refuse(self, request, queryset):
+        return self._decide(request, queryset, action="refuse", verb="payment_hold_refuse",
+                            decide=payment_hold_refuse, title=_("Refuse held payments"),
+                            explanation=_("Each payment fails and its order is cancelled. Say why."),
+                            submit_label=_("Refuse"))
+
+    def _decide(self, request, queryset, *, action, verb, decide, title, explanation, submit_label):
+        """Ask for the reason, then release or refuse each held payment; a refused decision is audited as such."""
         require_perm(request, PERM_RELEASE)
-        for hold in queryset.filter(status=PaymentHold.Status.HELD):
+        form, page = _confirm(self, request, queryset, form_class=ReasonForm, action=action, title=title,
+                              explanation=explanation, submit_label=submit_label)
+        if page is not None:
+            return page
+        reason = form.cleaned_data["reason"]
+        for hold in queryset.select_related("payment"):
+            if hold.status != PaymentHold.Status.HELD:
+                self.message_user(request, _("%(hold)s was already decided.") % {"hold": hold}, messages.WARNING)
+                continue
             try:
-                payment_hold_refuse(hold_id=hold.pk, actor=request.user, reason=str(_("Refused by staff")))
+                payment = decide(hold_id=hold.pk, actor=request.user, reason=reason)
             except ShopError as exc:
+                audit_record(actor=request.user, action=f"{verb}_refused", obj=hold.payment, reason=reason,
+                             data={"hold": hold.pk, "error": exc.code})
                 self.message_user(request, f"{hold}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{payment.pk}: {payment.get_status_display()}")
+        return None
 
 
 # --- reconciliation ---------------------------------------------------------------------------------
@@ -229,7 +300,7 @@ class ReconciliationItemInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["day", "status", "discrepancy_count", "repaired_count", "duration_ms", "started_at", "finished_at"]
+    list_display = ["day", "status", "discrepancy_count", "repaired_count", "duration_ms", "finished_at"]
     list_filter = ["status"]
     date_hierarchy = "day"
     readonly_fields = ["day", "status", "started_at", "finished_at", "duration_ms", "checked", "discrepancy_count",

@@ -5,6 +5,7 @@ need `payments.view_staff_reports` (groups "support" and "finance").
 """
 
 import csv
+import math
 from collections import defaultdict
 from datetime import UTC, date, timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -24,6 +25,8 @@ from payments.models import ReconciliationRun
 
 PERMISSION = "payments.view_staff_reports"
 MAX_RANGE_DAYS = 366
+DASHBOARD_CHART = 460  # px: a dashboard card is about this wide on a laptop screen
+REPORT_CHART = 760
 
 
 def _require(request) -> None:
@@ -31,53 +34,85 @@ def _require(request) -> None:
         raise PermissionDenied
 
 
-def bar_chart(points: list[tuple[str, Decimal | int]], *, title: str, width: int = 640, height: int = 220) -> SafeString:
-    """A labelled SVG bar chart (values >= 0); an empty series draws an empty frame with a note."""
-    pad_left, pad_bottom, pad_top = 56, 40, 24
-    plot_w, plot_h = width - pad_left - 8, height - pad_bottom - pad_top
+def _nice_ceiling(value: Decimal) -> Decimal:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= value (an axis maximum people can read)."""
+    if value <= 0:
+        return Decimal(1)
+    scale = Decimal(10) ** (value.adjusted())
+    for step in (1, 2, Decimal("2.5"), 5, 10):
+        if scale * step >= value:
+            return scale * step
+    return scale * 10
+
+
+def _axis_label(value: Decimal) -> str:
+    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+
+
+def bar_chart(
+    points: list[tuple[str, Decimal | int]], *, title: str, width: int = 640, height: int = 240, show_title: bool = True
+) -> SafeString:
+    """A labelled SVG bar chart (values >= 0); an empty series draws an empty frame with a note.
+
+    The y axis goes to a round maximum with a middle gridline (whole numbers
+    for counts); bars are at most 56 px wide; short x labels (dates) are
+    thinned to fit, long ones (names) are turned. The title is also the SVG's
+    accessible name; `show_title=False` leaves it off the picture when the
+    page already shows it as a heading.
+    """
+    longest = max((len(str(label)) for label, _value in points), default=0)
+    pad_left, pad_top = 56, 28 if show_title else 10
+    plot_w = width - pad_left - 12
+    slot = plot_w / len(points) if points else plot_w
+    turned = longest > 8 and longest * 7 > slot - 4
+    every = max(1, len(points) // 12) if turned else max(1, math.ceil((longest * 7 + 8) / slot))
+    pad_bottom = min(96, 24 + int(longest * 5.2)) if turned else 30
+    plot_h = height - pad_bottom - pad_top
     peak = max([Decimal(value) for _label, value in points] + [Decimal(0)])
-    bars = []
+    top = _nice_ceiling(peak)
+    if all(isinstance(value, int) for _label, value in points) and top % 2:
+        top = max(Decimal(2), Decimal(math.ceil(peak / 2) * 2))  # counts: the middle line stays a whole number
+    base = pad_top + plot_h
+    parts = []
+    for fraction in (Decimal(0), Decimal("0.5"), Decimal(1)):
+        y = base - float(fraction) * plot_h
+        parts.append(format_html(
+            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>'
+            '<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#555">{}</text>',
+            pad_left, f"{y:.1f}", width - 12, f"{y:.1f}", "#999" if fraction == 0 else "#e3e3e3", pad_left - 6,
+            f"{y + 4:.1f}", _axis_label(top * fraction),
+        ))
     if points and peak > 0:
-        slot = plot_w / len(points)
-        bar_w = max(slot * 0.7, 1)
-        every = max(1, len(points) // 12)
+        bar_w = min(max(slot * 0.7, 1), 56)
         for index, (label, value) in enumerate(points):
-            h = float(Decimal(value) / peak) * plot_h
+            h = float(Decimal(value) / top) * plot_h
             x = pad_left + index * slot + (slot - bar_w) / 2
-            y = pad_top + plot_h - h
-            bars.append(
-                format_html(
-                    '<rect x="{}" y="{}" width="{}" height="{}" fill="#417690"><title>{}: {}</title></rect>',
-                    f"{x:.1f}", f"{y:.1f}", f"{bar_w:.1f}", f"{h:.1f}", label, value,
-                )
-            )
+            parts.append(format_html(
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="#417690"><title>{}: {}</title></rect>',
+                f"{x:.1f}", f"{base - h:.1f}", f"{bar_w:.1f}", f"{h:.1f}", label, value,
+            ))
             if index % every == 0:
-                bars.append(
-                    format_html(
-                        '<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>',
-                        f"{x + bar_w / 2:.1f}", height - pad_bottom + 14, label,
-                    )
-                )
+                cx = f"{x + bar_w / 2:.1f}"
+                if turned:
+                    parts.append(format_html(
+                        '<text x="{}" y="{}" font-size="11" text-anchor="end" transform="rotate(-35 {} {})">{}</text>',
+                        cx, base + 14, cx, base + 14, label,
+                    ))
+                else:
+                    parts.append(format_html(
+                        '<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>', cx, base + 16, label,
+                    ))
     else:
-        bars.append(
-            format_html(
-                '<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#666">{}</text>',
-                width / 2, height / 2, _("No data"),
-            )
-        )
-    axis = format_html(
-        '<line x1="{x}" y1="{top}" x2="{x}" y2="{base}" stroke="#999"/>'
-        '<line x1="{x}" y1="{base}" x2="{right}" y2="{base}" stroke="#999"/>'
-        '<text x="{tx}" y="{ty}" font-size="10" text-anchor="end">{peak}</text>'
-        '<text x="{tx}" y="{base}" font-size="10" text-anchor="end">0</text>',
-        x=pad_left, top=pad_top, base=pad_top + plot_h, right=width - 8, tx=pad_left - 4, ty=pad_top + 4,
-        peak=f"{peak:,.0f}" if peak >= 100 or peak == peak.to_integral_value() else f"{peak:,.2f}",
-    )
+        parts.append(format_html(
+            '<text x="{}" y="{}" font-size="13" text-anchor="middle" fill="#666">{}</text>',
+            f"{pad_left + plot_w / 2:.0f}", f"{pad_top + plot_h / 2:.0f}", _("No data"),
+        ))
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" width="{w}" height="{h}" '
-        'viewBox="0 0 {w} {h}" class="staff-chart"><title>{title}</title>'
-        '<text x="{w2}" y="14" font-size="12" text-anchor="middle" font-weight="bold">{title}</text>{axis}{bars}</svg>',
-        title=title, w=width, h=height, w2=width / 2, axis=axis, bars=mark_safe("".join(bars)),  # noqa: S308
+        'viewBox="0 0 {w} {h}" class="staff-chart"><title>{title}</title>{caption}{parts}</svg>',
+        title=title, w=width, h=height, parts=mark_safe("".join(parts)),  # noqa: S308
+        caption=format_html('<text x="{}" y="16" font-size="13" font-weight="bold">{}</text>', pad_left, title)
+        if show_title else "",
     )
 
 
@@ -91,6 +126,14 @@ def _daily_series(rows: list[dict], start: date, end: date) -> dict[str, list[tu
         currency: [(f"{day:%m-%d}", totals.get(day, Decimal(0))) for day in days]
         for currency, totals in sorted(by_currency.items())
     }
+
+
+def _units_by_sku(rows: list[dict]) -> list[tuple[str, int]]:
+    """Units per product across currencies (the table splits revenue by currency, the chart need not)."""
+    units: dict[str, int] = defaultdict(int)
+    for row in rows:
+        units[row["sku"]] += row["units"]
+    return sorted(units.items(), key=lambda item: (-item[1], item[0]))
 
 
 def dashboard_view(request):
@@ -107,9 +150,13 @@ def dashboard_view(request):
         "title": _("Shop dashboard"),
         **figures,
         "statuses": statuses,
-        "status_chart": bar_chart([(s["label"], s["count"]) for s in statuses], title=_("Orders by status")),
+        "status_chart": bar_chart(
+            [(s["label"], s["count"]) for s in statuses], title=_("Orders by status"), width=DASHBOARD_CHART,
+            show_title=False,
+        ),
         "sales_charts": [
-            bar_chart(points, title=_("Sales per day, last 30 days (%(currency)s)") % {"currency": currency})
+            bar_chart(points, title=_("Sales per day, last 30 days (%(currency)s)") % {"currency": currency},
+                      width=DASHBOARD_CHART)
             for currency, points in series.items()
         ],
         "stuck": stuck,
@@ -151,7 +198,7 @@ EXPORTS = {
         ["sku", "name", "units_sold", "stock_at_start", "stock_at_end", "average_stock", "turnover"],
         lambda s, e: (
             [t.sku, t.name, t.sold, t.start_stock, t.end_stock, t.average_stock, t.turnover if t.turnover is not None else ""]
-            for t in reports.inventory_turnover(start=s, end=e, limit=None)
+            for t in reports.inventory_turnover_all(start=s, end=e)
         ),
     ),
 }
@@ -162,6 +209,19 @@ def _csv_cell(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_lines(header, rows):
+    """CSV text line by line: an export of every product never sits whole in memory."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([_csv_cell(cell) for cell in row])
 
 
 def reports_view(request):
@@ -177,16 +237,12 @@ def reports_view(request):
     export = request.GET.get("export")
     if export in EXPORTS:
         header, rows = EXPORTS[export]
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(_csv_lines(header, rows(start, end)), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{export}_{start}_{end}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(header)
-        for row in rows(start, end):
-            writer.writerow([_csv_cell(cell) for cell in row])
         return response
     daily = reports.daily_sales(start=start, end=end)
     top = reports.top_products(start=start, end=end)
-    turnover = reports.inventory_turnover(start=start, end=end)
+    turnover = reports.inventory_turnover(start=start, end=end, limit=20)
     query = f"start={start.isoformat()}&end={end.isoformat()}"
     context = {
         **admin.site.each_context(request),
@@ -198,12 +254,14 @@ def reports_view(request):
         "daily": daily,
         "totals": reports.sales_by_currency(start=start, end=end),
         "sales_charts": [
-            bar_chart(points, title=_("Sales per day (%(currency)s)") % {"currency": currency})
+            bar_chart(points, title=_("Sales per day (%(currency)s)") % {"currency": currency}, width=REPORT_CHART)
             for currency, points in _daily_series(daily, start, end).items()
         ],
         "top": top,
-        "top_chart": bar_chart([(r["sku"], r["units"]) for r in top[:10]], title=_("Top products by units sold")),
+        "top_chart": bar_chart(_units_by_sku(top)[:10], title=_("Top products by units sold (all currencies)"),
+                               width=REPORT_CHART),
         "turnover": turnover,
+        "slowest": reports.inventory_slowest(start=start, end=end),
     }
     return TemplateResponse(request, "admin/staff/reports.html", context)
 

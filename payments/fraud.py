@@ -5,20 +5,39 @@
 the payment with `payment_refused` (the order is cancelled by the usual
 failure handler); "hold" keeps the payment pending with a `PaymentHold`
 until finance staff release it (the charge then proceeds) or refuse it.
+
+Screenings of one user (and of one card token) are serialized: each takes a
+lock for its scopes (a PostgreSQL advisory transaction lock per user and per
+token; on SQLite a first write, which takes the database's one write lock),
+counts, and records its verdict (`PaymentScreening`) before the lock goes.
+A payment that passed and has no outcome yet is in flight and counts as a
+possible decline for the next screening, so a burst of concurrent payments
+cannot all slip under a declines limit before the first decline lands.
+
+"Declines" are card declines only (`DECLINE_CODES`): a fraud refusal, a
+provider error, a timeout or a cancelled order is not the card saying no.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.audit import audit_record
-from payments.models import FraudRule, Payment, PaymentHold
+from payments.models import FraudRule, Payment, PaymentHold, PaymentScreening
 from shop.exceptions import InvalidTransition, ShopError
 
 REFUSED_CODE = "payment_refused"
+# What a card network says when it refuses a card (the sandbox scripts the first two).
+DECLINE_CODES = frozenset({
+    "card_declined", "insufficient_funds", "expired_card", "incorrect_cvc", "incorrect_number", "invalid_cvc",
+    "lost_card", "stolen_card", "do_not_honor", "fraudulent", "pickup_card", "restricted_card",
+    "card_velocity_exceeded", "generic_decline",
+})
+IN_FLIGHT = (Payment.Status.PENDING, Payment.Status.PROCESSING, Payment.Status.UNKNOWN)
 
 
 class PaymentRefused(ShopError):
@@ -27,30 +46,77 @@ class PaymentRefused(ShopError):
     default_message = _("This payment was refused by our fraud checks. Please contact support.")
 
 
-def fraud_rule_hit(*, payment: Payment) -> FraudRule | None:
-    """The first active rule (refusing rules first) that this card payment breaks, or None."""
-    rules = list(FraudRule.objects.filter(active=True).order_by("action", "id"))  # "hold" < "refuse"
-    rules.sort(key=lambda rule: rule.action != FraudRule.Verdict.REFUSE)
+def _scope_filter(rule: FraudRule, payment: Payment) -> Q:
+    return Q(user_id=payment.user_id) if rule.scope == FraudRule.Scope.USER else Q(card_token=payment.card_token)
+
+
+def fraud_rule_hit(*, payment: Payment, rules: list[FraudRule] | None = None) -> FraudRule | None:
+    """The first active rule (refusing rules first) that this card payment breaks, or None.
+
+    Attempts: card payments of the scope created in the window, this one
+    included. Declines: card declines in the window, plus attempts that
+    passed screening and have no outcome yet (they may still be declined).
+    Call under `screening_lock` for the count to hold.
+    """
+    if rules is None:
+        rules = _active_rules()
     for rule in rules:
-        since = timezone.now() - timedelta(minutes=rule.window_minutes)
-        scope = Q(user_id=payment.user_id) if rule.scope == FraudRule.Scope.USER else Q(card_token=payment.card_token)
         if rule.scope == FraudRule.Scope.TOKEN and not payment.card_token:
             continue
-        counts = Payment.objects.filter(scope, method=Payment.Method.CARD, created_at__gte=since).aggregate(
+        since = timezone.now() - timedelta(minutes=rule.window_minutes)
+        others = ~Q(pk=payment.pk)
+        counts = Payment.objects.filter(
+            _scope_filter(rule, payment), method=Payment.Method.CARD, created_at__gte=since
+        ).aggregate(
             attempts=Count("id"),
-            declines=Count("id", filter=Q(status=Payment.Status.FAILED) & ~Q(pk=payment.pk)),
+            declines=Count("id", filter=others & Q(status=Payment.Status.FAILED, last_error_code__in=DECLINE_CODES)),
+            in_flight=Count(
+                "id",
+                filter=others & Q(status__in=IN_FLIGHT)
+                & (Q(screening__verdict=PaymentScreening.Verdict.PASS) | Q(hold__status=PaymentHold.Status.RELEASED)),
+            ),
         )
         if rule.max_attempts is not None and counts["attempts"] > rule.max_attempts:
             return rule
-        if rule.max_declines is not None and counts["declines"] >= rule.max_declines:
+        if rule.max_declines is not None and counts["declines"] + counts["in_flight"] >= rule.max_declines:
             return rule
     return None
+
+
+def _active_rules() -> list[FraudRule]:
+    rules = list(FraudRule.objects.filter(active=True).order_by("id"))
+    rules.sort(key=lambda rule: rule.action != FraudRule.Verdict.REFUSE)  # refusing rules first
+    return rules
+
+
+@contextmanager
+def screening_lock(*, payment: Payment, scopes: set[str]):
+    """A transaction holding the screening lock of the payment's user and/or card token until it ends.
+
+    PostgreSQL: advisory transaction locks, user before token (one order, no
+    deadlocks). SQLite: a first write takes the database's single write lock,
+    so screenings run one at a time (SQLite has one writer anyway).
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            keys = []
+            if FraudRule.Scope.USER in scopes:
+                keys.append(f"payments.fraud:user:{payment.user_id}")
+            if FraudRule.Scope.TOKEN in scopes and payment.card_token:
+                keys.append(f"payments.fraud:token:{payment.card_token}")
+            with connection.cursor() as cursor:
+                for key in keys:
+                    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        else:
+            Payment.objects.filter(pk=payment.pk).update(card_token=payment.card_token)
+        yield
 
 
 def payment_screen(*, payment_id: int) -> bool:
     """Apply the fraud rules to a pending card payment; True when it must not be charged now.
 
-    A payment whose hold was released passes without a new check. Call
+    A payment whose hold was released passes without a new check. Takes the
+    screening lock of the payment's user/token (see `screening_lock`); call
     outside any transaction (as payment_charge_card is).
     """
     from payments import services
@@ -61,14 +127,26 @@ def payment_screen(*, payment_id: int) -> bool:
     hold = getattr(payment, "hold", None)
     if hold is not None:
         return hold.status != PaymentHold.Status.RELEASED
-    rule = fraud_rule_hit(payment=payment)
-    if rule is None:
+    rules = _active_rules()
+    if not rules:
         return False
-    reason = f"{rule.name}: {rule.get_scope_display()} velocity"
-    if rule.action == FraudRule.Verdict.HOLD:
-        with transaction.atomic():
+    with screening_lock(payment=payment, scopes={rule.scope for rule in rules}):
+        rule = fraud_rule_hit(payment=payment, rules=rules)
+        if rule is None:
+            PaymentScreening.objects.update_or_create(
+                payment=payment, defaults={"verdict": PaymentScreening.Verdict.PASS, "rule": None}
+            )
+            return False
+        reason = f"{rule.name}: {rule.get_scope_display()} velocity"
+        if rule.action == FraudRule.Verdict.HOLD:
+            PaymentScreening.objects.update_or_create(
+                payment=payment, defaults={"verdict": PaymentScreening.Verdict.HOLD, "rule": rule}
+            )
             PaymentHold.objects.get_or_create(payment=payment, defaults={"rule": rule, "reason": reason[:255]})
-        return True
+            return True
+        PaymentScreening.objects.update_or_create(
+            payment=payment, defaults={"verdict": PaymentScreening.Verdict.REFUSE, "rule": rule}
+        )
     services.payment_settle(
         payment_id=payment.pk, outcome="declined", error_code=REFUSED_CODE, error=reason, notify_on_failure=True
     )

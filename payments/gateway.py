@@ -114,6 +114,16 @@ class Gateway(abc.ABC):
     @abc.abstractmethod
     def settlement_report(self, *, date: date_type) -> dict: ...
 
+    def settlement_page(self, *, date: date_type, type: str, cursor: str = "", limit: int = 1000) -> dict:
+        """One page of one list ("charges", "refunds", "payouts") of the day's report:
+        `{"data": [...], "has_more": bool, "next_cursor": str | None}`.
+
+        A provider without paging answers its whole list as one page (this
+        default); HttpGateway asks for pages of at most `limit` rows.
+        """
+        rows = self.settlement_report(date=date).get(type) or []
+        return {"data": rows if not cursor else [], "has_more": False, "next_cursor": None}
+
 
 def amount_str(money: Money) -> str:
     return str(money.amount.quantize(minor_unit_quantum(money.currency.code)))
@@ -356,6 +366,16 @@ class HttpGateway(Gateway):
             "GET", "v1/settlements", params={"date": date.isoformat()}
         )
         if exc is not None or status != 200:
+            raise GatewayError(code="gateway_error", detail=error or f"HTTP {status}", status=status)
+        return data
+
+    def settlement_page(self, *, date, type, cursor="", limit=1000):
+        """A page of the day's report (`type`, `limit`, `starting_after`); raises GatewayError unless 200 + a list."""
+        params = {"date": date.isoformat(), "type": type, "limit": limit}
+        if cursor:
+            params["starting_after"] = cursor
+        status, data, error, _latency, _record, exc = self._request("GET", "v1/settlements", params=params)
+        if exc is not None or status != 200 or not isinstance(data.get("data"), list):
             raise GatewayError(code="gateway_error", detail=error or f"HTTP {status}", status=status)
         return data
 

@@ -455,7 +455,14 @@ class ReconciliationItem(models.Model):
         REFUND_AMOUNT = "refund_amount", _("Refund amount mismatch")
         REFUND_CURRENCY = "refund_currency", _("Refund currency mismatch")
         REFUND_STATUS = "refund_status", _("Refund status mismatch")
+        LATE_REFUND = "late_refund", _("Late-charge refund does not match a failed payment")
+        PAYOUT_MISSING_HERE = "payout_missing_here", _("Provider payout not succeeded here")
+        PAYOUT_MISSING_AT_PROVIDER = "payout_missing_at_provider", _("Withdrawal missing at the provider")
+        PAYOUT_AMOUNT = "payout_amount", _("Payout amount mismatch")
+        PAYOUT_CURRENCY = "payout_currency", _("Payout currency mismatch")
+        PAYOUT_STATUS = "payout_status", _("Payout status mismatch")
         ORDER_PAYMENT = "order_payment", _("Paid order without matching payments")
+        ORDER_PAID_AT_MISSING = "order_paid_at_missing", _("Paid order without a payment time")
         PAYMENT_WITHOUT_ORDER = "payment_without_order", _("Succeeded payment without a paid order")
         STOCK_RESERVED = "stock_reserved", _("Reserved stock differs from open reservations")
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")
@@ -500,6 +507,8 @@ class ReconciliationItem(models.Model):
             ("adjust_wallet", _("Can post wallet adjustments")),
             ("release_payment", _("Can release or refuse payments held for review")),
             ("view_staff_reports", _("Can view the staff dashboard and reports")),
+            ("close_wallet", _("Can close wallets")),
+            ("retry_payment", _("Can retry stuck card payments now")),
         ]
 
     def __str__(self):
@@ -578,6 +587,32 @@ class PaymentHold(models.Model):
 
     def __str__(self):
         return f"{self.payment_id} · {self.get_status_display()}"
+
+
+class PaymentScreening(models.Model):
+    """The fraud rules' verdict on one card payment, written under the per-user/per-token screening lock.
+
+    A `pass` whose payment has no final outcome yet is an attempt in flight:
+    the next screening of the same user or token counts it as a possible
+    decline, so concurrent payments cannot all slip under a declines limit.
+    """
+
+    class Verdict(models.TextChoices):
+        PASS = "pass", _("Passed")
+        HOLD = "hold", _("Held for review")
+        REFUSE = "refuse", _("Refused")
+
+    payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="screening")
+    verdict = models.CharField(_("verdict"), max_length=8, choices=Verdict.choices)
+    rule = models.ForeignKey(FraudRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment screening")
+        verbose_name_plural = _("payment screenings")
+
+    def __str__(self):
+        return f"{self.payment_id} · {self.get_verdict_display()}"
 
 
 class AuditLog(models.Model):

@@ -1,9 +1,11 @@
 """Reads for the staff dashboard and reports: sales, orders by status, stuck payments, stock, turnover.
 
-Every figure is one aggregate query; nothing loads whole tables into Python.
+Every figure is an aggregate query; nothing loads whole tables into Python
+(turnover streams the stock counters and the grouped movements side by side).
 Sales count orders by the moment they were paid (`paid_at`, UTC days).
 """
 
+import heapq
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -13,14 +15,10 @@ from django.db.models import (
     DecimalField,
     ExpressionWrapper,
     F,
-    IntegerField,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from payments.models import Payment
@@ -134,70 +132,112 @@ def top_products(*, start: date, end: date, limit: int = 20) -> list[dict]:
 
 @dataclass(frozen=True)
 class Turnover:
+    """One product's stock over a date range: units sold / average end-of-day units on hand."""
+
     product_id: int
     sku: str
     name: str
     sold: int
-    start_stock: int
-    end_stock: int
+    start_stock: int  # on hand at the start of the first day
+    end_stock: int  # on hand at the end of the last day
+    days: int
+    stock_days: int  # the sum of the end-of-day on-hand counts over the range's days
 
     @property
     def average_stock(self) -> Decimal:
-        return (Decimal(self.start_stock) + Decimal(self.end_stock)) / 2
+        return (Decimal(self.stock_days) / self.days).quantize(Decimal("0.01"))
 
     @property
     def turnover(self) -> Decimal | None:
-        """Units sold / average stock; None when there was no stock to turn over."""
-        if self.average_stock <= 0:
-            return None
-        return (Decimal(self.sold) / self.average_stock).quantize(Decimal("0.01"))
+        """Units sold / average stock; 0 for stock that did not sell; None when sold with no stock at any day's end."""
+        if self.stock_days <= 0:
+            return None if self.sold else Decimal("0.00")
+        return (Decimal(self.sold * self.days) / self.stock_days).quantize(Decimal("0.01"))
 
 
-def inventory_turnover(*, start: date, end: date, limit: int | None = 50) -> list[Turnover]:
-    """Units sold in the range / average units on hand (mean of the range's first and last day).
+def _turnover_rows(*, start: date, end: date):
+    """Every product that had stock or sold in the range, in product order, streamed.
 
-    Stock at a moment is rebuilt from the movements: on hand now minus what
-    moved since. Products without sales in the range are left out.
+    Average stock is the mean of the end-of-day units on hand over every day
+    of the range, rebuilt from the stock movements: on hand now, minus what
+    moved after the range, gives the last day's close; each earlier day's
+    close follows from the movements between. Two queries (the movements
+    since `start` grouped by product and UTC day, and the stock counters),
+    merged in product order: memory does not grow with the catalogue.
     """
     from catalog.models import Stock, StockMovement
 
     since, until = _bounds(start, end)
-
-    def moved(**filters):
-        return Coalesce(
-            Subquery(
-                StockMovement.objects.filter(product_id=OuterRef("product_id"), **filters)
-                .order_by()
-                .values("product_id")
-                .annotate(total=Sum("on_hand_delta"))
-                .values("total"),
-                output_field=IntegerField(),
-            ),
-            Value(0),
-        )
-
-    rows = (
-        Stock.objects.annotate(
-            after=moved(created_at__gte=until),
-            during=moved(created_at__gte=since, created_at__lt=until),
-            sales=moved(created_at__gte=since, created_at__lt=until, kind=StockMovement.Kind.SALE),
-        )
-        .filter(sales__lt=0)
-        .values("product_id", "product__sku", "product__name", "on_hand", "after", "during", "sales")
-        .order_by("sales", "product_id")
+    days = (end - start).days + 1
+    movements = (
+        StockMovement.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .order_by()
+        .values("product_id", "day")
+        .annotate(delta=Sum("on_hand_delta"), sold=Sum("on_hand_delta", filter=Q(kind=StockMovement.Kind.SALE)))
+        .order_by("product_id", "day")
+        .iterator(chunk_size=5000)
     )
-    if limit:
-        rows = rows[:limit]
-    result = []
-    for r in rows:
-        end_stock = r["on_hand"] - r["after"]
-        result.append(
-            Turnover(
-                product_id=r["product_id"], sku=r["product__sku"], name=r["product__name"], sold=-r["sales"],
-                start_stock=end_stock - r["during"], end_stock=end_stock,
-            )
+    stock = (
+        Stock.objects.values("product_id", "product__sku", "product__name", "on_hand")
+        .order_by("product_id")
+        .iterator(chunk_size=5000)
+    )
+    pending = next(movements, None)
+    for row in stock:
+        product_id = row["product_id"]
+        after = during = sold = weighted = 0
+        while pending is not None and pending["product_id"] <= product_id:
+            if pending["product_id"] == product_id:
+                day, delta = pending["day"], pending["delta"] or 0
+                if day > end:
+                    after += delta
+                else:
+                    during += delta
+                    sold -= pending["sold"] or 0
+                    # A change on day i (0-based) is in the close of that day and every later one.
+                    weighted += delta * (days - (day - start).days)
+            pending = next(movements, None)
+        end_stock = row["on_hand"] - after
+        start_stock = end_stock - during
+        stock_days = start_stock * days + weighted
+        if stock_days <= 0 and sold <= 0:
+            continue  # no stock and no sales in the range: nothing to turn over
+        yield Turnover(
+            product_id=product_id, sku=row["product__sku"], name=row["product__name"], sold=sold,
+            start_stock=start_stock, end_stock=end_stock, days=days, stock_days=stock_days,
         )
-    return result
+
+
+def _fastest_first(t: Turnover):
+    return (t.turnover is not None, t.turnover or 0, t.sold)
+
+
+def inventory_turnover(*, start: date, end: date, limit: int | None = 50) -> list[Turnover]:
+    """Units sold / average stock per product for the range, fastest first (sold with no stock on top).
+
+    Products that had stock but did not sell are included (turnover 0) so
+    dead stock shows; `limit=None` gives every product, in product order for
+    a streamed export (see `inventory_turnover_all`).
+    """
+    rows = _turnover_rows(start=start, end=end)
+    if limit is None:
+        return sorted(rows, key=_fastest_first, reverse=True)
+    return heapq.nlargest(limit, rows, key=_fastest_first)
+
+
+def inventory_turnover_all(*, start: date, end: date):
+    """Every product's turnover for the range, in product order, streamed (for CSV)."""
+    return _turnover_rows(start=start, end=end)
+
+
+def inventory_slowest(*, start: date, end: date, limit: int = 20) -> list[Turnover]:
+    """The slowest stock: lowest turnover first, and among equals the most units sitting idle."""
+    return heapq.nsmallest(
+        limit,
+        (t for t in _turnover_rows(start=start, end=end) if t.turnover is not None),
+        key=lambda t: (t.turnover, -t.stock_days, t.product_id),
+    )
 
 
 def today_and_month() -> dict:

@@ -210,11 +210,22 @@ def payouts(request):
 
 @provider_view(["GET"])
 def settlements(request):
+    """The day's report: whole without `type`; with `type` one page of that list (`limit`, `starting_after`)."""
     try:
         day = date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
         raise SandboxError(field="date", code="invalid_date")
-    return JsonResponse(selectors.settlement_report(day=day))
+    if "type" not in request.GET:
+        return JsonResponse(selectors.settlement_report(day=day))
+    try:
+        limit = int(request.GET.get("limit", "100"))
+    except ValueError:
+        raise SandboxError(field="limit", code="invalid_limit")
+    return JsonResponse(
+        selectors.settlement_page(
+            day=day, type=request.GET["type"], limit=limit, cursor=request.GET.get("starting_after", "")
+        )
+    )
 
 
 @provider_view(["GET"])

@@ -9,8 +9,8 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from payments import services
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Refund, Wallet
-from payments.psp_sandbox.models import SandboxCharge, SandboxRefund
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Refund, Wallet, Withdrawal
+from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund
 from shop.orders.services import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 
@@ -86,3 +86,13 @@ def provider_refund(*, charge: SandboxCharge, key: str, amount="1.00", currency=
 
 def wallet_of(user) -> Wallet:
     return Wallet.objects.get(user=user, currency="USD")
+
+
+def our_withdrawal(*, wallet: Wallet, amount="3.00", currency="USD", status=Withdrawal.Status.SUCCEEDED) -> Withdrawal:
+    return Withdrawal.objects.create(wallet=wallet, amount=Money(amount, currency), card_token="tok_ok", status=status)
+
+
+def provider_payout(*, key: str, amount="3.00", currency="USD", status="succeeded") -> SandboxPayout:
+    return SandboxPayout.objects.create(
+        idempotency_key=key, amount=Money(amount, currency), token="tok_ok", reference="seed", status=status
+    )

@@ -1,6 +1,7 @@
 """Nightly reconciliation: each kind of discrepancy is reported exactly once; clean data reports none."""
 
 import uuid
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -81,10 +82,29 @@ def seed_every_discrepancy(data) -> dict:
         ours = helpers.our_refund(payment=base)
         helpers.provider_refund(charge=base_charge, key=f"refund-{ours.uid}", **refund_kwargs)
         seeded[f"refund_{name}"] = ours
+    # 2. provider: the refund of a late charge, for a payment that succeeded here
+    taken = helpers.card_payment(user=user, amount="4.00")
+    taken_charge = helpers.provider_charge(key=taken.provider_key, amount="4.00")
+    helpers.provider_refund(charge=taken_charge, key=f"late-charge-{taken.uid}", amount="4.00")
+    seeded["late_refund"] = taken
+    # 2. provider: payouts (wallet withdrawals)
+    wallet = helpers.wallet_of(user)
+    seeded["payout_missing_here"] = helpers.provider_payout(key=f"payout-{uuid.uuid4()}")
+    seeded["payout_missing_at_provider"] = helpers.our_withdrawal(wallet=wallet)
+    for name, payout_kwargs in {
+        "amount": {"amount": "3.50"},
+        "currency": {"currency": "EUR"},
+        "status": {"status": "failed"},
+    }.items():
+        withdrawal = helpers.our_withdrawal(wallet=wallet)
+        helpers.provider_payout(key=withdrawal.provider_key, **payout_kwargs)
+        seeded[f"payout_{name}"] = withdrawal
     # 3. orders
     order = data["wallet_order"]
     Order.objects.filter(pk=order.pk).update(total=F("total") + 1)
     seeded["order"] = order
+    Order.objects.filter(pk=data["card_order"].pk).update(paid_at=None)
+    seeded["no_paid_at"] = data["card_order"]
     seeded["orphan"] = Payment.objects.create(
         user=user, purpose=Payment.Purpose.ORDER, reference="SO-NOT-AN-ORDER", method=Payment.Method.WALLET,
         amount=Money("5.00", "USD"), status=Payment.Status.SUCCEEDED, provider_key=f"payment-{uuid.uuid4()}",
@@ -131,7 +151,15 @@ def test_every_kind_of_discrepancy_is_reported_exactly_once(provider, rates):
     assert item[Kind.CHARGE_AMOUNT].expected == 10 and item[Kind.CHARGE_AMOUNT].actual == 11
     assert item[Kind.REFUND_MISSING_HERE].object_id == seeded["refund_missing_here"].id
     assert item[Kind.REFUND_MISSING_AT_PROVIDER].object_id == str(seeded["refund_missing_at_provider"].pk)
+    assert item[Kind.LATE_REFUND].object_id == str(seeded["late_refund"].pk)
+    assert item[Kind.PAYOUT_MISSING_HERE].object_id == seeded["payout_missing_here"].id
+    assert item[Kind.PAYOUT_MISSING_AT_PROVIDER].object_id == str(seeded["payout_missing_at_provider"].pk)
+    for name in ("amount", "currency", "status"):
+        assert item[f"payout_{name}"].object_type == "payments.withdrawal"
+        assert item[f"payout_{name}"].object_id == str(seeded[f"payout_{name}"].pk)
+    assert item[Kind.PAYOUT_AMOUNT].expected == 3 and item[Kind.PAYOUT_AMOUNT].actual == Decimal("3.50")
     assert item[Kind.ORDER_PAYMENT].related == seeded["order"].number
+    assert item[Kind.ORDER_PAID_AT_MISSING].related == seeded["no_paid_at"].number
     assert item[Kind.PAYMENT_WITHOUT_ORDER].object_id == str(seeded["orphan"].pk)
     first, second = seeded["products"]
     assert item[Kind.STOCK_RESERVED].object_id == str(first.pk)
@@ -220,3 +248,117 @@ def test_two_runs_of_one_day_do_not_overlap(provider):
     finally:
         cache.delete(lock)
     assert reconciliation_run(day=today()).status == ReconciliationRun.Status.CLEAN
+
+
+def test_only_an_unknown_payment_is_settled_automatically_a_processing_one_is_flagged(provider, rates):
+    user = shopper_new(funds="10.00")
+    wallet = helpers.wallet_of(user)
+    processing = helpers.card_payment(user=user, amount="6.00", status=Payment.Status.PROCESSING, wallet=wallet)
+    pending = helpers.card_payment(user=user, amount="7.00", status=Payment.Status.PENDING, wallet=wallet)
+    unknown = helpers.card_payment(user=user, amount="8.00", status=Payment.Status.UNKNOWN, wallet=wallet)
+    for payment in (processing, pending, unknown):
+        helpers.provider_charge(key=payment.provider_key, amount=str(payment.amount.amount))
+
+    run = reconciliation_run(day=today())
+
+    flagged = {i.object_id: i for i in run.items.filter(kind=Kind.CHARGE_MISSING_HERE)}
+    assert set(flagged) == {str(processing.pk), str(pending.pk)}
+    assert all(i.suggested_action == ReconciliationItem.Action.SETTLE_PAYMENT and not i.resolved
+               for i in flagged.values())
+    assert Payment.objects.get(pk=processing.pk).status == Payment.Status.PROCESSING
+    assert Payment.objects.get(pk=pending.pk).status == Payment.Status.PENDING
+    assert run.items.get(kind=Kind.CHARGE_SETTLED).object_id == str(unknown.pk)
+    assert Payment.objects.get(pk=unknown.pk).status == Payment.Status.SUCCEEDED
+
+
+def test_late_charge_refunds_are_checked_against_the_failed_payment(provider, rates):
+    user = shopper_new(funds=None)
+    failed = {name: helpers.card_payment(user=user, amount="9.00", status=Payment.Status.FAILED)
+              for name in ("in_full", "partly", "refund_failed")}
+    for name, refund_kwargs in {
+        "in_full": {"amount": "9.00"},
+        "partly": {"amount": "5.00"},
+        "refund_failed": {"amount": "9.00", "status": "failed"},
+    }.items():
+        payment = failed[name]
+        charge = helpers.provider_charge(key=payment.provider_key, amount="9.00")
+        helpers.provider_refund(charge=charge, key=f"late-charge-{payment.uid}", **refund_kwargs)
+    stranger_charge = helpers.provider_charge(key=f"payment-{uuid.uuid4()}", status="failed")
+    stranger = helpers.provider_refund(charge=stranger_charge, key=f"late-charge-{uuid.uuid4()}")
+
+    run = reconciliation_run(day=today())
+
+    found = {(i.kind, i.object_id) for i in run.items.all()}
+    assert (Kind.REFUND_AMOUNT, str(failed["partly"].pk)) in found
+    assert (Kind.LATE_REFUND, str(failed["refund_failed"].pk)) in found
+    assert (Kind.REFUND_MISSING_HERE, stranger.id) in found
+    assert not any(object_id == str(failed["in_full"].pk) for _kind, object_id in found)
+
+
+def test_a_processing_withdrawal_paid_out_by_the_provider_is_flagged_not_changed(provider, rates):
+    from payments.models import Withdrawal
+
+    wallet = helpers.wallet_of(shopper_new(funds="10.00"))
+    withdrawal = helpers.our_withdrawal(wallet=wallet, status=Withdrawal.Status.PROCESSING)
+    helpers.provider_payout(key=withdrawal.provider_key)
+    failed_both = helpers.our_withdrawal(wallet=wallet, status=Withdrawal.Status.FAILED)
+    helpers.provider_payout(key=failed_both.provider_key, status="failed")
+
+    run = reconciliation_run(day=today())
+
+    assert kinds(run) == {Kind.PAYOUT_MISSING_HERE: 1}
+    assert run.items.get().object_id == str(withdrawal.pk)
+    assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.PROCESSING
+
+
+def test_the_report_is_read_page_by_page_with_the_same_findings(provider, rates, monkeypatch):
+    from payments import reconciliation
+
+    monkeypatch.setattr(reconciliation, "PAGE", 2)
+    seen = []
+    real = reconciliation._report_pages
+
+    def spy(gateway, day, type):
+        for page in real(gateway, day, type):
+            seen.append((type, len(page)))
+            yield page
+
+    monkeypatch.setattr(reconciliation, "_report_pages", spy)
+    data = helpers.clean_day()
+    seed_every_discrepancy(data)
+
+    run = reconciliation_run(day=today())
+
+    expected = {kind: 1 for kind in Kind.values if kind != Kind.PROVIDER_REPORT_UNAVAILABLE}
+    assert kinds(run) == expected
+    assert max(size for _type, size in seen) == 2
+    assert len([t for t, _size in seen if t == "charges"]) >= 4  # 8 charges, 2 a page
+
+
+def test_a_report_that_breaks_off_midway_is_a_finding_and_nothing_is_called_missing(stub_server, settings, rates, db):
+    helpers.card_payment(user=shopper_new(funds=None), amount="9.00")
+    page = {"object": "list", "data": [], "has_more": True, "next_cursor": "abc"}
+    stub = stub_server([(200, page), (503, {"error": {"code": "down"}})])
+    settings.PAYMENT_GATEWAY_URL = stub.url
+
+    run = reconciliation_run(day=today())
+
+    assert kinds(run) == {Kind.PROVIDER_REPORT_UNAVAILABLE: 1}
+    assert "starting_after=abc" in stub.requests[1]["path"]
+
+
+def test_the_command_says_so_cleanly_when_the_day_is_already_being_reconciled(provider, capsys):
+    from django.core.cache import cache
+    from django.core.management import ManagementUtility
+
+    lock = f"payments:reconciliation:{today().isoformat()}"
+    cache.add(lock, "1", timeout=60)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            ManagementUtility(["manage.py", "reconcile", "--date", today().isoformat()]).execute()
+    finally:
+        cache.delete(lock)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "already running" in err and "Traceback" not in err
+    assert not ReconciliationRun.objects.exists()

@@ -12,6 +12,7 @@ from tests.payments.sandbox_fixtures import stub_server  # noqa: F401
 
 _groups = importlib.import_module("payments.migrations.0005_staff_groups")
 _order_roles = importlib.import_module("shop.orders.migrations.0002_fulfilment_role")
+_finance_perms = importlib.import_module("payments.migrations.0009_reconciliation_screening_staff_perms")
 
 
 @pytest.fixture
@@ -24,6 +25,7 @@ def provider(psp, settings):  # noqa: F811
 def roles(db):
     """The staff groups as the data migrations make them (again after a table flush)."""
     _groups.create_groups(apps, None)
+    _finance_perms.grant_finance(apps, None)
     _order_roles.create_roles(apps, None)
     return {name: Group.objects.get(name=name) for name in ("support", "finance", "fulfilment")}
 

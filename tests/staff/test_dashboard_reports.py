@@ -3,12 +3,15 @@
 import csv
 import io
 import uuid
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
 
+from payments import reports
 from payments.models import Payment
 from shop.orders.services import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
@@ -36,7 +39,7 @@ def sales(rates):
 
 def csv_rows(response) -> list[list[str]]:
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.content.decode())))
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 @pytest.mark.django_db
@@ -73,9 +76,10 @@ def test_reports_render_and_export_csv(finance, sales):
 
     turnover = csv_rows(finance.get("/admin/staff/reports/", {"start": today, "end": today, "export": "turnover"}))
     by_sku = {row[0]: row for row in turnover[1:]}
-    # A: 0 at the start of the day, 10 restocked, 3 sold -> 7 at the end; average 3.5; 3 / 3.5 = 0.86.
-    assert by_sku[sales["a"].sku][2:] == ["3", "0", "7", "3.5", "0.86"]
-    assert sales["low"].sku not in by_sku
+    # A: 0 at the start of the day, 10 restocked, 3 sold -> 7 at the day's end; average 7; 3 / 7 = 0.43.
+    assert by_sku[sales["a"].sku][2:] == ["3", "0", "7", "7.00", "0.43"]
+    # C did not sell: it is dead stock, shown with turnover 0, not left out.
+    assert by_sku[sales["low"].sku][2:] == ["0", "0", "2", "2.00", "0.00"]
 
 
 @pytest.mark.django_db
@@ -97,3 +101,44 @@ def test_staff_without_a_role_gets_403_on_dashboard_and_reports(db):
     assert client.get("/admin/staff/reports/").status_code == 403
     anonymous = client_for(UserFactory(is_staff=False))
     assert anonymous.get("/admin/staff/dashboard/").status_code == 302
+
+
+def _movement(product, *, kind, delta, day):
+    from datetime import datetime, time
+
+    from catalog.models import Stock, StockMovement
+
+    movement = StockMovement.objects.create(product=product, kind=kind, on_hand_delta=delta)
+    StockMovement.objects.filter(pk=movement.pk).update(created_at=datetime.combine(day, time(12), tzinfo=UTC))
+    Stock.objects.filter(product=product).update(on_hand=F("on_hand") + delta)
+
+
+@pytest.mark.django_db
+def test_turnover_averages_every_days_closing_stock_and_keeps_dead_stock():
+    """Hand-computed over 3 days, D1..D3:
+
+    P: 10 restocked before D1; D1 sells 2 (closes 8); D2 restocks 5 (13); D3 sells 4 and 1 (8);
+       3 more sold after the range. Average (8 + 13 + 8) / 3 = 9.67; sold 7; 7 / (29 / 3) = 0.72.
+       (First and last day only would say (10 + 8) / 2 = 9 and 0.78.)
+    Q: 6 restocked before D1, never sold: average 6, turnover 0 (dead stock, listed).
+    R: never stocked, never sold: not listed.
+    """
+    from catalog.models import StockMovement
+
+    Kind = StockMovement.Kind
+    d1 = timezone.now().date() - timedelta(days=10)
+    d0, d2, d3, d4 = d1 - timedelta(days=1), d1 + timedelta(days=1), d1 + timedelta(days=2), d1 + timedelta(days=3)
+    p, q, r = (make_product(on_hand=0) for _ in range(3))
+    for product, kind, delta, day in (
+        (p, Kind.RESTOCK, 10, d0), (p, Kind.SALE, -2, d1), (p, Kind.RESTOCK, 5, d2), (p, Kind.SALE, -4, d3),
+        (p, Kind.SALE, -1, d3), (p, Kind.SALE, -3, d4), (q, Kind.RESTOCK, 6, d0),
+    ):
+        _movement(product, kind=kind, delta=delta, day=day)
+
+    rows = {t.sku: t for t in reports.inventory_turnover(start=d1, end=d3, limit=None)}
+
+    assert set(rows) == {p.sku, q.sku}
+    assert (rows[p.sku].sold, rows[p.sku].start_stock, rows[p.sku].end_stock) == (7, 10, 8)
+    assert rows[p.sku].average_stock == Decimal("9.67") and rows[p.sku].turnover == Decimal("0.72")
+    assert (rows[q.sku].sold, rows[q.sku].average_stock, rows[q.sku].turnover) == (0, Decimal("6.00"), Decimal("0.00"))
+    assert [t.sku for t in reports.inventory_slowest(start=d1, end=d3)] == [q.sku, p.sku]

@@ -13,11 +13,14 @@ from shop.orders.services import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 
 
-def past_payment(user, *, status=Payment.Status.FAILED, token="tok_declined", minutes_ago=1) -> Payment:
+def past_payment(user, *, status=Payment.Status.FAILED, token="tok_declined", minutes_ago=1,
+                 error_code=None) -> Payment:
+    if error_code is None:
+        error_code = "card_declined" if status == Payment.Status.FAILED else ""
     payment = Payment.objects.create(
         user=user, purpose=Payment.Purpose.ORDER, reference=f"SO-PAST-{uuid.uuid4().hex[:6]}",
         method=Payment.Method.CARD, amount=Money("5.00", "USD"), status=status, card_token=token,
-        provider_key=f"payment-{uuid.uuid4()}",
+        provider_key=f"payment-{uuid.uuid4()}", last_error_code=error_code,
     )
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
     return payment
@@ -80,18 +83,22 @@ def test_a_held_payment_waits_for_finance_who_release_it(provider, rates, suppor
     assert listing.status_code == 200 and payment.reference in listing.content.decode()
     assert support.get("/admin/payments/paymenthold/").status_code == 200
 
-    assert support.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]}).status_code == 403
+    assert support.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk], "apply": "1", "reason": "ok"}).status_code == 403
     hold.refresh_from_db()
     assert hold.status == PaymentHold.Status.HELD
 
-    response = finance.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]})
+    response = finance.post(
+        "/admin/payments/paymenthold/",
+        {"action": "release", "_selected_action": [hold.pk], "apply": "1", "reason": "known customer"},
+    )
     assert response.status_code == 302
     hold.refresh_from_db()
     payment.refresh_from_db()
     assert hold.status == PaymentHold.Status.RELEASED and hold.decided_by == finance_user
     assert payment.status == Payment.Status.SUCCEEDED
     assert Order.objects.get(pk=result.order.pk).status == Order.Status.PAID
-    assert AuditLog.objects.get(action="payment_hold_release").actor == finance_user
+    released = AuditLog.objects.get(action="payment_hold_release")
+    assert (released.actor, released.reason) == (finance_user, "known customer")
 
 
 @pytest.mark.django_db
@@ -102,7 +109,10 @@ def test_finance_refuses_a_held_payment_and_the_order_is_cancelled(rates, financ
     result = card_checkout(user)
     hold = PaymentHold.objects.get(payment_id=result.order.payment_id)
 
-    response = finance.post("/admin/payments/paymenthold/", {"action": "refuse", "_selected_action": [hold.pk]})
+    response = finance.post(
+        "/admin/payments/paymenthold/",
+        {"action": "refuse", "_selected_action": [hold.pk], "apply": "1", "reason": "card reported stolen"},
+    )
 
     assert response.status_code == 302
     payment = Payment.objects.get(pk=result.order.payment_id)
@@ -131,7 +141,10 @@ def test_cancelling_an_order_with_a_held_payment_voids_it_so_release_can_never_c
     hold.refresh_from_db()
     assert payment.status == Payment.Status.FAILED and payment.last_error_code == "cancelled"
     assert hold.status == PaymentHold.Status.REFUSED
-    finance.post("/admin/payments/paymenthold/", {"action": "release", "_selected_action": [hold.pk]})
+    finance.post(
+        "/admin/payments/paymenthold/",
+        {"action": "release", "_selected_action": [hold.pk], "apply": "1", "reason": "looks fine"},
+    )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
     assert not PaymentAttempt.objects.filter(payment=payment).exists()
@@ -149,3 +162,65 @@ def test_an_expired_reservation_with_a_held_payment_voids_the_payment(rates):
     assert Payment.objects.get(pk=order.payment_id).status == Payment.Status.FAILED
     hold.refresh_from_db()
     assert hold.status == PaymentHold.Status.REFUSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_card_declines_count_as_declines(provider, rates):
+    FraudRule.objects.create(name="2 declines an hour", scope="user", window_minutes=60, max_declines=2)
+    user = shopper_new()
+    past_payment(user, error_code="card_declined")
+    for not_a_decline in ("payment_refused", "processing_error", "max_attempts", "cancelled", "timeout"):
+        past_payment(user, error_code=not_a_decline)
+
+    result = card_checkout(user)
+
+    payment = Payment.objects.get(pk=result.order.payment_id)
+    assert payment.last_error_code != "payment_refused" and result.order.status == Order.Status.PAID
+
+    past_payment(user, error_code="insufficient_funds")
+    assert Payment.objects.get(pk=card_checkout(user).order.payment_id).last_error_code == "payment_refused"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_card_payments_of_one_user_cannot_all_slip_under_the_declines_limit(provider):
+    """Six declined cards at once from a user one decline short of the limit: only one reaches the provider."""
+    import threading
+
+    from django.db import connection
+
+    from payments import services
+
+    FraudRule.objects.create(name="2 declines an hour", scope="user", window_minutes=60, max_declines=2)
+    user = shopper_new(funds=None)
+    past_payment(user)
+    payments = [
+        services.payment_create(
+            user=user, purpose=Payment.Purpose.WALLET_DEPOSIT, reference=f"burst-{n}", amount=Money("5.00", "USD"),
+            method=Payment.Method.CARD, card_token="tok_declined",
+        )
+        for n in range(6)
+    ]
+    start = threading.Barrier(len(payments))
+    errors = []
+
+    def charge(payment_id):
+        try:
+            start.wait(timeout=10)
+            services.payment_charge_card(payment_id=payment_id)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=charge, args=(p.pk,)) for p in payments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert not errors
+    charged = PaymentAttempt.objects.filter(payment__in=payments, kind=PaymentAttempt.Kind.CHARGE)
+    assert charged.count() == 1
+    codes = sorted(Payment.objects.filter(pk__in=[p.pk for p in payments]).values_list("last_error_code", flat=True))
+    assert codes == ["card_declined"] + ["payment_refused"] * 5

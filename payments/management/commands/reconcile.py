@@ -1,4 +1,8 @@
-"""python manage.py reconcile [--date YYYY-MM-DD]: reconcile one day now; exit 1 when discrepancies remain."""
+"""python manage.py reconcile [--date YYYY-MM-DD]: reconcile one day now.
+
+Exit status: 0 clean, 1 discrepancies remain (or the run failed), 2 when a run
+of the same day is already going (one line on stderr, no traceback).
+"""
 
 import sys
 from datetime import date
@@ -6,7 +10,14 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.models import ReconciliationRun
-from payments.reconciliation import reconciliation_run, reconciliation_summary, reconciliation_yesterday
+from payments.reconciliation import (
+    ReconciliationRunning,
+    reconciliation_run,
+    reconciliation_summary,
+    reconciliation_yesterday,
+)
+
+EXIT_RUNNING = 2
 
 
 class Command(BaseCommand):
@@ -23,7 +34,13 @@ class Command(BaseCommand):
                 raise CommandError("--date must be YYYY-MM-DD")
         else:
             day = reconciliation_yesterday()
-        run = reconciliation_run(day=day)
+        try:
+            run = reconciliation_run(day=day)
+        except ReconciliationRunning:
+            raise CommandError(
+                f"A reconciliation of {day} is already running; try again when it has finished.",
+                returncode=EXIT_RUNNING,
+            )
         rows = reconciliation_summary(run=run)
         width = max([len(label) for _kind, label, _open, _repaired in rows] + [len("(no discrepancies)")])
         self.stdout.write(f"Reconciliation of {day}: {run.get_status_display()} ({run.duration_ms} ms)")
