@@ -80,6 +80,20 @@ def _wait_for_late_answers(started: float) -> None:
     time.sleep(max(0.0, started + READ_TIMEOUT + 1.3 - time.monotonic()))
 
 
+def _wallet_funded_by(*tokens: str):
+    """A wallet holding 100.00 topped up in equal parts by these cards (withdrawals go back only to
+    a card that funded the wallet); deposits whose answer was lost are settled by the retry job."""
+    user = VerifiedUserFactory()
+    wallet = wallet_with_balance(user)
+    share = (Decimal("100.00") / len(tokens)).quantize(Decimal("0.01"))
+    for token in tokens:
+        services.wallet_deposit(wallet_id=wallet.pk, amount=usd(str(share)), card_token=token, user=user)
+    _sweep(2)
+    wallet.refresh_from_db()
+    assert wallet.balance == share * len(tokens) == Decimal("100.00")
+    return wallet
+
+
 def _balanced_and_cached():
     assert not selectors.ledger_unbalanced_transactions().exists()
     assert selectors.wallets_with_wrong_cached_balance() == []
@@ -89,7 +103,7 @@ def _balanced_and_cached():
 
 
 def test_a_timed_out_payout_is_looked_up_by_key_and_not_sent_again(psp):
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = _wallet_funded_by("tok_timeout")
     started = time.monotonic()
     withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_timeout")
     assert withdrawal.status == Withdrawal.Status.PROCESSING
@@ -107,7 +121,7 @@ def test_a_timed_out_payout_is_looked_up_by_key_and_not_sent_again(psp):
 def test_an_unknown_payout_is_never_reversed_however_many_attempts_and_a_late_webhook_settles_it(psp, settings):
     settings.PAYMENT_MAX_ATTEMPTS = 2
     good_url = settings.PAYMENT_GATEWAY_URL
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = _wallet_funded_by("tok_timeout")
     started = time.monotonic()
     withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_timeout")
     assert withdrawal.status == Withdrawal.Status.PROCESSING  # paid out at the provider; the answer was lost
@@ -141,7 +155,7 @@ def test_a_payout_the_provider_still_has_none_of_after_the_last_attempt_is_rever
 ):
     settings.PAYMENT_MAX_ATTEMPTS = 2
     good_url = settings.PAYMENT_GATEWAY_URL
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = _wallet_funded_by("tok_ok")
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
     withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
     assert withdrawal.status == Withdrawal.Status.PROCESSING  # refused before sending; one attempt left
@@ -161,9 +175,9 @@ def test_a_payout_the_provider_still_has_none_of_after_the_last_attempt_is_rever
 
 def test_a_payout_failed_webhook_reverses_only_what_the_provider_confirms(psp, settings):
     good_url = settings.PAYMENT_GATEWAY_URL
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = _wallet_funded_by("tok_ok", "tok_payout_declined")
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_declined")
+    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_payout_declined")
     paid = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("20.00"), card_token="tok_ok")
     settings.PAYMENT_GATEWAY_URL = good_url
     # Both sends reach the provider late: one is declined there, the other paid out.
@@ -187,7 +201,7 @@ def test_a_payout_failed_webhook_reverses_only_what_the_provider_confirms(psp, s
 def test_a_payout_made_after_its_debit_was_reversed_takes_the_money_back_from_the_wallet(psp, settings):
     settings.PAYMENT_MAX_ATTEMPTS = 1
     good_url = settings.PAYMENT_GATEWAY_URL
-    wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
+    wallet = _wallet_funded_by("tok_ok")
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
     withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
     assert withdrawal.status == Withdrawal.Status.FAILED  # the only attempt was refused before sending

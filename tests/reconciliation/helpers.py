@@ -40,13 +40,13 @@ def clean_day() -> dict:
 def unbalanced_entry(*, account: LedgerAccount, amount: str, days_ago: int = 0) -> LedgerTransaction:
     """A transaction with a single leg. On PostgreSQL the balance trigger is bypassed for this one insert."""
     tx = LedgerTransaction.objects.create(reference=f"seed-{uuid.uuid4()}", kind=LedgerTransaction.Kind.ADJUSTMENT)
-    if days_ago:
-        LedgerTransaction.objects.filter(pk=tx.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        if postgres:
+        if postgres:  # the triggers refuse a back-dated transaction and a single leg: seeding only
             cursor.execute("SET session_replication_role = replica")
         try:
+            if days_ago:
+                LedgerTransaction.objects.filter(pk=tx.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
             LedgerEntry.objects.create(transaction=tx, account=account, amount=Decimal(amount), currency=account.currency)
         finally:
             if postgres:
