@@ -161,3 +161,15 @@ def test_compiled_mo_matches_the_po(po_path):
         if all(want) and got != want:
             stale.append(_label(entry))
     assert not stale, f"{mo_path} is older than its .po (run compilemessages): " + ", ".join(stale[:10])
+
+
+def test_server_error_page_speaks_the_shoppers_language(rf):
+    from django.utils import translation
+
+    from shop.views import server_error
+
+    with translation.override("de"):
+        response = server_error(rf.get("/p/anything/"))
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert 'lang="de"' in html and "Etwas ist schiefgelaufen" in html
