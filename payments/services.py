@@ -582,7 +582,7 @@ def _payment_new(*, user, purpose, reference, amount: Money, method, card_token=
         wallet=wallet,
     )
     payment.provider_key = f"payment-{payment.uid}"
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         payment.save()
     return payment
 
@@ -610,9 +610,10 @@ def payment_pay_with_wallet(*, payment_id: int) -> Payment:
 
     All in one transaction; call it inside the order's transaction so the
     debit and "paid" commit together. Takes the payment row lock, then the
-    wallet's. Raises InsufficientFunds / WalletNotFound / WalletClosed.
+    wallet's. Raises InsufficientFunds / WalletNotFound / WalletClosed, which
+    end the caller's transaction too (no savepoint of its own: checkout is hot).
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status == Payment.Status.SUCCEEDED:
             return payment

@@ -183,7 +183,7 @@ def cart_clear(*, owner: CartOwner, product_ids: list[int] | None = None) -> Non
                 lines.pop(str(product_id), None)
         _session_save(owner.session, lines)
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         qs = CartLine.objects.filter(cart__user=owner.user)
         if product_ids is not None:
             qs = qs.filter(product_id__in=[pid for pid in product_ids if id_in_range(pid)])

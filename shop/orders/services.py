@@ -28,6 +28,7 @@ from djmoney.money import Money
 from accounts.exceptions import AddressNotFound
 from accounts.models import Address
 from accounts.selectors import address_get_for_user
+from catalog.exceptions import OutOfStock
 from catalog.selectors import price_converter, products_by_ids
 from catalog.services import (
     product_purchase_record,
@@ -35,6 +36,7 @@ from catalog.services import (
     stock_release,
     stock_reserve,
     stock_restock,
+    stock_sell,
 )
 from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentInProgress, WalletNotFound
@@ -123,7 +125,7 @@ def outbox_email_queue(*, order: Order, kind: str, key_suffix: str = "", context
 
     The key makes it idempotent: the same e-mail queued twice is one row.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         row, created = OutboxEmail.objects.get_or_create(
             key=f"{order.number}:{kind}{key_suffix}",
             defaults={
@@ -211,7 +213,10 @@ def _lines_total(lines: list[_Line], currency: str) -> Money:
     return sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
 
 
-def _order_create(*, user, currency, method, address: dict, lines: list[_Line], checkout_token: str) -> Order:
+def _order_create(
+    *, user, currency, method, address: dict, lines: list[_Line], checkout_token: str, reserve: bool = True
+) -> Order:
+    """The pending order with its line snapshots; with `reserve`, its stock reserved too."""
     total = _lines_total(lines, currency)
     for attempt in range(5):
         try:
@@ -250,14 +255,32 @@ def _order_create(*, user, currency, method, address: dict, lines: list[_Line], 
         ]
     )
     _event(order, from_status="", to_status=S.PENDING_PAYMENT, actor=user, reason=_("Order placed"))
-    stock_reserve(
-        lines=[(line.product.id, line.quantity) for line in lines],
-        reference=order.number,
-        expires_at=order.reservation_expires_at,
-        actor=user,
-    )
     outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PLACED)
+    if reserve:
+        _order_reserve(order, lines, actor=user)
     return order
+
+
+def _order_reserve(order: Order, lines: list[_Line], *, actor) -> None:
+    stock_reserve(
+        lines=_stock_lines(lines), reference=order.number, expires_at=order.reservation_expires_at, actor=actor
+    )
+
+
+def _stock_lines(lines: list[_Line]) -> list[tuple[int, int]]:
+    return [(line.product.id, line.quantity) for line in lines]
+
+
+def _sold_out_refuse(lines: list[_Line]) -> None:
+    """Refuse at once a line that is visibly sold out, before any write (the stock loaded with the cart).
+
+    Only a fast answer for the many buyers of a sold-out flash sale: the
+    guarded UPDATE in the transaction is what decides.
+    """
+    for line in lines:
+        stock = getattr(line.product, "stock", None)
+        if stock is not None and stock.on_hand - stock.reserved < line.quantity:
+            raise OutOfStock(product_id=line.product.id, available=max(0, stock.on_hand - stock.reserved))
 
 
 def order_place(
@@ -303,12 +326,15 @@ def order_place(
                 field="total",
             )
     product_ids = [line.product.id for line in lines]
+    _sold_out_refuse(lines)
+    # Stock rows are the one thing buyers of a hot product queue on: each transaction
+    # takes them last, so they stay locked only for its final statements and commit.
     try:
         if payment_method == Order.PaymentMethod.WALLET:
             with transaction.atomic():
                 order = _order_create(
                     user=user, currency=currency, method=payment_method, address=address, lines=lines,
-                    checkout_token=checkout_token,
+                    checkout_token=checkout_token, reserve=False,
                 )
                 payment = payment_services.payment_create(
                     user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
@@ -325,18 +351,21 @@ def order_place(
                         reason="no_wallet",
                     )
                 cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
+                # Paid in this transaction: reserved and sold in one guarded step, last.
+                stock_sell(lines=_stock_lines(lines), reference=order.number, actor=user)
             order.refresh_from_db()
             return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
         with transaction.atomic():
             order = _order_create(
                 user=user, currency=currency, method=payment_method, address=address, lines=lines,
-                checkout_token=checkout_token,
+                checkout_token=checkout_token, reserve=False,
             )
             payment = payment_services.payment_create(
                 user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
                 method=Payment.Method.CARD, card_token=card_token,
             )
             Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
+            _order_reserve(order, lines, actor=user)  # last: see above
     except IntegrityError:
         # Two requests with the same checkout token raced: the other one made the order.
         if checkout_token:
@@ -392,7 +421,7 @@ def order_mark_paid(*, order_id: int, actor=None, reason: str = "") -> Order:
 
     Runs inside the payments transaction that marks the payment succeeded.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         order = _lock(order_id)
         _transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
         stock_commit_sale(reference=order.number, actor=actor)

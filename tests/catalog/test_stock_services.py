@@ -221,3 +221,29 @@ def test_concurrent_release_and_sale_settle_a_reservation_once():
     stock = _stock(product)
     assert stock.reserved == 0 and stock.on_hand in (2, 5)
     _assert_invariants(product)
+
+
+def test_a_sale_in_one_step_is_guarded_recorded_and_leaves_reservations_alone():
+    product = make_product(on_hand=5)
+    services.stock_reserve(lines=[(product.pk, 2)], reference="ORD-R", expires_at=_expires())
+    services.stock_sell(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-S")
+    stock = _stock(product)
+    assert (stock.on_hand, stock.reserved) == (2, 2)  # 3 sold; the other order's 2 stay reserved
+    sale = StockReservation.objects.get(reference="ORD-S")
+    assert (sale.quantity, sale.status) == (3, StockReservation.Status.SOLD)
+    assert StockMovement.objects.get(reference="ORD-S").on_hand_delta == -3
+    _assert_invariants(product)
+
+
+def test_a_sale_beyond_what_is_free_ends_the_transaction_with_nothing_sold():
+    a, b = make_product(on_hand=5), make_product(on_hand=3)
+    services.stock_reserve(lines=[(b.pk, 2)], reference="ORD-R", expires_at=_expires())
+    with pytest.raises(OutOfStock) as info:
+        with transaction.atomic():  # as the order's transaction
+            services.stock_sell(lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-S")
+    assert (info.value.product_id, info.value.available) == (b.pk, 1)
+    assert (_stock(a).on_hand, _stock(b).on_hand, _stock(b).reserved) == (5, 3, 2)
+    assert not StockReservation.objects.filter(reference="ORD-S").exists()
+    assert not StockMovement.objects.filter(reference="ORD-S").exists()
+    with pytest.raises(OutOfStock):
+        services.stock_sell(lines=[(make_product(on_hand=3, is_active=False).pk, 1)], reference="ORD-I")
