@@ -640,7 +640,9 @@ def payment_pay_with_wallet(*, payment_id: int) -> Payment:
         payment.settled_at = timezone.now()
         payment.attempt_count += 1
         payment.next_retry_at = None
-        payment.save()
+        payment.save(
+            update_fields=["wallet", "method", "status", "settled_at", "attempt_count", "next_retry_at", "updated_at"]
+        )
         handlers.notify_succeeded(payment)
         return payment
 

@@ -422,16 +422,19 @@ def order_mark_paid(*, order_id: int, actor=None, reason: str = "") -> Order:
     Runs inside the payments transaction that marks the payment succeeded.
     """
     with transaction.atomic(savepoint=False):
-        order = _lock(order_id)
-        _transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
-        stock_commit_sale(reference=order.number, actor=actor)
-        lines = list(order.lines.all())
-        product_purchase_record(
-            user=order.user,
-            lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
-            reference=order.number,
-        )
-        outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID)
+        return _order_mark_paid_locked(_lock(order_id), actor=actor, reason=reason)
+
+
+def _order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Order:
+    _transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
+    stock_commit_sale(reference=order.number, actor=actor)
+    lines = list(order.lines.all())
+    product_purchase_record(
+        user=order.user,
+        lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
+        reference=order.number,
+    )
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID)
     return order
 
 
@@ -608,7 +611,13 @@ def return_request_reject(*, return_id: int, actor=None, reason: str = "") -> Re
 
 
 def _order_for_payment(payment) -> Order | None:
-    return Order.objects.select_for_update().filter(number=payment.reference).first()
+    """The payment's order, locked (its row only), with its user loaded."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(number=payment.reference)
+        .first()
+    )
 
 
 def order_payment_succeeded(payment) -> None:
@@ -622,7 +631,7 @@ def order_payment_succeeded(payment) -> None:
         logger.error("payment %s succeeded for unknown order %s", payment.pk, payment.reference)
         return
     if order.status == S.PENDING_PAYMENT:
-        order_mark_paid(order_id=order.id, reason=_("Payment %(id)s succeeded") % {"id": payment.pk})
+        _order_mark_paid_locked(order, reason=_("Payment %(id)s succeeded") % {"id": payment.pk})
         return
     if order.status == S.CANCELLED:
         _event(order, from_status=order.status, to_status=order.status,
