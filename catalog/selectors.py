@@ -177,7 +177,14 @@ def category_tree() -> list[dict]:
 
 
 def category_get_by_slug(slug: str) -> Category | None:
-    return Category.objects.filter(slug=slug).first()
+    """The category with this slug, or None; cached until the catalog changes (every listing asks)."""
+    key = catalog_cache_key("category", hashlib.sha256(str(slug).encode()).hexdigest())
+    found = cache.get(key)
+    if found is None:
+        category = Category.objects.filter(slug=slug).first()
+        found = {"category": category}
+        cache.set(key, found, TTL)
+    return found["category"]
 
 
 def category_descendant_ids(category: Category) -> QuerySet:
