@@ -457,14 +457,24 @@ def main() -> int:
     pages = range(1, 21)
     category = fx["category_slug"]
     list_page = f"/c/{category}/" if category else "/"
+    cold = fx["cold_slugs"]
+    half = len(cold) // 2
+    # Uncached search: every request a question never asked before (a common word and a price
+    # floor of its own), so neither the answer nor its facets can come from the cache.
+    uncached = [(terms[i % len(terms)], f"{i // len(terms) / 100:.2f}") for i in range(20000)]
     scenarios = [
         ("bare view (1 query)", "/bench/bare/", None, {}),
         ("product list (API)", "/api/v1/products/", [f"/api/v1/products/?page={p}" for p in pages], {}),
         ("product list (page)", list_page, [f"{list_page}?page={p}" for p in pages], {}),
         ("search (page)", "/search/", [f"/search/?q={urllib.parse.quote(t)}" for t in terms], {}),
         ("search (API)", "/api/v1/products/", [f"/api/v1/products/?search={urllib.parse.quote(t)}" for t in terms], {}),
-        ("product detail (page)", "/p/", [f"/p/{s}/" for s in slugs], {}),
-        ("product detail (API)", "/api/v1/products/", [f"/api/v1/products/{s}/" for s in slugs], {}),
+        ("search (API), uncached", "/api/v1/products/",
+         [f"/api/v1/products/?search={urllib.parse.quote(t)}&min_price={p}" for t, p in uncached], {"cold": True}),
+        ("product detail (page)", "/p/", [f"/p/{s}/" for s in slugs], {"warm": True}),
+        ("product detail (API)", "/api/v1/products/", [f"/api/v1/products/{s}/" for s in slugs], {"warm": True}),
+        ("product detail (page), first view", "/p/", [f"/p/{s}/" for s in cold[:half]], {"cold": True}),
+        ("product detail (API), first view", "/api/v1/products/",
+         [f"/api/v1/products/{s}/" for s in cold[half:]], {"cold": True}),
     ]
 
     server = Gunicorn(env, free_port())
@@ -472,14 +482,20 @@ def main() -> int:
     try:
         server.wait_ready()
         port = server.port
-        for name, path, paths, _extra in scenarios:
+        for name, path, paths, how in scenarios:
             extra = {"BENCH_PATHS": write_lines(f"paths-{len(results)}.txt", paths)} if paths else {}
-            first = (paths or [path])[0]
+            first = (paths or [path])[-1]  # the last path: a first view stays a first view
             status, body = http_request(port, "GET", first)
             if status != 200:
                 raise SystemExit(f"bench: {name}: GET {first} answered {status}: {body[:300]!r}")
+            if how.get("warm"):
+                # The popular set, each page seen once already (as a long-running shop has).
+                python_load(
+                    name + " warm-up", port, [("GET", p, {}, None) for p in paths],
+                    concurrency=CONNECTIONS, duration=None,
+                )
             if wrk:
-                if WARMUP:
+                if WARMUP and not how.get("cold"):
                     wrk_load(wrk, name + " warmup", port, path, "get.lua", extra, WARMUP)
                 result = wrk_load(wrk, name, port, path, "get.lua", extra, DURATION)
             else:
@@ -629,8 +645,12 @@ def render(results, py_bare, checkout, verdict, memory, info, fx, *, elapsed: fl
         f"- gunicorn, {WORKERS} sync workers for {CORES} cores, DEBUG=0, bench.settings "
         "(the shop's settings + `bench/bare/`), throttles raised for the run.",
         f"- Load on the same machine: wrk, {THREADS} threads x {CONNECTIONS} connections, {DURATION} s per "
-        f"scenario after a {WARMUP} s warm-up; paths rotate over random products, 20 list pages and "
-        f"{len(fx['search_terms'])} search words. Add to cart: {len(fx['shopper_tokens'])} signed-in app users "
+        f"scenario after a {WARMUP} s warm-up; paths rotate over 20 list pages, "
+        f"{len(fx['search_terms'])} common search words and {len(fx['detail_slugs']):,} popular products "
+        "(each page viewed once before the run, as in a shop that has been up a while). The *uncached* and "
+        "*first view* rows have no warm-up and never repeat a request: each search is a question not asked "
+        f"before (a common word with its own price floor), each product one of {len(fx['cold_slugs']):,} "
+        f"others seen for the first time. Add to cart: {len(fx['shopper_tokens'])} signed-in app users "
         "(X-Session-Token), one unit of a random in-stock product per request.",
         f"- Checkout: flash sale of one hot product with {fx['hot_stock']} units; {len(fx['buyer_tokens'])} buyers "
         "with funded wallets and the product in their carts each POST /api/v1/orders/ once (wallet payment, "

@@ -97,10 +97,14 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
     # Random samples over the whole catalogue, so the figures are not one cached row.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM catalog_product WHERE is_active ORDER BY random() LIMIT 2000"
+            "SELECT id FROM catalog_product WHERE is_active ORDER BY random() LIMIT 20000"
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        every = [row[0] for row in cursor.fetchall()]
+    # A popular set (product pages seen again and again, so served from the cache) and a
+    # long tail of products each seen once in the run (their first view renders them).
+    ids, tail_ids = every[:2000], every[2000:]
     detail_slugs = list(Product.objects.filter(id__in=ids).values_list("slug", flat=True))
+    cold_slugs = list(Product.objects.filter(id__in=tail_ids).values_list("slug", flat=True))
     cart_product_ids = list(in_stock.filter(id__in=ids).values_list("id", flat=True)) or ids
     words: dict[str, int] = {}
     for name in Product.objects.filter(id__in=ids[:500]).values_list("name", flat=True):
@@ -110,6 +114,7 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
     search_terms = [w for w, _n in sorted(words.items(), key=lambda kv: -kv[1])[:40]] or ["product"]
     category = Category.objects.order_by("-numchild", "path").first()
     rng.shuffle(detail_slugs)
+    rng.shuffle(cold_slugs)
 
     return {
         "run": run,
@@ -119,6 +124,7 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
         "buyer_tokens": [_session_token(user) for user in buyers],
         "shopper_tokens": [_session_token(user) for user in shoppers],
         "detail_slugs": detail_slugs,
+        "cold_slugs": cold_slugs,
         "cart_product_ids": cart_product_ids,
         "search_terms": search_terms,
         "category_slug": category.slug if category else "",
