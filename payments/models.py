@@ -199,6 +199,8 @@ class Payment(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "next_retry_at"], name="payments_payment_retry_idx"),
+            # The nightly reconciliation reads the payments settled on a day.
+            models.Index(fields=["settled_at"], name="payments_payment_settled_idx"),
             models.Index(
                 fields=["id"],
                 condition=Q(status="failed", purpose="wallet_deposit", failure_notified_at__isnull=True),

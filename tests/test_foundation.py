@@ -97,3 +97,19 @@ def test_api_docs_page_loads_swagger_ui_from_our_own_static_files(client, db):
     urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
     assert any("swagger-ui" in url for url in urls)
     assert not [url for url in urls if url.startswith(("http://", "https://", "//"))]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_beat_entry_names_a_registered_task_and_is_loaded_for_admin():
+    """A typo in the schedule would be a job that silently never runs."""
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from shop.celery import app
+
+    app.loader.import_default_modules()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, name
+    DatabaseScheduler(app=app, lazy=True).setup_schedule()
+    assert set(settings.CELERY_BEAT_SCHEDULE) <= set(PeriodicTask.objects.values_list("name", flat=True))

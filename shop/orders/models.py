@@ -60,6 +60,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="orders_user_created_idx"),
             models.Index(fields=["status", "reservation_expires_at"], name="orders_status_expiry_idx"),
+            # Sales reports and the nightly reconciliation read the orders paid on a day.
+            models.Index(fields=["paid_at"], name="orders_paid_at_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
