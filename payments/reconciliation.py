@@ -608,16 +608,22 @@ def _day_withdrawals(day: date):
     return Withdrawal.objects.filter(status=Withdrawal.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end)
 
 
-def _payouts_missing_at_provider(day: date, seen: _Seen, out: _Writer) -> int:
+def _payouts_missing_at_provider(day: date, seen: _Seen, gateway, out: _Writer) -> int:
+    """Our withdrawals of the day that the report lacks: like charges, the payout may be on another
+    day's report, so the provider is asked once for each (only these rows are loaded)."""
     ours = _day_withdrawals(day)
-    missing = _unseen(ours, seen, ("wallet_id", "provider_payout_id", "amount", "amount_currency"))
+    missing = _unseen(ours, seen, ("wallet_id", "uid", "provider_payout_id", "amount", "amount_currency"))
     for withdrawal in missing:
+        lookup = gateway.get_payout(idempotency_key=Withdrawal(uid=withdrawal["uid"]).provider_key)
+        if lookup.outcome == "succeeded":
+            continue
         out.add(
             kind=Kind.PAYOUT_MISSING_AT_PROVIDER, action=Action.CONTACT_PROVIDER, object_type="payments.withdrawal",
             object_id=withdrawal["id"],
             related=f"{withdrawal['provider_payout_id']} wallet {withdrawal['wallet_id']}".strip(),
             currency=withdrawal["amount_currency"], expected=withdrawal["amount"],
-            detail=_("Succeeded here, but not in the provider's report."),
+            detail=_("Succeeded here, but the provider has no such payout (lookup: %(outcome)s).")
+            % {"outcome": lookup.outcome},
         )
     return ours.count()
 
@@ -653,7 +659,7 @@ def _check_provider(day: date, out: _Writer) -> dict:
     return {
         "charges": rows["charges"] + _charges_missing_at_provider(day, seen["charges"], gateway, out),
         "refunds": rows["refunds"] + _refunds_missing_at_provider(day, seen["refunds"], out),
-        "payouts": rows["payouts"] + _payouts_missing_at_provider(day, seen["payouts"], out),
+        "payouts": rows["payouts"] + _payouts_missing_at_provider(day, seen["payouts"], gateway, out),
     }
 
 

@@ -1,6 +1,7 @@
 """Nightly reconciliation: each kind of discrepancy is reported exactly once; clean data reports none."""
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -309,6 +310,21 @@ def test_a_processing_withdrawal_paid_out_by_the_provider_is_flagged_not_changed
     assert kinds(run) == {Kind.PAYOUT_MISSING_HERE: 1}
     assert run.items.get().object_id == str(withdrawal.pk)
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.PROCESSING
+
+
+def test_a_withdrawal_paid_out_on_the_next_days_report_is_not_called_missing(provider, rates):
+    from payments.psp_sandbox.models import SandboxPayout
+
+    wallet = helpers.wallet_of(shopper_new(funds="10.00"))
+    late = helpers.our_withdrawal(wallet=wallet)
+    payout = helpers.provider_payout(key=late.provider_key)
+    SandboxPayout.objects.filter(pk=payout.pk).update(created=timezone.now() + timedelta(days=1))
+    lost = helpers.our_withdrawal(wallet=wallet)  # the provider has never heard of it
+
+    run = reconciliation_run(day=today())
+
+    assert kinds(run) == {Kind.PAYOUT_MISSING_AT_PROVIDER: 1}
+    assert run.items.get().object_id == str(lost.pk)
 
 
 def test_the_report_is_read_page_by_page_with_the_same_findings(provider, rates, monkeypatch):
