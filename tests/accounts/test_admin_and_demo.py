@@ -76,8 +76,14 @@ def test_demo_accounts_are_verified_idempotent_and_can_log_in():
     demo.load(stdout=out)
     assert "shopper@example.com / shopper-pass-123" in out.getvalue()
     assert "admin@example.com / admin-pass-123" in out.getvalue()
-    assert User.objects.count() == 2
-    assert EmailAddress.objects.filter(verified=True, primary=True).count() == 2
+    assert User.objects.count() == 5
+    assert EmailAddress.objects.filter(verified=True, primary=True).count() == 5
+    for role in ("support", "fulfilment", "finance"):
+        member = User.objects.get(email=f"{role}@example.com")
+        assert member.is_staff and not member.is_superuser
+        assert list(member.groups.values_list("name", flat=True)) == [role]
+        assert member.has_perm("payments.refund_payment") == (role == "finance")
+        assert member.has_perm("orders.change_order") == (role == "fulfilment")
     shopper = User.objects.get(email="shopper@example.com")
     admin = User.objects.get(email="admin@example.com")
     assert user_has_verified_email(shopper) and user_has_verified_email(admin)
