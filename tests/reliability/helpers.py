@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -140,3 +142,134 @@ def assert_stock_invariants() -> None:
         assert stock.reserved == open_units.get(stock.product_id, 0), (stock, "open reservations", open_units)
     # No movement or reservation of a product that has no stock row.
     assert set(movements) <= set(Stock.objects.values_list("product_id", flat=True))
+
+
+def assert_orders_invariants() -> None:
+    """No lost order or payment, and no unit sold or released twice.
+
+    Each order's state agrees with its payment's (same amount; paid <-> money received,
+    cancelled <-> failed or given back, refunded totals equal), and with its stock records:
+    its reservations are its lines, sold once if it was paid, released once if cancelled,
+    and what a refund put back is its lines' refunded quantities.
+    """
+    from catalog.models import StockMovement, StockReservation
+    from payments.models import Payment
+    from shop.orders.models import Order
+
+    statuses = Order.Status
+    paid = {statuses.PAID, statuses.SHIPPED, statuses.DELIVERED}
+    expected_payment = {
+        statuses.PENDING_PAYMENT: {Payment.Status.PENDING, *Payment.OPEN_STATUSES},
+        statuses.PAID: {Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED},
+        statuses.SHIPPED: {Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED},
+        statuses.DELIVERED: {Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED},
+        statuses.REFUNDED: {Payment.Status.REFUNDED},
+        # Failed, or it succeeded after the order was cancelled and went back in full.
+        statuses.CANCELLED: {Payment.Status.FAILED, Payment.Status.REFUNDED},
+    }
+    payments = Payment.objects.in_bulk(list(Order.objects.values_list("payment_id", flat=True)))
+    reserved = defaultdict(lambda: defaultdict(int))  # number -> (status, product) -> units
+    for number, status, product_id, quantity in StockReservation.objects.values_list(
+        "reference", "status", "product_id", "quantity"
+    ):
+        reserved[number][(status, product_id)] += quantity
+    moved = defaultdict(lambda: [0, 0])  # (number, kind, product) -> [on_hand, reserved]
+    for number, kind, product_id, on_hand, held in StockMovement.objects.values_list(
+        "reference", "kind", "product_id", "on_hand_delta", "reserved_delta"
+    ):
+        moved[(number, kind, product_id)][0] += on_hand
+        moved[(number, kind, product_id)][1] += held
+    numbers = set()
+    for order in Order.objects.prefetch_related("lines"):
+        numbers.add(order.number)
+        payment = payments.get(order.payment_id)
+        assert payment is not None, f"order {order.number} has no payment"
+        assert payment.reference == order.number and payment.purpose == Payment.Purpose.ORDER, (order, payment)
+        assert payment.amount == order.total, (order.number, payment.amount, order.total)
+        assert payment.status in expected_payment[order.status], (order.number, order.status, payment.status)
+        assert payment.refunded_amount == order.refunded_total.amount, (order.number, payment.refunded_amount)
+        units = defaultdict(int)
+        refunded_units = defaultdict(int)
+        for line in order.lines.all():
+            units[line.product_id] += line.quantity
+            refunded_units[line.product_id] += line.refunded_quantity
+        sold = order.status in paid or order.status == statuses.REFUNDED
+        state = {
+            statuses.PENDING_PAYMENT: StockReservation.Status.OPEN,
+            statuses.CANCELLED: StockReservation.Status.RELEASED,
+        }.get(order.status, StockReservation.Status.SOLD)
+        held = dict(reserved.get(order.number, {}))
+        assert held == {(state, product): n for product, n in units.items()}, (order.number, order.status, held)
+        for product, n in units.items():
+            delta = {kind: moved.get((order.number, kind, product), [0, 0]) for kind in StockMovement.Kind}
+            reservation, sale, release = delta["reservation"], delta["sale"], delta["release"]
+            # A card order reserves first (then sells or releases); a wallet order sells at once.
+            assert reservation in ([0, 0], [0, n]), (order.number, "reserved", reservation)
+            still_held = reservation[1] + sale[1] + release[1]
+            assert still_held == (n if order.status == statuses.PENDING_PAYMENT else 0), (order.number, still_held)
+            assert sale[0] == (-n if sold else 0), (order.number, "sold", sale)
+            released = order.status == statuses.CANCELLED and reservation == [0, n]
+            assert release == [0, -n if released else 0], (order.number, "released", release)
+            assert delta["restock"] == [refunded_units[product], 0], (order.number, "restocked", delta["restock"])
+    # No stock record of a checkout that left no order behind (a half-written checkout).
+    assert set(reserved) <= numbers, set(reserved) - numbers
+    checkout_kinds = (StockMovement.Kind.RESERVATION, StockMovement.Kind.SALE, StockMovement.Kind.RELEASE)
+    strays = {number for number, kind, _product in moved if kind in checkout_kinds} - numbers
+    assert not strays, strays
+
+
+def assert_provider_agrees() -> None:
+    """No double charge and no money moved without its record: every charge, refund and payout the
+    provider (the sandbox) made is exactly one that succeeded here, for the same amount, and back;
+    nothing is left open; and the provider-clearing ledger account holds exactly the net of them."""
+    from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Refund, Withdrawal
+    from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund, SandboxStatus
+
+    open_rows = (
+        list(Payment.objects.filter(method=Payment.Method.CARD, status__in=[Payment.Status.PENDING, *Payment.OPEN_STATUSES]))
+        + list(Withdrawal.objects.filter(status=Withdrawal.Status.PROCESSING))
+        + list(Refund.objects.filter(status=Refund.Status.PENDING))
+    )
+    assert open_rows == [], f"still open at the end: {open_rows}"
+
+    def provider(model):
+        return {
+            key: amount
+            for key, amount in model.objects.filter(status=SandboxStatus.SUCCEEDED).values_list(
+                "idempotency_key", "amount"
+            )
+        }
+
+    booked = Payment.objects.filter(method=Payment.Method.CARD).filter(
+        status__in=[Payment.Status.SUCCEEDED, Payment.Status.REFUNDED, Payment.Status.PARTIALLY_REFUNDED]
+    )
+    ours = {p.provider_key: p.amount.amount for p in booked}
+    # A charge that landed after its payment failed here is booked as a late charge and given back.
+    ours.update({r.payment.provider_key: r.amount.amount for r in Refund.objects.filter(kind=Refund.Kind.LATE_CHARGE)})
+    assert ours == provider(SandboxCharge), ("charges", ours, provider(SandboxCharge))
+    refunds = {
+        r.provider_key: r.amount.amount
+        for r in Refund.objects.filter(status=Refund.Status.SUCCEEDED, payment__method=Payment.Method.CARD)
+    }
+    assert refunds == provider(SandboxRefund), ("refunds", refunds, provider(SandboxRefund))
+    payouts = {w.provider_key: w.amount.amount for w in Withdrawal.objects.filter(status=Withdrawal.Status.SUCCEEDED)}
+    assert payouts == provider(SandboxPayout), ("payouts", payouts, provider(SandboxPayout))
+
+    # Money at the provider (charged - refunded - paid out) == what the clearing account says we hold
+    # there. Ledger-only deposits (test funding: no card behind them) are left out.
+    net = sum(ours.values(), Decimal(0)) - sum(refunds.values(), Decimal(0)) - sum(payouts.values(), Decimal(0))
+    clearing = (
+        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, account__user__isnull=True)
+        .exclude(transaction__kind=LedgerTransaction.Kind.DEPOSIT, transaction__reference__startswith="test-funding-")
+        .aggregate(total=Sum("amount"))["total"]
+        or Decimal(0)
+    )
+    assert -clearing == net, ("provider clearing", -clearing, "provider net", net)
+
+
+def assert_invariants() -> None:
+    """Every invariant of the suite: money (ledger, wallets, payments posted), stock, orders, provider."""
+    assert_money_invariants()
+    assert_stock_invariants()
+    assert_orders_invariants()
+    assert_provider_agrees()

@@ -16,8 +16,7 @@ from shop.orders.models import Order
 from shop.orders.services import PlaceOutcome, order_expire_reservations, order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.reliability.helpers import (
-    assert_money_invariants,
-    assert_stock_invariants,
+    assert_invariants,
     child_env,
     run_at_once,
     start_worker,
@@ -72,8 +71,7 @@ def test_two_retry_sweeps_at_once_take_disjoint_payments_and_charge_each_once(ps
     for order, payment in stuck:
         _assert_paid_once(order, payment)
     assert Stock.objects.get(product_id=product.pk).on_hand == 6
-    assert_money_invariants()
-    assert_stock_invariants()
+    assert_invariants()
 
 
 def test_two_workers_retrying_the_same_payment_at_once_charge_it_once(psp, settings):
@@ -89,8 +87,7 @@ def test_two_workers_retrying_the_same_payment_at_once_charge_it_once(psp, setti
     payment_retry_stuck()  # whichever answer a worker missed, the next sweep settles it without charging
     _assert_paid_once(order, payment)
     assert Stock.objects.get(product_id=product.pk).on_hand == 9
-    assert_money_invariants()
-    assert_stock_invariants()
+    assert_invariants()
 
 
 def test_a_worker_killed_after_the_provider_charged_is_rerun_without_doing_anything_twice(psp, settings):
@@ -122,8 +119,7 @@ def test_a_worker_killed_after_the_provider_charged_is_rerun_without_doing_anyth
 
     _assert_paid_once(order, payment)
     assert Stock.objects.get(product_id=product.pk).on_hand == 9
-    assert_money_invariants()
-    assert_stock_invariants()
+    assert_invariants()
 
 
 def test_a_checkout_killed_after_the_provider_charged_keeps_its_stock_and_is_paid_once_by_the_retry_job(psp):
@@ -159,5 +155,4 @@ def test_a_checkout_killed_after_the_provider_charged_keeps_its_stock_and_is_pai
     _assert_paid_once(order, payment)
     stock.refresh_from_db()
     assert (stock.on_hand, stock.reserved) == (1, 0)
-    assert_money_invariants()
-    assert_stock_invariants()
+    assert_invariants()
