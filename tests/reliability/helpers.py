@@ -5,10 +5,14 @@ Processes started here get DATABASE_URL pointing at the live test database
 (`transaction=True`). The provider is the sandbox on `live_server` (`psp`).
 """
 
+import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +63,73 @@ def start_worker(*args: str, env: dict[str, str]) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+
+
+def start_workers_together(*commands: tuple[str, ...], env: dict[str, str], timeout: float = 120) -> list:
+    """Start one worker process per command and release them at the same instant.
+
+    Each process sets Django up and connects to the database first, then waits
+    at a gate (RELIABILITY_GATE): the race is between separate interpreters with
+    their own connection pools, not between whoever happened to start first.
+    """
+    env = {**env, "RELIABILITY_GATE": "1"}
+    workers = []
+    try:
+        for command in commands:
+            workers.append(
+                subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+                    [sys.executable, "-m", "tests.reliability.worker", *command],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            )
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            _await_ready(worker, deadline)
+        for worker in workers:
+            worker.stdin.write(b"go\n")
+        for worker in workers:
+            worker.stdin.flush()
+    except BaseException:
+        workers_kill(workers)
+        raise
+    return workers
+
+
+def _await_ready(worker: subprocess.Popen, deadline: float) -> None:
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, "a worker never became ready"
+        readable, _w, _x = select.select([worker.stdout], [], [], remaining)
+        if not readable:
+            continue
+        line = worker.stdout.readline()
+        assert line, f"a worker died before it was ready: {worker.communicate()[1].decode()[-3000:]}"
+        if line.strip() == b"ready":
+            return
+
+
+def worker_result(worker: subprocess.Popen, timeout: float = 240):
+    """Wait for a worker and return the JSON it printed last; its crash fails the test."""
+    try:
+        out, err = worker.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        workers_kill([worker])
+        raise
+    assert worker.returncode == 0, err.decode()[-3000:]
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def workers_kill(workers) -> None:
+    """Kill the workers still running (each in its own process group) and reap them."""
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.communicate(timeout=30)
 
 
 def run_at_once(functions) -> list:
