@@ -77,6 +77,7 @@ def test_checkout_whose_connection_is_killed_fails_cleanly_and_leaves_nothing_ha
     assert (stock.on_hand, stock.reserved) == (10, 0)
     assert CartLine.objects.filter(cart__user=user).count() == 1  # the cart is still there to retry
     assert not IdempotencyKey.objects.exists()  # the crashed request's key was released
+    assert_invariants()
 
     # The shopper retries with the same key: the shop answers normally with a fresh connection.
     retry = requests.post(live_server.url + "/api/v1/orders/", json=body, headers=headers, timeout=60)

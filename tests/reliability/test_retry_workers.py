@@ -156,6 +156,7 @@ def test_a_worker_killed_after_the_provider_charged_is_rerun_without_doing_anyth
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PROCESSING  # nothing settled: the worker died mid-call
     assert not LedgerTransaction.objects.filter(reference=payment.ledger_reference).exists()
+    assert_invariants(settled=False)  # the death left nothing half-written
     # Its lease still holds: a sweep now leaves the payment alone.
     assert payment_retry_stuck() == 0
 
@@ -191,6 +192,7 @@ def test_a_checkout_killed_after_the_provider_charged_keeps_its_stock_and_is_pai
     assert (order.status, payment.status) == (Order.Status.PENDING_PAYMENT, Payment.Status.PROCESSING)
     stock = Stock.objects.get(product_id=product.pk)
     assert (stock.on_hand, stock.reserved) == (3, 2)
+    assert_invariants(settled=False)  # the death left nothing half-written
 
     # The reservation expiring meanwhile must not release stock the shopper may have paid for.
     assert order_expire_reservations(now=timezone.now() + timedelta(hours=1)) == 0
