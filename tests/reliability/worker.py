@@ -8,7 +8,16 @@ prints one JSON line with what happened:
   where result is the outcome ("paid") or the error code ("out_of_stock").
 - `checkout-card <user id> <token>`: the user checks out their cart by card.
 - `charge <payment id>`: the card charge task body (payment_charge_card).
-- `retry`: the retry_stuck_payments task body (payment_retry_stuck).
+- `retry`: the retry_stuck_payments task body (payment_retry_stuck); prints the rounds it ran.
+- `retry-payment <payment id>`: one retry round of one payment (payment_retry); prints its status.
+- `spend <wallet id> <user id> <spend>...`: the spends at once, one thread each: `debit:<reference>`
+  (wallet_debit of SPEND_AMOUNT), `withdraw:<card token>` (wallet_withdraw of SPEND_AMOUNT) or
+  `checkout` (the user's cart, paid by wallet); prints one outcome per spend: "debited",
+  "withdrawn", "ordered", or the error code ("insufficient_funds", "cart_empty").
+
+With RELIABILITY_GATE=1 the process sets Django up, connects to the database,
+prints "ready" and waits for a line on stdin before it starts: the test
+releases several processes at the same instant (helpers.start_workers_together).
 """
 
 import json
@@ -49,11 +58,66 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
         return list(pool.map(one, user_ids))
 
 
+def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
+    from decimal import Decimal
+
+    from django.db import connection
+    from djmoney.money import Money
+
+    from accounts.models import User
+    from payments import services
+    from payments.models import Withdrawal
+    from shop.exceptions import ShopError
+    from shop.orders.services import PlaceOutcome, order_place
+
+    amount = Money(Decimal(os.environ.get("SPEND_AMOUNT", "15.00")), "USD")
+    user = User.objects.get(pk=user_id)
+    address = user.addresses.first().pk
+    connection.close()
+    barrier = threading.Barrier(len(spends))
+
+    def one(spend: str) -> str:
+        kind, _sep, arg = spend.partition(":")
+        try:
+            barrier.wait(timeout=10)
+            if kind == "debit":
+                services.wallet_debit(wallet_id=wallet_id, amount=amount, reference=arg)
+                return "debited"
+            if kind == "withdraw":
+                withdrawal = services.wallet_withdraw(wallet_id=wallet_id, amount=amount, card_token=arg)
+                return "withdrawn" if withdrawal.status == Withdrawal.Status.SUCCEEDED else f"withdrawal:{withdrawal.status}"
+            if kind == "checkout":
+                result = order_place(user=user, payment_method="wallet", shipping_address=address, currency="USD")
+                return "ordered" if result.outcome == PlaceOutcome.PAID else f"order:{result.outcome}"
+            return f"crash:unknown spend {spend!r}"
+        except ShopError as exc:
+            return exc.code
+        except Exception as exc:  # reported, and the test fails on it
+            return f"crash:{exc.__class__.__name__}:{exc}"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(spends)) as pool:
+        return list(pool.map(one, spends))
+
+
+def _wait_for_the_gate() -> None:
+    """Ready to work (Django set up, database reached); start when the test says so."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    connection.close()
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+
 def main(argv: list[str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
     import django
 
     django.setup()
+    if os.environ.get("RELIABILITY_GATE") == "1":
+        _wait_for_the_gate()
     command, args = argv[0], argv[1:]
     if command == "checkout":
         result = _checkout(int(args[0]), [int(a) for a in args[1:]])
@@ -74,6 +138,12 @@ def main(argv: list[str]) -> None:
         from payments.services import payment_retry_stuck
 
         result = payment_retry_stuck()
+    elif command == "retry-payment":
+        from payments.services import payment_retry
+
+        result = payment_retry(payment_id=int(args[0])).status
+    elif command == "spend":
+        result = _spend(int(args[0]), int(args[1]), args[2:])
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(result), flush=True)
