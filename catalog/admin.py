@@ -1,8 +1,10 @@
 """Catalog admin: every change goes through catalog.services (stock, images, prices, rates)."""
 
 import csv
+from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -334,10 +336,47 @@ class ReviewAdmin(admin.ModelAdmin):
 admin.site.unregister(Rate)
 
 
+class RateForm(forms.ModelForm):
+    """One rate of the shop's exchange backend: from the base currency to a supported one."""
+
+    currency = forms.ChoiceField(label=_("Currency"))
+    value = forms.DecimalField(label=_("Rate"), max_digits=20, decimal_places=6, min_value=Decimal("0.000001"))
+
+    class Meta:
+        model = Rate
+        fields = ("currency", "value")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [(code, code) for code in settings.CURRENCIES]
+        self.fields["value"].help_text = _("How much one %(base)s is worth in this currency.") % {
+            "base": settings.BASE_CURRENCY
+        }
+
+    def clean_currency(self):
+        currency = self.cleaned_data["currency"]
+        taken = Rate.objects.filter(backend_id=services.exchange_backend().name, currency=currency)
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(_("There is already a rate for %(currency)s.") % {"currency": currency})
+        return currency
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("currency") == settings.BASE_CURRENCY and cleaned.get("value") not in (None, Decimal(1)):
+            self.add_error("value", _("The base currency's rate to itself is always 1."))
+        return cleaned
+
+
 @admin.register(Rate)
 class RateAdmin(DjmoneyRateAdmin):
+    form = RateForm
+    readonly_fields = ()
+
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
+            obj.backend = services.exchange_backend()
             super().save_model(request, obj, form, change)
             services.exchange_rates_changed()
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from djmoney.contrib.exchange.models import ExchangeBackend
 from djmoney.money import Money
 from PIL import Image
 
@@ -709,6 +710,14 @@ def _rates_cache_clear() -> None:
         for target in settings.CURRENCIES
     ]
     cache.delete_many(keys)
+
+
+def exchange_backend() -> ExchangeBackend:
+    """The database row of the shop's exchange backend (created on first use), owner of every rate."""
+    backend, _created = ExchangeBackend.objects.get_or_create(
+        name=import_string(settings.EXCHANGE_BACKEND).name, defaults={"base_currency": settings.BASE_CURRENCY}
+    )
+    return backend
 
 
 def exchange_rates_changed() -> None:

@@ -1,5 +1,6 @@
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -127,3 +128,31 @@ def test_deleting_a_review_in_admin_recomputes_the_rating(admin_client):
     admin_client.post(f"/admin/catalog/review/{reviews[0].pk}/delete/", {"post": "yes"})
     product.refresh_from_db()
     assert (str(product.rating_avg), product.rating_count) == ("0.00", 0)
+
+
+RATES = "/admin/exchange/rate/"
+
+
+def test_staff_add_a_rate_and_bad_rates_get_form_errors(admin_client, rates):
+    from djmoney.contrib.exchange.models import Rate
+
+    Rate.objects.filter(currency="GBP").delete()
+    assert admin_client.get(f"{RATES}add/").status_code == 200
+    response = admin_client.post(f"{RATES}add/", {"currency": "GBP", "value": "0.8"})
+    assert response.status_code == 302
+    added = Rate.objects.get(currency="GBP")
+    assert added.value == Decimal("0.8") and added.backend_id == Rate.objects.get(currency="EUR").backend_id
+
+    for data, message in [
+        ({"currency": "EUR", "value": "0.5"}, b"There is already a rate for EUR"),
+        ({"currency": "JPY", "value": "150"}, b"Select a valid choice"),
+        ({"currency": "CHF", "value": "-1"}, b"Select a valid choice"),
+    ]:
+        response = admin_client.post(f"{RATES}add/", data)
+        assert response.status_code == 200 and message in response.content, data
+    response = admin_client.post(f"{RATES}{added.pk}/change/", {"currency": "GBP", "value": "0"})
+    assert response.status_code == 200 and b"greater than or equal to" in response.content
+    base = Rate.objects.get(currency="USD")
+    response = admin_client.post(f"{RATES}{base.pk}/change/", {"currency": "USD", "value": "2"})
+    assert response.status_code == 200 and b"always 1" in response.content
+    assert Rate.objects.count() == 3 and Rate.objects.get(currency="GBP").value == Decimal("0.8")
