@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -177,14 +177,9 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
         raise UnbalancedTransaction()
 
     with transaction.atomic():
-        existing = LedgerTransaction.objects.filter(reference=reference).first()
-        if existing:
-            return _ledger_replay(existing, legs), False
-        try:
-            with transaction.atomic():
-                tx = LedgerTransaction.objects.create(reference=reference, kind=kind, description=description[:255])
-        except IntegrityError:
-            # A concurrent posting of the same reference won; it is the one.
+        tx = _ledger_transaction_insert(reference=reference, kind=kind, description=description[:255])
+        if tx is None:
+            # Posted before, or by a concurrent posting that committed first: that one is it.
             return _ledger_replay(LedgerTransaction.objects.get(reference=reference), legs), False
         LedgerEntry.objects.bulk_create(
             [
@@ -202,6 +197,29 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
             if wallets.update(balance=F("balance") + change) != 1:
                 raise InsufficientFunds()
         return tx, True
+
+
+def _ledger_transaction_insert(*, reference: str, kind: str, description: str) -> LedgerTransaction | None:
+    """The new transaction row, or None when its reference is taken: one statement, no savepoint.
+
+    INSERT ... ON CONFLICT DO NOTHING waits for a concurrent posting of the
+    same reference and then yields to it (PostgreSQL and SQLite alike).
+    """
+    created_at = timezone.now()
+    table = connection.ops.quote_name(LedgerTransaction._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (reference, kind, description, created_at) VALUES (%s, %s, %s, %s) "  # noqa: S608
+            "ON CONFLICT (reference) DO NOTHING RETURNING id",
+            [reference, kind, description, connection.ops.adapt_datetimefield_value(created_at)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    tx = LedgerTransaction(id=row[0], reference=reference, kind=kind, description=description, created_at=created_at)
+    tx._state.adding = False
+    tx._state.db = connection.alias
+    return tx
 
 
 def _leg_key(account_id: int, amount: Decimal, currency: str) -> tuple[int, Decimal, str]:

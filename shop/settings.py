@@ -150,6 +150,10 @@ if REDIS_URL:
             "TIMEOUT": 300,
         }
     }
+    # Every request of a signed-in shopper or app reads its session: from Redis (shared by all
+    # workers), written through to the database so a cache flush signs nobody out. Without Redis
+    # the cache is per process, so sessions stay database-only.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {

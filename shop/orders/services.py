@@ -120,22 +120,30 @@ def _event(order: Order, *, from_status: str, to_status: str, actor=None, reason
     )
 
 
-def outbox_email_queue(*, order: Order, kind: str, key_suffix: str = "", context: dict | None = None) -> OutboxEmail:
+def outbox_email_queue(
+    *, order: Order, kind: str, key_suffix: str = "", context: dict | None = None, first_time: bool = False
+) -> OutboxEmail:
     """Write an e-mail to the outbox in the caller's transaction; sent after commit.
 
     The key makes it idempotent: the same e-mail queued twice is one row.
+    `first_time` is for callers that cannot queue this e-mail twice (a new
+    order; a transition made under the order's lock): the row is simply
+    inserted, and should that ever be wrong the unique key fails the whole
+    transaction rather than sending two.
     """
-    with transaction.atomic(savepoint=False):
-        row, created = OutboxEmail.objects.get_or_create(
-            key=f"{order.number}:{kind}{key_suffix}",
-            defaults={
-                "kind": kind,
-                "order": order,
-                "recipient": order.email or order.user.email,
-                "language": getattr(order.user, "preferred_language", "") or translation.get_language() or "",
-                "context": context or {},
-            },
-        )
+    key = f"{order.number}:{kind}{key_suffix}"
+    fields = {
+        "kind": kind,
+        "order": order,
+        "recipient": order.email or order.user.email,
+        "language": getattr(order.user, "preferred_language", "") or translation.get_language() or "",
+        "context": context or {},
+    }
+    if first_time:
+        row, created = OutboxEmail.objects.create(key=key, **fields), True
+    else:
+        with transaction.atomic(savepoint=False):
+            row, created = OutboxEmail.objects.get_or_create(key=key, defaults=fields)
     if created:
         row_id = row.id
         transaction.on_commit(lambda: _outbox_kick(row_id))
@@ -255,7 +263,7 @@ def _order_create(
         ]
     )
     _event(order, from_status="", to_status=S.PENDING_PAYMENT, actor=user, reason=_("Order placed"))
-    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PLACED)
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PLACED, first_time=True)
     if reserve:
         _order_reserve(order, lines, actor=user)
     return order
@@ -434,7 +442,8 @@ def _order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Or
         lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
         reference=order.number,
     )
-    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID)
+    # Only the transition out of pending_payment (under the order's lock) gets here.
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True)
     return order
 
 
