@@ -394,6 +394,13 @@ def main() -> None:
     parser.add_argument("--run-only", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child:
+        from bench.__main__ import ensure_database
+
+        url = os.environ.get("DATABASE_URL", "")
+        if not url:
+            raise SystemExit("reconcile_bench: set DATABASE_URL to a PostgreSQL database (made if missing)")
+        ensure_database(url)
     setup()
     if args.child:
         print(json.dumps(run()))
