@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 
-from shop.exceptions import NotFound, ShopError
+from shop.exceptions import Conflict, NotFound, ShopError
 
 
 class InvalidQuantity(ShopError):
@@ -31,3 +31,11 @@ class CartEmpty(ShopError):
 
 class CartLineNotFound(NotFound):
     default_message = _("This cart line does not exist.")
+
+
+class CartChanged(Conflict):
+    code = "cart_changed"
+    default_message = _(
+        "Your cart changed while you were checking out (perhaps in another window). "
+        "Please review it and place your order again."
+    )

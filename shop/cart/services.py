@@ -15,13 +15,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from catalog.exceptions import OutOfStock
 from catalog.selectors import product_available, products_by_ids
-from shop.cart.exceptions import InvalidQuantity, ProductUnavailable
+from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
 
 MAX_LINE_QUANTITY = 99
@@ -188,6 +189,46 @@ def cart_clear(*, owner: CartOwner, product_ids: list[int] | None = None) -> Non
         if product_ids is not None:
             qs = qs.filter(product_id__in=[pid for pid in product_ids if id_in_range(pid)])
         qs.delete()
+
+
+def cart_lines_take(*, user, lines: list[tuple[int, int]]) -> None:
+    """Take exactly these (product id, quantity) lines out of the user's cart, for an order.
+
+    Call in the transaction that creates the order. Two checkouts of the same
+    cart at once (a double submit with two keys, two windows) both read the
+    lines, but only the first deletes them: the second waits on their row
+    locks, finds them gone and gets CartChanged, rolling its order back. So
+    one cart never becomes two orders, and nor does a quantity changed
+    meanwhile go unnoticed.
+    """
+    if not lines:
+        return
+    wanted = Q()
+    for product_id, quantity in lines:
+        wanted |= Q(product_id=product_id, quantity=quantity)
+    with transaction.atomic(savepoint=False):
+        deleted, _detail = CartLine.objects.filter(wanted, cart__user=user).delete()
+        if deleted != len(lines):
+            raise CartChanged()
+
+
+def cart_lines_put_back(*, user, lines: list[tuple[int, int, Money]]) -> None:
+    """Return (product id, quantity, price seen) lines taken for an order that did not go through.
+
+    A line the shopper has added again meanwhile is left as it is now.
+    """
+    if not lines:
+        return
+    with transaction.atomic():
+        cart = _locked_cart(user)
+        present = set(CartLine.objects.filter(cart=cart).values_list("product_id", flat=True))
+        CartLine.objects.bulk_create(
+            [
+                CartLine(cart=cart, product_id=product_id, quantity=quantity, price_seen=seen)
+                for product_id, quantity, seen in lines
+                if product_id not in present
+            ]
+        )
 
 
 def cart_merge(*, request, user) -> list[str]:

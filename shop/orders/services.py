@@ -44,7 +44,7 @@ from payments.models import Payment
 from payments.selectors import card_token_check
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
-from shop.cart.services import CartOwner, cart_clear, quantity_validate
+from shop.cart.services import CartOwner, cart_clear, cart_lines_put_back, cart_lines_take, quantity_validate
 from shop.exceptions import InvalidTransition, ShopError
 from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed, ReturnInvalid
 from shop.orders.models import (
@@ -197,6 +197,7 @@ class _Line:
     product: object
     quantity: int
     unit_price: Money
+    price_seen: Money | None = None  # the cart line's, to put it back if the order does not go through
 
 
 def _checkout_lines(*, user, currency: str) -> list[_Line]:
@@ -206,14 +207,14 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
     products = products_by_ids([product_id for _id, product_id, _q, _p in raw])
     convert = price_converter(currency)  # one rate lookup for all lines
     lines = []
-    for _id, product_id, quantity, _seen in raw:
+    for _id, product_id, quantity, seen in raw:
         product = products.get(product_id)
         if product is None or not product.is_active:
             raise ProductUnavailable(
                 _("A product in your cart is no longer sold; remove it and try again."), product_id=product_id
             )
         quantity_validate(quantity)
-        lines.append(_Line(product=product, quantity=quantity, unit_price=convert(product.price)))
+        lines.append(_Line(product=product, quantity=quantity, unit_price=convert(product.price), price_seen=seen))
     return lines
 
 
@@ -333,7 +334,7 @@ def order_place(
                 % {"total": total, "expected": expected_total},
                 field="total",
             )
-    product_ids = [line.product.id for line in lines]
+    cart_taken = [(line.product.id, line.quantity) for line in lines]
     _sold_out_refuse(lines)
     # Stock rows are the one thing buyers of a hot product queue on: each transaction
     # takes them last, so they stay locked only for its final statements and commit.
@@ -344,6 +345,9 @@ def order_place(
                     user=user, currency=currency, method=payment_method, address=address, lines=lines,
                     checkout_token=checkout_token, reserve=False,
                 )
+                # The cart's lines go with the order: a second checkout of the same cart waits
+                # here and is refused (CartChanged) before it touches the wallet.
+                cart_lines_take(user=user, lines=cart_taken)
                 payment = payment_services.payment_create(
                     user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
                     method=Payment.Method.WALLET,
@@ -358,7 +362,6 @@ def order_place(
                         % {"currency": currency},
                         reason="no_wallet",
                     )
-                cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
                 # Paid in this transaction: reserved and sold in one guarded step, last.
                 stock_sell(lines=_stock_lines(lines), reference=order.number, actor=user)
             order.refresh_from_db()
@@ -368,6 +371,8 @@ def order_place(
                 user=user, currency=currency, method=payment_method, address=address, lines=lines,
                 checkout_token=checkout_token, reserve=False,
             )
+            # As above; put back below if the card is declined.
+            cart_lines_take(user=user, lines=cart_taken)
             payment = payment_services.payment_create(
                 user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
                 method=Payment.Method.CARD, card_token=card_token,
@@ -385,8 +390,11 @@ def order_place(
     payment = payment_services.payment_charge_card(payment_id=payment.id)
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
-    if result.outcome != PlaceOutcome.DECLINED:
-        cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
+    if result.outcome == PlaceOutcome.DECLINED:
+        # The shopper is invited to pay another way: the cart is as it was.
+        cart_lines_put_back(
+            user=user, lines=[(line.product.id, line.quantity, line.price_seen) for line in lines if line.price_seen]
+        )
     return result
 
 

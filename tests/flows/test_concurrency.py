@@ -155,3 +155,43 @@ def test_the_same_idempotency_key_sent_twice_at_once_makes_one_order():
     assert Wallet.objects.get(user=user).balance == 30
     assert stock_of(product) == (8, 0)
     assert_ledger_balanced()
+
+
+@pytest.mark.parametrize("method", ["wallet", "card"])
+def test_one_cart_checked_out_from_several_windows_at_once_is_one_order(method, psp):
+    """Four windows place the same cart at once, each with its own Idempotency-Key: one order, one charge."""
+    from payments.psp_sandbox.models import SandboxCharge
+    from shop.cart.models import CartLine
+
+    product = make_product(price="10.00", on_hand=50)
+    user = shopper_new(funds="100.00")
+    cart_fill(user, (product, 2))
+
+    def checkout():
+        client = APIClient()
+        client.force_authenticate(user)
+        body = {"payment_method": method, "shipping_address": user.addresses.first().pk}
+        if method == "card":
+            body["card_token"] = "tok_ok"
+        response = client.post(
+            "/api/v1/orders/", body, format="json", headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
+        return response.status_code, response.json().get("code")
+
+    results = run_in_threads([checkout] * 4)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert [status for status, _code in results].count(201) == 1, results
+    # The others either waited on the cart and found it taken, or came after and found it empty.
+    assert {(status, code) for status, code in results if status != 201} <= {
+        (409, "cart_changed"), (400, "cart_empty")
+    }, results
+    assert Order.objects.count() == 1 and Order.objects.get().status == Order.Status.PAID
+    assert Payment.objects.count() == 1
+    if method == "card":
+        assert SandboxCharge.objects.count() == 1
+    else:
+        assert Wallet.objects.get(user=user).balance == 80
+    assert stock_of(product) == (48, 0)
+    assert not CartLine.objects.filter(cart__user=user).exists()
+    assert_ledger_balanced()
