@@ -393,7 +393,7 @@ def order_place(
     if result.outcome == PlaceOutcome.DECLINED:
         # The shopper is invited to pay another way: the cart is as it was.
         cart_lines_put_back(
-            user=user, lines=[(line.product.id, line.quantity, line.price_seen) for line in lines if line.price_seen]
+            user=user, lines=[(line.product.id, line.quantity, line.price_seen) for line in lines if line.price_seen is not None]
         )
     return result
 
