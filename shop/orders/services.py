@@ -44,7 +44,7 @@ from payments.models import Payment
 from payments.selectors import card_token_check
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
-from shop.cart.services import CartOwner, cart_clear, cart_lines_put_back, cart_lines_take, quantity_validate
+from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
 from shop.exceptions import InvalidTransition, ShopError
 from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed, ReturnInvalid
 from shop.orders.models import (
@@ -323,7 +323,7 @@ def order_place(
     if checkout_token:
         existing = Order.objects.filter(user=user, checkout_token=checkout_token).first()
         if existing is not None:
-            return _replay(existing, user=user)
+            return _replay(existing)
     address = _address_snapshot(user=user, shipping_address=shipping_address)
     lines = _checkout_lines(user=user, currency=currency)
     if expected_total is not None:
@@ -384,7 +384,7 @@ def order_place(
         if checkout_token:
             existing = Order.objects.filter(user=user, checkout_token=checkout_token).first()
             if existing is not None:
-                return _replay(existing, user=user)
+                return _replay(existing)
         raise
     # Outside any transaction: the provider call may take seconds.
     payment = payment_services.payment_charge_card(payment_id=payment.id)
@@ -398,18 +398,14 @@ def order_place(
     return result
 
 
-def _replay(order: Order, *, user) -> PlaceResult:
-    """The answer for a checkout token already used: its order, and its lines out of the cart.
+def _replay(order: Order) -> PlaceResult:
+    """The answer for a checkout token already used: its order, as it is now.
 
-    The first request may have died after the payment and before it emptied
-    the cart; the retry finishes that step, so the shopper is not invited to
-    buy the same things again.
+    The cart is left alone: the order took its lines when it was made, so
+    whatever is in the cart now was put there after it (buying the same
+    product again is the shopper's call, not the retry's).
     """
-    result = _result_for(order)
-    if result.outcome != PlaceOutcome.DECLINED:
-        product_ids = [pid for pid in order.lines.values_list("product_id", flat=True) if pid is not None]
-        cart_clear(owner=CartOwner(user=user), product_ids=product_ids)
-    return result
+    return _result_for(order)
 
 
 def _result_for(order: Order, payment=None) -> PlaceResult:

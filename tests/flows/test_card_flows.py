@@ -220,6 +220,7 @@ def test_a_crash_after_the_charge_then_a_retry_with_the_same_key_returns_the_fir
     assert crashed and SandboxCharge.objects.count() == 1
     # The order took the cart's lines when it was made, before the charge: nothing left to buy twice.
     assert not CartLine.objects.filter(cart__user=buyer.user).exists()
+    cart_fill(buyer.user, (product, 1))  # the shopper wants one more, in a new order
 
     retry = pay_by_card(buyer, "tok_ok", key="crash-key")
 
@@ -231,5 +232,6 @@ def test_a_crash_after_the_charge_then_a_retry_with_the_same_key_returns_the_fir
     assert SandboxCharge.objects.count() == 1
     assert LedgerTransaction.objects.count() == ledger_before + 1
     assert stock_of(product) == (4, 0)
-    assert not CartLine.objects.filter(cart__user=buyer.user).exists()
+    # The retry answered with the first order and left the new cart alone.
+    assert CartLine.objects.get(cart__user=buyer.user).quantity == 1
     assert_ledger_balanced()
