@@ -30,6 +30,7 @@ rolls back the object's creation.
 import hashlib
 import json
 import uuid
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import wraps
 
@@ -81,7 +82,9 @@ def idempotency_key_claim(*, user, key: str, scope: str, fingerprint: str) -> Id
         now = timezone.now()
         token = uuid.uuid4().hex
         try:
-            with transaction.atomic():
+            # One INSERT commits on its own; a savepoint only where a refusal must not
+            # poison the caller's transaction.
+            with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
                 return IdempotencyKey.objects.create(
                     user=user,
                     key=key,
@@ -140,17 +143,19 @@ def idempotency_key_resource(*, record: IdempotencyKey):
 
 
 def idempotency_key_complete(*, record: IdempotencyKey, status: int, body) -> None:
-    """Store the final response of a key this request holds (a lost claim stores nothing)."""
-    with transaction.atomic():
-        IdempotencyKey.objects.filter(
-            pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, lease_token=record.lease_token
-        ).update(
-            status=IdempotencyKey.Status.DONE,
-            response_status=status,
-            response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
-            completed_at=timezone.now(),
-            locked_until=None,
-        )
+    """Store the final response of a key this request holds (a lost claim stores nothing).
+
+    One UPDATE: atomic on its own, no transaction around it.
+    """
+    IdempotencyKey.objects.filter(
+        pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, lease_token=record.lease_token
+    ).update(
+        status=IdempotencyKey.Status.DONE,
+        response_status=status,
+        response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+        completed_at=timezone.now(),
+        locked_until=None,
+    )
 
 
 def idempotency_key_abandon(*, record: IdempotencyKey) -> None:
