@@ -293,27 +293,7 @@ class HttpGateway(Gateway):
 
     def get_charge(self, *, idempotency_key):
         """The charge made with `idempotency_key`: succeeded, declined, not_found, or unknown (no answer)."""
-        status, data, error, latency, record, exc = self._request(
-            "GET", "v1/charges", params={"idempotency_key": idempotency_key}
-        )
-        common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
-        if exc is not None:
-            return GatewayResult(Outcome.UNKNOWN, error_code="unreachable", error=error, **common)
-        err = data.get("error") if isinstance(data.get("error"), dict) else {}
-        provider_id = str(data.get("id", ""))
-        if status == 200 and provider_id and data.get("status") == "succeeded":
-            return GatewayResult(Outcome.SUCCEEDED, provider_id, **common)
-        if status == 200 and provider_id and data.get("status") == "failed":
-            code = data.get("failure_code") or "declined"
-            return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=code, **common)
-        if status == 200:
-            return GatewayResult(Outcome.UNKNOWN, error_code="invalid_response", error="HTTP 200", **common)
-        code = str(err.get("code", "")) or f"http_{status}"
-        message = str(err.get("message", "")) or f"HTTP {status}"
-        _log_credentials_refused(status, code, "v1/charges")
-        if status == 404 and code == "not_found":
-            return GatewayResult(Outcome.NOT_FOUND, error_code=code, error=message, **common)
-        return GatewayResult(Outcome.UNKNOWN, error_code=code, error=message, **common)
+        return self._get_by_key("v1/charges", idempotency_key=idempotency_key)
 
     def refund(self, *, idempotency_key, charge_id, amount, reference):
         body = {
@@ -340,7 +320,7 @@ class HttpGateway(Gateway):
         return self._get_by_key("v1/payouts", idempotency_key=idempotency_key)
 
     def _get_by_key(self, path: str, *, idempotency_key: str) -> GatewayResult:
-        """GET `path?idempotency_key=K`, read like get_charge: only a 404 `not_found` means "none"."""
+        """GET `path?idempotency_key=K` (a charge or a payout): only a 404 `not_found` means "none"."""
         status, data, error, latency, record, exc = self._request("GET", path, params={"idempotency_key": idempotency_key})
         common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
         if exc is not None:
@@ -356,6 +336,7 @@ class HttpGateway(Gateway):
             return GatewayResult(Outcome.UNKNOWN, error_code="invalid_response", error="HTTP 200", **common)
         code = str(err.get("code", "")) or f"http_{status}"
         message = str(err.get("message", "")) or f"HTTP {status}"
+        _log_credentials_refused(status, code, path)
         if status == 404 and code == "not_found":
             return GatewayResult(Outcome.NOT_FOUND, error_code=code, error=message, **common)
         return GatewayResult(Outcome.UNKNOWN, error_code=code, error=message, **common)
