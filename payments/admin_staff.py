@@ -15,10 +15,8 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
@@ -37,6 +35,7 @@ from payments.models import (
     Wallet,
 )
 from payments.reconciliation import reconciliation_item_resolve
+from shop.admin_actions import action_confirm
 from shop.exceptions import ShopError
 
 PERM_REFUND = "payments.refund_payment"
@@ -75,25 +74,6 @@ class AdjustmentForm(ReasonForm):
         return amount
 
 
-def _confirm(modeladmin, request, queryset, *, form_class, action: str, title, explanation, submit_label):
-    """(form, None) when the confirmed form is valid; otherwise (None, the confirmation page)."""
-    form = form_class(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        return form, None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "explanation": explanation,
-        "submit_label": submit_label,
-        "form": form,
-        "queryset": queryset,
-        "action": action,
-        "opts": modeladmin.model._meta,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
-    }
-    return None, TemplateResponse(request, "admin/payments/action_reason.html", context)
-
-
 # --- wallets and payments (the payments app's admin, with staff actions added) -------------------
 
 admin.site.unregister(Wallet)
@@ -107,7 +87,7 @@ class StaffWalletAdmin(WalletAdmin):
     @admin.action(description=_("Close the selected (empty) wallets (finance)"))
     def close_wallets(self, request, queryset):
         require_perm(request, PERM_CLOSE_WALLET)
-        form, page = _confirm(
+        form, page = action_confirm(
             self, request, queryset, form_class=ReasonForm, action="close_wallets",
             title=_("Close wallets"),
             explanation=_("A closed wallet takes no more deposits or spends. Only an empty wallet can be closed."),
@@ -134,7 +114,7 @@ class StaffWalletAdmin(WalletAdmin):
     @admin.action(description=_("Adjust balance (finance): post a balanced adjustment with a reason"))
     def adjust_balance(self, request, queryset):
         require_perm(request, PERM_ADJUST)
-        form, page = _confirm(
+        form, page = action_confirm(
             self, request, queryset, form_class=AdjustmentForm, action="adjust_balance",
             title=_("Adjust wallet balance"),
             explanation=_("A ledger adjustment between the wallet and provider clearing is posted; "
@@ -187,7 +167,7 @@ class StaffPaymentAdmin(PaymentAdmin):
     @admin.action(description=_("Refund in full (finance)"))
     def refund_in_full(self, request, queryset):
         require_perm(request, PERM_REFUND)
-        form, page = _confirm(
+        form, page = action_confirm(
             self, request, queryset, form_class=ReasonForm, action="refund_in_full",
             title=_("Refund payments in full"),
             explanation=_("What is left of each payment goes back the way it came (wallet or card)."),
@@ -265,7 +245,7 @@ class PaymentHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _decide(self, request, queryset, *, action, verb, decide, title, explanation, submit_label):
         """Ask for the reason, then release or refuse each held payment; a refused decision is audited as such."""
         require_perm(request, PERM_RELEASE)
-        form, page = _confirm(self, request, queryset, form_class=ReasonForm, action=action, title=title,
+        form, page = action_confirm(self, request, queryset, form_class=ReasonForm, action=action, title=title,
                               explanation=explanation, submit_label=submit_label)
         if page is not None:
             return page
@@ -323,7 +303,7 @@ class ReconciliationItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("Mark resolved (with a note)"))
     def resolve(self, request, queryset):
         require_perm(request, PERM_RESOLVE)
-        form, page = _confirm(
+        form, page = action_confirm(
             self, request, queryset, form_class=NoteForm, action="resolve", title=_("Resolve reconciliation items"),
             explanation=_("Say what was done; the items keep their findings and record who resolved them."),
             submit_label=_("Resolve"),

@@ -12,14 +12,13 @@ refused and why.
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from payments.audit import audit_record
+from shop.admin_actions import action_confirm
 from shop.exceptions import ShopError
 from shop.orders import services
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
@@ -84,21 +83,11 @@ class PermissionCheckedActionsMixin:
 
 def _reason_or_page(modeladmin, request, queryset, *, action: str, title, explanation, submit_label):
     """(reason, None) once the staff member confirmed with a reason; else (None, the confirmation page)."""
-    form = ActionReasonForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        return form.cleaned_data["reason"].strip(), None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "explanation": explanation,
-        "submit_label": submit_label,
-        "form": form,
-        "queryset": queryset,
-        "action": action,
-        "opts": modeladmin.model._meta,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
-    }
-    return None, TemplateResponse(request, "admin/orders/action_reason.html", context)
+    form, page = action_confirm(
+        modeladmin, request, queryset, form_class=ActionReasonForm, action=action, title=title,
+        explanation=explanation, submit_label=submit_label,
+    )
+    return (form.cleaned_data["reason"].strip(), None) if form is not None else (None, page)
 
 
 def _apply(modeladmin, request, queryset, *, service, reason: str, done_message, id_arg="order_id", details=None):
