@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.countries import COUNTRY_CODES
-from shop.api import Pagination
+from shop.core.api import Pagination
 
 
 class MeOutputSerializer(serializers.Serializer):

@@ -33,7 +33,7 @@ from catalog.models import (
     StockMovement,
     StockReservation,
 )
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 
 
 @admin.register(Category)

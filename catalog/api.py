@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 from catalog import selectors, services
 from catalog.cache import LISTING_TTL, listing_cache_key, stock_tokens_current
 from catalog.models import Product
-from shop.api import ErrorSerializer, MoneyField, Pagination, paginated
-from shop.money import money_to_dict, request_currency
+from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
+from shop.core.money import money_to_dict, request_currency
 
 MAX_QUERY_LENGTH = 200
 

@@ -15,7 +15,7 @@ always show current stock. Readers take the tokens *before* they read stock,
 so an answer built from stock older than its tokens cannot be stored.
 
 One thing may lag: the in-stock facet counts cached with a listing's facets
-(`catalog.selectors.FACETS_TTL`, two minutes at most).
+(`settings.CATALOG_FACETS_CACHE_SECONDS`, two minutes by default).
 """
 
 import hashlib

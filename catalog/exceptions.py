@@ -1,12 +1,25 @@
 """Catalog domain errors; each carries a machine code for API clients."""
 
+from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
-from shop.exceptions import ShopError
+from shop.core.exceptions import CoreErrorCode, ShopError, error_codes
+
+
+@error_codes
+class CatalogErrorCode(TextChoices):
+    """Machine codes of this app's errors (the `code` of an API error body)."""
+
+    OUT_OF_STOCK = "out_of_stock"
+    PRODUCT_NOT_FOUND = "product_not_found"
+    INVALID_QUANTITY = "invalid_quantity"
+    NOT_A_BUYER = "not_a_buyer"
+    ALREADY_REVIEWED = "already_reviewed"
+    IMPORT_FAILED = "import_failed"
 
 
 class OutOfStock(ShopError):
-    code = "out_of_stock"
+    code = CatalogErrorCode.OUT_OF_STOCK
     status_code = 409
     default_message = _("Not enough stock for this product.")
 
@@ -17,36 +30,36 @@ class OutOfStock(ShopError):
 
 
 class ProductNotFound(ShopError):
-    code = "product_not_found"
+    code = CatalogErrorCode.PRODUCT_NOT_FOUND
     status_code = 404
     default_message = _("Product not found.")
 
 
 class InvalidQuantity(ShopError):
-    code = "invalid_quantity"
+    code = CatalogErrorCode.INVALID_QUANTITY
     status_code = 400
     default_message = _("The quantity must be a positive whole number.")
 
 
 class NotABuyer(ShopError):
-    code = "not_a_buyer"
+    code = CatalogErrorCode.NOT_A_BUYER
     status_code = 403
     default_message = _("Only customers who bought this product can review it.")
 
 
 class AlreadyReviewed(ShopError):
-    code = "already_reviewed"
+    code = CatalogErrorCode.ALREADY_REVIEWED
     status_code = 409
     default_message = _("You have already reviewed this product.")
 
 
 class InvalidRating(ShopError):
-    code = "invalid"
+    code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("The rating must be a whole number from 1 to 5.")
 
 
 class ImportFailed(ShopError):
-    code = "import_failed"
+    code = CatalogErrorCode.IMPORT_FAILED
     status_code = 400
     default_message = _("The file could not be imported.")

@@ -28,12 +28,11 @@ from catalog.models import (
     Stock,
     StockMovement,
 )
-from shop.money import exchange_rate, minor_unit_quantum, money_convert
+from shop.core.money import exchange_rate, minor_unit_quantum, money_convert
 
 ORDERINGS = ("relevance", "price", "-price", "name", "-created", "-rating")
 # Price bands in the shopper's currency: (lower inclusive, upper exclusive or None).
 PRICE_BANDS = ((0, 25), (25, 50), (50, 100), (100, 250), (250, None))
-FACETS_TTL = 120
 ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 # Columns no page or answer shows: the search vector is several kilobytes of
 # text per product that Python would parse for nothing; lists show no description.
@@ -702,7 +701,7 @@ def product_search(query: ProductQuery) -> ProductSearchResult:
             facets, page_ids = _matches_in_one_pass(query, qs, ranked=ranked, ordering=ordering, offset=offset)
         else:
             facets = product_facets(query, qs)
-        cache.set(facet_key, facets, getattr(settings, "CATALOG_FACETS_CACHE_SECONDS", FACETS_TTL))
+        cache.set(facet_key, facets, settings.CATALOG_FACETS_CACHE_SECONDS)
     count = facets["total"]
     products = []
     if page_ids is not None:

@@ -53,7 +53,7 @@ from catalog.models import (
     StockMovement,
     StockReservation,
 )
-from shop.money import minor_unit_quantum
+from shop.core.money import minor_unit_quantum
 
 THUMBNAIL_SIZE = (320, 320)
 CSV_FIELDS = ["sku", "slug", "name", "brand", "category", "price", "is_active", "description", "attributes"]

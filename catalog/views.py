@@ -15,9 +15,9 @@ from catalog import selectors, services
 from catalog.api import product_query_from_params
 from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key, stock_tokens_current
 from catalog.forms import ReviewForm
-from shop.api import _first_field_error
-from shop.exceptions import ShopError
-from shop.money import request_currency
+from shop.core.api import _first_field_error
+from shop.core.exceptions import ShopError
+from shop.core.money import request_currency
 
 CART_SLOT = "<div data-cart-slot></div>"
 

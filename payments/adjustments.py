@@ -3,21 +3,13 @@
 import uuid
 
 from django.db import transaction
-from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
 from payments.audit import audit_record
-from payments.exceptions import CurrencyMismatch, InvalidAmount, WalletNotFound
+from payments.exceptions import CurrencyMismatch, InvalidAmount, ReasonRequired, WalletNotFound
 from payments.models import LedgerAccount, LedgerTransaction, Wallet
 from payments.services import Leg, ledger_post, ledger_system_account
-from shop.exceptions import ShopError
-from shop.money import minor_unit_quantum
-
-
-class ReasonRequired(ShopError):
-    code = "reason_required"
-    status_code = 400
-    default_message = _("Say why: a reason is required.")
+from shop.core.money import minor_unit_quantum
 
 
 def wallet_adjust(*, wallet_id: int, amount: Money, reason: str, actor) -> LedgerTransaction:

@@ -35,8 +35,8 @@ from payments.models import (
     Wallet,
 )
 from payments.reconciliation import reconciliation_item_resolve
-from shop.admin_actions import action_confirm
-from shop.exceptions import ShopError
+from shop.core.admin_actions import action_confirm
+from shop.core.exceptions import ShopError
 
 PERM_REFUND = "payments.refund_payment"
 PERM_ADJUST = "payments.adjust_wallet"

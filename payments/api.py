@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from payments import selectors, services
 from payments.idempotency import idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
-from shop.api import ErrorSerializer, MoneyField, Pagination, paginated
+from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
 
 IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
 

@@ -1,84 +1,120 @@
 """Payment domain errors; each carries a stable machine `code` for API clients."""
 
+from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
-from shop.exceptions import ShopError
+from shop.core.exceptions import CoreErrorCode, ShopError, error_codes
+
+
+@error_codes
+class PaymentErrorCode(TextChoices):
+    """Machine codes of this app's errors (the `code` of an API error body)."""
+
+    PAYMENT_ERROR = "payment_error"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    CARD_DECLINED = "card_declined"
+    WALLET_NOT_FOUND = "wallet_not_found"
+    WALLET_CLOSED = "wallet_closed"
+    WALLET_EXISTS = "wallet_exists"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
+    UNSUPPORTED_CURRENCY = "unsupported_currency"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INVALID_AMOUNT = "invalid_amount"
+    DEPOSIT_LIMIT_EXCEEDED = "deposit_limit_exceeded"
+    WITHDRAWAL_CARD_NOT_ALLOWED = "withdrawal_card_not_allowed"
+    UNBALANCED_TRANSACTION = "unbalanced_transaction"
+    LEDGER_REFERENCE_CONFLICT = "ledger_reference_conflict"
+    REFUND_NOT_ALLOWED = "refund_not_allowed"
+    REFUND_FAILED = "refund_failed"
+    INVALID_CARD_TOKEN = "invalid_card_token"
+    PAYMENT_IN_PROGRESS = "payment_in_progress"
+    IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    REQUEST_IN_PROGRESS = "request_in_progress"
+    INVALID_SIGNATURE = "invalid_signature"
+    WALLET_HAS_PENDING_PAYMENTS = "wallet_has_pending_payments"
+    WALLET_NOT_EMPTY = "wallet_not_empty"
+    PAYMENT_REFUSED = "payment_refused"
+    REASON_REQUIRED = "reason_required"
+    RECONCILIATION_RUNNING = "reconciliation_running"
+    GATEWAY_ERROR = "gateway_error"
+    PAYMENT_FAILED = "payment_failed"
 
 
 class PaymentError(ShopError):
-    code = "payment_error"
+    code = PaymentErrorCode.PAYMENT_ERROR
     status_code = 400
     default_message = _("The payment could not be completed.")
 
 
 class InsufficientFunds(PaymentError):
-    code = "insufficient_funds"
+    code = PaymentErrorCode.INSUFFICIENT_FUNDS
     status_code = 402
     default_message = _("The wallet balance is too low for this amount.")
 
 
 class CardDeclined(PaymentError):
-    code = "card_declined"
+    code = PaymentErrorCode.CARD_DECLINED
     status_code = 402
     default_message = _("The card was declined.")
 
 
 class WalletNotFound(PaymentError):
-    code = "wallet_not_found"
+    code = PaymentErrorCode.WALLET_NOT_FOUND
     status_code = 404
     default_message = _("No wallet found.")
 
 
 class WalletClosed(PaymentError):
-    code = "wallet_closed"
+    code = PaymentErrorCode.WALLET_CLOSED
     status_code = 409
     default_message = _("This wallet is closed.")
 
 
 class WalletExists(PaymentError):
-    code = "wallet_exists"
+    code = PaymentErrorCode.WALLET_EXISTS
     status_code = 409
     default_message = _("You already have a wallet in this currency.")
 
 
 class EmailNotVerified(PaymentError):
-    code = "email_not_verified"
+    code = PaymentErrorCode.EMAIL_NOT_VERIFIED
     status_code = 403
     default_message = _("Please verify your e-mail address first.")
 
 
 class UnsupportedCurrency(PaymentError):
-    code = "unsupported_currency"
+    code = PaymentErrorCode.UNSUPPORTED_CURRENCY
     status_code = 400
     default_message = _("This currency is not supported.")
 
 
 class CurrencyMismatch(PaymentError):
-    code = "currency_mismatch"
+    code = PaymentErrorCode.CURRENCY_MISMATCH
     status_code = 400
     default_message = _("The amount's currency does not match the wallet's.")
 
 
 class InvalidAmount(PaymentError):
-    code = "invalid_amount"
+    code = PaymentErrorCode.INVALID_AMOUNT
     status_code = 400
     default_message = _("The amount must be positive and use the currency's minor units.")
 
 
 class DepositLimitExceeded(PaymentError):
-    code = "deposit_limit_exceeded"
+    code = PaymentErrorCode.DEPOSIT_LIMIT_EXCEEDED
     status_code = 400
     default_message = _("This is more than a single deposit may be.")
 
 
 class WithdrawalCardNotAllowed(PaymentError):
-    code = "withdrawal_card_not_allowed"
+    code = PaymentErrorCode.WITHDRAWAL_CARD_NOT_ALLOWED
     status_code = 400
     default_message = _("Money can only be paid back to a card that topped up this wallet.")
 
 
 class UnbalancedTransaction(PaymentError):
-    code = "unbalanced_transaction"
+    code = PaymentErrorCode.UNBALANCED_TRANSACTION
     status_code = 500
     default_message = _("A ledger transaction must sum to zero in every currency.")
 
@@ -86,60 +122,88 @@ class UnbalancedTransaction(PaymentError):
 class LedgerReferenceConflict(PaymentError):
     """A reference was posted again with other legs: a programming error, never a replay."""
 
-    code = "ledger_reference_conflict"
+    code = PaymentErrorCode.LEDGER_REFERENCE_CONFLICT
     status_code = 500
     default_message = _("This ledger reference was already posted with different amounts or accounts.")
 
 
 class RefundNotAllowed(PaymentError):
-    code = "refund_not_allowed"
+    code = PaymentErrorCode.REFUND_NOT_ALLOWED
     status_code = 409
     default_message = _("This payment cannot be refunded by that amount.")
 
 
 class RefundFailed(PaymentError):
-    code = "refund_failed"
+    code = PaymentErrorCode.REFUND_FAILED
     status_code = 502
     default_message = _("The payment provider refused the refund.")
 
 
 class InvalidCardToken(PaymentError):
-    code = "invalid_card_token"
+    code = PaymentErrorCode.INVALID_CARD_TOKEN
     status_code = 400
-    default_message = _("Enter a card token from the payment provider (tok_...); card numbers are never accepted.")
+    default_message = _(
+        "Enter a card token from the payment provider (tok_...); card numbers are never accepted."
+    )
 
 
 class PaymentInProgress(PaymentError):
-    code = "payment_in_progress"
+    code = PaymentErrorCode.PAYMENT_IN_PROGRESS
     status_code = 409
     default_message = _("This payment has been sent to the provider; its outcome is being confirmed.")
 
 
 class PaymentNotFound(PaymentError):
-    code = "not_found"
+    code = CoreErrorCode.NOT_FOUND
     status_code = 404
     default_message = _("Payment not found.")
 
 
 class IdempotencyKeyRequired(ShopError):
-    code = "idempotency_key_required"
+    code = PaymentErrorCode.IDEMPOTENCY_KEY_REQUIRED
     status_code = 400
     default_message = _("This request needs an Idempotency-Key header.")
 
 
 class IdempotencyKeyReused(ShopError):
-    code = "idempotency_key_reused"
+    code = PaymentErrorCode.IDEMPOTENCY_KEY_REUSED
     status_code = 409
     default_message = _("This Idempotency-Key was already used with a different request.")
 
 
 class RequestInProgress(ShopError):
-    code = "request_in_progress"
+    code = PaymentErrorCode.REQUEST_IN_PROGRESS
     status_code = 409
     default_message = _("A request with this Idempotency-Key is still in progress.")
 
 
 class WebhookSignatureInvalid(ShopError):
-    code = "invalid_signature"
+    code = PaymentErrorCode.INVALID_SIGNATURE
     status_code = 400
     default_message = _("The webhook signature is missing, invalid or too old.")
+
+
+class PaymentRefused(PaymentError):
+    code = PaymentErrorCode.PAYMENT_REFUSED
+    status_code = 402
+    default_message = _("This payment was refused by our fraud checks. Please contact support.")
+
+
+class ReasonRequired(PaymentError):
+    code = PaymentErrorCode.REASON_REQUIRED
+    status_code = 400
+    default_message = _("Say why: a reason is required.")
+
+
+class ReconciliationRunning(PaymentError):
+    code = PaymentErrorCode.RECONCILIATION_RUNNING
+    status_code = 409
+    default_message = _("A reconciliation of this day is already running.")
+
+
+class GatewayError(PaymentError):
+    """The provider could not answer a read (e.g. the settlement report)."""
+
+    code = PaymentErrorCode.GATEWAY_ERROR
+    status_code = 502
+    default_message = _("The payment provider could not be reached.")

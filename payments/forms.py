@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from payments.exceptions import InvalidCardToken
 from payments.selectors import card_token_check
-from shop.money import minor_unit_quantum
+from shop.core.money import minor_unit_quantum
 
 SANDBOX_CARDS = [
     ("tok_ok", _("Test card: succeeds")),
@@ -55,7 +55,7 @@ class MoneyMovementForm(forms.Form):
         super().__init__(*args, **kwargs)
         if cards is not None:
             self.fields["card_token"].choices = [(token, card_label(token)) for token in cards]
-        elif not getattr(settings, "PSP_SANDBOX_ENABLED", False):
+        elif not settings.PSP_SANDBOX_ENABLED:
             self.fields["card_token"] = forms.CharField(
                 label=_("Card token"), max_length=64, help_text=_("The token from the payment provider (tok_...).")
             )

@@ -24,13 +24,12 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from payments.audit import audit_record
+from payments.exceptions import PaymentErrorCode
 from payments.models import FraudRule, Payment, PaymentHold, PaymentScreening
-from shop.exceptions import InvalidTransition, ShopError
+from shop.core.exceptions import InvalidTransition
 
-REFUSED_CODE = "payment_refused"
 # What a card network says when it refuses a card (the sandbox scripts the first two).
 DECLINE_CODES = frozenset({
     "card_declined", "insufficient_funds", "expired_card", "incorrect_cvc", "incorrect_number", "invalid_cvc",
@@ -39,11 +38,6 @@ DECLINE_CODES = frozenset({
 })
 IN_FLIGHT = (Payment.Status.PENDING, Payment.Status.PROCESSING, Payment.Status.UNKNOWN)
 
-
-class PaymentRefused(ShopError):
-    code = REFUSED_CODE
-    status_code = 402
-    default_message = _("This payment was refused by our fraud checks. Please contact support.")
 
 
 def _scope_filter(rule: FraudRule, payment: Payment) -> Q:
@@ -148,7 +142,7 @@ def payment_screen(*, payment_id: int) -> bool:
             payment=payment, defaults={"verdict": PaymentScreening.Verdict.REFUSE, "rule": rule}
         )
     services.payment_settle(
-        payment_id=payment.pk, outcome="declined", error_code=REFUSED_CODE, error=reason, notify_on_failure=True
+        payment_id=payment.pk, outcome="declined", error_code=PaymentErrorCode.PAYMENT_REFUSED, error=reason, notify_on_failure=True
     )
     return True
 
@@ -183,6 +177,6 @@ def payment_hold_refuse(*, hold_id: int, actor, reason: str = "") -> Payment:
         hold.save(update_fields=["status", "decided_at", "decided_by"])
         audit_record(actor=actor, action="payment_hold_refuse", obj=hold.payment, reason=reason or hold.reason)
         return services.payment_settle(
-            payment_id=hold.payment_id, outcome="declined", error_code=REFUSED_CODE, error=reason or hold.reason,
+            payment_id=hold.payment_id, outcome="declined", error_code=PaymentErrorCode.PAYMENT_REFUSED, error=reason or hold.reason,
             notify_on_failure=True,
         )

@@ -32,14 +32,13 @@ from urllib.parse import urljoin
 import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
-from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
-from shop.exceptions import ShopError
-from shop.money import minor_unit_quantum
+from payments.exceptions import GatewayError
+from shop.core.money import minor_unit_quantum
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +79,6 @@ class GatewayResult:
             "request": self.request,
         }
 
-
-class GatewayError(ShopError):
-    """The provider could not answer a read (e.g. the settlement report)."""
-
-    code = "gateway_error"
-    status_code = 502
-    default_message = _("The payment provider could not be reached.")
 
 
 class Gateway(abc.ABC):
@@ -347,7 +339,7 @@ class HttpGateway(Gateway):
             "GET", "v1/settlements", params={"date": date.isoformat()}
         )
         if exc is not None or status != 200:
-            raise GatewayError(code="gateway_error", detail=error or f"HTTP {status}", status=status)
+            raise GatewayError(detail=error or f"HTTP {status}", status=status)
         return data
 
     def settlement_page(self, *, date, type, cursor="", limit=1000):
@@ -357,7 +349,7 @@ class HttpGateway(Gateway):
             params["starting_after"] = cursor
         status, data, error, _latency, _record, exc = self._request("GET", "v1/settlements", params=params)
         if exc is not None or status != 200 or not isinstance(data.get("data"), list):
-            raise GatewayError(code="gateway_error", detail=error or f"HTTP {status}", status=status)
+            raise GatewayError(detail=error or f"HTTP {status}", status=status)
         return data
 
 
@@ -369,7 +361,7 @@ _instances_lock = threading.Lock()
 
 def get_gateway() -> Gateway:
     """The configured provider's client (one per process; safe to share between threads)."""
-    name = getattr(settings, "PAYMENT_GATEWAY", "sandbox")
+    name = settings.PAYMENT_GATEWAY
     gateway = _instances.get(name)
     if gateway is None:
         with _instances_lock:

@@ -45,16 +45,15 @@ from rest_framework.response import Response
 
 from payments.exceptions import IdempotencyKeyRequired, IdempotencyKeyReused, RequestInProgress
 from payments.models import IdempotencyKey
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-DEFAULT_LEASE_SECONDS = 60
 REPLAY_HOOK = "idempotent_replay"
 
 
 def _lease() -> timedelta:
-    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+    return timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
 
 
 def request_fingerprint(*, scope: str, method: str, path: str, body) -> str:

@@ -65,6 +65,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.audit import audit_record
+from payments.exceptions import ReconciliationRunning
 from payments.models import (
     LedgerAccount,
     LedgerEntry,
@@ -76,7 +77,7 @@ from payments.models import (
     Wallet,
     Withdrawal,
 )
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +90,6 @@ Action = ReconciliationItem.Action
 TAKEN = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.REFUNDED)
 _DEC = DecimalField(max_digits=24, decimal_places=4)
 
-
-class ReconciliationRunning(ShopError):
-    code = "reconciliation_running"
-    status_code = 409
-    default_message = _("A reconciliation of this day is already running.")
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -47,6 +47,7 @@ from payments.exceptions import (
     InsufficientFunds,
     InvalidAmount,
     LedgerReferenceConflict,
+    PaymentErrorCode,
     PaymentInProgress,
     PaymentNotFound,
     RefundFailed,
@@ -73,8 +74,8 @@ from payments.models import (
     Withdrawal,
 )
 from payments.selectors import card_token_check, user_has_verified_email, wallet_funding_cards
-from shop.exceptions import InvalidTransition
-from shop.money import minor_unit_quantum, money_to_dict
+from shop.core.exceptions import InvalidTransition
+from shop.core.money import minor_unit_quantum, money_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -294,10 +295,10 @@ def wallet_close(*, wallet_id: int) -> Wallet:
         if in_flight:
             raise WalletClosed(
                 _("A deposit or withdrawal of this wallet is still being processed; close it once it has settled."),
-                code="wallet_has_pending_payments",
+                code=PaymentErrorCode.WALLET_HAS_PENDING_PAYMENTS,
             )
         if wallet.balance != 0:
-            raise WalletClosed(_("Only an empty wallet can be closed."), code="wallet_not_empty")
+            raise WalletClosed(_("Only an empty wallet can be closed."), code=PaymentErrorCode.WALLET_NOT_EMPTY)
         wallet.status = Wallet.Status.CLOSED
         wallet.save(update_fields=["status"])
         return wallet

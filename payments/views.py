@@ -24,7 +24,7 @@ from payments.idempotency import (
     request_fingerprint,
 )
 from payments.models import IdempotencyKey, Payment
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 
 
 def _wallet_or_404(request, wallet_id):

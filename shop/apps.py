@@ -7,4 +7,4 @@ class ShopConfig(AppConfig):
     verbose_name = _("Shop")
 
     def ready(self):
-        from shop import checks  # noqa: F401  (registers the deploy checks)
+        from shop.core import checks  # noqa: F401  (registers the deploy checks)

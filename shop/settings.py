@@ -105,7 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "shop.context_processors.shop",
+                "shop.core.context_processors.shop",
             ],
         },
     },
@@ -126,9 +126,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE makes a write transaction take the lock at BEGIN, so two
     # writers queue instead of failing with "database is locked" mid-way.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     # The test database is a file, not shared-cache memory: threads of the live
     # server (and the sandbox's webhook sender) then wait on the busy timeout
     # instead of failing at once with "database table is locked".
@@ -144,7 +142,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "shop.cache.RedisCache",
+            "BACKEND": "shop.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "shop"),
             "TIMEOUT": 300,
@@ -259,18 +257,18 @@ HEADLESS_SERVE_SPECIFICATION = True
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "shop.authentication.SessionTokenAuthentication",
+        "shop.core.authentication.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "shop.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "shop.core.api.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "shop.schema.ShopAutoSchema",
-    "EXCEPTION_HANDLER": "shop.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "shop.core.schema.ShopAutoSchema",
+    "EXCEPTION_HANDLER": "shop.core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "shop.throttling.AnonRateThrottle",
-        "shop.throttling.UserRateThrottle",
+        "shop.core.throttling.AnonRateThrottle",
+        "shop.core.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("THROTTLE_ANON", "600/min"),
@@ -303,7 +301,7 @@ CURRENCIES = ("USD", "EUR", "GBP")
 CURRENCY_CHOICES = [("USD", "US Dollar"), ("EUR", "Euro"), ("GBP", "Pound Sterling")]
 DEFAULT_CURRENCY = "USD"
 BASE_CURRENCY = DEFAULT_CURRENCY
-EXCHANGE_BACKEND = "shop.money.FileRatesBackend"
+EXCHANGE_BACKEND = "shop.core.money.FileRatesBackend"
 EXCHANGE_RATES_FILE = BASE_DIR / "catalog" / "data" / "exchange_rates.json"
 
 # --- static, media -------------------------------------------------------------
@@ -338,7 +336,9 @@ PSP_SANDBOX_ENABLED = env_bool("PSP_SANDBOX_ENABLED", DEBUG)
 PAYMENT_GATEWAY_URL = os.environ.get(
     "PAYMENT_GATEWAY_URL", "http://127.0.0.1:8000/psp-sandbox/" if PSP_SANDBOX_ENABLED else ""
 )
-PAYMENT_WEBHOOK_SECRET = os.environ.get("PAYMENT_WEBHOOK_SECRET", "whsec_dev_only" if PSP_SANDBOX_ENABLED else "")
+PAYMENT_WEBHOOK_SECRET = os.environ.get(
+    "PAYMENT_WEBHOOK_SECRET", "whsec_dev_only" if PSP_SANDBOX_ENABLED else ""
+)
 PSP_API_KEY = os.environ.get("PSP_API_KEY", "sk_sandbox_dev" if PSP_SANDBOX_ENABLED else "")
 if not PSP_SANDBOX_ENABLED:
     _missing = [
@@ -365,6 +365,20 @@ PAYMENT_MAX_ATTEMPTS = int(os.environ.get("PAYMENT_MAX_ATTEMPTS", "6"))
 RESERVATION_MINUTES = int(os.environ.get("RESERVATION_MINUTES", "15"))
 # The most one wallet deposit may be, in the wallet's own currency.
 WALLET_MAX_DEPOSIT = Decimal(os.environ.get("WALLET_MAX_DEPOSIT", "10000.00"))
+# Which client talks to the provider: a key of payments.gateway.GATEWAYS.
+PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "sandbox")
+# The key the sandbox expects from callers; empty: the shop's own PSP_API_KEY.
+PSP_SANDBOX_API_KEY = os.environ.get("PSP_SANDBOX_API_KEY", "")
+# How long one request holds an Idempotency-Key before a duplicate may take it over.
+IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
+
+# --- orders, catalog -------------------------------------------------------------
+# An outbox row (e-mail, late refund) is tried this many times before it is left for staff.
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "20"))
+# The shop's public address, for links in e-mails; empty: links are relative.
+SITE_URL = os.environ.get("SITE_URL", "")
+# How long a search's or listing's facet counts are cached.
+CATALOG_FACETS_CACHE_SECONDS = int(os.environ.get("CATALOG_FACETS_CACHE_SECONDS", "120"))
 
 # --- security -------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

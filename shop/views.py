@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from shop.money import SESSION_CURRENCY_KEY
+from shop.core.money import SESSION_CURRENCY_KEY
 
 
 def _check_database() -> str:

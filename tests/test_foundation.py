@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 
 
 @pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_conversion_loads_the_rates_file_when_the_database_has_none():
     from djmoney.contrib.exchange.models import Rate
     from djmoney.money import Money
 
-    from shop.money import money_convert
+    from shop.core.money import money_convert
 
     Rate.objects.all().delete()
     converted = money_convert(Money("10.00", "USD"), "EUR")

@@ -1,11 +1,11 @@
-"""API rate limits (shop.throttling): a counter per client and window, on the
+"""API rate limits (shop.core.throttling): a counter per client and window, on the
 configured cache (Redis in the PostgreSQL+Redis CI stage, local memory else)."""
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from shop import throttling
+from shop.core import throttling
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from django import template
 from django.utils.translation import get_language
 from djmoney.money import Money
 
-from shop.money import money_round
+from shop.core.money import money_round
 
 register = template.Library()
 

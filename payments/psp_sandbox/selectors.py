@@ -7,9 +7,9 @@ from decimal import Decimal
 from django.db.models import DecimalField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from shop.money import minor_unit_quantum
+from shop.core.money import minor_unit_quantum
 
-from .exceptions import ObjectNotFound, SandboxError
+from .exceptions import ObjectNotFound, SandboxError, SandboxErrorCode
 from .models import SandboxCharge, SandboxEvent, SandboxPayout, SandboxRefund, SandboxStatus
 
 
@@ -206,7 +206,7 @@ def _cursor_decode(cursor: str) -> tuple[datetime, str]:
         if not object_id or moment.tzinfo is None:
             raise ValueError(cursor)
     except (ValueError, UnicodeDecodeError):
-        raise SandboxError(field="starting_after", code="invalid_cursor")
+        raise SandboxError(field="starting_after", code=SandboxErrorCode.INVALID_CURSOR)
     return moment, object_id
 
 
@@ -218,9 +218,9 @@ def settlement_page(*, day: date, type: str, limit: int, cursor: str = "") -> di
     size is read in constant memory and linear time on both sides.
     """
     if type not in SETTLEMENT_TYPES:
-        raise SandboxError(field="type", code="invalid_type")
+        raise SandboxError(field="type", code=SandboxErrorCode.INVALID_TYPE)
     if not 1 <= limit <= SETTLEMENT_PAGE_MAX:
-        raise SandboxError(field="limit", code="invalid_limit")
+        raise SandboxError(field="limit", code=SandboxErrorCode.INVALID_LIMIT)
     page = list(_settlement_rows(day, type, _cursor_decode(cursor) if cursor else None)[: limit + 1])
     has_more = len(page) > limit
     page = page[:limit]

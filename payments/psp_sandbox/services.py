@@ -28,6 +28,7 @@ from .exceptions import (
     RefundExceedsCharge,
     RefundNotPossible,
     SandboxError,
+    SandboxErrorCode,
 )
 from .models import (
     SandboxCharge,
@@ -172,7 +173,7 @@ def refund_create(
             if charge.status != SandboxStatus.SUCCEEDED:
                 raise RefundNotPossible(field="charge")
             if amount.currency != charge.amount.currency:
-                raise SandboxError(field="currency", code="currency_mismatch")
+                raise SandboxError(field="currency", code=SandboxErrorCode.CURRENCY_MISMATCH)
             if charge_refunded_total(charge) + amount.amount > charge.amount.amount:
                 raise RefundExceedsCharge(field="amount")
             refund = SandboxRefund.objects.create(

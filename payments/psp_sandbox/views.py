@@ -18,10 +18,10 @@ from django.views.decorators.http import require_http_methods
 from djmoney.money import Money
 from moneyed import CurrencyDoesNotExist, get_currency
 
-from shop.money import minor_unit_quantum
+from shop.core.money import minor_unit_quantum
 
 from . import selectors, services
-from .exceptions import AuthenticationFailed, IdempotencyKeyRequired, SandboxError
+from .exceptions import AuthenticationFailed, IdempotencyKeyRequired, SandboxError, SandboxErrorCode
 
 
 def _error(exc: SandboxError) -> JsonResponse:
@@ -43,7 +43,7 @@ def provider_view(methods):
                 scheme, _, key = request.headers.get("Authorization", "").partition(" ")
                 # The key the provider expects; PSP_SANDBOX_API_KEY lets a test give the
                 # shop's client (PSP_API_KEY) a wrong one while both run in one process.
-                expected = getattr(settings, "PSP_SANDBOX_API_KEY", "") or settings.PSP_API_KEY
+                expected = settings.PSP_SANDBOX_API_KEY or settings.PSP_API_KEY
                 if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), expected.encode()):
                     raise AuthenticationFailed()
                 return view(request, *args, **kwargs)
@@ -59,9 +59,9 @@ def _body(request) -> dict:
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise SandboxError(code="invalid_json")
+        raise SandboxError(code=SandboxErrorCode.INVALID_JSON)
     if not isinstance(data, dict):
-        raise SandboxError(code="invalid_json")
+        raise SandboxError(code=SandboxErrorCode.INVALID_JSON)
     return data
 
 
@@ -77,7 +77,7 @@ def _text(data: dict, name: str, *, max_length: int = 255, required: bool = Fals
     if value is None:
         value = ""
     if not isinstance(value, str) or len(value) > max_length or (required and not value):
-        raise SandboxError(field=name, code="invalid_" + name)
+        raise SandboxError(field=name, code=SandboxErrorCode(f"invalid_{name}"))
     return value
 
 
@@ -89,17 +89,17 @@ def _money(data: dict) -> Money:
             raise CurrencyDoesNotExist(currency)
         get_currency(currency)
     except CurrencyDoesNotExist:
-        raise SandboxError(field="currency", code="invalid_currency")
+        raise SandboxError(field="currency", code=SandboxErrorCode.INVALID_CURRENCY)
     raw = data.get("amount")
     if not isinstance(raw, str):
-        raise SandboxError(field="amount", code="invalid_amount")
+        raise SandboxError(field="amount", code=SandboxErrorCode.INVALID_AMOUNT)
     try:
         amount = Decimal(raw.strip())
     except InvalidOperation:
-        raise SandboxError(field="amount", code="invalid_amount")
+        raise SandboxError(field="amount", code=SandboxErrorCode.INVALID_AMOUNT)
     quantum = minor_unit_quantum(currency)
     if not amount.is_finite() or amount <= 0 or amount.adjusted() >= 14 or amount != amount.quantize(quantum):
-        raise SandboxError(field="amount", code="invalid_amount")
+        raise SandboxError(field="amount", code=SandboxErrorCode.INVALID_AMOUNT)
     return Money(amount.quantize(quantum), currency)
 
 
@@ -132,7 +132,7 @@ def charges(request):
     if request.method == "GET":
         key = request.GET.get("idempotency_key", "")
         if not key:
-            raise SandboxError(field="idempotency_key", code="idempotency_key_required")
+            raise SandboxError(field="idempotency_key", code=SandboxErrorCode.IDEMPOTENCY_KEY_REQUIRED)
         return JsonResponse(selectors.charge_as_dict(selectors.charge_get_by_key(idempotency_key=key)))
     key = _idempotency_key(request)
     data = _body(request)
@@ -166,7 +166,7 @@ def refunds(request):
     if request.method == "GET":
         key = request.GET.get("idempotency_key", "")
         if not key:
-            raise SandboxError(field="idempotency_key", code="idempotency_key_required")
+            raise SandboxError(field="idempotency_key", code=SandboxErrorCode.IDEMPOTENCY_KEY_REQUIRED)
         return JsonResponse(selectors.refund_as_dict(selectors.refund_get_by_key(idempotency_key=key)))
     key = _idempotency_key(request)
     data = _body(request)
@@ -185,7 +185,7 @@ def payouts(request):
     if request.method == "GET":
         key = request.GET.get("idempotency_key", "")
         if not key:
-            raise SandboxError(field="idempotency_key", code="idempotency_key_required")
+            raise SandboxError(field="idempotency_key", code=SandboxErrorCode.IDEMPOTENCY_KEY_REQUIRED)
         return JsonResponse(selectors.payout_as_dict(selectors.payout_get_by_key(idempotency_key=key)))
     key = _idempotency_key(request)
     data = _body(request)
@@ -214,13 +214,13 @@ def settlements(request):
     try:
         day = date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
-        raise SandboxError(field="date", code="invalid_date")
+        raise SandboxError(field="date", code=SandboxErrorCode.INVALID_DATE)
     if "type" not in request.GET:
         return JsonResponse(selectors.settlement_report(day=day))
     try:
         limit = int(request.GET.get("limit", "100"))
     except ValueError:
-        raise SandboxError(field="limit", code="invalid_limit")
+        raise SandboxError(field="limit", code=SandboxErrorCode.INVALID_LIMIT)
     return JsonResponse(
         selectors.settlement_page(
             day=day, type=request.GET["type"], limit=limit, cursor=request.GET.get("starting_after", "")
@@ -237,6 +237,6 @@ def event_detail(request, event_id):
 def event_resend(request, event_id):
     event = selectors.event_get(event_id=event_id)
     if not event.target_url:
-        raise SandboxError(code="no_webhook_url")
+        raise SandboxError(code=SandboxErrorCode.NO_WEBHOOK_URL)
     services.event_send_in_background(event_id=event.id, first_delay=0)
     return JsonResponse({**selectors.event_as_dict(event), "resending": True}, status=202)

@@ -7,7 +7,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from shop.api import MoneyField
 from shop.cart.selectors import cart_get, cart_line_get_for_user
 from shop.cart.services import (
     DB_ID_MAX,
@@ -17,7 +16,8 @@ from shop.cart.services import (
     cart_line_remove,
     cart_line_update,
 )
-from shop.money import request_currency
+from shop.core.api import MoneyField
+from shop.core.money import request_currency
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -1,10 +1,20 @@
+from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
-from shop.exceptions import Conflict, NotFound, ShopError
+from shop.core.exceptions import Conflict, CoreErrorCode, NotFound, ShopError, error_codes
+
+
+@error_codes
+class CartErrorCode(TextChoices):
+    """Machine codes of this app's errors (the `code` of an API error body)."""
+
+    PRODUCT_UNAVAILABLE = "product_unavailable"
+    CART_EMPTY = "cart_empty"
+    CART_CHANGED = "cart_changed"
 
 
 class InvalidQuantity(ShopError):
-    code = "invalid"
+    code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("Enter a whole number of items between 1 and the maximum per line.")
 
@@ -14,7 +24,7 @@ class InvalidQuantity(ShopError):
 
 
 class ProductUnavailable(ShopError):
-    code = "product_unavailable"
+    code = CartErrorCode.PRODUCT_UNAVAILABLE
     status_code = 400
     default_message = _("This product is not available.")
 
@@ -24,7 +34,7 @@ class ProductUnavailable(ShopError):
 
 
 class CartEmpty(ShopError):
-    code = "cart_empty"
+    code = CartErrorCode.CART_EMPTY
     status_code = 400
     default_message = _("Your cart is empty.")
 
@@ -34,7 +44,7 @@ class CartLineNotFound(NotFound):
 
 
 class CartChanged(Conflict):
-    code = "cart_changed"
+    code = CartErrorCode.CART_CHANGED
     default_message = _(
         "Your cart changed while you were checking out (perhaps in another window). "
         "Please review it and place your order again."

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from shop.cart.forms import CartAddForm, CartQuantityForm
 from shop.cart.selectors import cart_get, cart_item_count
 from shop.cart.services import cart_line_add, cart_line_remove, cart_line_update, cart_owner_for_request
-from shop.exceptions import ShopError
-from shop.money import request_currency
+from shop.core.exceptions import ShopError
+from shop.core.money import request_currency
 
 
 def _is_fetch(request) -> bool:

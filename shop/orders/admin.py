@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from payments.audit import audit_record
-from shop.admin_actions import action_confirm
-from shop.exceptions import ShopError
+from shop.core.admin_actions import action_confirm
+from shop.core.exceptions import ShopError
 from shop.orders import services
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
 

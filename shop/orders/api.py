@@ -15,16 +15,16 @@ from payments.exceptions import InvalidCardToken
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import idempotent
 from payments.selectors import card_token_check
-from shop.api import ErrorSerializer, MoneyField, Pagination
 from shop.cart.api import StrictIntegerField
 from shop.cart.services import DB_ID_MAX
-from shop.money import request_currency
+from shop.core.api import ErrorSerializer, MoneyField, Pagination
+from shop.core.money import request_currency
+from shop.core.throttling import UserRateThrottle
 from shop.orders.exceptions import CheckoutThrottled
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user
 from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
 from shop.orders.throttling import CheckoutThrottle
-from shop.throttling import UserRateThrottle
 
 
 @extend_schema_field(

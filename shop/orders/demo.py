@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from shop.cart.services import CartOwner, cart_clear, cart_line_add
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 from shop.orders.models import Order
 from shop.orders.services import order_place
 

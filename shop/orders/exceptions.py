@@ -1,8 +1,23 @@
+from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
-from shop.exceptions import Conflict, InvalidTransition, NotFound, ShopError
+from shop.core.exceptions import Conflict, CoreErrorCode, InvalidTransition, NotFound, ShopError, error_codes
 
-__all__ = ["InvalidTransition", "OrderNotFound", "CheckoutInvalid", "PaymentBeingConfirmed", "CheckoutThrottled"]
+
+@error_codes
+class OrderErrorCode(TextChoices):
+    """Machine codes of this app's errors (the `code` of an API error body)."""
+
+    PAYMENT_BEING_CONFIRMED = "payment_being_confirmed"
+
+
+__all__ = [
+    "InvalidTransition",
+    "OrderNotFound",
+    "CheckoutInvalid",
+    "PaymentBeingConfirmed",
+    "CheckoutThrottled",
+]
 
 
 class OrderNotFound(NotFound):
@@ -12,23 +27,23 @@ class OrderNotFound(NotFound):
 class CheckoutInvalid(ShopError):
     """Bad checkout input (400 with the field)."""
 
-    code = "invalid"
+    code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("Please check your order details.")
 
 
 class PaymentBeingConfirmed(Conflict):
-    code = "payment_being_confirmed"
+    code = OrderErrorCode.PAYMENT_BEING_CONFIRMED
     default_message = _("The payment of this order is being confirmed; it cannot be cancelled now.")
 
 
 class CheckoutThrottled(ShopError):
-    code = "throttled"
+    code = CoreErrorCode.THROTTLED
     status_code = 429
     default_message = _("Too many checkout attempts. Please wait a minute and try again.")
 
 
 class ReturnInvalid(ShopError):
-    code = "invalid"
+    code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("This return request is not valid.")

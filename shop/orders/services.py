@@ -45,7 +45,7 @@ from payments.selectors import card_token_check
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
 from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
-from shop.exceptions import InvalidTransition, ShopError
+from shop.core.exceptions import InvalidTransition, ShopError
 from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed, ReturnInvalid
 from shop.orders.models import (
     Order,
@@ -776,7 +776,7 @@ def order_expire_reservations(*, now: datetime | None = None, limit: int = 200) 
 
 def outbox_max_attempts() -> int:
     """Attempts after which an unsent e-mail is given up (left for staff: admin filter "given up")."""
-    return int(getattr(settings, "OUTBOX_MAX_ATTEMPTS", 20))
+    return settings.OUTBOX_MAX_ATTEMPTS
 
 
 def outbox_message_id(key: str) -> str:
@@ -833,7 +833,7 @@ def outbox_drain(*, limit: int = 100) -> int:
 
 def _email_deliver(row: OutboxEmail) -> None:
     order = Order.objects.prefetch_related("lines").get(pk=row.order_id)
-    context = {"order": order, "lines": list(order.lines.all()), "site_url": getattr(settings, "SITE_URL", ""), **row.context}
+    context = {"order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, **row.context}
     with translation.override(row.language or settings.LANGUAGE_CODE):
         subject = render_to_string(f"orders/email/{row.kind}_subject.txt", context).strip()
         text = render_to_string(f"orders/email/{row.kind}.txt", context)

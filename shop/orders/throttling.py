@@ -7,7 +7,7 @@ them gets the limit once, not once per door.
 
 from rest_framework.settings import api_settings
 
-from shop.throttling import UserRateThrottle
+from shop.core.throttling import UserRateThrottle
 
 
 class CheckoutThrottle(UserRateThrottle):

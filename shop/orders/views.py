@@ -21,8 +21,8 @@ from djmoney.money import Money
 from accounts.selectors import address_default_for_user, addresses_for_user
 from shop.cart.selectors import cart_get
 from shop.cart.services import CartOwner
-from shop.exceptions import ShopError
-from shop.money import request_currency
+from shop.core.exceptions import ShopError
+from shop.core.money import request_currency
 from shop.orders.exceptions import CheckoutInvalid, OrderNotFound
 from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
 from shop.orders.models import Order

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from catalog.models import Stock, StockReservation
 from payments.services import payment_create
 from shop.cart.services import CartOwner, cart_clear
-from shop.exceptions import ShopError
+from shop.core.exceptions import ShopError
 from shop.orders.models import Order
 from shop.orders.services import (
     _address_snapshot,

@@ -13,7 +13,7 @@ from payments.models import Payment, Wallet
 from payments.services import payment_create
 from shop.cart.models import CartLine
 from shop.cart.services import CartOwner, cart_clear
-from shop.exceptions import InvalidTransition
+from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed
 from shop.orders.models import Order, OutboxEmail, ReturnRequest
 from shop.orders.services import (

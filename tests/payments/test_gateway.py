@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from payments.gateway import GatewayError, GatewayResult, Outcome, get_gateway
+from payments.exceptions import GatewayError
+from payments.gateway import GatewayResult, Outcome, get_gateway
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund
 from tests.payments import sandbox_fixtures
 

@@ -13,6 +13,7 @@ from djmoney.money import Money
 
 from catalog.models import Stock
 from payments import services
+from payments.exceptions import ReconciliationRunning
 from payments.models import (
     AuditLog,
     LedgerAccount,
@@ -21,7 +22,7 @@ from payments.models import (
     ReconciliationRun,
     Wallet,
 )
-from payments.reconciliation import ReconciliationRunning, reconciliation_item_resolve, reconciliation_run
+from payments.reconciliation import reconciliation_item_resolve, reconciliation_run
 from payments.tasks import nightly_reconciliation
 from shop.orders.models import Order
 from tests.orders.factories import make_product, shopper_new

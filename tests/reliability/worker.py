@@ -31,7 +31,7 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
     from django.db import connection
 
     from accounts.models import User
-    from shop.exceptions import ShopError
+    from shop.core.exceptions import ShopError
     from shop.orders.services import order_place
 
     barrier = threading.Barrier(min(threads, len(user_ids)))
@@ -67,7 +67,7 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
     from accounts.models import User
     from payments import services
     from payments.models import Withdrawal
-    from shop.exceptions import ShopError
+    from shop.core.exceptions import ShopError
     from shop.orders.services import PlaceOutcome, order_place
 
     amount = Money(Decimal(os.environ.get("SPEND_AMOUNT", "15.00")), "USD")

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from shop.money import request_currency
+from shop.core.money import request_currency
 
 
 def shop(request):

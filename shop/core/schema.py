@@ -4,13 +4,13 @@ from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationSc
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.permissions import AllowAny
 
-from shop.api import ErrorSerializer
+from shop.core.api import ErrorSerializer
 
 
 class SessionTokenAuthenticationScheme(XSessionTokenAuthenticationScheme):
-    """The X-Session-Token header of shop.authentication.SessionTokenAuthentication in the schema."""
+    """The X-Session-Token header of shop.core.authentication.SessionTokenAuthentication in the schema."""
 
-    target_class = "shop.authentication.SessionTokenAuthentication"
+    target_class = "shop.core.authentication.SessionTokenAuthentication"
 
 
 class ShopAutoSchema(AutoSchema):
@@ -19,7 +19,7 @@ class ShopAutoSchema(AutoSchema):
     400 (invalid body or query), 401/403 (not signed in / not allowed) unless
     the view is open to all, 404 (objects in the path, pages past the end),
     429 (throttled). Errors of one operation (402, 409, ...) are declared on
-    its view with extend_schema; the body is always shop.api.ErrorSerializer.
+    its view with extend_schema; the body is always shop.core.api.ErrorSerializer.
     """
 
     def _get_response_bodies(self, direction="response"):

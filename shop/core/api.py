@@ -12,8 +12,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from shop.exceptions import ShopError
-from shop.money import minor_unit_quantum, money_to_dict
+from shop.core.exceptions import CoreErrorCode, ShopError
+from shop.core.money import minor_unit_quantum, money_to_dict
 
 
 class Pagination(PageNumberPagination):
@@ -34,7 +34,7 @@ class Pagination(PageNumberPagination):
             number = 0
         if number < 1:
             raise exceptions.ValidationError(
-                {self.page_query_param: [_("A page number is a whole number from 1.")]}, code="invalid"
+                {self.page_query_param: [_("A page number is a whole number from 1.")]}, code=CoreErrorCode.INVALID
             )
         return number
 
@@ -137,7 +137,7 @@ try:
     from drf_spectacular.types import OpenApiTypes
 
     class MoneyFieldExtension(OpenApiSerializerFieldExtension):
-        target_class = "shop.api.MoneyField"
+        target_class = "shop.core.api.MoneyField"
 
         def map_serializer_field(self, auto_schema, direction):
             return build_object_type(

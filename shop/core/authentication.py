@@ -1,4 +1,4 @@
-"""API authentication (kept apart from shop.api: DRF imports it while loading its views)."""
+"""API authentication (kept apart from shop.core.api: DRF imports it while loading its views)."""
 
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
 
