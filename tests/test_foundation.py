@@ -1,6 +1,8 @@
 import pytest
+from django.db.models import TextChoices
 from django.test import Client
 
+from shop.core import exceptions as core_exceptions
 from shop.core.exceptions import ShopError
 
 
@@ -56,8 +58,13 @@ def test_currency_switcher_refuses_open_redirects(db):
     assert response["Location"] == "/"
 
 
-def test_shop_error_carries_code_and_status():
-    error = ShopError("nope", code="thing_wrong", field="amount")
+def test_shop_error_carries_code_and_status(monkeypatch):
+    class ThingCode(TextChoices):
+        THING_WRONG = "thing_wrong"
+
+    # A code must be a member of a registered enum; this one is registered for this test only.
+    monkeypatch.setattr(core_exceptions, "_registry", [*core_exceptions.error_code_enums(), ThingCode])
+    error = ShopError("nope", code=ThingCode.THING_WRONG, field="amount")
     assert error.as_dict() == {"code": "thing_wrong", "detail": "nope", "field": "amount"}
     assert error.status_code == 400
 
@@ -113,3 +120,8 @@ def test_every_beat_entry_names_a_registered_task_and_is_loaded_for_admin():
         assert entry["task"] in app.tasks, name
     DatabaseScheduler(app=app, lazy=True).setup_schedule()
     assert set(settings.CELERY_BEAT_SCHEDULE) <= set(PeriodicTask.objects.values_list("name", flat=True))
+
+
+def test_shop_error_refuses_a_code_that_is_no_registered_enum_member():
+    with pytest.raises(TypeError):
+        ShopError("nope", code="made_up_here")
