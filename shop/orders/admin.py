@@ -20,8 +20,8 @@ from django.utils.translation import ngettext
 from payments.audit import audit_record
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
-from shop.orders import services
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
+from shop.orders.services import outbox, returns, transitions
 
 PERM_CHANGE_ORDER = "orders.change_order"
 PERM_CHANGE_RETURN = "orders.change_returnrequest"
@@ -145,7 +145,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_ship, reason=reason,
+        _apply(self, request, queryset, service=transitions.order_ship, reason=reason,
                done_message=lambda n: ngettext("%d order marked shipped.", "%d orders marked shipped.", n) % n)
         return None
 
@@ -159,7 +159,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_deliver, reason=reason,
+        _apply(self, request, queryset, service=transitions.order_deliver, reason=reason,
                done_message=lambda n: ngettext("%d order marked delivered.", "%d orders marked delivered.", n) % n)
         return None
 
@@ -174,7 +174,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_refund, reason=reason, details=_refund_details,
+        _apply(self, request, queryset, service=transitions.order_refund, reason=reason, details=_refund_details,
                done_message=lambda n: ngettext("%d order refunded.", "%d orders refunded.", n) % n)
         return None
 
@@ -188,7 +188,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_cancel, reason=reason,
+        _apply(self, request, queryset, service=transitions.order_cancel, reason=reason,
                done_message=lambda n: ngettext("%d order cancelled.", "%d orders cancelled.", n) % n)
         return None
 
@@ -232,7 +232,7 @@ class ReturnRequestAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         if page is not None:
             return page
         _apply(
-            self, request, queryset, service=services.return_request_approve, reason=reason, id_arg="return_id",
+            self, request, queryset, service=returns.return_request_approve, reason=reason, id_arg="return_id",
             details=lambda r: {"status": r.status, "refund": str(r.refund_amount.amount) if r.refund_amount else None},
             done_message=lambda n: ngettext(
                 "%d return approved and refunded.", "%d returns approved and refunded.", n) % n,
@@ -249,7 +249,7 @@ class ReturnRequestAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.return_request_reject, reason=reason, id_arg="return_id",
+        _apply(self, request, queryset, service=returns.return_request_reject, reason=reason, id_arg="return_id",
                done_message=lambda n: ngettext("%d return rejected.", "%d returns rejected.", n) % n)
         return None
 
@@ -264,7 +264,7 @@ class OutboxStateFilter(admin.SimpleListFilter):
         return [("sent", _("sent")), ("pending", _("being tried")), ("given_up", _("given up"))]
 
     def queryset(self, request, queryset):
-        given_up = Q(sent_at__isnull=True, attempts__gte=services.outbox_max_attempts())
+        given_up = Q(sent_at__isnull=True, attempts__gte=outbox.outbox_max_attempts())
         if self.value() == "sent":
             return queryset.filter(sent_at__isnull=False)
         if self.value() == "pending":
@@ -289,7 +289,7 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     def delivery(self, row):
         if row.sent_at:
             return _("sent")
-        if row.attempts >= services.outbox_max_attempts():
+        if row.attempts >= outbox.outbox_max_attempts():
             return _("given up")
         return _("being tried")
 
@@ -305,7 +305,7 @@ class OutboxEmailAdmin(admin.ModelAdmin):
             raise PermissionDenied
         sent = 0
         for row in queryset.filter(sent_at__isnull=True):
-            ok = services.outbox_email_retry(outbox_id=row.pk)
+            ok = outbox.outbox_email_retry(outbox_id=row.pk)
             sent += ok
             audit_record(actor=request.user, action="outbox_email_retry", obj=row, data={"ok": ok})
         self.message_user(
