@@ -13,7 +13,7 @@ refused and why.
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, TextChoices
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -254,6 +254,14 @@ class ReturnRequestAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         return None
 
 
+class OutboxDelivery(TextChoices):
+    """Where an outbox e-mail stands: sent, still being tried, or given up after the last attempt."""
+
+    SENT = "sent", _("sent")
+    PENDING = "pending", _("being tried")
+    GIVEN_UP = "given_up", _("given up")
+
+
 class OutboxStateFilter(admin.SimpleListFilter):
     """Sent, still being tried, or given up after the last attempt (needs a person)."""
 
@@ -261,15 +269,15 @@ class OutboxStateFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request, model_admin):
-        return [("sent", _("sent")), ("pending", _("being tried")), ("given_up", _("given up"))]
+        return OutboxDelivery.choices
 
     def queryset(self, request, queryset):
         given_up = Q(sent_at__isnull=True, attempts__gte=outbox.outbox_max_attempts())
-        if self.value() == "sent":
+        if self.value() == OutboxDelivery.SENT:
             return queryset.filter(sent_at__isnull=False)
-        if self.value() == "pending":
+        if self.value() == OutboxDelivery.PENDING:
             return queryset.filter(sent_at__isnull=True).exclude(given_up)
-        if self.value() == "given_up":
+        if self.value() == OutboxDelivery.GIVEN_UP:
             return queryset.filter(given_up)
         return queryset
 
@@ -288,10 +296,10 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     @admin.display(description=_("delivery"))
     def delivery(self, row):
         if row.sent_at:
-            return _("sent")
+            return OutboxDelivery.SENT.label
         if row.attempts >= outbox.outbox_max_attempts():
-            return _("given up")
-        return _("being tried")
+            return OutboxDelivery.GIVEN_UP.label
+        return OutboxDelivery.PENDING.label
 
     def get_actions(self, request):
         actions = super().get_actions(request)
