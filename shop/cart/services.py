@@ -242,6 +242,27 @@ def cart_merge(*, request, user) -> list[str]:
     guest_lines = session_lines(session)
     if not guest_lines:
         return []
+    wanted = _guest_lines_by_product(guest_lines)
+    notes: list[str] = []
+    with transaction.atomic():
+        cart = _locked_cart(user)
+        existing = {line.product_id: line for line in CartLine.objects.filter(cart=cart)}
+        products = products_by_ids(list(wanted))
+        for product_id, data in wanted.items():
+            notes += _merge_line(
+                cart=cart, product=products.get(product_id), data=data, line=existing.get(product_id)
+            )
+    session.pop(SESSION_CART_KEY, None)
+    session.modified = True
+    if notes:
+        for note in notes:
+            messages.warning(request, note)
+    messages.info(request, _("The items you added before signing in are in your cart."))
+    return notes
+
+
+def _guest_lines_by_product(guest_lines: dict[str, dict]) -> dict[int, dict]:
+    """The session's lines keyed by product id; keys that are no row id are dropped."""
     wanted: dict[int, dict] = {}
     for key, data in guest_lines.items():
         try:
@@ -250,52 +271,41 @@ def cart_merge(*, request, user) -> list[str]:
             continue
         if id_in_range(product_id):
             wanted[product_id] = data
+    return wanted
+
+
+def _merge_line(*, cart: Cart, product, data: dict, line: CartLine | None) -> list[str]:
+    """Add one guest line to the locked cart (capped at the stock); returns the notes for the shopper."""
+    if product is None or not product.is_active:
+        return [_("A product from your cart is no longer available and was removed.")]
+    try:
+        guest_quantity = int(data.get("quantity", 0))
+    except (TypeError, ValueError):
+        return []
     notes: list[str] = []
-    with transaction.atomic():
-        cart = _locked_cart(user)
-        existing = {line.product_id: line for line in CartLine.objects.filter(cart=cart)}
-        products = products_by_ids(list(wanted))
-        for product_id, data in wanted.items():
-            product = products.get(product_id)
-            if product is None or not product.is_active:
-                notes.append(_("A product from your cart is no longer available and was removed."))
-                continue
-            try:
-                guest_quantity = int(data.get("quantity", 0))
-            except (TypeError, ValueError):
-                continue
-            line = existing.get(product_id)
-            current = line.quantity if line else 0
-            want = current + max(guest_quantity, 0)
-            cap = min(product_available(product), MAX_LINE_QUANTITY)
-            new = min(want, cap)
-            if new < want:
-                if new <= current:
-                    notes.append(
-                        _("“%(name)s” could not be added again: only %(n)d in stock.")
-                        % {"name": product.name, "n": cap}
-                    )
-                else:
-                    notes.append(
-                        _("“%(name)s”: quantity set to %(n)d, the most available.")
-                        % {"name": product.name, "n": new}
-                    )
-            seen = seen_price(data)
-            if seen is not None and seen != product.price:
-                notes.append(_("The price of “%(name)s” has changed since you added it.") % {"name": product.name})
-            if new <= 0 or new == current:
-                continue
-            if line is None:
-                CartLine.objects.create(cart=cart, product_id=product_id, quantity=new, price_seen=product.price)
-            else:
-                line.quantity = new
-                line.save(update_fields=["quantity", "updated_at"])
-    session.pop(SESSION_CART_KEY, None)
-    session.modified = True
-    if notes:
-        for note in notes:
-            messages.warning(request, note)
-    messages.info(request, _("The items you added before signing in are in your cart."))
+    current = line.quantity if line else 0
+    want = current + max(guest_quantity, 0)
+    cap = min(product_available(product), MAX_LINE_QUANTITY)
+    new = min(want, cap)
+    if new < want:
+        if new <= current:
+            notes.append(
+                _("“%(name)s” could not be added again: only %(n)d in stock.") % {"name": product.name, "n": cap}
+            )
+        else:
+            notes.append(
+                _("“%(name)s”: quantity set to %(n)d, the most available.") % {"name": product.name, "n": new}
+            )
+    seen = seen_price(data)
+    if seen is not None and seen != product.price:
+        notes.append(_("The price of “%(name)s” has changed since you added it.") % {"name": product.name})
+    if new <= 0 or new == current:
+        return notes
+    if line is None:
+        CartLine.objects.create(cart=cart, product_id=product.id, quantity=new, price_seen=product.price)
+    else:
+        line.quantity = new
+        line.save(update_fields=["quantity", "updated_at"])
     return notes
 
 

@@ -13,15 +13,15 @@ refused and why.
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, TextChoices
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from payments.audit import audit_record
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
-from shop.orders import services
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
+from shop.orders.services import outbox, returns, transitions
 
 PERM_CHANGE_ORDER = "orders.change_order"
 PERM_CHANGE_RETURN = "orders.change_returnrequest"
@@ -145,7 +145,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_ship, reason=reason,
+        _apply(self, request, queryset, service=transitions.order_ship, reason=reason,
                done_message=lambda n: ngettext("%d order marked shipped.", "%d orders marked shipped.", n) % n)
         return None
 
@@ -159,7 +159,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_deliver, reason=reason,
+        _apply(self, request, queryset, service=transitions.order_deliver, reason=reason,
                done_message=lambda n: ngettext("%d order marked delivered.", "%d orders marked delivered.", n) % n)
         return None
 
@@ -174,7 +174,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_refund, reason=reason, details=_refund_details,
+        _apply(self, request, queryset, service=transitions.order_refund, reason=reason, details=_refund_details,
                done_message=lambda n: ngettext("%d order refunded.", "%d orders refunded.", n) % n)
         return None
 
@@ -188,7 +188,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.order_cancel, reason=reason,
+        _apply(self, request, queryset, service=transitions.order_cancel, reason=reason,
                done_message=lambda n: ngettext("%d order cancelled.", "%d orders cancelled.", n) % n)
         return None
 
@@ -232,7 +232,7 @@ class ReturnRequestAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         if page is not None:
             return page
         _apply(
-            self, request, queryset, service=services.return_request_approve, reason=reason, id_arg="return_id",
+            self, request, queryset, service=returns.return_request_approve, reason=reason, id_arg="return_id",
             details=lambda r: {"status": r.status, "refund": str(r.refund_amount.amount) if r.refund_amount else None},
             done_message=lambda n: ngettext(
                 "%d return approved and refunded.", "%d returns approved and refunded.", n) % n,
@@ -249,9 +249,17 @@ class ReturnRequestAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=services.return_request_reject, reason=reason, id_arg="return_id",
+        _apply(self, request, queryset, service=returns.return_request_reject, reason=reason, id_arg="return_id",
                done_message=lambda n: ngettext("%d return rejected.", "%d returns rejected.", n) % n)
         return None
+
+
+class OutboxDelivery(TextChoices):
+    """Where an outbox e-mail stands: sent, still being tried, or given up after the last attempt."""
+
+    SENT = "sent", _("sent")
+    PENDING = "pending", _("being tried")
+    GIVEN_UP = "given_up", _("given up")
 
 
 class OutboxStateFilter(admin.SimpleListFilter):
@@ -261,15 +269,15 @@ class OutboxStateFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request, model_admin):
-        return [("sent", _("sent")), ("pending", _("being tried")), ("given_up", _("given up"))]
+        return OutboxDelivery.choices
 
     def queryset(self, request, queryset):
-        given_up = Q(sent_at__isnull=True, attempts__gte=services.outbox_max_attempts())
-        if self.value() == "sent":
+        given_up = Q(sent_at__isnull=True, attempts__gte=outbox.outbox_max_attempts())
+        if self.value() == OutboxDelivery.SENT:
             return queryset.filter(sent_at__isnull=False)
-        if self.value() == "pending":
+        if self.value() == OutboxDelivery.PENDING:
             return queryset.filter(sent_at__isnull=True).exclude(given_up)
-        if self.value() == "given_up":
+        if self.value() == OutboxDelivery.GIVEN_UP:
             return queryset.filter(given_up)
         return queryset
 
@@ -288,10 +296,10 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     @admin.display(description=_("delivery"))
     def delivery(self, row):
         if row.sent_at:
-            return _("sent")
-        if row.attempts >= services.outbox_max_attempts():
-            return _("given up")
-        return _("being tried")
+            return OutboxDelivery.SENT.label
+        if row.attempts >= outbox.outbox_max_attempts():
+            return OutboxDelivery.GIVEN_UP.label
+        return OutboxDelivery.PENDING.label
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -305,7 +313,7 @@ class OutboxEmailAdmin(admin.ModelAdmin):
             raise PermissionDenied
         sent = 0
         for row in queryset.filter(sent_at__isnull=True):
-            ok = services.outbox_email_retry(outbox_id=row.pk)
+            ok = outbox.outbox_email_retry(outbox_id=row.pk)
             sent += ok
             audit_record(actor=request.user, action="outbox_email_retry", obj=row, data={"ok": ok})
         self.message_user(

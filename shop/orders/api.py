@@ -23,7 +23,9 @@ from shop.core.throttling import UserRateThrottle
 from shop.orders.exceptions import CheckoutThrottled
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user
-from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
+from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.returns import return_request_create
+from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
 
 

@@ -10,11 +10,11 @@ class OrdersConfig(AppConfig):
     def ready(self):
         from payments import handlers
         from payments.models import Payment
-        from shop.orders import services
+        from shop.orders.services import payment_handlers
 
         handlers.register(
             Payment.Purpose.ORDER,
-            on_succeeded=services.order_payment_succeeded,
-            on_failed=services.order_payment_failed,
-            on_refunded=services.order_payment_refunded,
+            on_succeeded=payment_handlers.order_payment_succeeded,
+            on_failed=payment_handlers.order_payment_failed,
+            on_refunded=payment_handlers.order_payment_refunded,
         )

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from shop.cart.services import CartOwner, cart_clear, cart_line_add
 from shop.core.exceptions import ShopError
 from shop.orders.models import Order
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 
 DEMO_EMAIL = "shopper@example.com"
 

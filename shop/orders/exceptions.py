@@ -9,6 +9,8 @@ class OrderErrorCode(TextChoices):
     """Machine codes of this app's errors (the `code` of an API error body)."""
 
     PAYMENT_BEING_CONFIRMED = "payment_being_confirmed"
+    # Why an unpaid order was cancelled by the expiry job (its payment_failed e-mail's code).
+    RESERVATION_EXPIRED = "expired"
 
 
 __all__ = [

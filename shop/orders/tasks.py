@@ -2,24 +2,24 @@
 
 from celery import shared_task
 
-from shop.orders import services
+from shop.orders.services import outbox, payment_handlers, transitions
 
 
 @shared_task(name="shop.orders.tasks.expire_reservations")
 def expire_reservations() -> int:
-    return services.order_expire_reservations()
+    return transitions.order_expire_reservations()
 
 
 @shared_task(name="shop.orders.tasks.drain_outbox")
 def drain_outbox() -> int:
-    return services.outbox_drain()
+    return outbox.outbox_drain()
 
 
 @shared_task(name="shop.orders.tasks.send_order_email")
 def send_order_email(outbox_id: int) -> bool:
-    return services.outbox_email_send(outbox_id=outbox_id)
+    return outbox.outbox_email_send(outbox_id=outbox_id)
 
 
 @shared_task(name="shop.orders.tasks.refund_late_payment")
 def refund_late_payment(payment_id: int, number: str) -> None:
-    services.payment_late_refund(payment_id=payment_id, number=number)
+    payment_handlers.payment_late_refund(payment_id=payment_id, number=number)

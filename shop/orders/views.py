@@ -27,7 +27,9 @@ from shop.orders.exceptions import CheckoutInvalid, OrderNotFound
 from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user, order_payment_being_confirmed
-from shop.orders.services import PlaceOutcome, order_cancel, order_place, return_request_create
+from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.returns import return_request_create
+from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import checkout_attempt_allowed
 
 SESSION_KEY = "checkout"

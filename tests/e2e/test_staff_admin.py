@@ -11,7 +11,7 @@ from payments import services as payments
 from payments.models import Wallet
 from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order, ReturnRequest
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 from tests.e2e.journeys import ADDRESS, PASSWORD, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -18,7 +18,7 @@ from payments.models import Payment
 from payments.reconciliation import reconciliation_run
 from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 from tests.e2e.journeys import ADDRESS, PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

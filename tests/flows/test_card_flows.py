@@ -13,7 +13,7 @@ from payments.models import Payment
 from payments.services import payment_retry_stuck
 from shop.cart.models import CartLine
 from shop.orders.models import Order, OutboxEmail
-from shop.orders.services import order_expire_reservations
+from shop.orders.services.transitions import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, place_order_form, stock_of
 
@@ -126,7 +126,7 @@ def test_provider_that_never_charged_ends_cancelled_and_released(psp, buyer, set
 
 
 def test_card_refund_goes_back_through_the_provider(psp, buyer):
-    from shop.orders.services import order_refund
+    from shop.orders.services.transitions import order_refund
 
     product = make_product(price="8.00", on_hand=5)
     cart_fill(buyer.user, (product, 1))
@@ -143,7 +143,7 @@ def test_a_card_payment_not_yet_started_is_voided_when_its_order_expires(psp, bu
     from payments.psp_sandbox.models import SandboxCharge
     from payments.services import payment_charge_card, payment_create
     from shop.cart.services import CartOwner, cart_clear
-    from shop.orders.services import _address_snapshot, _checkout_lines, _order_create
+    from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
 
     product = make_product(price="9.00", on_hand=5)
     user = buyer.user

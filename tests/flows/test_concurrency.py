@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from catalog.models import Stock, StockReservation
 from payments.models import Payment, Wallet
 from shop.orders.models import Order
-from shop.orders.services import order_expire_reservations
+from shop.orders.services.transitions import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, stock_of
 
@@ -79,7 +79,7 @@ def test_checkout_never_oversells_under_concurrency():
 def test_concurrent_expiry_jobs_release_a_reservation_exactly_once():
     from payments.services import payment_create
     from shop.cart.services import CartOwner, cart_clear
-    from shop.orders.services import _address_snapshot, _checkout_lines, _order_create
+    from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
 
     product = make_product(on_hand=10)
     user = shopper_new()
@@ -109,7 +109,7 @@ def test_concurrent_expiry_jobs_release_a_reservation_exactly_once():
 
 
 def test_double_submit_with_one_checkout_token_makes_one_order():
-    from shop.orders.services import order_place
+    from shop.orders.services.checkout import order_place
 
     product = make_product(on_hand=10)
     user = shopper_new()

@@ -10,7 +10,9 @@ from django.test import Client
 
 from payments.models import AuditLog, Payment, Wallet
 from shop.orders.models import Order, OrderEvent, ReturnRequest
-from shop.orders.services import order_place, order_ship, return_request_create
+from shop.orders.services.checkout import order_place
+from shop.orders.services.returns import return_request_create
+from shop.orders.services.transitions import order_ship
 from tests.orders.factories import UserFactory, cart_fill, make_product, shopper_new
 
 pytestmark = pytest.mark.django_db

@@ -14,18 +14,9 @@ from payments.services import payment_create
 from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import ShopError
 from shop.orders.models import Order
-from shop.orders.services import (
-    _address_snapshot,
-    _checkout_lines,
-    _order_create,
-    order_cancel,
-    order_expire_reservations,
-    order_place,
-    order_refund,
-    order_ship,
-    return_request_approve,
-    return_request_create,
-)
+from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create, order_place
+from shop.orders.services.returns import return_request_approve, return_request_create
+from shop.orders.services.transitions import order_cancel, order_expire_reservations, order_refund, order_ship
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced
 

@@ -127,7 +127,7 @@ def test_request_a_return_on_the_page(browser, shopper, product):
 
 def test_admin_actions_call_the_services(shopper, product, admin_client):
     cart_fill(shopper, (product, 1))
-    from shop.orders.services import order_place
+    from shop.orders.services.checkout import order_place
 
     order = order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
     response = admin_client.post(

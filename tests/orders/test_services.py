@@ -16,18 +16,15 @@ from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed
 from shop.orders.models import Order, OutboxEmail, ReturnRequest
-from shop.orders.services import (
-    PlaceOutcome,
+from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.outbox import outbox_drain, outbox_email_send
+from shop.orders.services.returns import return_request_approve, return_request_create
+from shop.orders.services.transitions import (
     order_cancel,
     order_deliver,
     order_expire_reservations,
-    order_place,
     order_refund,
     order_ship,
-    outbox_drain,
-    outbox_email_send,
-    return_request_approve,
-    return_request_create,
 )
 from tests.orders.factories import AddressFactory, cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, stock_of
@@ -204,7 +201,7 @@ def test_life_cycle_writes_an_event_per_transition(shopper, product):
 
 def _pending_card_order(user, product, quantity=1, *, payment_status=None):
     """An order placed for card payment whose provider call has not happened yet."""
-    from shop.orders.services import _address_snapshot, _checkout_lines, _order_create
+    from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
 
     cart_fill(user, (product, quantity))
     lines = _checkout_lines(user=user, currency="USD")
@@ -418,7 +415,7 @@ def test_an_expected_total_that_no_longer_matches_places_nothing(shopper, produc
 def test_a_resent_email_carries_the_same_message_id(shopper, product, monkeypatch):
     from django.db.models import Model
 
-    from shop.orders.services import outbox_message_id
+    from shop.orders.services.outbox import outbox_message_id
 
     cart_fill(shopper, (product, 1))
     order = place_wallet(shopper).order

@@ -11,7 +11,7 @@ from djmoney.money import Money
 from payments import services
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Refund, Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 
 

@@ -11,7 +11,8 @@ from payments.models import LedgerTransaction, Payment, PaymentAttempt
 from payments.psp_sandbox.models import SandboxCharge
 from payments.services import payment_retry_stuck
 from shop.orders.models import Order
-from shop.orders.services import PlaceOutcome, order_expire_reservations, order_place
+from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.transitions import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.sandbox_fixtures import READ_TIMEOUT
 from tests.reliability.helpers import assert_invariants

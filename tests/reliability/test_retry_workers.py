@@ -19,7 +19,8 @@ from payments.models import LedgerTransaction, Payment, PaymentAttempt, Refund, 
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund
 from payments.services import payment_retry_stuck
 from shop.orders.models import Order
-from shop.orders.services import PlaceOutcome, order_expire_reservations, order_place, order_refund
+from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.transitions import order_expire_reservations, order_refund
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.fixtures import wallet_funded_by_card
 from tests.reliability.helpers import (

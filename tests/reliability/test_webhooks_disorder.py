@@ -31,7 +31,8 @@ from payments.psp_sandbox.models import SandboxCharge, SandboxEvent, SandboxPayo
 from payments.psp_sandbox.signing import sign
 from payments.services import payment_retry_stuck
 from shop.orders.models import Order, OutboxEmail
-from shop.orders.services import PlaceOutcome, order_place, order_refund
+from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.transitions import order_refund
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.fixtures import wallet_funded_by_card
 from tests.reliability.helpers import assert_invariants

@@ -32,7 +32,7 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
 
     from accounts.models import User
     from shop.core.exceptions import ShopError
-    from shop.orders.services import order_place
+    from shop.orders.services.checkout import order_place
 
     barrier = threading.Barrier(min(threads, len(user_ids)))
 
@@ -68,7 +68,7 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
     from payments import services
     from payments.models import Withdrawal
     from shop.core.exceptions import ShopError
-    from shop.orders.services import PlaceOutcome, order_place
+    from shop.orders.services.checkout import PlaceOutcome, order_place
 
     amount = Money(Decimal(os.environ.get("SPEND_AMOUNT", "15.00")), "USD")
     user = User.objects.get(pk=user_id)
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> None:
         result = _checkout(int(args[0]), [int(a) for a in args[1:]])
     elif command == "checkout-card":
         from accounts.models import User
-        from shop.orders.services import order_place
+        from shop.orders.services.checkout import order_place
 
         user = User.objects.get(pk=int(args[0]))
         result = order_place(

@@ -13,7 +13,7 @@ from djmoney.money import Money
 
 from payments import reports
 from payments.models import Payment
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.factories import UserFactory
 from tests.staff.conftest import client_for

@@ -9,7 +9,7 @@ from djmoney.money import Money
 
 from payments.models import AuditLog, FraudRule, Payment, PaymentAttempt, PaymentHold
 from shop.orders.models import Order
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 
 
@@ -131,7 +131,7 @@ def _held_checkout():
 
 @pytest.mark.django_db
 def test_cancelling_an_order_with_a_held_payment_voids_it_so_release_can_never_charge(rates, finance):
-    from shop.orders.services import order_cancel
+    from shop.orders.services.transitions import order_cancel
 
     order, hold = _held_checkout()
 
@@ -152,7 +152,7 @@ def test_cancelling_an_order_with_a_held_payment_voids_it_so_release_can_never_c
 
 @pytest.mark.django_db
 def test_an_expired_reservation_with_a_held_payment_voids_the_payment(rates):
-    from shop.orders.services import order_expire_reservations
+    from shop.orders.services.transitions import order_expire_reservations
 
     order, hold = _held_checkout()
 

@@ -15,7 +15,7 @@ from payments.models import (
     Wallet,
 )
 from shop.orders.models import Order
-from shop.orders.services import order_place
+from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.factories import UserFactory
 from tests.staff.conftest import client_for

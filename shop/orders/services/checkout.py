@@ -1,0 +1,358 @@
+"""Placing an order: the checkout of a cart, paid by wallet or by card.
+
+Lock order: the cart's lines, then the wallet (wallet payments), then the
+stock rows last (product-id order), so the rows buyers of a hot product
+queue on stay locked only for a transaction's final statements and commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from djmoney.money import Money
+
+from accounts.exceptions import AddressNotFound
+from accounts.models import Address
+from accounts.selectors import address_get_for_user
+from catalog.exceptions import OutOfStock
+from catalog.selectors import price_converter, products_by_ids
+from catalog.services import stock_reserve, stock_sell
+from payments import services as payment_services
+from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
+from payments.models import Payment
+from payments.selectors import card_token_check
+from shop.cart.exceptions import CartEmpty, ProductUnavailable
+from shop.cart.selectors import cart_raw_lines
+from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
+from shop.core.exceptions import ShopError
+from shop.orders.exceptions import CheckoutInvalid
+from shop.orders.models import Order, OrderLine, OutboxEmail, order_number_new
+from shop.orders.services.outbox import outbox_email_queue
+from shop.orders.services.payment_handlers import payment_failure_code
+from shop.orders.services.transitions import S, order_event_record
+
+ADDRESS_FIELDS = {"full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone"}
+
+
+class PlaceOutcome(models.TextChoices):
+    PAID = "paid"
+    PENDING = "pending"  # payment outcome not known yet (202)
+    DECLINED = "declined"  # card declined: order cancelled, stock released (402)
+
+
+@dataclass
+class PlaceResult:
+    order: Order
+    outcome: PlaceOutcome
+    error: ShopError | None = None
+
+
+@dataclass
+class _Line:
+    product: object
+    quantity: int
+    unit_price: Money
+    price_seen: Money | None = None  # the cart line's, to put it back if the order does not go through
+
+
+def order_place(
+    *,
+    user,
+    payment_method: str,
+    shipping_address,
+    currency: str,
+    card_token: str = "",
+    checkout_token: str = "",
+    expected_total: Money | None = None,
+) -> PlaceResult:
+    """Check out the user's cart: order with line snapshots, stock reserved, payment made.
+
+    Wallet: order, reservation, debit and "paid" commit together in one
+    transaction (insufficient funds rolls all of it back). Card: the order
+    and reservation commit first, then the provider is called outside any
+    transaction; a decline cancels the order and releases the stock, an
+    unknown outcome leaves it pending_payment with the reservation kept.
+    A repeated `checkout_token` returns the order it made the first time.
+    `expected_total` (what the shopper was shown) must equal the total in
+    `currency`, else CheckoutInvalid (field "total") and nothing is made.
+    """
+    card_token = _checkout_validate(payment_method=payment_method, card_token=card_token, currency=currency)
+    existing = _order_for_token(user, checkout_token)
+    if existing is not None:
+        return _replay(existing)
+    address = _address_snapshot(user=user, shipping_address=shipping_address)
+    lines = _checkout_lines(user=user, currency=currency)
+    _expected_total_check(lines, currency, expected_total)
+    _sold_out_refuse(lines)
+    by_wallet = payment_method == Order.PaymentMethod.WALLET
+    try:
+        with transaction.atomic():
+            order = _order_create(
+                user=user, currency=currency, method=payment_method, address=address, lines=lines,
+                checkout_token=checkout_token, reserve=False,
+            )
+            _cart_take(user, lines)
+            payment = _payment_open(order, user=user, card_token=card_token)
+            if by_wallet:
+                _wallet_pay(order, payment, lines, user=user)
+            else:
+                _order_reserve(order, lines, actor=user)  # last: see the module docstring
+    except IntegrityError:
+        # Two requests with the same checkout token raced: the other one made the order.
+        existing = _order_for_token(user, checkout_token)
+        if existing is not None:
+            return _replay(existing)
+        raise
+    if by_wallet:
+        order.refresh_from_db()
+        return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
+    return _card_pay(order, payment, lines, user=user)
+
+
+def _checkout_validate(*, payment_method: str, card_token: str, currency: str) -> str:
+    """Refuse a bad payment method, card token or currency before anything is read; the card token checked."""
+    if payment_method not in Order.PaymentMethod.values:
+        raise CheckoutInvalid(_("Choose how to pay: wallet or card."), field="payment_method")
+    if payment_method == Order.PaymentMethod.CARD:
+        # Only a provider token (tok_...): a card number is refused before anything is made.
+        card_token = card_token_check(card_token)
+    if currency not in settings.CURRENCIES:
+        raise CheckoutInvalid(_("Unsupported currency."), field="currency")
+    return card_token
+
+
+def _order_for_token(user, checkout_token: str) -> Order | None:
+    """The order an earlier checkout with this token made, if any."""
+    if not checkout_token:
+        return None
+    return Order.objects.filter(user=user, checkout_token=checkout_token).first()
+
+
+def _expected_total_check(lines: list[_Line], currency: str, expected_total: Money | None) -> None:
+    if expected_total is None:
+        return
+    total = _lines_total(lines, currency)
+    if expected_total != total:
+        raise CheckoutInvalid(
+            _("Your order total is now %(total)s, not %(expected)s. Please review your order again.")
+            % {"total": total, "expected": expected_total},
+            field="total",
+        )
+
+
+def _cart_take(user, lines: list[_Line]) -> None:
+    """The cart's lines go with the order: a second checkout of the same cart waits
+    here and is refused (CartChanged) before it touches a wallet or a payment."""
+    cart_lines_take(user=user, lines=[(line.product.id, line.quantity) for line in lines])
+
+
+def _payment_open(order: Order, *, user, card_token: str) -> Payment:
+    """The order's payment, created and linked to it (in the caller's transaction)."""
+    if order.payment_method == Order.PaymentMethod.WALLET:
+        method, extra = Payment.Method.WALLET, {}
+    else:
+        method, extra = Payment.Method.CARD, {"card_token": card_token}
+    payment = payment_services.payment_create(
+        user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total, method=method, **extra
+    )
+    Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
+    return payment
+
+
+def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> None:
+    """Debit the wallet (the payments handler marks the order paid in this transaction), then sell the stock."""
+    try:
+        payment_services.payment_pay_with_wallet(payment_id=payment.id)
+    except WalletNotFound:
+        raise InsufficientFunds(
+            _("You have no %(currency)s wallet to pay from. Open one and add money, or pay by card.")
+            % {"currency": order.currency},
+            reason="no_wallet",
+        )
+    # Paid in this transaction: reserved and sold in one guarded step, last.
+    stock_sell(lines=_stock_lines(lines), reference=order.number, actor=user)
+
+
+def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> PlaceResult:
+    """Charge the card outside any transaction (the provider call may take seconds) and record the outcome.
+
+    A declined card puts the cart back as it was: the shopper is invited to pay another way.
+    """
+    payment = payment_services.payment_charge_card(payment_id=payment.id)
+    order.refresh_from_db()
+    result = _result_for(order, payment=payment)
+    if result.outcome == PlaceOutcome.DECLINED:
+        cart_lines_put_back(
+            user=user,
+            lines=[(line.product.id, line.quantity, line.price_seen) for line in lines if line.price_seen is not None],
+        )
+    return result
+
+
+def _replay(order: Order) -> PlaceResult:
+    """The answer for a checkout token already used: its order, as it is now.
+
+    The cart is left alone: the order took its lines when it was made, so
+    whatever is in the cart now was put there after it (buying the same
+    product again is the shopper's call, not the retry's).
+    """
+    return _result_for(order)
+
+
+def _result_for(order: Order, payment: Payment | None = None) -> PlaceResult:
+    if order.status == S.PENDING_PAYMENT:
+        return PlaceResult(order=order, outcome=PlaceOutcome.PENDING)
+    if order.status == S.CANCELLED:
+        if payment is None and order.payment_id:
+            payment = Payment.objects.filter(pk=order.payment_id).first()
+        code = payment_failure_code(payment, PaymentErrorCode.CARD_DECLINED)
+        error = CardDeclined(
+            _("Your payment was declined (%(code)s). Nothing was charged; please try another payment method.")
+            % {"code": code},
+            reason=code,
+            order=order.number,
+        )
+        return PlaceResult(order=order, outcome=PlaceOutcome.DECLINED, error=error)
+    return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
+
+
+def _address_snapshot(*, user, shipping_address) -> dict:
+    """The shipping address as stored on the order: a saved address's id, or the fields of a new one."""
+    if isinstance(shipping_address, bool):
+        raise CheckoutInvalid(_("Choose a shipping address."), field="shipping_address")
+    if isinstance(shipping_address, int):
+        try:
+            return address_get_for_user(user, shipping_address).as_snapshot()
+        except AddressNotFound:
+            raise CheckoutInvalid(_("Unknown shipping address."), field="shipping_address")
+    if isinstance(shipping_address, dict):
+        return _address_new_snapshot(user=user, fields=shipping_address)
+    raise CheckoutInvalid(_("Choose a shipping address."), field="shipping_address")
+
+
+def _address_new_snapshot(*, user, fields: dict) -> dict:
+    unknown = set(fields) - ADDRESS_FIELDS
+    if unknown:
+        raise CheckoutInvalid(_("Unknown address field."), field=f"shipping_address.{sorted(unknown)[0]}")
+    values = {k: v for k, v in fields.items() if k in ADDRESS_FIELDS}
+    if any(not isinstance(v, str) for v in values.values()):
+        raise CheckoutInvalid(_("Address fields must be text."), field="shipping_address")
+    values = {k: v.strip() for k, v in values.items()}
+    values["country"] = values.get("country", "").upper()
+    address = Address(user=user, **values)
+    try:
+        address.full_clean(exclude=["user"])
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise CheckoutInvalid(messages[0], field=f"shipping_address.{field}")
+    if len(address.country) != 2 or not address.country.isalpha():
+        raise CheckoutInvalid(_("Enter a two-letter country code."), field="shipping_address.country")
+    return address.as_snapshot()
+
+
+def _checkout_lines(*, user, currency: str) -> list[_Line]:
+    """The cart's lines priced in `currency`; refuses an empty cart or a product no longer sold."""
+    raw = cart_raw_lines(owner=CartOwner(user=user))
+    if not raw:
+        raise CartEmpty()
+    products = products_by_ids([product_id for _id, product_id, _q, _p in raw])
+    convert = price_converter(currency)  # one rate lookup for all lines
+    lines = []
+    for _id, product_id, quantity, seen in raw:
+        product = products.get(product_id)
+        if product is None or not product.is_active:
+            raise ProductUnavailable(
+                _("A product in your cart is no longer sold; remove it and try again."), product_id=product_id
+            )
+        quantity_validate(quantity)
+        lines.append(_Line(product=product, quantity=quantity, unit_price=convert(product.price), price_seen=seen))
+    return lines
+
+
+def _lines_total(lines: list[_Line], currency: str) -> Money:
+    return sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
+
+
+def _order_create(
+    *, user, currency, method, address: dict, lines: list[_Line], checkout_token: str, reserve: bool = True
+) -> Order:
+    """The pending order with its line snapshots; with `reserve`, its stock reserved too."""
+    order = _order_row_create(
+        user=user, currency=currency, method=method, address=address, total=_lines_total(lines, currency),
+        checkout_token=checkout_token,
+    )
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                product=line.product,
+                sku=line.product.sku,
+                name=line.product.name,
+                unit_price=line.unit_price,
+                quantity=line.quantity,
+            )
+            for line in lines
+        ]
+    )
+    order_event_record(order, from_status="", to_status=S.PENDING_PAYMENT, actor=user, reason=_("Order placed"))
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PLACED, first_time=True)
+    if reserve:
+        _order_reserve(order, lines, actor=user)
+    return order
+
+
+def _order_row_create(*, user, currency, method, address: dict, total: Money, checkout_token: str) -> Order:
+    """The order row under a fresh random number (drawn again, up to 5 times, if taken)."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return Order.objects.create(
+                    number=order_number_new(),
+                    user=user,
+                    currency=currency,
+                    total=total,
+                    refunded_total=Money(Decimal("0"), currency),
+                    payment_method=method,
+                    shipping_address=address,
+                    email=user.email,
+                    reservation_expires_at=timezone.now() + timedelta(minutes=settings.RESERVATION_MINUTES),
+                    checkout_token=checkout_token,
+                )
+        except IntegrityError:
+            # A random number already taken (rare, but a busy day makes it likely
+            # once): draw again. A taken checkout token is the caller's business.
+            if attempt == 4 or (
+                checkout_token and Order.objects.filter(user=user, checkout_token=checkout_token).exists()
+            ):
+                raise
+    raise AssertionError("unreachable: the last attempt re-raises")
+
+
+def _order_reserve(order: Order, lines: list[_Line], *, actor) -> None:
+    stock_reserve(
+        lines=_stock_lines(lines), reference=order.number, expires_at=order.reservation_expires_at, actor=actor
+    )
+
+
+def _stock_lines(lines: list[_Line]) -> list[tuple[int, int]]:
+    return [(line.product.id, line.quantity) for line in lines]
+
+
+def _sold_out_refuse(lines: list[_Line]) -> None:
+    """Refuse at once a line that is visibly sold out, before any write (the stock loaded with the cart).
+
+    Only a fast answer for the many buyers of a sold-out flash sale: the
+    guarded UPDATE in the transaction is what decides. A product with no
+    stock row (none loaded) is left to that UPDATE too.
+    """
+    for line in lines:
+        stock = getattr(line.product, "stock", None)
+        if stock is not None and stock.on_hand - stock.reserved < line.quantity:
+            raise OutOfStock(product_id=line.product.id, available=max(0, stock.on_hand - stock.reserved))

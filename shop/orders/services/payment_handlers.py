@@ -1,0 +1,150 @@
+"""What payments calls through payments.handlers for an order's payment (registered in OrdersConfig.ready).
+
+Each handler runs inside the payments transaction that changed the payment,
+and locks the order row (only) before touching it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from catalog.services import stock_restock
+from payments import services as payment_services
+from payments.exceptions import PaymentErrorCode
+from payments.models import Payment
+from shop.core.tasks import task_enqueue_on_commit
+from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest
+from shop.orders.services.outbox import outbox_email_queue
+from shop.orders.services.transitions import (
+    REFUNDABLE,
+    S,
+    order_cancel,
+    order_mark_paid_locked,
+    order_note,
+    order_transition,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _order_for_payment(payment) -> Order | None:
+    """The payment's order, locked (its row only), with its user loaded."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(number=payment.reference)
+        .first()
+    )
+
+
+def payment_failure_code(payment: Payment | None, default: PaymentErrorCode) -> str:
+    """Why a payment failed: the code payments recorded for it (provider data), else `default`."""
+    if payment is not None and payment.last_error_code:
+        return payment.last_error_code
+    return default
+
+
+def order_payment_succeeded(payment) -> None:
+    """Payments' on_succeeded, inside its transaction: the order becomes paid.
+
+    A payment that succeeds for an order cancelled meanwhile is refunded in
+    full after commit (the shopper never pays for a cancelled order).
+    """
+    order = _order_for_payment(payment)
+    if order is None:
+        logger.error("payment %s succeeded for unknown order %s", payment.pk, payment.reference)
+        return
+    if order.status == S.PENDING_PAYMENT:
+        order_mark_paid_locked(order, reason=_("Payment %(id)s succeeded") % {"id": payment.pk})
+        return
+    if order.status == S.CANCELLED:
+        order_note(order, reason=_("Payment %(id)s succeeded after cancellation: refunding") % {"id": payment.pk})
+        task_enqueue_on_commit("shop.orders.tasks.refund_late_payment", payment.pk, order.number)
+
+
+def payment_late_refund(*, payment_id: int, number: str) -> None:
+    """Give back a payment that succeeded for an already cancelled order (idempotent per reference)."""
+    payment = Payment.objects.get(pk=payment_id)
+    payment_services.payment_refund(
+        payment_id=payment_id, amount=payment.amount, reference=f"{number}-late-refund",
+        reason="payment succeeded after the order was cancelled",
+    )
+
+
+def order_payment_failed(payment) -> None:
+    """Payments' on_failed, inside its transaction: the order is cancelled and its stock released."""
+    order = _order_for_payment(payment)
+    if order is None or order.status != S.PENDING_PAYMENT:
+        return
+    code = payment_failure_code(payment, PaymentErrorCode.PAYMENT_FAILED)
+    order_cancel(order_id=order.id, reason=_("Payment failed: %(code)s") % {"code": code}, check_payment=False)
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.PAYMENT_FAILED, context={"code": code})
+
+
+def order_payment_refunded(payment, refund) -> None:
+    """Payments' on_refunded, inside the refund's transaction: the order records the money given back.
+
+    `<number>-refund` (full refund) restocks an unshipped order's goods;
+    `<number>-return-<id>` approves that return and restocks its lines;
+    any other refund (late payment, made in payments' admin) is recorded only.
+    Reaching the order total moves the order to refunded.
+    """
+    order = _order_for_payment(payment)
+    if order is None:
+        return
+    reference, actor, amount = refund.reference, refund.actor, refund.amount
+    lines = {line.id: line for line in order.lines.all()}
+    _refund_restock(order, lines, _refund_restock_wanted(order, lines, refund), reference=reference, actor=actor)
+    order.refunded_total = order.refunded_total + amount
+    order.save(update_fields=["refunded_total_currency", "refunded_total", "updated_at"])
+    reason = refund.reason or reference
+    if order.refunded_total >= order.total and order.status in REFUNDABLE:
+        order_transition(order, S.REFUNDED, actor=actor, reason=reason)
+    else:
+        order_note(
+            order, actor=actor, reason=_("Refund of %(amount)s: %(reason)s") % {"amount": amount, "reason": reason}
+        )
+    outbox_email_queue(
+        order=order, kind=OutboxEmail.Kind.ORDER_REFUNDED, key_suffix=f":{reference}",
+        context={"amount": str(amount.amount), "currency": amount.currency.code},
+    )
+
+
+def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) -> dict[int, int]:
+    """Which units the refund puts back (order line id -> quantity); approves the return it pays."""
+    reference = refund.reference
+    if reference == f"{order.number}-refund" and order.status == S.PAID:
+        return {line_id: line.returnable_quantity for line_id, line in lines.items() if line.returnable_quantity}
+    if not reference.startswith(f"{order.number}-return-"):
+        return {}
+    request = (
+        ReturnRequest.objects.select_for_update()
+        .filter(pk=reference.rsplit("-", 1)[-1], order=order, status=ReturnRequest.Status.REQUESTED)
+        .first()
+    )
+    if request is None:
+        return {}
+    restock = {rl.order_line_id: rl.quantity for rl in request.lines.all()}
+    request.status = ReturnRequest.Status.APPROVED
+    request.refund_amount = refund.amount
+    request.decided_at = timezone.now()
+    request.decided_by = refund.actor
+    request.save()
+    return restock
+
+
+def _refund_restock(order: Order, lines: dict[int, OrderLine], restock: dict[int, int], *, reference: str, actor) -> None:
+    for line_id, quantity in restock.items():
+        line = lines[line_id]
+        quantity = min(quantity, line.returnable_quantity)
+        if quantity <= 0:
+            continue
+        OrderLine.objects.filter(pk=line_id).update(refunded_quantity=line.refunded_quantity + quantity)
+        if line.product_id:
+            stock_restock(
+                product_id=line.product_id, quantity=quantity, actor=actor, reason=f"refund {reference}",
+                reference=order.number,
+            )

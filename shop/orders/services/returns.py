@@ -1,0 +1,112 @@
+"""Return requests: the shopper asks, staff approve (refund and restock) or reject."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from djmoney.money import Money
+
+from payments import services as payment_services
+from shop.core.exceptions import InvalidTransition
+from shop.orders.exceptions import OrderNotFound, ReturnInvalid
+from shop.orders.models import Order, ReturnLine, ReturnRequest
+from shop.orders.services.transitions import order_lock, order_note, order_refund_check, signed_in_actor
+
+
+def return_request_create(*, order_id: int, user, lines: dict[int, int], reason: str) -> ReturnRequest:
+    """The shopper asks to return some units of some lines (order line id -> quantity)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReturnInvalid(_("Tell us why you are returning these items."), field="reason")
+    with transaction.atomic():
+        order = order_lock(order_id)
+        if order.user_id != user.id:
+            raise OrderNotFound()
+        if not order.is_returnable:
+            raise InvalidTransition(_("Only paid, shipped or delivered orders can be returned."))
+        chosen = _return_lines_choose(order, lines)
+        request = ReturnRequest.objects.create(order=order, reason=reason[:500])
+        ReturnLine.objects.bulk_create(
+            [ReturnLine(return_request=request, order_line_id=k, quantity=q) for k, q in chosen.items()]
+        )
+        order_note(order, actor=user, reason=_("Return requested: %(reason)s") % {"reason": reason[:200]})
+    return request
+
+
+def _return_lines_choose(order: Order, lines: dict[int, int]) -> dict[int, int]:
+    """The (order line id -> quantity) to return, each within what is left after pending returns."""
+    order_lines = {line.id: line for line in order.lines.all()}
+    pending: dict[int, int] = {}
+    for rl in ReturnLine.objects.filter(
+        return_request__order=order, return_request__status=ReturnRequest.Status.REQUESTED
+    ):
+        pending[rl.order_line_id] = pending.get(rl.order_line_id, 0) + rl.quantity
+    chosen = {}
+    for line_id, quantity in lines.items():
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise ReturnInvalid(_("Enter a whole number of items."), field="lines")
+        if quantity == 0:
+            continue
+        line = order_lines.get(line_id)
+        if line is None:
+            raise ReturnInvalid(_("This item is not in the order."), field="lines")
+        if quantity > line.returnable_quantity - pending.get(line_id, 0):
+            raise ReturnInvalid(
+                _("You can return at most %(n)d of “%(name)s”.")
+                % {"n": line.returnable_quantity - pending.get(line_id, 0), "name": line.name},
+                field="lines",
+            )
+        chosen[line_id] = quantity
+    if not chosen:
+        raise ReturnInvalid(_("Choose at least one item to return."), field="lines")
+    return chosen
+
+
+def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> ReturnRequest:
+    """Staff approve a return: its lines are refunded (back the way they were paid) and restocked.
+
+    The refund's reference is derived from the return, so approving twice
+    refunds once; the return becomes approved in the refund's transaction.
+    Call outside a transaction (a card refund is an HTTP call).
+    """
+    with transaction.atomic():
+        request = ReturnRequest.objects.get(pk=return_id)
+        order = order_lock(request.order_id)
+        request = ReturnRequest.objects.select_for_update().get(pk=return_id)
+        if request.status != ReturnRequest.Status.REQUESTED:
+            raise InvalidTransition(_("This return request was already decided."))
+        lines = {line.id: line for line in order.lines.all()}
+        amount = sum(
+            (lines[rl.order_line_id].unit_price * rl.quantity for rl in request.lines.all()),
+            Money(Decimal("0"), order.currency),
+        )
+        amount = min(amount, order.total - order.refunded_total)
+        order_refund_check(order, amount)
+        reference = f"{order.number}-return-{request.pk}"
+    approved = _("Return %(id)s approved") % {"id": request.pk}
+    payment_services.payment_refund(
+        payment_id=order.payment_id, amount=amount, reference=reference,
+        reason=f"{approved}: {reason}" if reason else approved,
+        actor=signed_in_actor(actor),
+    )
+    request.refresh_from_db()
+    return request
+
+
+def return_request_reject(*, return_id: int, actor=None, reason: str = "") -> ReturnRequest:
+    """Staff reject a return; nothing is refunded."""
+    with transaction.atomic():
+        request = ReturnRequest.objects.select_for_update().get(pk=return_id)
+        if request.status != ReturnRequest.Status.REQUESTED:
+            raise InvalidTransition(_("This return request was already decided."))
+        request.status = ReturnRequest.Status.REJECTED
+        request.decided_at = timezone.now()
+        request.decided_by = signed_in_actor(actor)
+        request.save()
+        order = order_lock(request.order_id)
+        order_note(order, actor=actor,
+                   reason=_("Return %(id)s rejected: %(reason)s") % {"id": request.pk, "reason": reason})
+    return request

@@ -1,0 +1,218 @@
+"""The order state machine: one function moves an order along an edge and writes its OrderEvent.
+
+Lock order: an order row (select_for_update) first, then whatever the
+catalog/payments services lock (stock rows in product-id order, wallets).
+Each transition locks the order, checks the edge, writes an OrderEvent and
+queues its e-mail in the outbox, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from djmoney.money import Money
+
+from catalog.services import product_purchase_record, stock_commit_sale, stock_release
+from payments import services as payment_services
+from payments.exceptions import PaymentInProgress
+from payments.models import Payment
+from shop.core.exceptions import InvalidTransition
+from shop.orders.exceptions import OrderErrorCode, PaymentBeingConfirmed
+from shop.orders.models import Order, OrderEvent, OutboxEmail
+from shop.orders.selectors import order_payment_being_confirmed
+from shop.orders.services.outbox import outbox_email_queue
+
+S = Order.Status
+# The order state machine: every allowed edge, and nothing else.
+TRANSITIONS: dict[str, set[str]] = {
+    S.PENDING_PAYMENT: {S.PAID, S.CANCELLED},
+    S.PAID: {S.SHIPPED, S.REFUNDED},
+    S.SHIPPED: {S.DELIVERED, S.REFUNDED},
+    S.DELIVERED: {S.REFUNDED},
+    S.CANCELLED: set(),
+    S.REFUNDED: set(),
+}
+REFUNDABLE = {S.PAID, S.SHIPPED, S.DELIVERED}
+PAYMENT_UNSETTLED = Payment.OPEN_STATUSES  # processing, unknown
+_STAMPS = {S.PAID: "paid_at", S.SHIPPED: "shipped_at", S.DELIVERED: "delivered_at", S.CANCELLED: "cancelled_at"}
+
+
+def order_lock(order_id: int) -> Order:
+    """The order row, locked (select_for_update); call inside a transaction."""
+    return Order.objects.select_for_update().get(pk=order_id)
+
+
+def signed_in_actor(actor):
+    """The actor to record: a signed-in user, else None (anonymous users and jobs)."""
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def order_transition(order: Order, to: str, *, actor=None, reason: str = "") -> OrderEvent:
+    """Move a locked order along an allowed edge and record it, or raise InvalidTransition (409)."""
+    if to not in TRANSITIONS[order.status]:
+        raise InvalidTransition(
+            _("An order that is %(status)s cannot become %(to)s.")
+            % {"status": order.get_status_display(), "to": Order.Status(to).label},
+            from_status=order.status,
+            to_status=to,
+        )
+    from_status = order.status
+    order.status = to
+    fields = ["status", "updated_at"]
+    if to in _STAMPS:
+        setattr(order, _STAMPS[to], timezone.now())
+        fields.append(_STAMPS[to])
+    order.save(update_fields=fields)
+    return order_event_record(order, from_status=from_status, to_status=to, actor=actor, reason=reason)
+
+
+def order_event_record(order: Order, *, from_status: str, to_status: str, actor=None, reason: str = "") -> OrderEvent:
+    """Write one OrderEvent (a transition, or a note when from_status == to_status)."""
+    return OrderEvent.objects.create(
+        order=order, actor=signed_in_actor(actor), from_status=from_status, to_status=to_status,
+        reason=str(reason)[:255],
+    )
+
+
+def order_note(order: Order, *, reason: str, actor=None) -> OrderEvent:
+    """Record something that happened to the order without changing its status."""
+    return order_event_record(order, from_status=order.status, to_status=order.status, actor=actor, reason=reason)
+
+
+def order_mark_paid(*, order_id: int, actor=None, reason: str = "") -> Order:
+    """pending_payment -> paid: the reservation becomes a sale, purchases are recorded, receipt queued.
+
+    Runs inside the payments transaction that marks the payment succeeded.
+    """
+    with transaction.atomic(savepoint=False):
+        return order_mark_paid_locked(order_lock(order_id), actor=actor, reason=reason)
+
+
+def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Order:
+    """order_mark_paid for an order its caller has already locked."""
+    order_transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
+    stock_commit_sale(reference=order.number, actor=actor)
+    lines = list(order.lines.all())
+    product_purchase_record(
+        user=order.user,
+        lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
+        reference=order.number,
+    )
+    # Only the transition out of pending_payment (under the order's lock) gets here.
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True)
+    return order
+
+
+def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: bool = True) -> Order:
+    """pending_payment -> cancelled, and its stock released (exactly once).
+
+    Refused (409) while the card payment's outcome is being confirmed, since
+    money may have moved; payments' own failure handler skips that check.
+    """
+    with transaction.atomic():
+        order = order_lock(order_id)
+        if check_payment and order.status == S.PENDING_PAYMENT and order_payment_being_confirmed(order):
+            raise PaymentBeingConfirmed()
+        order_transition(order, S.CANCELLED, actor=actor, reason=reason or _("Cancelled"))
+        order.cancel_reason = str(reason)[:255]
+        order.save(update_fields=["cancel_reason", "updated_at"])
+        if check_payment and order.payment_id:
+            # A card payment not yet sent (pending, or held for fraud review) must never be
+            # charged for a cancelled order: void it in the same transaction.
+            try:
+                payment_services.payment_void(payment_id=order.payment_id, reason=str(reason))
+            except PaymentInProgress:
+                raise PaymentBeingConfirmed()
+        stock_release(reference=order.number, actor=actor, reason=str(reason))
+    return order
+
+
+def order_ship(*, order_id: int, actor=None, reason: str = "") -> Order:
+    """paid -> shipped; the shopper gets an e-mail."""
+    with transaction.atomic():
+        order = order_lock(order_id)
+        order_transition(order, S.SHIPPED, actor=actor, reason=reason or _("Shipped"))
+        outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_SHIPPED)
+    return order
+
+
+def order_deliver(*, order_id: int, actor=None, reason: str = "") -> Order:
+    """shipped -> delivered."""
+    with transaction.atomic():
+        order = order_lock(order_id)
+        order_transition(order, S.DELIVERED, actor=actor, reason=reason or _("Delivered"))
+    return order
+
+
+def order_refund_check(order: Order, amount: Money) -> None:
+    """Refuse (409) a refund of `amount` the locked order cannot take."""
+    if order.status not in REFUNDABLE:
+        raise InvalidTransition(
+            _("An order that is %(status)s cannot be refunded.") % {"status": order.get_status_display()},
+            from_status=order.status,
+            to_status=S.REFUNDED,
+        )
+    if order.payment_id is None:
+        raise InvalidTransition(_("This order has no payment to refund."))
+    if amount.amount <= 0 or amount > order.total - order.refunded_total:
+        raise InvalidTransition(_("Nothing is left to refund on this order."))
+
+
+def order_refund(*, order_id: int, actor=None, reason: str = "") -> Order:
+    """paid|shipped|delivered -> refunded: everything not yet refunded goes back the way it was paid.
+
+    Asks payments for the refund (idempotent per reference, so a double click
+    refunds once); the order records it in the refund's own transaction
+    (order_payment_refunded). An order refunded before shipping puts its
+    goods back in stock. Call outside a transaction: a card refund is an
+    HTTP call to the provider.
+    """
+    with transaction.atomic():
+        order = order_lock(order_id)
+        amount = order.total - order.refunded_total
+        order_refund_check(order, amount)
+        reference = f"{order.number}-refund"
+    payment_services.payment_refund(
+        payment_id=order.payment_id, amount=amount, reference=reference,
+        reason=str(reason or _("Full refund")), actor=signed_in_actor(actor),
+    )
+    order.refresh_from_db()
+    return order
+
+
+def order_expire_reservations(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Cancel unpaid orders past their reservation and release their stock; returns how many.
+
+    Orders whose payment outcome is unknown (or being processed) are left
+    alone. Orders locked by someone else are skipped (skip_locked) and seen
+    on the next run; the status edge makes a second cancel impossible.
+    """
+    now = now or timezone.now()
+    unsettled = Payment.objects.filter(reference=OuterRef("number"), status__in=PAYMENT_UNSETTLED)
+    candidates = list(
+        Order.objects.filter(status=S.PENDING_PAYMENT, reservation_expires_at__lt=now)
+        .exclude(Exists(unsettled))
+        .order_by("reservation_expires_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    cancelled = 0
+    for order_id in candidates:
+        with transaction.atomic():
+            order = (
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(pk=order_id, status=S.PENDING_PAYMENT, reservation_expires_at__lt=now)
+                .first()
+            )
+            if order is None or order_payment_being_confirmed(order):
+                continue
+            order_cancel(order_id=order.id, reason=_("Reservation expired before payment"))
+            outbox_email_queue(
+                order=order, kind=OutboxEmail.Kind.PAYMENT_FAILED,
+                context={"code": OrderErrorCode.RESERVATION_EXPIRED},
+            )
+            cancelled += 1
+    return cancelled
