@@ -10,7 +10,9 @@ class OrdersConfig(AppConfig):
     def ready(self):
         from payments import handlers
         from payments.models import Payment
+        from shop.core.reconciliation import reconciliation_check_register
         from shop.orders import services
+        from shop.orders.reconciliation import order_payments_check
 
         handlers.register(
             Payment.Purpose.ORDER,
@@ -18,3 +20,4 @@ class OrdersConfig(AppConfig):
             on_failed=services.order_payment_failed,
             on_refunded=services.order_payment_refunded,
         )
+        reconciliation_check_register("orders", order_payments_check)
