@@ -46,21 +46,36 @@ def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
         .order_by("product_id")
     )
     for row, totals in merge_sums(
-        stock.iterator(chunk_size=BATCH), "product_id",
-        moved=moved.iterator(chunk_size=BATCH), held=held.iterator(chunk_size=BATCH),
+        stock.iterator(chunk_size=BATCH),
+        "product_id",
+        moved=moved.iterator(chunk_size=BATCH),
+        held=held.iterator(chunk_size=BATCH),
     ):
         moved_total, open_total = totals["moved"] or 0, totals["held"] or 0
         if row["reserved"] != open_total:
-            report(ReconciliationFinding(
-                kind=StockFindingKind.STOCK_RESERVED, action=StockFindingAction.REVIEW, object_type="catalog.product",
-                object_id=row["product_id"], related=row["product__sku"], expected=open_total,
-                actual=row["reserved"], detail=_("Reserved units differ from the open reservations."),
-            ))
+            report(
+                ReconciliationFinding(
+                    kind=StockFindingKind.STOCK_RESERVED,
+                    action=StockFindingAction.REVIEW,
+                    object_type="catalog.product",
+                    object_id=row["product_id"],
+                    related=row["product__sku"],
+                    expected=open_total,
+                    actual=row["reserved"],
+                    detail=_("Reserved units differ from the open reservations."),
+                )
+            )
         if row["on_hand"] != moved_total:
-            report(ReconciliationFinding(
-                kind=StockFindingKind.STOCK_ON_HAND, action=StockFindingAction.STOCKTAKE,
-                object_type="catalog.product", object_id=row["product_id"], related=row["product__sku"],
-                expected=moved_total, actual=row["on_hand"],
-                detail=_("Units on hand differ from the sum of stock movements."),
-            ))
+            report(
+                ReconciliationFinding(
+                    kind=StockFindingKind.STOCK_ON_HAND,
+                    action=StockFindingAction.STOCKTAKE,
+                    object_type="catalog.product",
+                    object_id=row["product_id"],
+                    related=row["product__sku"],
+                    expected=moved_total,
+                    actual=row["on_hand"],
+                    detail=_("Units on hand differ from the sum of stock movements."),
+                )
+            )
     return {"products": Stock.objects.count()}

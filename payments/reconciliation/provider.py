@@ -54,6 +54,7 @@ def _report_pages(gateway, day: date, type: str):
     The next page is fetched in a helper thread while the caller checks this
     one (at most two pages in memory): the provider's time and ours overlap.
     """
+
     def fetch(cursor: str) -> dict:
         return gateway.settlement_page(date=day, type=type, cursor=cursor, limit=PAGE)
 

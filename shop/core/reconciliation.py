@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 BATCH = 2000  # rows per chunk when a check streams a query, and findings per insert
 
@@ -31,8 +30,8 @@ BATCH = 2000  # rows per chunk when a check streams a query, and findings per in
 class ReconciliationFinding:
     """One discrepancy a check found: what, which object, the amounts, and what staff should do."""
 
-    kind: StrEnum
-    action: StrEnum
+    kind: str  # a member of the check's kinds enum (StrEnum or TextChoices), never a bare string
+    action: str  # likewise, a member of its actions enum
     object_type: str = ""
     object_id: str | int = ""
     related: str = ""

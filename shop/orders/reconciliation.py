@@ -36,9 +36,11 @@ def order_payments_check(*, day: date, report: ReconciliationReport) -> dict[str
     _orders_not_matching_payments(start, end, report)
     # Paid that day, and every paid order with no paid_at at all (a broken row has no day of its own,
     # so it is reported by every run until it is mended, like a wallet or stock mismatch).
-    checked = Order.objects.filter(status__in=PAID_STATES).filter(
-        Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True)
-    ).count()
+    checked = (
+        Order.objects.filter(status__in=PAID_STATES)
+        .filter(Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True))
+        .count()
+    )
     _payments_without_order(start, end, report)
     payments_checked = Payment.objects.filter(
         purpose=Payment.Purpose.ORDER, settled_at__gte=start, settled_at__lt=end
@@ -82,19 +84,33 @@ def _orders_not_matching_payments(start: datetime, end: datetime, report: Reconc
     """Report paid orders with no paid_at, and paid orders whose taken payments do not add up to the total."""
     for order_id, number, status, currency, total, paid_at, paid in _raw_rows(*_order_sums_query(start, end)):
         total, paid = as_decimal(total), as_decimal(paid)
-        common = {"object_type": "orders.order", "object_id": order_id, "related": number, "currency": currency,
-                  "expected": total, "actual": paid}
+        common = {
+            "object_type": "orders.order",
+            "object_id": order_id,
+            "related": number,
+            "currency": currency,
+            "expected": total,
+            "actual": paid,
+        }
         if paid_at is None:
-            report(ReconciliationFinding(
-                kind=Kind.ORDER_PAID_AT_MISSING, action=Action.REVIEW, **common,
-                detail=_("The order is %(status)s but has no payment time, so no day's sales count it.")
-                % {"status": status},
-            ))
+            report(
+                ReconciliationFinding(
+                    kind=Kind.ORDER_PAID_AT_MISSING,
+                    action=Action.REVIEW,
+                    **common,
+                    detail=_("The order is %(status)s but has no payment time, so no day's sales count it.")
+                    % {"status": status},
+                )
+            )
         if paid != total:
-            report(ReconciliationFinding(
-                kind=Kind.ORDER_PAYMENT, action=Action.REVIEW, **common,
-                detail=_("The order is paid, but its succeeded payments do not add up to its total."),
-            ))
+            report(
+                ReconciliationFinding(
+                    kind=Kind.ORDER_PAYMENT,
+                    action=Action.REVIEW,
+                    **common,
+                    detail=_("The order is paid, but its succeeded payments do not add up to its total."),
+                )
+            )
 
 
 def _payments_without_order(start: datetime, end: datetime, report: ReconciliationReport) -> None:
@@ -112,9 +128,16 @@ def _payments_without_order(start: datetime, end: datetime, report: Reconciliati
         .order_by("id")
     )
     for payment in orphans.iterator(chunk_size=BATCH):
-        report(ReconciliationFinding(
-            kind=Kind.PAYMENT_WITHOUT_ORDER, action=Action.REFUND_OR_ATTACH, object_type="payments.payment",
-            object_id=payment.pk, related=payment.reference, currency=payment.amount.currency.code,
-            expected=Decimal(0), actual=payment.amount.amount,
-            detail=_("The payment succeeded, but its order is not paid or refunded."),
-        ))
+        report(
+            ReconciliationFinding(
+                kind=Kind.PAYMENT_WITHOUT_ORDER,
+                action=Action.REFUND_OR_ATTACH,
+                object_type="payments.payment",
+                object_id=payment.pk,
+                related=payment.reference,
+                currency=payment.amount.currency.code,
+                expected=Decimal(0),
+                actual=payment.amount.amount,
+                detail=_("The payment succeeded, but its order is not paid or refunded."),
+            )
+        )
