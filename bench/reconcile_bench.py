@@ -378,7 +378,8 @@ def run() -> dict:
     from django.db import connection
 
     from payments.models import LedgerEntry
-    from payments.reconciliation import reconciliation_run, reconciliation_summary
+    from payments.reconciliation.items import reconciliation_summary
+    from payments.reconciliation.runs import reconciliation_run
 
     started = time.monotonic()
     result = reconciliation_run(day=BENCH_DAY)

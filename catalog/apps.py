@@ -6,3 +6,9 @@ class CatalogConfig(AppConfig):
     name = "catalog"
     label = "catalog"
     verbose_name = _("Catalog")
+
+    def ready(self):
+        from catalog.reconciliation import stock_check
+        from shop.core.reconciliation import reconciliation_check_register
+
+        reconciliation_check_register("stock", stock_check)

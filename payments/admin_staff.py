@@ -34,7 +34,7 @@ from payments.models import (
     ReconciliationRun,
     Wallet,
 )
-from payments.reconciliation import reconciliation_item_resolve
+from payments.reconciliation.items import reconciliation_item_resolve
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
 

@@ -1,8 +1,11 @@
 """Celery tasks of the payments app; each loads by id and calls one service."""
 
+from datetime import date
+
 from celery import shared_task
 
 from payments import services
+from payments.reconciliation.runs import reconciliation_run, reconciliation_yesterday
 
 
 @shared_task(name="payments.tasks.retry_stuck_payments")
@@ -33,9 +36,5 @@ def send_payment_failed_email(payment_id: int) -> bool:
 @shared_task(name="payments.tasks.nightly_reconciliation")
 def nightly_reconciliation(day: str | None = None) -> dict:
     """Daily (time in CELERY_BEAT_SCHEDULE): reconcile yesterday (UTC), or `day` (YYYY-MM-DD)."""
-    from datetime import date
-
-    from payments.reconciliation import reconciliation_run, reconciliation_yesterday
-
     run = reconciliation_run(day=date.fromisoformat(day) if day else reconciliation_yesterday())
     return {"run": run.pk, "day": run.day.isoformat(), "status": run.status, "open": run.discrepancy_count}

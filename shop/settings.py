@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "payments.psp_sandbox",
     "shop.cart",
     "shop.orders",
+    "shop.staff",
 ]
 
 MIDDLEWARE = [

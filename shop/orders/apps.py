@@ -10,6 +10,8 @@ class OrdersConfig(AppConfig):
     def ready(self):
         from payments import handlers
         from payments.models import Payment
+        from shop.core.reconciliation import reconciliation_check_register
+        from shop.orders.reconciliation import order_payments_check
         from shop.orders.services import payment_handlers
 
         handlers.register(
@@ -18,3 +20,4 @@ class OrdersConfig(AppConfig):
             on_failed=payment_handlers.order_payment_failed,
             on_refunded=payment_handlers.order_payment_refunded,
         )
+        reconciliation_check_register("orders", order_payments_check)

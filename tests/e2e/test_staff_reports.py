@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from payments import services as payments
 from payments.models import Payment
-from payments.reconciliation import reconciliation_run
+from payments.reconciliation.runs import reconciliation_run
 from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order
 from shop.orders.services.checkout import order_place

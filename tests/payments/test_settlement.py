@@ -25,10 +25,10 @@ from payments import selectors, services
 from payments.gateway import get_gateway
 from payments.models import LedgerTransaction, Payment, PaymentAttempt, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
-from payments.reports import payments_stuck
 from payments.webhooks import signature_header
 from shop.orders.models import Order
 from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.staff.reports import payments_stuck
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import READ_TIMEOUT, wallet_with_balance

@@ -22,7 +22,8 @@ from payments.models import (
     ReconciliationRun,
     Wallet,
 )
-from payments.reconciliation import reconciliation_item_resolve, reconciliation_run
+from payments.reconciliation.items import reconciliation_item_resolve
+from payments.reconciliation.runs import reconciliation_run
 from payments.tasks import nightly_reconciliation
 from shop.orders.models import Order
 from tests.orders.factories import make_product, shopper_new
@@ -329,7 +330,7 @@ def test_a_withdrawal_paid_out_on_the_next_days_report_is_not_called_missing(pro
 
 
 def test_the_report_is_read_page_by_page_with_the_same_findings(provider, rates, monkeypatch):
-    from payments import reconciliation
+    from payments.reconciliation import provider as reconciliation
 
     monkeypatch.setattr(reconciliation, "PAGE", 2)
     seen = []

@@ -11,9 +11,9 @@ from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
 
-from payments import reports
 from payments.models import Payment
 from shop.orders.services.checkout import order_place
+from shop.staff import reports
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.factories import UserFactory
 from tests.staff.conftest import client_for

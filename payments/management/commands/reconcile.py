@@ -9,13 +9,10 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.exceptions import ReconciliationRunning
 from payments.models import ReconciliationRun
-from payments.reconciliation import (
-    ReconciliationRunning,
-    reconciliation_run,
-    reconciliation_summary,
-    reconciliation_yesterday,
-)
+from payments.reconciliation.items import reconciliation_summary
+from payments.reconciliation.runs import reconciliation_run, reconciliation_yesterday
 
 EXIT_RUNNING = 2
 

@@ -8,15 +8,15 @@ reads `admin.site.urls`. The admin index links to both pages.
 from django.contrib import admin
 from django.urls import path
 
-from payments import admin_views
+from shop.staff import views
 
 _default_get_urls = admin.site.get_urls
 
 
 def _get_urls():
     staff = [
-        path("staff/dashboard/", admin.site.admin_view(admin_views.dashboard_view), name="staff_dashboard"),
-        path("staff/reports/", admin.site.admin_view(admin_views.reports_view), name="staff_reports"),
+        path("staff/dashboard/", admin.site.admin_view(views.dashboard_view), name="staff_dashboard"),
+        path("staff/reports/", admin.site.admin_view(views.reports_view), name="staff_reports"),
     ]
     return staff + _default_get_urls()
 

@@ -1,4 +1,4 @@
-"""Staff dashboard and reports, served inside the admin (wired in shop/admin.py).
+"""Staff dashboard and reports, served inside the admin (wired in shop/staff/admin.py).
 
 Charts are SVG drawn here on the server: no JavaScript, no CDN. Both pages
 need `payments.view_staff_reports` (groups "support" and "finance").
@@ -20,8 +20,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from payments import reports
 from payments.models import ReconciliationRun
+from shop.staff import reports
 
 PERMISSION = "payments.view_staff_reports"
 MAX_RANGE_DAYS = 366

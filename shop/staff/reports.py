@@ -21,15 +21,15 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from payments.models import Payment
+from catalog.models import Stock, StockMovement
+from payments.models import Payment, PaymentHold, ReconciliationItem
+from shop.orders.models import Order, OrderLine
 
 LOW_STOCK = 5
 _DEC = DecimalField(max_digits=24, decimal_places=2)
 
 
 def _paid_states():
-    from shop.orders.models import Order
-
     return (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
 
 
@@ -42,8 +42,6 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 
 def _paid_orders(start: date, end: date):
-    from shop.orders.models import Order
-
     since, until = _bounds(start, end)
     return Order.objects.filter(status__in=_paid_states(), paid_at__gte=since, paid_at__lt=until)
 
@@ -83,8 +81,6 @@ def daily_sales(*, start: date, end: date) -> list[dict]:
 
 def orders_by_status() -> list[dict]:
     """[{status, label, count}] over all orders, in the order of the status choices."""
-    from shop.orders.models import Order
-
     counts = dict(Order.objects.order_by().values_list("status").annotate(n=Count("id")))
     return [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Order.Status.choices]
 
@@ -97,8 +93,6 @@ def payments_stuck(*, limit: int = 20):
 
 def products_low_stock(*, threshold: int = LOW_STOCK, limit: int = 20):
     """Active products with at most `threshold` units available, fewest first."""
-    from catalog.models import Stock
-
     return (
         Stock.objects.filter(product__is_active=True)
         .annotate(available_units=F("on_hand") - F("reserved"))
@@ -110,8 +104,6 @@ def products_low_stock(*, threshold: int = LOW_STOCK, limit: int = 20):
 
 def top_products(*, start: date, end: date, limit: int = 20) -> list[dict]:
     """Best sellers by units (net of returns) among orders paid in the range, with revenue per currency."""
-    from shop.orders.models import OrderLine
-
     since, until = _bounds(start, end)
     rows = (
         OrderLine.objects.filter(order__status__in=_paid_states(), order__paid_at__gte=since, order__paid_at__lt=until)
@@ -165,8 +157,6 @@ def _turnover_rows(*, start: date, end: date):
     since `start` grouped by product and UTC day, and the stock counters),
     merged in product order: memory does not grow with the catalogue.
     """
-    from catalog.models import Stock, StockMovement
-
     since, until = _bounds(start, end)
     days = (end - start).days + 1
     movements = (
@@ -251,12 +241,8 @@ def today_and_month() -> dict:
 
 
 def held_payments_count() -> int:
-    from payments.models import PaymentHold
-
     return PaymentHold.objects.filter(status=PaymentHold.Status.HELD).count()
 
 
 def open_reconciliation_items() -> int:
-    from payments.models import ReconciliationItem
-
     return ReconciliationItem.objects.filter(Q(resolved=False)).count()

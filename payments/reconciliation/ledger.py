@@ -1,0 +1,113 @@
+"""The ledger's own integrity for one day: balanced transactions, zero-sum totals, wallets equal to their entries."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import DecimalField, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, ReconciliationItem, Wallet
+from payments.reconciliation.items import ItemWriter
+from shop.core.reconciliation import BATCH, as_decimal, day_bounds, merge_sums
+
+Kind = ReconciliationItem.Kind
+Action = ReconciliationItem.Action
+_DEC = DecimalField(max_digits=24, decimal_places=4)
+
+
+def check_ledger(day: date, out: ItemWriter) -> dict:
+    """Every transaction of the day balances, the whole ledger nets to zero, every wallet equals its entries."""
+    start, end = day_bounds(day)
+    day_entries = LedgerEntry.objects.filter(transaction__created_at__gte=start, transaction__created_at__lt=end)
+    explained = _unbalanced_transactions(day_entries, out)
+    entries_checked = day_entries.count()
+    _ledger_totals(end, explained, out)
+    _wallet_balances(out)
+    return {"ledger_entries": entries_checked, "wallets": Wallet.objects.count()}
+
+
+def _transaction_reference(pk: int) -> str:
+    return LedgerTransaction.objects.filter(pk=pk).values_list("reference", flat=True).first() or ""
+
+
+def _unbalanced_transactions(day_entries, out: ItemWriter) -> dict[str, Decimal]:
+    """The day's transactions whose entries do not sum to zero; returns their sum per currency."""
+    unbalanced = (
+        day_entries.values("transaction_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("transaction_id", "currency")
+    )
+    explained: dict[str, Decimal] = {}
+    for row in unbalanced.iterator(chunk_size=BATCH):
+        explained[row["currency"]] = explained.get(row["currency"], Decimal(0)) + row["total"]
+        out.add(
+            kind=Kind.TRANSACTION_UNBALANCED,
+            action=Action.INVESTIGATE_LEDGER,
+            object_type="payments.ledgertransaction",
+            object_id=row["transaction_id"],
+            related=_transaction_reference(row["transaction_id"]),
+            currency=row["currency"],
+            expected=Decimal(0),
+            actual=row["total"],
+            detail=_("The entries of this transaction do not sum to zero."),
+        )
+    return explained
+
+
+def _ledger_totals(end, explained: dict[str, Decimal], out: ItemWriter) -> None:
+    """Total credits against total debits per currency up to `end`, less what the day's transactions explain."""
+    totals = (
+        LedgerEntry.objects.filter(transaction__created_at__lt=end)
+        .values("currency")
+        .annotate(
+            debits=Coalesce(Sum("amount", filter=Q(amount__lt=0)), Value(Decimal(0)), output_field=_DEC),
+            credits=Coalesce(Sum("amount", filter=Q(amount__gt=0)), Value(Decimal(0)), output_field=_DEC),
+        )
+        .order_by("currency")
+    )
+    for row in totals:
+        residual = row["credits"] + row["debits"] - explained.get(row["currency"], Decimal(0))
+        if residual != 0:
+            out.add(
+                kind=Kind.LEDGER_TOTALS,
+                action=Action.INVESTIGATE_LEDGER,
+                object_type="ledger",
+                object_id=row["currency"],
+                currency=row["currency"],
+                expected=-row["debits"],
+                actual=row["credits"],
+                detail=_("Total credits differ from total debits by %(amount)s (not explained by this day).")
+                % {"amount": residual.quantize(Decimal("0.01"))},
+            )
+
+
+def _wallet_balances(out: ItemWriter) -> None:
+    """Each wallet's cached balance against the sum of its account's entries (two streams merged)."""
+    wallets = (
+        Wallet.objects.values("id", "user_id", "account_id", "currency", "balance")
+        .order_by("account_id")
+        .iterator(chunk_size=BATCH)
+    )
+    sums = (
+        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.CUSTOMER_WALLET)
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .order_by("account_id")
+        .iterator(chunk_size=BATCH)
+    )
+    for row, totals in merge_sums(wallets, "account_id", entries=sums):
+        total = as_decimal(totals["entries"])
+        if row["balance"] != total:
+            out.add(
+                kind=Kind.WALLET_BALANCE,
+                action=Action.INVESTIGATE_LEDGER,
+                object_type="payments.wallet",
+                object_id=row["id"],
+                related=f"account {row['account_id']}, user {row['user_id']}",
+                currency=row["currency"],
+                expected=total,
+                actual=row["balance"],
+                detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
+            )

@@ -1,0 +1,143 @@
+"""The nightly reconciliation's check of orders against payments (registered in OrdersConfig.ready).
+
+Every order paid that day has succeeded payments equal to its total, and no
+paid order lacks its paid_at; no payment that succeeded that day lacks a paid
+(or refunded) order. Payments runs it with its own checks and stores what it
+reports (`shop.core.reconciliation`); orders owns the tables, so the check
+lives here.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
+
+from payments.models import Payment, ReconciliationItem
+from payments.reconciliation.provider import TAKEN
+from shop.core.reconciliation import (
+    BATCH,
+    ReconciliationFinding,
+    ReconciliationReport,
+    as_decimal,
+    day_bounds,
+)
+from shop.orders.models import Order
+
+Kind = ReconciliationItem.Kind
+Action = ReconciliationItem.Action
+PAID_STATES = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
+
+
+def order_payments_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
+    """Paid orders of the day whose payments do not add up or lack paid_at; succeeded payments with no paid order."""
+    start, end = day_bounds(day)
+    _orders_not_matching_payments(start, end, report)
+    # Paid that day, and every paid order with no paid_at at all (a broken row has no day of its own,
+    # so it is reported by every run until it is mended, like a wallet or stock mismatch).
+    checked = (
+        Order.objects.filter(status__in=PAID_STATES)
+        .filter(Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True))
+        .count()
+    )
+    _payments_without_order(start, end, report)
+    payments_checked = Payment.objects.filter(
+        purpose=Payment.Purpose.ORDER, settled_at__gte=start, settled_at__lt=end
+    ).count()
+    return {"orders": checked, "order_payments": payments_checked}
+
+
+def _raw_rows(sql: str, params: list):
+    """Stream a raw query's rows (a server-side cursor on PostgreSQL), BATCH at a time."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(BATCH):
+            yield from rows
+
+
+def _order_sums_query(start: datetime, end: datetime) -> tuple[str, list]:
+    """SQL and params: the day's paid orders (and those with no paid_at) whose taken payments differ from the total.
+
+    One join in SQL, grouped by order (raw: the ORM cannot express the join
+    on number and currency): two scans, instead of an index probe and an
+    aggregate per order. Only discrepant orders come back.
+    """
+    states = ", ".join(["%s"] * len(PAID_STATES))
+    taken = ", ".join(["%s"] * len(TAKEN))
+    in_day = f"o.status IN ({states}) AND ((o.paid_at >= %s AND o.paid_at < %s) OR o.paid_at IS NULL)"
+    bounds = [connection.ops.adapt_datetimefield_value(start), connection.ops.adapt_datetimefield_value(end)]
+    orders_table, payments_table = Order._meta.db_table, Payment._meta.db_table
+    sql = (
+        f"SELECT o.id, o.number, o.status, o.currency, o.total, o.paid_at, COALESCE(SUM(p.amount), 0) "  # noqa: S608
+        f"FROM {orders_table} o LEFT JOIN {payments_table} p ON p.reference = o.number "
+        f"AND p.amount_currency = o.currency AND p.purpose = %s AND p.status IN ({taken}) "
+        f"WHERE {in_day} "
+        f"GROUP BY o.id, o.number, o.status, o.currency, o.total, o.paid_at "
+        f"HAVING o.paid_at IS NULL OR ROUND(COALESCE(SUM(p.amount), 0), 2) <> ROUND(o.total, 2) "
+        f"ORDER BY o.id"
+    )
+    return sql, [Payment.Purpose.ORDER, *TAKEN, *PAID_STATES, *bounds]
+
+
+def _orders_not_matching_payments(start: datetime, end: datetime, report: ReconciliationReport) -> None:
+    """Report paid orders with no paid_at, and paid orders whose taken payments do not add up to the total."""
+    for order_id, number, status, currency, total, paid_at, paid in _raw_rows(*_order_sums_query(start, end)):
+        total, paid = as_decimal(total), as_decimal(paid)
+        common = {
+            "object_type": "orders.order",
+            "object_id": order_id,
+            "related": number,
+            "currency": currency,
+            "expected": total,
+            "actual": paid,
+        }
+        if paid_at is None:
+            report(
+                ReconciliationFinding(
+                    kind=Kind.ORDER_PAID_AT_MISSING,
+                    action=Action.REVIEW,
+                    **common,
+                    detail=_("The order is %(status)s but has no payment time, so no day's sales count it.")
+                    % {"status": status},
+                )
+            )
+        if paid != total:
+            report(
+                ReconciliationFinding(
+                    kind=Kind.ORDER_PAYMENT,
+                    action=Action.REVIEW,
+                    **common,
+                    detail=_("The order is paid, but its succeeded payments do not add up to its total."),
+                )
+            )
+
+
+def _payments_without_order(start: datetime, end: datetime, report: ReconciliationReport) -> None:
+    """Report order payments that succeeded in [start, end) whose order is not paid or refunded."""
+    order_ok = Order.objects.filter(number=OuterRef("reference"), status__in=PAID_STATES)
+    orphans = (
+        Payment.objects.filter(
+            purpose=Payment.Purpose.ORDER,
+            status__in=(Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED),
+            settled_at__gte=start,
+            settled_at__lt=end,
+        )
+        .filter(~Exists(order_ok))
+        .only("id", "reference", "amount", "amount_currency", "status")
+        .order_by("id")
+    )
+    for payment in orphans.iterator(chunk_size=BATCH):
+        report(
+            ReconciliationFinding(
+                kind=Kind.PAYMENT_WITHOUT_ORDER,
+                action=Action.REFUND_OR_ATTACH,
+                object_type="payments.payment",
+                object_id=payment.pk,
+                related=payment.reference,
+                currency=payment.amount.currency.code,
+                expected=Decimal(0),
+                actual=payment.amount.amount,
+                detail=_("The payment succeeded, but its order is not paid or refunded."),
+            )
+        )
