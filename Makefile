@@ -1,7 +1,8 @@
 # Two commands on a fresh machine:
 #   make run   - install, migrate, load demo data, serve http://127.0.0.1:8000 (SQLite, eager Celery)
-#   make test  - install and run the whole test suite (SQLite by default;
+#   make test  - install the dev tools too and run the whole test suite (SQLite by default;
 #                PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+# requirements.txt is what production runs; requirements-dev.txt adds test, lint and browser tools.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,14 +12,21 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test lint format messages worker beat bench clean
+.PHONY: install install-dev run demo test lint format messages worker beat bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(PY) manage.py migrate --noinput
@@ -27,13 +35,13 @@ demo: install
 run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install
+test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 # Needs gettext (apt-get install gettext); the compiled .mo files are committed.

@@ -61,14 +61,41 @@ def _users(prefix: str, count: int):
     return users
 
 
+def _buyers(*, run: str, count: int, hot_product_id: int, wallet_funds: Decimal) -> list:
+    """Buyers of the flash sale: each with a funded USD wallet and the hot product in the cart."""
+    from djmoney.money import Money
+
+    from payments import services as payments
+    from shop.cart.services import CartOwner, cart_line_add
+
+    buyers = _users(f"buyer-{run}", count)
+    for user in buyers:
+        wallet = payments.wallet_open(user=user, currency="USD")
+        payments.wallet_demo_credit(
+            wallet_id=wallet.pk, amount=Money(wallet_funds, "USD"), reference=f"bench:{run}:{user.pk}"
+        )
+        cart_line_add(owner=CartOwner(user=user), product_id=hot_product_id, quantity=1)
+    return buyers
+
+
+def _search_terms(ids: list) -> list[str]:
+    """The 40 commonest words of 4+ letters in these products' names."""
+    from catalog.models import Product
+
+    words: dict[str, int] = {}
+    for name in Product.objects.filter(id__in=ids).values_list("name", flat=True):
+        for word in name.lower().split():
+            if len(word) >= 4 and word.isalpha():
+                words[word] = words.get(word, 0) + 1
+    return [w for w, _n in sorted(words.items(), key=lambda kv: -kv[1])[:40]] or ["product"]
+
+
 def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wallet_funds: Decimal) -> dict:
     from django.db import connection
     from djmoney.money import Money
 
     from catalog.models import Category, Product
     from catalog.services import exchange_rates_load, product_create
-    from payments import services as payments
-    from shop.cart.services import CartOwner, cart_line_add
 
     rng = random.Random(run)
     exchange_rates_load()
@@ -85,13 +112,7 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
         on_hand=hot_stock,
     )
 
-    buyers = _users(f"buyer-{run}", checkout_users)
-    for user in buyers:
-        wallet = payments.wallet_open(user=user, currency="USD")
-        payments.wallet_demo_credit(
-            wallet_id=wallet.pk, amount=Money(wallet_funds, "USD"), reference=f"bench:{run}:{user.pk}"
-        )
-        cart_line_add(owner=CartOwner(user=user), product_id=hot.pk, quantity=1)
+    buyers = _buyers(run=run, count=checkout_users, hot_product_id=hot.pk, wallet_funds=wallet_funds)
     shoppers = _users(f"shopper-{run}", cart_users)
 
     # Random samples over the whole catalogue, so the figures are not one cached row.
@@ -106,12 +127,7 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
     detail_slugs = list(Product.objects.filter(id__in=ids).values_list("slug", flat=True))
     cold_slugs = list(Product.objects.filter(id__in=tail_ids).values_list("slug", flat=True))
     cart_product_ids = list(in_stock.filter(id__in=ids).values_list("id", flat=True)) or ids
-    words: dict[str, int] = {}
-    for name in Product.objects.filter(id__in=ids[:500]).values_list("name", flat=True):
-        for word in name.lower().split():
-            if len(word) >= 4 and word.isalpha():
-                words[word] = words.get(word, 0) + 1
-    search_terms = [w for w, _n in sorted(words.items(), key=lambda kv: -kv[1])[:40]] or ["product"]
+    search_terms = _search_terms(ids[:500])
     category = Category.objects.order_by("-numchild", "path").first()
     rng.shuffle(detail_slugs)
     rng.shuffle(cold_slugs)

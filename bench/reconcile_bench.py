@@ -155,25 +155,12 @@ class Copier:
                 cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, max(value - 1, 1)])
 
 
-def load(entries: int) -> dict:  # noqa: C901, PLR0915 - one straight recipe
-    from django.db import connection
+def _load_catalog() -> tuple[dict, list]:
+    """PRODUCTS products in one category, each with its stock row; (prices by id, ids)."""
     from djmoney.money import Money
-    from psycopg.types.json import Jsonb
 
-    from accounts.models import User
-    from catalog.models import Product, Stock, StockMovement, StockReservation
+    from catalog.models import Product, Stock
     from catalog.services import category_create
-    from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet
-    from payments.psp_sandbox.models import SandboxCharge
-    from payments.services import ledger_system_account
-    from shop.orders.models import Order, OrderLine
-
-    if connection.vendor != "postgresql":
-        raise SystemExit("the loader writes with COPY: set DATABASE_URL=postgres://...")
-    started = time.monotonic()
-    users_n = max(10, entries // ENTRIES_PER_USER)
-    day_tx = (entries - 2 * users_n) // 2
-    print(f"loading {users_n} customers, {PRODUCTS} products, {day_tx} transactions on {BENCH_DAY}", flush=True)
 
     category = category_create(name="Bench")
     products = Product.objects.bulk_create(
@@ -187,6 +174,15 @@ def load(entries: int) -> dict:  # noqa: C901, PLR0915 - one straight recipe
     Stock.objects.bulk_create([Stock(product=p) for p in products], batch_size=2000)
     prices = {p.pk: p.price.amount for p in products}
     product_ids = [p.pk for p in products]
+    return prices, product_ids
+
+
+def _load_customers(users_n: int) -> tuple[list, int, int]:
+    """Customers with USD wallets; ([(wallet id, user id, account id)], clearing account, revenue account)."""
+    from accounts.models import User
+    from payments.models import LedgerAccount, Wallet
+    from payments.services import ledger_system_account
+
     User.objects.bulk_create(
         [User(email=f"bench-{n}@bench.example", password="!") for n in range(users_n)], batch_size=5000
     )
@@ -201,92 +197,128 @@ def load(entries: int) -> dict:  # noqa: C901, PLR0915 - one straight recipe
     wallets = [(w.pk, w.user_id, w.account_id) for w in wallets]
     clearing = ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="USD").pk
     revenue = ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD").pk
+    return wallets, clearing, revenue
 
-    out = Copier({"payment": Payment, "tx": LedgerTransaction, "entry": LedgerEntry, "charge": SandboxCharge,
-                  "order": Order, "line": OrderLine, "reservation": StockReservation, "movement": StockMovement})
+
+def _copier() -> Copier:
+    from catalog.models import StockMovement, StockReservation
+    from payments.models import LedgerEntry, LedgerTransaction, Payment
+    from payments.psp_sandbox.models import SandboxCharge
+    from shop.orders.models import Order, OrderLine
+
+    return Copier({"payment": Payment, "tx": LedgerTransaction, "entry": LedgerEntry, "charge": SandboxCharge,
+                   "order": Order, "line": OrderLine, "reservation": StockReservation, "movement": StockMovement})
+
+
+def _payment(out: Copier, *, user_id, purpose, reference, amount, at, method="card", wallet_id=None,
+             status="succeeded"):
+    """A payment row (and, for a card, the provider's charge); returns (id, uid)."""
+    uid = uuid.uuid4()
+    pk = out.new_id("payment")
+    key = f"payment-{uid}"
+    charge_id = f"ch_{uid.hex[:24]}" if method == "card" and status == "succeeded" else ""
+    settled = at + timedelta(seconds=1) if status == "succeeded" else None
+    out.add("payment", (
+        pk, uid, user_id, purpose, reference, wallet_id, method, "USD", amount, Decimal(0), status,
+        "tok_ok" if method == "card" else "", key, charge_id, 1 if method == "card" else 0, None, "", "", at,
+        settled or at, settled, None,
+    ))
+    if charge_id:
+        out.add("charge", (charge_id, key, "USD", amount, "tok_ok", reference, f"{purpose} {reference}",
+                           "succeeded", "", at))
+    return pk, uid
+
+
+def _book(out: Copier, uid, kind, amount, source, target, at, description):
+    tx = out.new_id("tx")
+    out.add("tx", (tx, f"payment:{uid}", kind, description, at))
+    out.add("entry", (out.new_id("entry"), tx, source, -amount, "USD"))
+    out.add("entry", (out.new_id("entry"), tx, target, amount, "USD"))
+
+
+def _load_eve(out: Copier, product_ids: list, wallets: list, clearing: int, users_n: int) -> None:
+    """The day before: every product restocked, every wallet opened with a card deposit."""
     eve = datetime(BENCH_DAY.year, BENCH_DAY.month, BENCH_DAY.day, tzinfo=UTC) - timedelta(hours=20)
     for product_id in product_ids:
         out.add("movement", (out.new_id("movement"), product_id, "restock", RESTOCK, 0, "", "bench", None, eve))
 
-    def payment(*, user_id, purpose, reference, amount, at, method="card", wallet_id=None, status="succeeded"):
-        """A payment row (and, for a card, the provider's charge); returns (id, uid)."""
-        uid = uuid.uuid4()
-        pk = out.new_id("payment")
-        key = f"payment-{uid}"
-        charge_id = f"ch_{uid.hex[:24]}" if method == "card" and status == "succeeded" else ""
-        settled = at + timedelta(seconds=1) if status == "succeeded" else None
-        out.add("payment", (
-            pk, uid, user_id, purpose, reference, wallet_id, method, "USD", amount, Decimal(0), status,
-            "tok_ok" if method == "card" else "", key, charge_id, 1 if method == "card" else 0, None, "", "", at,
-            settled or at, settled, None,
-        ))
-        if charge_id:
-            out.add("charge", (charge_id, key, "USD", amount, "tok_ok", reference, f"{purpose} {reference}",
-                               "succeeded", "", at))
-        return pk, uid
-
-    def book(uid, kind, amount, source, target, at, description):
-        tx = out.new_id("tx")
-        out.add("tx", (tx, f"payment:{uid}", kind, description, at))
-        out.add("entry", (out.new_id("entry"), tx, source, -amount, "USD"))
-        out.add("entry", (out.new_id("entry"), tx, target, amount, "USD"))
-
-    # The day before: every wallet opened with a card deposit.
     for n, (wallet_id, user_id, account_id) in enumerate(wallets):
         at = _moment(BENCH_DAY - timedelta(days=1), n, users_n)
-        _pk, uid = payment(user_id=user_id, purpose="wallet_deposit", reference=f"wallet-{wallet_id}",
-                           amount=OPENING, at=at, wallet_id=wallet_id)
-        book(uid, "deposit", OPENING, clearing, account_id, at, f"wallet_deposit wallet-{wallet_id}")
+        _pk, uid = _payment(out, user_id=user_id, purpose="wallet_deposit", reference=f"wallet-{wallet_id}",
+                            amount=OPENING, at=at, wallet_id=wallet_id)
+        _book(out, uid, "deposit", OPENING, clearing, account_id, at, f"wallet_deposit wallet-{wallet_id}")
     out.flush()
 
+
+def _load_order(out: Copier, order_n: int, *, by_card: bool, wallet: tuple, at: datetime, catalog: tuple,
+                accounts: tuple) -> None:
+    """One order with 1-2 lines, its payment, ledger transaction, reservations and movements."""
+    from psycopg.types.json import Jsonb
+
+    wallet_id, user_id, account_id = wallet
+    prices, product_ids = catalog
+    clearing, revenue = accounts
+    waiting = by_card and order_n % 500 == 0  # outcome unknown: reservation open, nothing booked
+    number = f"{PREFIX}{order_n:08d}"
+    lines = [
+        (product_ids[(order_n * 31 + i * 17) % PRODUCTS], 1 + (order_n + i) % 2 if by_card else 1)
+        for i in range(1 + (order_n % 3 == 0))
+    ]
+    total = sum(prices[p] * q for p, q in lines)
+    pay_id, uid = _payment(
+        out, user_id=user_id, purpose="order", reference=number, amount=total, at=at,
+        method="card" if by_card else "wallet", wallet_id=None if by_card else wallet_id,
+        status="unknown" if waiting else "succeeded",
+    )
+    if not waiting:
+        _book(out, uid, "purchase", total, clearing if by_card else account_id, revenue, at, f"order {number}")
+    order_id = out.new_id("order")
+    out.add("order", (
+        order_id, number, user_id, "pending_payment" if waiting else "paid", "USD", "USD", total, "USD",
+        Decimal(0), "card" if by_card else "wallet", pay_id, Jsonb({}), f"bench-{user_id}@bench.example",
+        at + timedelta(minutes=15), "", "", at, at, None if waiting else at + timedelta(seconds=1), None, None,
+        None,
+    ))
+    for product_id, quantity in lines:
+        out.add("line", (out.new_id("line"), order_id, product_id, f"BENCH-{product_id}", "Bench product",
+                         "USD", prices[product_id], quantity, 0))
+        out.add("reservation", (out.new_id("reservation"), product_id, quantity, number,
+                                "open" if waiting else "sold", at + timedelta(minutes=15), at, at))
+        out.add("movement", (out.new_id("movement"), product_id, "reservation", 0, quantity, number, "",
+                             None, at))
+        if not waiting:
+            out.add("movement", (out.new_id("movement"), product_id, "sale", -quantity, -quantity, number,
+                                 "", None, at + timedelta(seconds=1)))
+
+
+def _load_day(
+    out: Copier, day_tx: int, wallets: list, users_n: int, catalog: tuple, accounts: tuple, started: float
+) -> None:
+    """The day itself, interleaved: 30 % card deposits, 40 % card orders, 30 % wallet orders."""
+    clearing, _revenue = accounts
     order_n = 0
     for n in range(day_tx):
         at = _moment(BENCH_DAY, n, day_tx)
         slot, k = n % 10, n // 10
         wallet_id, user_id, account_id = wallets[(k * 7 + slot) % users_n]
         if slot < 3:  # a card deposit into a wallet
-            _pk, uid = payment(user_id=user_id, purpose="wallet_deposit", reference=f"wallet-{wallet_id}",
-                               amount=DEPOSIT, at=at, wallet_id=wallet_id)
-            book(uid, "deposit", DEPOSIT, clearing, account_id, at, f"wallet_deposit wallet-{wallet_id}")
+            _pk, uid = _payment(out, user_id=user_id, purpose="wallet_deposit", reference=f"wallet-{wallet_id}",
+                                amount=DEPOSIT, at=at, wallet_id=wallet_id)
+            _book(out, uid, "deposit", DEPOSIT, clearing, account_id, at, f"wallet_deposit wallet-{wallet_id}")
         else:  # an order, by card (40 %) or wallet (30 %)
             order_n += 1
-            by_card = slot < 7
-            waiting = by_card and order_n % 500 == 0  # outcome unknown: reservation open, nothing booked
-            number = f"{PREFIX}{order_n:08d}"
-            lines = [
-                (product_ids[(order_n * 31 + i * 17) % PRODUCTS], 1 + (order_n + i) % 2 if by_card else 1)
-                for i in range(1 + (order_n % 3 == 0))
-            ]
-            total = sum(prices[p] * q for p, q in lines)
-            pay_id, uid = payment(
-                user_id=user_id, purpose="order", reference=number, amount=total, at=at,
-                method="card" if by_card else "wallet", wallet_id=None if by_card else wallet_id,
-                status="unknown" if waiting else "succeeded",
-            )
-            if not waiting:
-                book(uid, "purchase", total, clearing if by_card else account_id, revenue, at, f"order {number}")
-            order_id = out.new_id("order")
-            out.add("order", (
-                order_id, number, user_id, "pending_payment" if waiting else "paid", "USD", "USD", total, "USD",
-                Decimal(0), "card" if by_card else "wallet", pay_id, Jsonb({}), f"bench-{user_id}@bench.example",
-                at + timedelta(minutes=15), "", "", at, at, None if waiting else at + timedelta(seconds=1), None, None,
-                None,
-            ))
-            for product_id, quantity in lines:
-                out.add("line", (out.new_id("line"), order_id, product_id, f"BENCH-{product_id}", "Bench product",
-                                 "USD", prices[product_id], quantity, 0))
-                out.add("reservation", (out.new_id("reservation"), product_id, quantity, number,
-                                        "open" if waiting else "sold", at + timedelta(minutes=15), at, at))
-                out.add("movement", (out.new_id("movement"), product_id, "reservation", 0, quantity, number, "",
-                                     None, at))
-                if not waiting:
-                    out.add("movement", (out.new_id("movement"), product_id, "sale", -quantity, -quantity, number,
-                                         "", None, at + timedelta(seconds=1)))
+            _load_order(out, order_n, by_card=slot < 7, wallet=(wallet_id, user_id, account_id), at=at,
+                        catalog=catalog, accounts=accounts)
         if n % CHUNK == CHUNK - 1:
             out.flush()
             if n % 100_000 < CHUNK:
                 print(f"  {n + 1} transactions ({time.monotonic() - started:.0f} s)", flush=True)
     out.finish()
+
+
+def _settle_and_check() -> None:
+    """Wallet balances and stock counters from their entries and movements; prove the rows hang together."""
+    from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -317,6 +349,25 @@ def load(entries: int) -> dict:  # noqa: C901, PLR0915 - one straight recipe
             if cursor.fetchone()[0]:
                 raise SystemExit(f"bench data is broken: {label}")
         cursor.execute("ANALYZE")
+
+
+def load(entries: int) -> dict:
+    """Load the bench day (see the module docstring) with COPY; returns the load time."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("the loader writes with COPY: set DATABASE_URL=postgres://...")
+    started = time.monotonic()
+    users_n = max(10, entries // ENTRIES_PER_USER)
+    day_tx = (entries - 2 * users_n) // 2
+    print(f"loading {users_n} customers, {PRODUCTS} products, {day_tx} transactions on {BENCH_DAY}", flush=True)
+
+    catalog = _load_catalog()
+    wallets, clearing, revenue = _load_customers(users_n)
+    out = _copier()
+    _load_eve(out, catalog[1], wallets, clearing, users_n)
+    _load_day(out, day_tx, wallets, users_n, catalog, (clearing, revenue), started)
+    _settle_and_check()
     seconds = time.monotonic() - started
     print(f"loaded in {seconds:.0f} s", flush=True)
     return {"load_seconds": round(seconds, 1)}
@@ -407,7 +458,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:
-        from bench.__main__ import ensure_database
+        from bench.infra import ensure_database
 
         url = os.environ.get("DATABASE_URL", "")
         if not url:
