@@ -162,7 +162,7 @@ def load(entries: int) -> dict:  # noqa: C901, PLR0915 - one straight recipe
 
     from accounts.models import User
     from catalog.models import Product, Stock, StockMovement, StockReservation
-    from catalog.services import category_create
+    from catalog.services.categories import category_create
     from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet
     from payments.psp_sandbox.models import SandboxCharge
     from payments.services import ledger_system_account

@@ -29,15 +29,10 @@ from accounts.exceptions import AddressNotFound
 from accounts.models import Address
 from accounts.selectors import address_get_for_user
 from catalog.exceptions import OutOfStock
-from catalog.selectors import price_converter, products_by_ids
-from catalog.services import (
-    product_purchase_record,
-    stock_commit_sale,
-    stock_release,
-    stock_reserve,
-    stock_restock,
-    stock_sell,
-)
+from catalog.selectors.prices import price_converter
+from catalog.selectors.products import products_by_ids
+from catalog.services.recommendations import product_purchase_record
+from catalog.services.stock import stock_commit_sale, stock_release, stock_reserve, stock_restock, stock_sell
 from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentInProgress, WalletNotFound
 from payments.models import Payment
