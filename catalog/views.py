@@ -15,6 +15,7 @@ from catalog.api import product_query_from_params
 from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key, stock_tokens_current
 from catalog.forms import ReviewForm
 from catalog.selectors.categories import category_get_by_slug, category_tree
+from catalog.selectors.filters import ProductOrdering
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import product_get_for_page
 from catalog.selectors.recommendations import products_bought_together, products_new, products_recommended_for
@@ -103,12 +104,12 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
             "querystring": base.urlencode(),
             "attribute_choices": _attribute_choices(query, result.facets),
             "orderings": [
-                ("relevance", _("Relevance")),
-                ("price", _("Price: low to high")),
-                ("-price", _("Price: high to low")),
-                ("-created", _("Newest")),
-                ("-rating", _("Best rated")),
-                ("name", _("Name")),
+                (ProductOrdering.RELEVANCE, _("Relevance")),
+                (ProductOrdering.PRICE, _("Price: low to high")),
+                (ProductOrdering.PRICE_DESC, _("Price: high to low")),
+                (ProductOrdering.NEWEST, _("Newest")),
+                (ProductOrdering.RATING, _("Best rated")),
+                (ProductOrdering.NAME, _("Name")),
             ],
         }
     )

@@ -38,4 +38,5 @@ def category_get_by_slug(slug: str) -> Category | None:
 
 
 def category_descendant_ids(category: Category) -> QuerySet:
+    """Ids of `category` and every category below it (a subquery)."""
     return Category.objects.filter(path__startswith=category.path).values("id")

@@ -5,6 +5,7 @@ from catalog.selectors.products import LIST_DEFERRED, products_by_ids
 
 
 def products_new(*, limit: int = 8) -> list[Product]:
+    """The newest active products, with category and stock."""
     return list(
         Product.objects.filter(is_active=True)
         .select_related("category", "stock")

@@ -6,6 +6,7 @@ from catalog.models import Product, ProductPurchase, Review
 
 
 def product_reviews(*, product: Product, limit: int | None = None) -> QuerySet[Review]:
+    """The product's reviews with their authors, newest first (the first `limit` when given)."""
     qs = Review.objects.filter(product=product).select_related("user").order_by("-created_at", "-id")
     return qs[:limit] if limit else qs
 

@@ -13,6 +13,7 @@ def product_available(product: Product) -> int:
 
 
 def stock_movements_for(*, product_id: int) -> QuerySet[StockMovement]:
+    """The product's stock movements, oldest first."""
     return StockMovement.objects.filter(product_id=product_id).order_by("id")
 
 
@@ -27,6 +28,7 @@ def out_of_stock_ids() -> QuerySet:
 
 
 def in_stock_q() -> Q:
+    """Products with something left to reserve (see `out_of_stock_ids`)."""
     return ~Q(pk__in=out_of_stock_ids())
 
 
