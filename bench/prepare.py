@@ -95,7 +95,8 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
     from djmoney.money import Money
 
     from catalog.models import Category, Product
-    from catalog.services import exchange_rates_load, product_create
+    from catalog.services.prices import exchange_rates_load
+    from catalog.services.products import product_create
 
     rng = random.Random(run)
     exchange_rates_load()

@@ -160,7 +160,7 @@ def _load_catalog() -> tuple[dict, list]:
     from djmoney.money import Money
 
     from catalog.models import Product, Stock
-    from catalog.services import category_create
+    from catalog.services.categories import category_create
 
     category = category_create(name="Bench")
     products = Product.objects.bulk_create(

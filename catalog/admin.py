@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import TextChoices
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -20,7 +21,6 @@ from treebeard.admin import TreeAdmin
 from treebeard.exceptions import InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow
 from treebeard.forms import movenodeform_factory
 
-from catalog import selectors, services
 from catalog.forms import ProductImportForm, RestockForm
 from catalog.models import (
     BoughtTogether,
@@ -33,7 +33,28 @@ from catalog.models import (
     StockMovement,
     StockReservation,
 )
+from catalog.selectors.csv_export import products_export_rows
+from catalog.services.categories import category_delete, category_move, category_update
+from catalog.services.csv_import import products_import_csv
+from catalog.services.prices import exchange_backend, exchange_rates_changed
+from catalog.services.products import (
+    PRODUCT_UPDATABLE,
+    product_create,
+    product_image_add,
+    product_image_delete,
+    product_set_active,
+    product_update,
+)
+from catalog.services.reviews import review_delete
+from catalog.services.stock import stock_restock
 from shop.core.exceptions import ShopError
+
+
+class MoveRelation(TextChoices):
+    """Where a dragged category lands relative to the target (treebeard's move form)."""
+
+    CHILD = "child", "child"
+    SIBLING = "sibling", "sibling"
 
 
 @admin.register(Category)
@@ -46,13 +67,13 @@ class CategoryAdmin(TreeAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # Renames reach the products' search text and the cached tree.
-        services.category_update(category=form.instance, name=form.instance.name)
+        category_update(category=form.instance, name=form.instance.name)
 
     def delete_model(self, request, obj):
-        services.category_delete(category_ids=[obj.pk])
+        category_delete(category_ids=[obj.pk])
 
     def delete_queryset(self, request, queryset):
-        services.category_delete(category_ids=list(queryset.values_list("pk", flat=True)))
+        category_delete(category_ids=list(queryset.values_list("pk", flat=True)))
 
     def move_node(self, request):
         """Drag and drop in the tree: treebeard's checks, then the move through catalog.services."""
@@ -63,13 +84,13 @@ class CategoryAdmin(TreeAdmin):
             messages.error(request, _("Invalid form data provided"))
             return HttpResponseBadRequest("Invalid form data provided")
         node, target, relation = (form.cleaned_data[k] for k in ("node", "target", "relation"))
-        pos = {"child": "sorted-child", "sibling": "sorted-sibling"}[relation]
+        pos = {MoveRelation.CHILD: "sorted-child", MoveRelation.SIBLING: "sorted-sibling"}[relation]
         try:
-            services.category_move(category=node, target=target, pos=pos)
+            category_move(category=node, target=target, pos=pos)
         except (InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow) as exc:
             messages.error(request, str(exc))
             return HttpResponseBadRequest("Exception raised during move")
-        message = _('Moved node "%(node)s" as child of "%(other)s"') if relation == "child" else _(
+        message = _('Moved node "%(node)s" as child of "%(other)s"') if relation == MoveRelation.CHILD else _(
             'Moved node "%(node)s" as sibling of "%(other)s"'
         )
         messages.info(request, message % {"node": node, "other": target})
@@ -79,7 +100,7 @@ class CategoryAdmin(TreeAdmin):
 class CategoryMoveForm(forms.Form):
     node = forms.ModelChoiceField(queryset=Category.objects.all())
     target = forms.ModelChoiceField(queryset=Category.objects.all())
-    relation = forms.ChoiceField(choices=(("child", "child"), ("sibling", "sibling")))
+    relation = forms.ChoiceField(choices=MoveRelation.choices)
 
 
 class StockInline(admin.StackedInline):
@@ -136,11 +157,11 @@ class ProductAdmin(admin.ModelAdmin):
         return obj.stock.reserved if hasattr(obj, "stock") else 0
 
     def save_model(self, request, obj, form, change):
-        data = {f: form.cleaned_data[f] for f in services.PRODUCT_UPDATABLE if f in form.cleaned_data}
+        data = {f: form.cleaned_data[f] for f in PRODUCT_UPDATABLE if f in form.cleaned_data}
         if change:
-            services.product_update(product=obj, **data)
+            product_update(product=obj, **data)
         else:
-            created = services.product_create(sku=form.cleaned_data["sku"], actor=request.user, **data)
+            created = product_create(sku=form.cleaned_data["sku"], actor=request.user, **data)
             obj.pk = created.pk
             obj._state.adding = False
             obj._state.db = created._state.db
@@ -154,7 +175,7 @@ class ProductAdmin(admin.ModelAdmin):
             for deleted in formset.deleted_forms:
                 if deleted.instance.pk:
                     formset.deleted_objects.append(deleted.instance)
-                    services.product_image_delete(image=deleted.instance)
+                    product_image_delete(image=deleted.instance)
             for image_form in formset.forms:
                 if image_form in formset.deleted_forms or not image_form.has_changed():
                     continue
@@ -165,7 +186,7 @@ class ProductAdmin(admin.ModelAdmin):
                 if not upload:
                     continue
                 try:
-                    image = services.product_image_add(
+                    image = product_image_add(
                         product=form.instance,
                         data=upload.read(),
                         filename=upload.name,
@@ -178,12 +199,12 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Activate selected products"), permissions=["change"])
     def activate(self, request, queryset):
-        changed = services.product_set_active(product_ids=queryset.values_list("pk", flat=True), is_active=True)
+        changed = product_set_active(product_ids=queryset.values_list("pk", flat=True), is_active=True)
         self.message_user(request, ngettext("%d product activated.", "%d products activated.", changed) % changed)
 
     @admin.action(description=_("Deactivate selected products"), permissions=["change"])
     def deactivate(self, request, queryset):
-        changed = services.product_set_active(product_ids=queryset.values_list("pk", flat=True), is_active=False)
+        changed = product_set_active(product_ids=queryset.values_list("pk", flat=True), is_active=False)
         self.message_user(request, ngettext("%d product deactivated.", "%d products deactivated.", changed) % changed)
 
     @admin.action(description=_("Restock selected products"), permissions=["change"])
@@ -194,7 +215,7 @@ class ProductAdmin(admin.ModelAdmin):
                 ids = sorted(queryset.values_list("pk", flat=True))
                 with transaction.atomic():
                     for product_id in ids:
-                        services.stock_restock(
+                        stock_restock(
                             product_id=product_id,
                             quantity=form.cleaned_data["quantity"],
                             actor=request.user,
@@ -227,7 +248,7 @@ class ProductAdmin(admin.ModelAdmin):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="products.csv"'
         writer = csv.writer(response)
-        for row in selectors.products_export_rows(queryset):
+        for row in products_export_rows(queryset):
             writer.writerow(row)
         return response
 
@@ -243,7 +264,7 @@ class ProductAdmin(admin.ModelAdmin):
         form = ProductImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                counts = services.products_import_csv(data=form.cleaned_data["file"].read(), actor=request.user)
+                counts = products_import_csv(data=form.cleaned_data["file"].read(), actor=request.user)
             except ShopError as exc:
                 form.add_error("file", str(exc.message))
             else:
@@ -322,13 +343,13 @@ class ReviewAdmin(admin.ModelAdmin):
         return actions
 
     def delete_model(self, request, obj):
-        services.review_delete(review_id=obj.pk)
+        review_delete(review_id=obj.pk)
 
     @admin.action(description=_("Delete selected reviews"), permissions=["delete"])
     def delete_reviews(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         for review_id in ids:
-            services.review_delete(review_id=review_id)
+            review_delete(review_id=review_id)
         self.message_user(request, ngettext("%d review deleted.", "%d reviews deleted.", len(ids)) % len(ids))
 
 
@@ -355,7 +376,7 @@ class RateForm(forms.ModelForm):
 
     def clean_currency(self):
         currency = self.cleaned_data["currency"]
-        taken = Rate.objects.filter(backend_id=services.exchange_backend().name, currency=currency)
+        taken = Rate.objects.filter(backend_id=exchange_backend().name, currency=currency)
         if self.instance.pk:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
@@ -376,16 +397,16 @@ class RateAdmin(DjmoneyRateAdmin):
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
-            obj.backend = services.exchange_backend()
+            obj.backend = exchange_backend()
             super().save_model(request, obj, form, change)
-            services.exchange_rates_changed()
+            exchange_rates_changed()
 
     def delete_model(self, request, obj):
         with transaction.atomic():
             super().delete_model(request, obj)
-            services.exchange_rates_changed()
+            exchange_rates_changed()
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             super().delete_queryset(request, queryset)
-            services.exchange_rates_changed()
+            exchange_rates_changed()

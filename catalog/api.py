@@ -16,9 +16,17 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog import selectors, services
 from catalog.cache import LISTING_TTL, listing_cache_key, stock_tokens_current
 from catalog.models import Product
+from catalog.selectors.categories import category_get_by_slug, category_tree
+from catalog.selectors.filters import ATTRIBUTE_KEY, ORDERINGS, ProductQuery
+from catalog.selectors.prices import price_converter
+from catalog.selectors.products import product_get_for_page
+from catalog.selectors.recommendations import products_bought_together, products_recommended_for
+from catalog.selectors.reviews import product_reviews
+from catalog.selectors.search import product_autocomplete, product_search
+from catalog.selectors.stock import product_available, products_attach_stock
+from catalog.services.reviews import review_create
 from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
 from shop.core.money import money_to_dict, request_currency
 
@@ -45,7 +53,7 @@ class ProductQueryInput(serializers.Serializer):
     attr = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=20)
     min_rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
     rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
-    ordering = serializers.ChoiceField(choices=selectors.ORDERINGS, required=False)
+    ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
     page = serializers.IntegerField(min_value=1, max_value=100000, required=False, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=Pagination.max_page_size, required=False, default=20)
 
@@ -53,13 +61,13 @@ class ProductQueryInput(serializers.Serializer):
         parsed: dict[str, list[str]] = {}
         for value in values:
             key, sep, wanted = value.partition(":")
-            if not sep or not selectors.ATTRIBUTE_KEY.match(key) or not wanted:
+            if not sep or not ATTRIBUTE_KEY.match(key) or not wanted:
                 raise serializers.ValidationError(_("Use attr=name:value, e.g. attr=colour:red."))
             parsed.setdefault(key, []).append(wanted)
         return parsed
 
     def validate_category(self, slug):
-        category = selectors.category_get_by_slug(slug)
+        category = category_get_by_slug(slug)
         if category is None:
             raise serializers.ValidationError(_("Unknown category."))
         return category
@@ -71,7 +79,7 @@ class ProductQueryInput(serializers.Serializer):
         return data
 
 
-def product_query_from_params(params, *, currency_default: str) -> selectors.ProductQuery:
+def product_query_from_params(params, *, currency_default: str) -> ProductQuery:
     """Validate query parameters (raises ValidationError naming the field) into a ProductQuery."""
     data = {key: params.get(key) for key in params if key not in ("brand", "attr")}
     if "brand" in params:
@@ -82,7 +90,7 @@ def product_query_from_params(params, *, currency_default: str) -> selectors.Pro
     serializer = ProductQueryInput(data=data)
     serializer.is_valid(raise_exception=True)
     v = serializer.validated_data
-    return selectors.ProductQuery(
+    return ProductQuery(
         q=v.get("search") or v.get("q") or "",
         category=v.get("category"),
         brand=v.get("brand", []),
@@ -115,8 +123,8 @@ def product_list_item(product: Product, convert, request) -> dict:
         "brand": product.brand,
         "category": {"slug": product.category.slug, "name": product.category.name},
         "price": money_to_dict(convert(product.price)),
-        "available": selectors.product_available(product),
-        "in_stock": selectors.product_available(product) > 0,
+        "available": product_available(product),
+        "in_stock": product_available(product) > 0,
         "rating": {"average": str(product.rating_avg), "count": product.rating_count},
         "thumbnail": request.build_absolute_uri(product.thumbnail_url) if product.thumbnail_url else "",
         "url": product.get_absolute_url(),
@@ -154,7 +162,7 @@ class CategoryListApi(APIView):
 
     @extend_schema(responses=CategoryOutput(many=True))
     def get(self, request):
-        return Response(selectors.category_tree())
+        return Response(category_tree())
 
 
 def _page_link(request, page: int) -> str:
@@ -192,10 +200,10 @@ class ProductListApi(APIView):
 
     def _listing(self, request, currency: str) -> tuple[dict, dict]:
         query = product_query_from_params(request.query_params, currency_default=currency)
-        result = selectors.product_search(query)
+        result = product_search(query)
         if query.page > result.num_pages:
             raise NotFound(_("Invalid page."))
-        convert = selectors.price_converter(query.currency)
+        convert = price_converter(query.currency)
         facets = result.facets
         return {
                 "count": result.count,
@@ -234,7 +242,7 @@ class ProductAutocompleteApi(APIView):
     def get(self, request):
         serializer = AutocompleteInput(data=request.query_params)
         serializer.is_valid(raise_exception=True)
-        products = selectors.product_autocomplete(q=serializer.validated_data["q"], limit=serializer.validated_data["limit"])
+        products = product_autocomplete(q=serializer.validated_data["q"], limit=serializer.validated_data["limit"])
         return Response({"results": [{"name": p.name, "slug": p.slug, "url": p.get_absolute_url()} for p in products]})
 
 
@@ -248,13 +256,13 @@ class ProductRecommendedApi(APIView):
     )
     def get(self, request):
         currency = _currency(request, request.query_params.get("currency"))
-        convert = selectors.price_converter(currency)
-        products = selectors.products_recommended_for(user=request.user, limit=12)
+        convert = price_converter(currency)
+        products = products_recommended_for(user=request.user, limit=12)
         return Response({"results": [product_list_item(p, convert, request) for p in products]})
 
 
 def _active_product(slug: str) -> Product:
-    product = selectors.product_get_for_page(slug=slug)
+    product = product_get_for_page(slug=slug)
     if product is None:
         raise NotFound(_("Product not found."))
     return product
@@ -276,10 +284,10 @@ class ProductDetailApi(APIView):
 
     def _detail(self, request, slug: str, currency: str) -> tuple[dict, dict]:
         product = _active_product(slug)
-        bought_together = selectors.products_bought_together(product=product)
+        bought_together = products_bought_together(product=product)
         # Current stock of everything shown, read after its tokens: the answer is cached under them.
-        tokens = selectors.products_attach_stock([product, *bought_together])
-        convert = selectors.price_converter(currency)
+        tokens = products_attach_stock([product, *bought_together])
+        convert = price_converter(currency)
         body = product_list_item(product, convert, request)
         body.update(
             {
@@ -334,7 +342,7 @@ class ProductReviewsApi(APIView):
     def get(self, request, slug: str):
         product = _active_product(slug)
         paginator = ReviewPagination()
-        page = paginator.paginate_queryset(selectors.product_reviews(product=product), request, view=self)
+        page = paginator.paginate_queryset(product_reviews(product=product), request, view=self)
         return paginator.get_paginated_response(ReviewOutput(page, many=True).data)
 
     @extend_schema(request=ReviewInput, responses={201: ReviewOutput, 403: ErrorSerializer, 409: ErrorSerializer})
@@ -342,5 +350,5 @@ class ProductReviewsApi(APIView):
         product = get_object_or_404(Product, slug=slug, is_active=True)
         serializer = ReviewInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        review = services.review_create(user=request.user, product=product, **serializer.validated_data)
+        review = review_create(user=request.user, product=product, **serializer.validated_data)
         return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)

@@ -8,12 +8,16 @@ import io
 import random
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import transaction
+from django.utils.text import slugify
 from djmoney.money import Money
 from PIL import Image, ImageDraw, ImageFont
 
-from catalog import services
 from catalog.models import Category, Product
+from catalog.services.categories import category_create
+from catalog.services.products import product_create, product_image_add
+from catalog.services.recommendations import bought_together_compute
 
 # root -> child -> grandchildren (leaves hold the products)
 TREE = {
@@ -83,11 +87,9 @@ def _draw_image(name: str, colour: tuple[int, int, int], rng: random.Random, siz
 
 
 def _category(name: str, parent: Category | None) -> Category:
-    from django.utils.text import slugify
-
     slug = slugify(name)
     existing = Category.objects.filter(slug=slug).first()
-    return existing or services.category_create(name=name, parent=parent, slug=slug)
+    return existing or category_create(name=name, parent=parent, slug=slug)
 
 
 def leaf_categories() -> list[Category]:
@@ -120,8 +122,6 @@ def product_fields(rng: random.Random, leaf: Category, n: int) -> dict:
 
 
 def load(*, stdout) -> None:
-    from django.core.management import call_command
-
     call_command("load_exchange_rates", stdout=stdout)
     rng = random.Random(SEED)
     created = 0
@@ -138,9 +138,9 @@ def load(*, stdout) -> None:
             if sku in existing:
                 continue
             with transaction.atomic():
-                product = services.product_create(sku=sku, category=leaf, on_hand=on_hand, **fields)
+                product = product_create(sku=sku, category=leaf, on_hand=on_hand, **fields)
                 data = _draw_image(product.name, COLOURS[fields["attributes"]["colour"]], random.Random(image_seed))
-                services.product_image_add(product=product, data=data, filename=f"{product.slug}.jpg")
+                product_image_add(product=product, data=data, filename=f"{product.slug}.jpg")
             created += 1
-    services.bought_together_compute()
+    bought_together_compute()
     stdout.write(f"   catalog: {created} products created, {Product.objects.count()} in total")

@@ -312,7 +312,7 @@ class FacetCount(models.Model):
 class AttributeCount(models.Model):
     """Active products per (category, brand, availability, attribute name and value): the attribute facets of browsing.
 
-    Kept with FacetCount, group by group (catalog.services.facet_counts_refresh).
+    Kept with FacetCount, group by group (catalog.services.facets.facet_counts_refresh).
     """
 
     category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.CASCADE, related_name="+")

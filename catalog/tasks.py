@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from catalog.services import bought_together_compute, facet_counts_rebuild
+from catalog.services.facets import facet_counts_rebuild
+from catalog.services.recommendations import bought_together_compute
 
 
 @shared_task(name="catalog.tasks.compute_bought_together")

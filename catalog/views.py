@@ -11,10 +11,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from rest_framework.exceptions import ValidationError
 
-from catalog import selectors, services
 from catalog.api import product_query_from_params
 from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key, stock_tokens_current
 from catalog.forms import ReviewForm
+from catalog.selectors.categories import category_get_by_slug, category_tree
+from catalog.selectors.filters import ProductOrdering
+from catalog.selectors.prices import price_converter
+from catalog.selectors.products import product_get_for_page
+from catalog.selectors.recommendations import products_bought_together, products_new, products_recommended_for
+from catalog.selectors.reviews import product_reviews, review_allowed
+from catalog.selectors.search import product_search
+from catalog.selectors.stock import product_available, products_attach_stock
+from catalog.services.reviews import review_create
 from shop.core.api import _first_field_error
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
@@ -23,19 +31,19 @@ CART_SLOT = "<div data-cart-slot></div>"
 
 
 def _priced(products, convert):
-    return [{"product": p, "price": convert(p.price), "available": selectors.product_available(p)} for p in products]
+    return [{"product": p, "price": convert(p.price), "available": product_available(p)} for p in products]
 
 
 def home(request):
     currency = request_currency(request)
-    convert = selectors.price_converter(currency)
+    convert = price_converter(currency)
     return render(
         request,
         "catalog/home.html",
         {
-            "categories": selectors.category_tree(),
-            "new_products": _priced(selectors.products_new(limit=8), convert),
-            "recommended": _priced(selectors.products_recommended_for(user=request.user, limit=8), convert),
+            "categories": category_tree(),
+            "new_products": _priced(products_new(limit=8), convert),
+            "recommended": _priced(products_recommended_for(user=request.user, limit=8), convert),
         },
     )
 
@@ -75,17 +83,17 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
     params = request.GET.copy()
     if category is not None:
         params["category"] = category.slug
-    context = {"category": category, "categories": selectors.category_tree(), "q": request.GET.get("q", "")}
+    context = {"category": category, "categories": category_tree(), "q": request.GET.get("q", "")}
     try:
         query = product_query_from_params(params, currency_default=currency)
     except ValidationError as exc:
         field, message = _first_field_error(exc.detail)
         context.update({"error_field": field, "error": message, "result": None})
         return render_to_string("catalog/_listing.html", context), 400, {}
-    result = selectors.product_search(query)
+    result = product_search(query)
     if query.page > result.num_pages:
         raise Http404(_("Invalid page."))
-    convert = selectors.price_converter(query.currency)
+    convert = price_converter(query.currency)
     base = request.GET.copy()
     base.pop("page", None)
     context.update(
@@ -96,12 +104,12 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
             "querystring": base.urlencode(),
             "attribute_choices": _attribute_choices(query, result.facets),
             "orderings": [
-                ("relevance", _("Relevance")),
-                ("price", _("Price: low to high")),
-                ("-price", _("Price: high to low")),
-                ("-created", _("Newest")),
-                ("-rating", _("Best rated")),
-                ("name", _("Name")),
+                (ProductOrdering.RELEVANCE, _("Relevance")),
+                (ProductOrdering.PRICE, _("Price: low to high")),
+                (ProductOrdering.PRICE_DESC, _("Price: high to low")),
+                (ProductOrdering.NEWEST, _("Newest")),
+                (ProductOrdering.RATING, _("Best rated")),
+                (ProductOrdering.NAME, _("Name")),
             ],
         }
     )
@@ -109,7 +117,7 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
 
 
 def category_detail(request, slug: str):
-    category = selectors.category_get_by_slug(slug)
+    category = category_get_by_slug(slug)
     if category is None:
         raise Http404(_("Unknown category."))
     return _listing(request, template="catalog/category.html", category=category)
@@ -121,17 +129,17 @@ def search(request):
 
 def _product_body(request, product, currency: str) -> tuple[str, dict]:
     """The cacheable part of a product page, and the stock tokens it is current for."""
-    convert = selectors.price_converter(currency)
-    bought_together = selectors.products_bought_together(product=product)
+    convert = price_converter(currency)
+    bought_together = products_bought_together(product=product)
     # Stock read after its tokens, for the product and every card shown (catalog.cache).
-    tokens = selectors.products_attach_stock([product, *bought_together])
+    tokens = products_attach_stock([product, *bought_together])
     html = render_to_string(
         "catalog/_product_body.html",
         {
             "product": product,
             "price": convert(product.price),
-            "available": selectors.product_available(product),
-            "reviews": list(selectors.product_reviews(product=product, limit=20)),
+            "available": product_available(product),
+            "reviews": list(product_reviews(product=product, limit=20)),
             "bought_together": _priced(bought_together, convert),
             "images": list(product.images.all()),
         },
@@ -145,9 +153,9 @@ def _recommended_for(request, *, exclude_id: int, currency: str) -> list[dict]:
     if not request.user.is_authenticated:
         return []
     products = [
-        p for p in selectors.products_recommended_for(user=request.user, limit=9) if p.pk != exclude_id
+        p for p in products_recommended_for(user=request.user, limit=9) if p.pk != exclude_id
     ][:8]
-    return _priced(products, selectors.price_converter(currency))
+    return _priced(products, price_converter(currency))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -161,7 +169,7 @@ def product_detail(request, slug: str):
         cached = None
     form = None
     if cached is None:
-        product = selectors.product_get_for_page(slug=slug)
+        product = product_get_for_page(slug=slug)
         if product is None:
             raise Http404(_("Product not found."))
         if request.method == "POST":
@@ -170,7 +178,7 @@ def product_detail(request, slug: str):
             form = ReviewForm(request.POST)
             if form.is_valid():
                 try:
-                    services.review_create(user=request.user, product=product, **form.cleaned_data)
+                    review_create(user=request.user, product=product, **form.cleaned_data)
                 except ShopError as exc:
                     messages.error(request, str(exc.message))
                 else:
@@ -180,7 +188,7 @@ def product_detail(request, slug: str):
         cached = {
             "title": product.name,
             "product_id": product.pk,
-            "available": selectors.product_available(product),
+            "available": product_available(product),
             "url": product.get_absolute_url(),
             "category": {"name": product.category.name, "url": product.category.get_absolute_url()},
             "body": body,
@@ -188,7 +196,7 @@ def product_detail(request, slug: str):
         }
         if anonymous:
             cache.set(key, cached, TTL)
-        can_review = selectors.review_allowed(user=request.user, product=product)
+        can_review = review_allowed(user=request.user, product=product)
     else:
         can_review = False
     if can_review and form is None:

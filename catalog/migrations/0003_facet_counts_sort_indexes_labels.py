@@ -28,7 +28,7 @@ def count_facets(apps, schema_editor):
     """Fill the new facet tables from the products already there (none on a new database)."""
     if not apps.get_model("catalog", "Product").objects.exists():
         return
-    from catalog.services import facet_counts_rebuild
+    from catalog.services.facets import facet_counts_rebuild
 
     facet_counts_rebuild()
 

@@ -8,7 +8,9 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from catalog.selectors import price_converter, product_available, products_by_ids
+from catalog.selectors.prices import price_converter
+from catalog.selectors.products import products_by_ids
+from catalog.selectors.stock import product_available
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import CartLine
 from shop.cart.services import CartOwner, id_in_range, seen_price, session_lines

@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from catalog.exceptions import OutOfStock
-from catalog.selectors import product_available, products_by_ids
+from catalog.selectors.products import products_by_ids
+from catalog.selectors.stock import product_available
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
 

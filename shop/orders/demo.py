@@ -14,7 +14,8 @@ DEMO_EMAIL = "shopper@example.com"
 def load(*, stdout) -> None:
     """Idempotent: does nothing when the demo shopper already has an order."""
     from catalog.models import Product
-    from catalog.selectors import product_available, products_by_ids
+    from catalog.selectors.products import products_by_ids
+    from catalog.selectors.stock import product_available
 
     user = get_user_model().objects.filter(email__iexact=DEMO_EMAIL).first()
     if user is None:

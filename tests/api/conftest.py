@@ -14,7 +14,7 @@ from tests.orders.factories import cart_fill, make_product, shopper_new
 @pytest.fixture
 def shopper_world(db, settings):
     """A verified shopper (wallet with 1000.00 USD, an address, a cart line, a paid order) and their token."""
-    from catalog.services import exchange_rates_load
+    from catalog.services.prices import exchange_rates_load
     from shop.orders.services.checkout import order_place
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

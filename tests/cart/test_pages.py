@@ -48,7 +48,7 @@ def test_bad_quantity_on_the_page_shows_an_error_and_changes_nothing(product):
 
 
 def test_signed_in_cart_is_persistent_and_shows_warnings(product):
-    from catalog.services import stock_adjust
+    from catalog.services.stock import stock_adjust
 
     user = UserFactory()
     cart_fill(user, (product, 5))

@@ -7,7 +7,8 @@ from django.test import RequestFactory
 from djmoney.money import Money
 
 from catalog.exceptions import OutOfStock
-from catalog.services import product_update, stock_adjust
+from catalog.services.products import product_update
+from catalog.services.stock import stock_adjust
 from shop.cart.exceptions import InvalidQuantity, ProductUnavailable
 from shop.cart.models import CartLine
 from shop.cart.selectors import cart_get

@@ -1,6 +1,6 @@
 import pytest
 
-from catalog.services import exchange_rates_load
+from catalog.services.prices import exchange_rates_load
 
 
 @pytest.fixture

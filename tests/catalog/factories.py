@@ -2,8 +2,9 @@ import factory
 from django.conf import settings
 from djmoney.money import Money
 
-from catalog import services
 from catalog.models import Category
+from catalog.services.categories import category_create
+from catalog.services.products import product_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -20,7 +21,7 @@ _seq = iter(range(1, 10**9))
 def make_category(name: str | None = None, parent: Category | None = None) -> Category:
     n = next(_seq)
     name = name or f"Category {n}"
-    return services.category_create(name=name, parent=parent, slug=f"{name.lower().replace(' ', '-')}-{n}")
+    return category_create(name=name, parent=parent, slug=f"{name.lower().replace(' ', '-')}-{n}")
 
 
 def make_product(
@@ -35,7 +36,7 @@ def make_product(
     is_active: bool = True,
 ):
     n = next(_seq)
-    return services.product_create(
+    return product_create(
         sku=f"SKU-{n:06d}",
         name=name or f"Product {n}",
         category=category or make_category(),

@@ -110,15 +110,16 @@ def test_image_upload_in_admin_makes_a_thumbnail(admin_client, media):
 
 
 def test_deleting_a_review_in_admin_recomputes_the_rating(admin_client):
-    from catalog import services
+    from catalog.services.recommendations import product_purchase_record
+    from catalog.services.reviews import review_create
     from tests.catalog.factories import UserFactory
 
     product = make_product()
     reviews = []
     for i, rating in enumerate([5, 1]):
         user = UserFactory()
-        services.product_purchase_record(user=user, lines=[(product.pk, 1)], reference=f"O-{i}")
-        reviews.append(services.review_create(user=user, product=product, rating=rating))
+        product_purchase_record(user=user, lines=[(product.pk, 1)], reference=f"O-{i}")
+        reviews.append(review_create(user=user, product=product, rating=rating))
     response = admin_client.post(
         "/admin/catalog/review/", {"action": "delete_reviews", ACTION_CHECKBOX_NAME: [reviews[1].pk]}
     )

@@ -10,11 +10,14 @@ from django.utils import translation
 from djmoney.contrib.exchange.models import Rate
 from PIL import Image
 
-from catalog import services
 from catalog.apps import CatalogConfig
 from catalog.exceptions import ImportFailed
 from catalog.models import Category, Product, Review, StockMovement
-from catalog.selectors import category_tree
+from catalog.selectors.categories import category_tree
+from catalog.services.csv_import import products_import_csv
+from catalog.services.products import product_image_add, product_image_delete
+from catalog.services.recommendations import product_purchase_record
+from catalog.services.reviews import review_create
 from tests.catalog.factories import UserFactory, make_category, make_product
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +118,7 @@ def test_import_refuses_a_bad_row_naming_row_and_column_and_imports_nothing(lamp
     good = f"G-1,,Good Lamp,,{lamps.slug},5.00,1,,{{}}\n"
     data = HEADER + good + row.format(cat=lamps.slug) + "\n"
     with pytest.raises(ImportFailed) as excinfo:
-        services.products_import_csv(data=data)
+        products_import_csv(data=data)
     assert "Row 3" in str(excinfo.value.message) and column in str(excinfo.value.message)
     assert not Product.objects.exists()
 
@@ -124,7 +127,7 @@ def test_import_refuses_a_slug_another_product_has(lamps):
     other = make_product(category=lamps, name="Other")
     data = HEADER + f"L-9,{other.slug},Desk Lamp,,{lamps.slug},10.00,1,,{{}}\n"
     with pytest.raises(ImportFailed) as excinfo:
-        services.products_import_csv(data=data)
+        products_import_csv(data=data)
     assert "Row 2" in str(excinfo.value.message) and other.sku in str(excinfo.value.message)
     assert Product.objects.count() == 1
 
@@ -132,7 +135,7 @@ def test_import_refuses_a_slug_another_product_has(lamps):
 def test_import_refuses_the_same_sku_twice(lamps):
     data = HEADER + f"L-1,,A,,{lamps.slug},1.00,1,,{{}}\nL-1,,B,,{lamps.slug},2.00,1,,{{}}\n"
     with pytest.raises(ImportFailed, match="Row 3"):
-        services.products_import_csv(data=data)
+        products_import_csv(data=data)
 
 
 def test_import_page_shows_the_row_error_instead_of_a_500(admin_client, lamps):
@@ -147,7 +150,7 @@ def test_import_page_shows_the_row_error_instead_of_a_500(admin_client, lamps):
 
 def test_import_keeps_an_existing_slug_when_the_column_is_blank(lamps):
     product = make_product(category=lamps, name="Desk Lamp")
-    services.products_import_csv(data=HEADER + f"{product.sku},,Desk Lamp Two,,{lamps.slug},11.00,1,,{{}}\n")
+    products_import_csv(data=HEADER + f"{product.sku},,Desk Lamp Two,,{lamps.slug},11.00,1,,{{}}\n")
     product.refresh_from_db()
     assert product.name == "Desk Lamp Two" and product.slug.startswith("desk-lamp-")
 
@@ -158,8 +161,8 @@ def test_import_keeps_an_existing_slug_when_the_column_is_blank(lamps):
 def test_reviews_api_never_shows_part_of_the_e_mail(rates):
     product = make_product()
     buyer = UserFactory(email="jane.secret@example.com")
-    services.product_purchase_record(user=buyer, lines=[(product.pk, 1)], reference="O-1")
-    services.review_create(user=buyer, product=product, rating=5)
+    product_purchase_record(user=buyer, lines=[(product.pk, 1)], reference="O-1")
+    review_create(user=buyer, product=product, rating=5)
     body = Client().get(f"/api/v1/products/{product.slug}/reviews/").json()
     assert body["results"][0]["author"] == "A customer"
     assert "jane" not in str(body)
@@ -191,8 +194,8 @@ def _jpeg(colour) -> bytes:
 
 def test_deleting_the_thumbnail_image_in_admin_moves_the_thumbnail_on(admin_client, media, rates):
     product = make_product(name="Lamp")
-    first = services.product_image_add(product=product, data=_jpeg("red"), filename="a.jpg")
-    second = services.product_image_add(product=product, data=_jpeg("blue"), filename="b.jpg")
+    first = product_image_add(product=product, data=_jpeg("red"), filename="a.jpg")
+    second = product_image_add(product=product, data=_jpeg("blue"), filename="b.jpg")
     product.refresh_from_db()
     assert product.thumbnail.name == first.thumbnail.name
     form = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").context["adminform"].form
@@ -211,7 +214,7 @@ def test_deleting_the_thumbnail_image_in_admin_moves_the_thumbnail_on(admin_clie
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     product.refresh_from_db()
     assert product.thumbnail.name == second.thumbnail.name
-    services.product_image_delete(image=second)
+    product_image_delete(image=second)
     product.refresh_from_db()
     assert product.thumbnail.name == ""
 

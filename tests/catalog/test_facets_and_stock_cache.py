@@ -8,15 +8,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from catalog import services
 from catalog.models import FacetCount
-from catalog.selectors import (
-    ProductQuery,
-    _band_bounds,
-    _facets_from_products,
-    product_facets,
-    products_filtered,
-)
+from catalog.selectors.facets import _band_bounds, _facets_from_products, product_facets
+from catalog.selectors.filters import ProductQuery, products_filtered
+from catalog.services.facets import facet_counts_rebuild
+from catalog.services.products import product_set_active, product_update
+from catalog.services.stock import stock_adjust, stock_release, stock_reserve, stock_restock
 from tests.catalog.factories import make_category, make_product
 
 pytestmark = pytest.mark.django_db
@@ -71,21 +68,21 @@ def test_facet_counts_match_the_products_after_every_kind_of_change(shelf, djang
     _assert_summary_is_exact(shelf)
     a, b, c, d, e = shelf["products"]
     with django_capture_on_commit_callbacks(execute=True):
-        services.product_update(product=c, brand="Acme", price="24.99", category=shelf["garden"])
-        services.product_set_active(product_ids=[d.pk], is_active=False)
-        services.stock_reserve(lines=[(a.pk, 2)], reference="O-1", expires_at=timezone.now())  # a: out of stock
-        services.stock_restock(product_id=b.pk, quantity=1, reason="delivery")  # b: back in stock
+        product_update(product=c, brand="Acme", price="24.99", category=shelf["garden"])
+        product_set_active(product_ids=[d.pk], is_active=False)
+        stock_reserve(lines=[(a.pk, 2)], reference="O-1", expires_at=timezone.now())  # a: out of stock
+        stock_restock(product_id=b.pk, quantity=1, reason="delivery")  # b: back in stock
     _assert_summary_is_exact(shelf)
     with django_capture_on_commit_callbacks(execute=True):
-        services.stock_release(reference="O-1")  # a: back in stock
-        services.stock_adjust(product_id=e.pk, delta=-3, reason="broken")  # e: out of stock
+        stock_release(reference="O-1")  # a: back in stock
+        stock_adjust(product_id=e.pk, delta=-3, reason="broken")  # e: out of stock
     _assert_summary_is_exact(shelf)
     assert product_facets(ProductQuery())["in_stock"] == {"in_stock": 3, "out_of_stock": 1}
 
 
 def test_rebuild_gives_the_same_rows_as_the_running_counts(shelf):
     before = sorted(FacetCount.objects.values_list("category_id", "brand", "price_min", "in_stock", "count"))
-    services.facet_counts_rebuild()
+    facet_counts_rebuild()
     assert sorted(FacetCount.objects.values_list("category_id", "brand", "price_min", "in_stock", "count")) == before
 
 
@@ -118,7 +115,7 @@ def test_stock_change_re_renders_only_the_pages_showing_that_product(shelf, djan
     garden = client.get("/api/v1/products/", {"category": shelf["garden"].slug}).json()
     version = client.get("/api/v1/products/", {"category": shelf["kitchen"].slug}).json()
     with django_capture_on_commit_callbacks(execute=True):
-        services.stock_reserve(lines=[(a.pk, 2)], reference="O-2", expires_at=timezone.now())
+        stock_reserve(lines=[(a.pk, 2)], reference="O-2", expires_at=timezone.now())
     # The other product's page and a listing without `a` are still served from the cache.
     with CaptureQueriesContext(connection) as captured:
         assert client.get(b.get_absolute_url()).status_code == 200
@@ -139,7 +136,7 @@ def test_a_product_page_cached_before_a_stock_change_is_not_served_after_it(
     client = Client()
     assert b'max="2"' in client.get(a.get_absolute_url()).content  # add-to-cart allows 2
     with django_capture_on_commit_callbacks(execute=True):
-        services.stock_adjust(product_id=a.pk, delta=3, reason="found")
+        stock_adjust(product_id=a.pk, delta=3, reason="found")
     assert b'max="5"' in client.get(a.get_absolute_url()).content
 
 
@@ -151,7 +148,7 @@ def test_attribute_filter_uses_json_containment_on_postgresql(shelf):
 
 
 def test_price_slots_cover_each_band_boundary_of_every_currency(shelf):
-    from catalog.selectors import facet_price_slots
+    from catalog.selectors.facets import facet_price_slots
 
     slots = facet_price_slots()
     for currency in ("USD", "EUR", "GBP"):

@@ -6,9 +6,11 @@ import pytest
 from django.conf import settings
 from djmoney.money import Money
 
-from catalog import services
 from catalog.models import Product
-from catalog.selectors import ProductQuery, price_converter, product_facets, products_filtered
+from catalog.selectors.facets import product_facets
+from catalog.selectors.filters import ProductQuery, products_filtered
+from catalog.selectors.prices import price_converter
+from catalog.services.prices import exchange_rates_changed
 from tests.catalog.factories import make_category, make_product
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +77,7 @@ def test_band_counts_follow_an_exchange_rate_change(priced, django_capture_on_co
 
     with django_capture_on_commit_callbacks(execute=True):
         Rate.objects.filter(currency="EUR").update(value=Decimal("0.5"))
-        services.exchange_rates_changed()
+        exchange_rates_changed()
     convert = price_converter("EUR")
     assert convert(Money("10.00", settings.DEFAULT_CURRENCY)).amount == Decimal("5.00")
     shown = [convert(p.price).amount for p in Product.objects.all()]

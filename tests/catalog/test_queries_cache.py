@@ -3,8 +3,10 @@ from django.core.cache import cache
 from django.test import Client
 from djmoney.contrib.exchange.models import Rate
 
-from catalog import services
-from catalog.selectors import category_tree
+from catalog.selectors.categories import category_tree
+from catalog.services.products import product_update
+from catalog.services.recommendations import bought_together_compute, product_purchase_record
+from catalog.services.stock import stock_adjust, stock_restock
 from tests.catalog.factories import UserFactory, make_category, make_product
 
 pytestmark = pytest.mark.django_db
@@ -16,8 +18,8 @@ def many_products(rates):
     leaf = make_category("Leaf", parent=root)
     products = [make_product(category=leaf, name=f"Lamp {i}", price=f"{10 + i}.00") for i in range(60)]
     buyer = UserFactory()
-    services.product_purchase_record(user=buyer, lines=[(p.pk, 1) for p in products[:5]], reference="O-1")
-    services.bought_together_compute()
+    product_purchase_record(user=buyer, lines=[(p.pk, 1) for p in products[:5]], reference="O-1")
+    bought_together_compute()
     return {"root": root, "products": products}
 
 
@@ -82,7 +84,7 @@ def test_anonymous_product_page_is_cached_until_the_product_changes(
     with django_assert_num_queries(0):
         assert b"$10.00" in client.get(product.get_absolute_url()).content
     with django_capture_on_commit_callbacks(execute=True):
-        services.product_update(product=product, price="12.50")
+        product_update(product=product, price="12.50")
     assert b"$12.50" in client.get(product.get_absolute_url()).content
 
 
@@ -91,7 +93,7 @@ def test_cached_product_page_follows_stock_changes(many_products, django_capture
     client = Client()
     assert b"In stock" in client.get(product.get_absolute_url()).content
     with django_capture_on_commit_callbacks(execute=True):
-        services.stock_adjust(product_id=product.pk, delta=-10, reason="stocktake")
+        stock_adjust(product_id=product.pk, delta=-10, reason="stocktake")
     assert b"Out of stock" in client.get(product.get_absolute_url()).content
 
 
@@ -160,7 +162,7 @@ def test_listing_api_is_served_from_the_cache_until_stock_changes(
     # Another currency is another answer.
     assert client.get("/api/v1/products/", {**params, "currency": "EUR"}).json()["currency"] == "EUR"
     with django_capture_on_commit_callbacks(execute=True):
-        services.stock_restock(product_id=product.pk, quantity=5, reason="delivery")
+        stock_restock(product_id=product.pk, quantity=5, reason="delivery")
     fresh = client.get("/api/v1/products/", params).json()
     assert fresh["results"][0]["available"] == 15
 
@@ -181,7 +183,7 @@ def test_listing_page_fragment_is_cached_per_language_and_refreshed_by_catalog_c
     german = client.get("/search/", {"q": "lamp", "ordering": "price"}, HTTP_ACCEPT_LANGUAGE="de")
     assert b"Auf Lager" in german.content
     with django_capture_on_commit_callbacks(execute=True):
-        services.product_update(product=many_products["products"][0], name="Renamed Lamp")
+        product_update(product=many_products["products"][0], name="Renamed Lamp")
     assert b"Renamed Lamp" in client.get("/search/", {"q": "lamp", "ordering": "price"}).content
 
 

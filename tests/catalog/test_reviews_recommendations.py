@@ -3,10 +3,11 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from catalog import services
 from catalog.exceptions import AlreadyReviewed, InvalidRating, NotABuyer
 from catalog.models import BoughtTogether, Product
-from catalog.selectors import products_bought_together, products_recommended_for
+from catalog.selectors.recommendations import products_bought_together, products_recommended_for
+from catalog.services.recommendations import bought_together_compute, product_purchase_record
+from catalog.services.reviews import review_create
 from catalog.tasks import compute_bought_together
 from tests.catalog.factories import UserFactory, make_category, make_product
 
@@ -14,18 +15,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _buy(user, products, reference):
-    services.product_purchase_record(user=user, lines=[(p.pk, 1) for p in products], reference=reference)
+    product_purchase_record(user=user, lines=[(p.pk, 1) for p in products], reference=reference)
 
 
 def test_only_buyers_review_and_only_once():
     product = make_product()
     buyer, stranger = UserFactory(), UserFactory()
     with pytest.raises(NotABuyer):
-        services.review_create(user=stranger, product=product, rating=5)
+        review_create(user=stranger, product=product, rating=5)
     _buy(buyer, [product], "O-1")
-    services.review_create(user=buyer, product=product, rating=4, body="Good")
+    review_create(user=buyer, product=product, rating=4, body="Good")
     with pytest.raises(AlreadyReviewed):
-        services.review_create(user=buyer, product=product, rating=1)
+        review_create(user=buyer, product=product, rating=1)
     assert product.reviews.count() == 1
 
 
@@ -35,7 +36,7 @@ def test_rating_must_be_one_to_five(rating):
     buyer = UserFactory()
     _buy(buyer, [product], "O-2")
     with pytest.raises(InvalidRating):
-        services.review_create(user=buyer, product=product, rating=rating)
+        review_create(user=buyer, product=product, rating=rating)
 
 
 def test_rating_average_and_count_are_kept_on_the_product():
@@ -43,7 +44,7 @@ def test_rating_average_and_count_are_kept_on_the_product():
     for i, rating in enumerate([5, 4, 4]):
         user = UserFactory()
         _buy(user, [product], f"O-{i}")
-        services.review_create(user=user, product=product, rating=rating)
+        review_create(user=user, product=product, rating=rating)
     product.refresh_from_db()
     assert (product.rating_avg, product.rating_count) == (Decimal("4.33"), 3)
 
@@ -101,7 +102,7 @@ def test_bought_together_counts_orders_sharing_products():
     assert [p.pk for p in products_bought_together(product=a)] == [b.pk, c.pk]
     assert products_bought_together(product=d) == []
     # Safe to run again: same table.
-    assert services.bought_together_compute() == 6
+    assert bought_together_compute() == 6
 
 
 def test_recommended_for_you_comes_from_the_categories_of_purchases():

@@ -3,9 +3,11 @@
 import pytest
 from django.test import Client
 
-from catalog import services
 from catalog.models import Product
-from catalog.selectors import ProductQuery, product_autocomplete, product_search
+from catalog.selectors.filters import ProductQuery
+from catalog.selectors.search import product_autocomplete, product_search
+from catalog.services.categories import category_update
+from catalog.services.products import product_update
 from tests.catalog.factories import make_category, make_product
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -50,11 +52,11 @@ def test_stemming_and_websearch_syntax(products):
 
 
 def test_search_vector_follows_product_and_category_changes(products):
-    services.product_update(product=products["other"], name="Travel Kettle", description="Folds flat.")
+    product_update(product=products["other"], name="Travel Kettle", description="Folds flat.")
     assert names("travel") == ["Travel Kettle"]
     assert names("water") == []
     category = products["brand"].category
-    services.category_update(category=category, name="Coffee Corner")
+    category_update(category=category, name="Coffee Corner")
     assert set(names("coffee")) == {"Espresso Machine", "Travel Kettle"}
 
 

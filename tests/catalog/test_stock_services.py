@@ -8,10 +8,19 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog import services
 from catalog.exceptions import InvalidQuantity, OutOfStock
 from catalog.models import Stock, StockMovement, StockReservation
-from catalog.selectors import product_available, products_by_ids
+from catalog.selectors.products import products_by_ids
+from catalog.selectors.stock import product_available
+from catalog.services.recommendations import product_purchase_record
+from catalog.services.stock import (
+    stock_adjust,
+    stock_commit_sale,
+    stock_release,
+    stock_reserve,
+    stock_restock,
+    stock_sell,
+)
 from tests.catalog.factories import UserFactory, make_category, make_product
 
 pytestmark = pytest.mark.django_db
@@ -51,11 +60,11 @@ def test_product_create_records_initial_stock_as_a_restock():
 
 def test_reserve_then_release_returns_units_exactly_once():
     a, b = make_product(on_hand=5), make_product(on_hand=3)
-    services.stock_reserve(lines=[(b.pk, 2), (a.pk, 4)], reference="ORD-1", expires_at=_expires())
+    stock_reserve(lines=[(b.pk, 2), (a.pk, 4)], reference="ORD-1", expires_at=_expires())
     assert (_stock(a).reserved, _stock(b).reserved) == (4, 2)
     assert product_available(products_by_ids([a.pk])[a.pk]) == 1
-    assert services.stock_release(reference="ORD-1", reason="cancelled") == 6
-    assert services.stock_release(reference="ORD-1") == 0
+    assert stock_release(reference="ORD-1", reason="cancelled") == 6
+    assert stock_release(reference="ORD-1") == 0
     assert (_stock(a).reserved, _stock(b).reserved) == (0, 0)
     assert set(StockReservation.objects.values_list("status", flat=True)) == {"released"}
     _assert_invariants(a)
@@ -64,10 +73,10 @@ def test_reserve_then_release_returns_units_exactly_once():
 
 def test_commit_sale_takes_units_off_hand_exactly_once():
     product = make_product(on_hand=5)
-    services.stock_reserve(lines=[(product.pk, 2)], reference="ORD-2", expires_at=_expires())
-    assert services.stock_commit_sale(reference="ORD-2") == 2
-    assert services.stock_commit_sale(reference="ORD-2") == 0
-    assert services.stock_release(reference="ORD-2") == 0
+    stock_reserve(lines=[(product.pk, 2)], reference="ORD-2", expires_at=_expires())
+    assert stock_commit_sale(reference="ORD-2") == 2
+    assert stock_commit_sale(reference="ORD-2") == 0
+    assert stock_release(reference="ORD-2") == 0
     stock = _stock(product)
     assert (stock.on_hand, stock.reserved) == (3, 0)
     kinds = list(StockMovement.objects.filter(product=product).order_by("id").values_list("kind", flat=True))
@@ -79,7 +88,7 @@ def test_out_of_stock_leaves_nothing_of_the_call():
     a, b = make_product(on_hand=5), make_product(on_hand=1)
     before = StockMovement.objects.count()
     with pytest.raises(OutOfStock) as info:
-        services.stock_reserve(lines=[(a.pk, 2), (b.pk, 2)], reference="ORD-3", expires_at=_expires())
+        stock_reserve(lines=[(a.pk, 2), (b.pk, 2)], reference="ORD-3", expires_at=_expires())
     assert info.value.product_id == b.pk
     assert info.value.available == 1
     assert info.value.as_dict()["code"] == "out_of_stock"
@@ -91,34 +100,34 @@ def test_out_of_stock_leaves_nothing_of_the_call():
 def test_duplicate_lines_are_summed_before_the_guard():
     product = make_product(on_hand=3)
     with pytest.raises(OutOfStock):
-        services.stock_reserve(lines=[(product.pk, 2), (product.pk, 2)], reference="ORD-4", expires_at=_expires())
-    services.stock_reserve(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-5", expires_at=_expires())
+        stock_reserve(lines=[(product.pk, 2), (product.pk, 2)], reference="ORD-4", expires_at=_expires())
+    stock_reserve(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-5", expires_at=_expires())
     assert StockReservation.objects.get(reference="ORD-5").quantity == 3
 
 
 def test_inactive_product_cannot_be_reserved():
     product = make_product(on_hand=3, is_active=False)
     with pytest.raises(OutOfStock):
-        services.stock_reserve(lines=[(product.pk, 1)], reference="ORD-6", expires_at=_expires())
+        stock_reserve(lines=[(product.pk, 1)], reference="ORD-6", expires_at=_expires())
 
 
 @pytest.mark.parametrize("quantity", [0, -1, True, "2"])
 def test_bad_quantities_are_refused(quantity):
     product = make_product(on_hand=3)
     with pytest.raises(InvalidQuantity):
-        services.stock_reserve(lines=[(product.pk, quantity)], reference="ORD-7", expires_at=_expires())
+        stock_reserve(lines=[(product.pk, quantity)], reference="ORD-7", expires_at=_expires())
     with pytest.raises(InvalidQuantity):
-        services.stock_restock(product_id=product.pk, quantity=quantity, reason="x")
+        stock_restock(product_id=product.pk, quantity=quantity, reason="x")
 
 
 def test_restock_and_adjustment_record_who_and_why():
     staff = UserFactory(is_staff=True)
     product = make_product(on_hand=0)
-    services.stock_restock(product_id=product.pk, quantity=10, actor=staff, reason="delivery", reference="PO-9")
-    services.stock_reserve(lines=[(product.pk, 4)], reference="ORD-8", expires_at=_expires())
+    stock_restock(product_id=product.pk, quantity=10, actor=staff, reason="delivery", reference="PO-9")
+    stock_reserve(lines=[(product.pk, 4)], reference="ORD-8", expires_at=_expires())
     with pytest.raises(OutOfStock):
-        services.stock_adjust(product_id=product.pk, delta=-7, actor=staff, reason="damaged")
-    services.stock_adjust(product_id=product.pk, delta=-6, actor=staff, reason="damaged")
+        stock_adjust(product_id=product.pk, delta=-7, actor=staff, reason="damaged")
+    stock_adjust(product_id=product.pk, delta=-6, actor=staff, reason="damaged")
     assert _stock(product).on_hand == 4
     restock = StockMovement.objects.get(product=product, kind="restock")
     assert (restock.actor, restock.reason, restock.reference) == (staff, "delivery", "PO-9")
@@ -135,8 +144,8 @@ def test_database_refuses_impossible_stock_counts():
 def test_purchase_record_is_idempotent_per_reference_and_product():
     user = UserFactory()
     a, b = make_product(), make_product()
-    services.product_purchase_record(user=user, lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-10")
-    services.product_purchase_record(user=user, lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-10")
+    product_purchase_record(user=user, lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-10")
+    product_purchase_record(user=user, lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-10")
     assert user.product_purchases.count() == 2
     assert user.product_purchases.get(product=b).quantity == 2
 
@@ -155,15 +164,15 @@ def test_random_operations_keep_stock_invariants(ops):
             reference = f"R-{product.pk}-{ref}"
             if op == "reserve":
                 try:
-                    services.stock_reserve(lines=[(product.pk, qty)], reference=f"{reference}-{i}", expires_at=_expires())
+                    stock_reserve(lines=[(product.pk, qty)], reference=f"{reference}-{i}", expires_at=_expires())
                 except OutOfStock:
                     pass
             elif op == "release":
-                services.stock_release(reference=f"{reference}-{i - 1}")
+                stock_release(reference=f"{reference}-{i - 1}")
             elif op == "sell":
-                services.stock_commit_sale(reference=f"{reference}-{i - 2}")
+                stock_commit_sale(reference=f"{reference}-{i - 2}")
             else:
-                services.stock_restock(product_id=product.pk, quantity=qty, reason="test")
+                stock_restock(product_id=product.pk, quantity=qty, reason="test")
             _assert_invariants(product)
         transaction.set_rollback(True)
 
@@ -178,7 +187,7 @@ def test_concurrent_reservations_of_the_last_units_never_oversell():
     def buy(i):
         try:
             barrier.wait()
-            services.stock_reserve(lines=[(product.pk, 1)], reference=f"C-{i}", expires_at=_expires())
+            stock_reserve(lines=[(product.pk, 1)], reference=f"C-{i}", expires_at=_expires())
             outcomes.append("ok")
         except OutOfStock:
             outcomes.append("out")
@@ -200,14 +209,14 @@ def test_concurrent_reservations_of_the_last_units_never_oversell():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_release_and_sale_settle_a_reservation_once():
     product = make_product(on_hand=5)
-    services.stock_reserve(lines=[(product.pk, 3)], reference="ORD-R", expires_at=_expires())
+    stock_reserve(lines=[(product.pk, 3)], reference="ORD-R", expires_at=_expires())
     barrier = threading.Barrier(6)
     results = []
 
     def act(i):
         try:
             barrier.wait()
-            fn = services.stock_release if i % 2 else services.stock_commit_sale
+            fn = stock_release if i % 2 else stock_commit_sale
             results.append(fn(reference="ORD-R"))
         finally:
             connection.close()
@@ -225,8 +234,8 @@ def test_concurrent_release_and_sale_settle_a_reservation_once():
 
 def test_a_sale_in_one_step_is_guarded_recorded_and_leaves_reservations_alone():
     product = make_product(on_hand=5)
-    services.stock_reserve(lines=[(product.pk, 2)], reference="ORD-R", expires_at=_expires())
-    services.stock_sell(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-S")
+    stock_reserve(lines=[(product.pk, 2)], reference="ORD-R", expires_at=_expires())
+    stock_sell(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-S")
     stock = _stock(product)
     assert (stock.on_hand, stock.reserved) == (2, 2)  # 3 sold; the other order's 2 stay reserved
     sale = StockReservation.objects.get(reference="ORD-S")
@@ -237,13 +246,13 @@ def test_a_sale_in_one_step_is_guarded_recorded_and_leaves_reservations_alone():
 
 def test_a_sale_beyond_what_is_free_ends_the_transaction_with_nothing_sold():
     a, b = make_product(on_hand=5), make_product(on_hand=3)
-    services.stock_reserve(lines=[(b.pk, 2)], reference="ORD-R", expires_at=_expires())
+    stock_reserve(lines=[(b.pk, 2)], reference="ORD-R", expires_at=_expires())
     with pytest.raises(OutOfStock) as info:
         with transaction.atomic():  # as the order's transaction
-            services.stock_sell(lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-S")
+            stock_sell(lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-S")
     assert (info.value.product_id, info.value.available) == (b.pk, 1)
     assert (_stock(a).on_hand, _stock(b).on_hand, _stock(b).reserved) == (5, 3, 2)
     assert not StockReservation.objects.filter(reference="ORD-S").exists()
     assert not StockMovement.objects.filter(reference="ORD-S").exists()
     with pytest.raises(OutOfStock):
-        services.stock_sell(lines=[(make_product(on_hand=3, is_active=False).pk, 1)], reference="ORD-I")
+        stock_sell(lines=[(make_product(on_hand=3, is_active=False).pk, 1)], reference="ORD-I")

@@ -76,7 +76,7 @@ def browser(playwright_instance):
 @pytest.fixture
 def exchange_rates(live_server):
     """The rates file loaded (a transactional test starts from empty tables; EUR prices need them)."""
-    from catalog.services import exchange_rates_load
+    from catalog.services.prices import exchange_rates_load
 
     exchange_rates_load()
 
@@ -174,7 +174,8 @@ def shop_catalog(exchange_rates):
     from decimal import Decimal
     from types import SimpleNamespace
 
-    from catalog.services import category_create, product_create
+    from catalog.services.categories import category_create
+    from catalog.services.products import product_create
 
     electronics = category_create(name="Electronics")
     headphones = category_create(name="Headphones", parent=electronics)

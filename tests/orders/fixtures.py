@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from catalog.services import exchange_rates_load
+from catalog.services.prices import exchange_rates_load
 from tests.orders.factories import make_product, shopper_new
 
 

@@ -91,7 +91,7 @@ def test_bad_input_is_400_with_the_field_and_nothing_changes(api, shopper, produ
 
 
 def test_inactive_product_in_the_cart_is_400(api, shopper, product):
-    from catalog.services import product_update
+    from catalog.services.products import product_update
 
     cart_fill(shopper, (product, 1))
     product_update(product=product, is_active=False)
@@ -102,7 +102,7 @@ def test_inactive_product_in_the_cart_is_400(api, shopper, product):
 
 
 def test_out_of_stock_is_409(api, shopper):
-    from catalog.services import stock_adjust
+    from catalog.services.stock import stock_adjust
 
     product = make_product(on_hand=2)
     cart_fill(shopper, (product, 2))

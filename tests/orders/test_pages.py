@@ -184,7 +184,7 @@ def test_switching_currency_after_review_is_refused_with_a_form_error(browser, s
 
 
 def test_a_price_change_after_review_is_refused_with_a_form_error(browser, shopper, product):
-    from catalog.services import product_update
+    from catalog.services.products import product_update
 
     cart_fill(shopper, (product, 1))
     form = go_to_review(browser, shopper)

@@ -71,7 +71,7 @@ def test_wallet_checkout_pays_the_order_in_one_go(shopper, product, django_captu
 
 
 def test_lines_are_snapshots_that_later_catalog_changes_do_not_alter(shopper, product):
-    from catalog.services import product_update
+    from catalog.services.products import product_update
 
     cart_fill(shopper, (product, 1))
     original = (product.sku, product.name)
@@ -116,7 +116,7 @@ def test_no_wallet_in_the_currency_is_402_with_nothing_reserved(product):
 
 
 def test_out_of_stock_at_checkout_is_409_and_leaves_nothing(shopper):
-    from catalog.services import stock_adjust
+    from catalog.services.stock import stock_adjust
 
     product = make_product(on_hand=5)
     cart_fill(shopper, (product, 4))

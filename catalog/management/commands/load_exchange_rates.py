@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from catalog.services import exchange_rates_load
+from catalog.services.prices import exchange_rates_load
 
 
 class Command(BaseCommand):

@@ -18,8 +18,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
 
-from catalog import selectors
 from catalog.models import Category, Product
+from catalog.selectors.filters import ProductQuery
+from catalog.selectors.search import product_autocomplete, product_search
 
 DUMMY_CACHE = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 
@@ -69,8 +70,8 @@ class Command(BaseCommand):
     def _cases(self, root: Category | None, leaf: Category | None) -> list[tuple[str, str, Callable]]:
         def search(**kwargs) -> Callable:
             def call():
-                query = selectors.ProductQuery(**kwargs)
-                return selectors.product_search(query).count
+                query = ProductQuery(**kwargs)
+                return product_search(query).count
 
             return call
 
@@ -92,7 +93,7 @@ class Command(BaseCommand):
 
         def autocomplete(q: str) -> Callable:
             def call():
-                return len(selectors.product_autocomplete(q=q, limit=10))
+                return len(product_autocomplete(q=q, limit=10))
 
             return call
 

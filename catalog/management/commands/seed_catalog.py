@@ -7,9 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils.text import slugify
 
-from catalog import services
 from catalog.demo import leaf_categories, product_fields
 from catalog.models import Product, Stock, StockMovement
+from catalog.services.facets import facet_counts_rebuild
+from catalog.services.products import product_set_active
+from catalog.services.search import product_search_vector_refresh
 
 BATCH = 5000
 
@@ -55,7 +57,7 @@ class Command(BaseCommand):
                     ],
                     batch_size=2000,
                 )
-                services.product_search_vector_refresh(product_ids=[p.pk for p in made])
+                product_search_vector_refresh(product_ids=[p.pk for p in made])
             created += size
             self.stdout.write(f"  {created}/{products}")
         if connection.vendor == "postgresql":
@@ -68,8 +70,8 @@ class Command(BaseCommand):
                 else:
                     cursor.execute("VACUUM ANALYZE catalog_product")
                 cursor.execute("ANALYZE catalog_stock")
-        services.facet_counts_rebuild()
-        services.product_set_active(product_ids=[], is_active=True)  # bump the catalog cache version
+        facet_counts_rebuild()
+        product_set_active(product_ids=[], is_active=True)  # bump the catalog cache version
         self.stdout.write(
             self.style.SUCCESS(f"Created {created} products in {time.monotonic() - started:.1f}s.")
         )

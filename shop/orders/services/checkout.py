@@ -22,8 +22,9 @@ from accounts.exceptions import AddressNotFound
 from accounts.models import Address
 from accounts.selectors import address_get_for_user
 from catalog.exceptions import OutOfStock
-from catalog.selectors import price_converter, products_by_ids
-from catalog.services import stock_reserve, stock_sell
+from catalog.selectors.prices import price_converter
+from catalog.selectors.products import products_by_ids
+from catalog.services.stock import stock_reserve, stock_sell
 from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
 from payments.models import Payment

@@ -11,7 +11,7 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from catalog.services import stock_restock
+from catalog.services.stock import stock_restock
 from payments import services as payment_services
 from payments.exceptions import PaymentErrorCode
 from payments.models import Payment

@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from catalog.services import product_purchase_record, stock_commit_sale, stock_release
+from catalog.services.recommendations import product_purchase_record
+from catalog.services.stock import stock_commit_sale, stock_release
 from payments import services as payment_services
 from payments.exceptions import PaymentInProgress
 from payments.models import Payment

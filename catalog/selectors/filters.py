@@ -1,0 +1,105 @@
+"""The validated search input and the active products matching its filters."""
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import F, Q, QuerySet, TextChoices
+
+from catalog.models import Category, Product
+from catalog.selectors.categories import category_descendant_ids
+from catalog.selectors.prices import price_range_in_base
+from catalog.selectors.stock import in_stock_q
+
+
+class ProductOrdering(TextChoices):
+    """How a product list can be sorted (the `ordering` of a search)."""
+
+    RELEVANCE = "relevance", "relevance"
+    PRICE = "price", "price"
+    PRICE_DESC = "-price", "-price"
+    NAME = "name", "name"
+    NEWEST = "-created", "-created"
+    RATING = "-rating", "-rating"
+
+
+ORDERINGS = tuple(ProductOrdering.values)
+ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+
+
+@dataclass
+class ProductQuery:
+    """Validated search input (see catalog.api.ProductQueryInput)."""
+
+    q: str = ""
+    category: Category | None = None
+    brand: list[str] = field(default_factory=list)
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    currency: str = settings.DEFAULT_CURRENCY
+    in_stock: bool | None = None
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    min_rating: int | None = None
+    ordering: str = ""
+    page: int = 1
+    page_size: int = 20
+
+
+def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
+    """Full-text match on PostgreSQL (ranked); word-by-word icontains elsewhere."""
+    if connection.vendor == "postgresql":
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return qs.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query)), True
+    for word in q.split()[:8]:
+        qs = qs.filter(
+            Q(name__icontains=word)
+            | Q(brand__icontains=word)
+            | Q(category__name__icontains=word)
+            | Q(description__icontains=word)
+        )
+    return qs, False
+
+
+def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
+    """Active products matching every filter of `query`; (queryset, ranked)."""
+    qs = Product.objects.filter(is_active=True)
+    ranked = False
+    if query.q:
+        qs, ranked = _text_filter(qs, query.q)
+    if query.category is not None:
+        qs = qs.filter(category_id__in=category_descendant_ids(query.category))
+    if query.brand:
+        qs = qs.filter(brand__in=query.brand)
+    if query.min_price is not None or query.max_price is not None:
+        low, high = price_range_in_base(query.min_price, query.max_price, query.currency)
+        if low is not None:
+            qs = qs.filter(price__gte=low)
+        if high is not None:
+            qs = qs.filter(price__lt=high)
+    if query.in_stock is True:
+        qs = qs.filter(in_stock_q())
+    elif query.in_stock is False:
+        qs = qs.exclude(in_stock_q())
+    for key, values in query.attributes.items():
+        if ATTRIBUTE_KEY.match(key) and values:
+            if connection.vendor == "postgresql":
+                # Containment (@>) is what the jsonb_path_ops GIN index answers.
+                wanted = Q()
+                for value in values:
+                    wanted |= Q(attributes__contains={key: value})
+                qs = qs.filter(wanted)
+            else:
+                qs = qs.filter(**{f"attributes__{key}__in": values})
+    if query.min_rating is not None:
+        qs = qs.filter(rating_avg__gte=query.min_rating)
+    return qs, ranked
+
+
+def product_query_browsing(query: ProductQuery) -> bool:
+    """No filter beyond category, brand and availability: the facets come from FacetCount."""
+    return not (query.q or query.attributes or query.min_rating is not None) and (
+        query.min_price is None and query.max_price is None
+    )

@@ -1,0 +1,44 @@
+"""Recommendations: new products, bought together, picked for a shopper."""
+
+from catalog.models import BoughtTogether, Product, ProductPurchase
+from catalog.selectors.products import LIST_DEFERRED, products_by_ids
+
+
+def products_new(*, limit: int = 8) -> list[Product]:
+    """The newest active products, with category and stock."""
+    return list(
+        Product.objects.filter(is_active=True)
+        .select_related("category", "stock")
+        .defer(*LIST_DEFERRED)
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def products_bought_together(*, product: Product, limit: int = 6) -> list[Product]:
+    """Products most often in the same orders as `product`."""
+    other_ids = list(
+        BoughtTogether.objects.filter(product=product, other__is_active=True)
+        .order_by("-count", "other_id")
+        .values_list("other_id", flat=True)[:limit]
+    )
+    found = products_by_ids(other_ids)
+    return [found[i] for i in other_ids if i in found]
+
+
+def products_recommended_for(*, user, limit: int = 8) -> list[Product]:
+    """Top-rated products from the categories of the user's purchases, not already bought.
+
+    Without purchases (or for anonymous shoppers): the best-rated products.
+    """
+    qs = Product.objects.filter(is_active=True).select_related("category", "stock").defer(*LIST_DEFERRED)
+    if getattr(user, "is_authenticated", False):
+        bought = ProductPurchase.objects.filter(user=user)
+        category_ids = bought.values("product__category_id")
+        personal = list(
+            qs.filter(category_id__in=category_ids)
+            .exclude(pk__in=bought.values("product_id"))
+            .order_by("-rating_avg", "-rating_count", "-id")[:limit]
+        )
+        if personal:
+            return personal
+    return list(qs.order_by("-rating_avg", "-rating_count", "-id")[:limit])

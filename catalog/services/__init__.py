@@ -1,0 +1,1 @@
+"""Catalog writes, one module per responsibility; callers import from the module that defines the name."""
