@@ -1,4 +1,10 @@
-"""Shared API plumbing: pagination, the JSON error shape, money fields."""
+"""Shared API plumbing: pagination, the JSON error shape, money fields.
+
+Every app's api.py speaks one dialect: input serializers `XxxInput`, output
+serializers `XxxOutput` (plain Serializers with explicit fields), DRF views
+`XxxApi`; a view validates with `XxxInput(data=...).is_valid(raise_exception=True)`,
+calls one service or selector, and answers with `XxxOutput(...).data`.
+"""
 
 from decimal import Decimal, InvalidOperation
 
