@@ -14,7 +14,7 @@ from accounts.countries import COUNTRY_CODES
 from shop.core.api import Pagination
 
 
-class MeOutputSerializer(serializers.Serializer):
+class MeOutput(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     full_name = serializers.CharField()
@@ -24,7 +24,7 @@ class MeOutputSerializer(serializers.Serializer):
     date_joined = serializers.DateTimeField()
 
 
-class MeInputSerializer(serializers.Serializer):
+class MeInput(serializers.Serializer):
     full_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
     preferred_language = serializers.ChoiceField(
         choices=[""] + [code for code, _name in settings.LANGUAGES], allow_blank=True, required=False
@@ -43,22 +43,22 @@ def _me(user) -> dict:
     }
 
 
-class MeView(APIView):
+class MeApi(APIView):
     """The signed-in user's profile."""
 
-    @extend_schema(responses=MeOutputSerializer)
+    @extend_schema(responses=MeOutput)
     def get(self, request):
-        return Response(MeOutputSerializer(_me(request.user)).data)
+        return Response(MeOutput(_me(request.user)).data)
 
-    @extend_schema(request=MeInputSerializer, responses=MeOutputSerializer)
+    @extend_schema(request=MeInput, responses=MeOutput)
     def patch(self, request):
-        data = MeInputSerializer(data=request.data, partial=True)
+        data = MeInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         user = services.user_profile_update(user=request.user, **data.validated_data)
-        return Response(MeOutputSerializer(_me(user)).data)
+        return Response(MeOutput(_me(user)).data)
 
 
-class AddressOutputSerializer(serializers.Serializer):
+class AddressOutput(serializers.Serializer):
     id = serializers.IntegerField()
     full_name = serializers.CharField()
     line1 = serializers.CharField()
@@ -73,7 +73,7 @@ class AddressOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class AddressInputSerializer(serializers.Serializer):
+class AddressInput(serializers.Serializer):
     full_name = serializers.CharField(max_length=150)
     line1 = serializers.CharField(max_length=200)
     line2 = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
@@ -102,35 +102,35 @@ _ADDRESS_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, de
     partial_update=extend_schema(parameters=[_ADDRESS_ID]),
     destroy=extend_schema(parameters=[_ADDRESS_ID]),
 )
-class AddressViewSet(viewsets.ViewSet):
+class AddressApi(viewsets.ViewSet):
     """The caller's addresses. Another user's address is a 404."""
 
     pagination_class = Pagination  # tells the schema that the list is paginated
 
-    @extend_schema(responses=AddressOutputSerializer(many=True))
+    @extend_schema(responses=AddressOutput(many=True))
     def list(self, request):
         queryset = selectors.addresses_for_user(request.user)
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(AddressOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(AddressOutput(page, many=True).data)
 
-    @extend_schema(request=AddressInputSerializer, responses={201: AddressOutputSerializer})
+    @extend_schema(request=AddressInput, responses={201: AddressOutput})
     def create(self, request):
-        data = AddressInputSerializer(data=request.data)
+        data = AddressInput(data=request.data)
         data.is_valid(raise_exception=True)
         address = services.address_create(user=request.user, **data.validated_data)
-        return Response(AddressOutputSerializer(address).data, status=status.HTTP_201_CREATED)
+        return Response(AddressOutput(address).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=AddressOutputSerializer)
+    @extend_schema(responses=AddressOutput)
     def retrieve(self, request, pk=None):
         address = selectors.address_get_for_user(request.user, pk)
-        return Response(AddressOutputSerializer(address).data)
+        return Response(AddressOutput(address).data)
 
-    @extend_schema(request=AddressInputSerializer, responses=AddressOutputSerializer)
+    @extend_schema(request=AddressInput, responses=AddressOutput)
     def update(self, request, pk=None):
         return self._update(request, pk, partial=False)
 
-    @extend_schema(request=AddressInputSerializer, responses=AddressOutputSerializer)
+    @extend_schema(request=AddressInput, responses=AddressOutput)
     def partial_update(self, request, pk=None):
         return self._update(request, pk, partial=True)
 
@@ -140,20 +140,20 @@ class AddressViewSet(viewsets.ViewSet):
         services.address_delete(address=address)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, parameters=[_ADDRESS_ID], responses=AddressOutputSerializer)
+    @extend_schema(request=None, parameters=[_ADDRESS_ID], responses=AddressOutput)
     @action(detail=True, methods=["post"], url_path="default")
     def set_default(self, request, pk=None):
         address = selectors.address_get_for_user(request.user, pk)
         address = services.address_set_default(address=address)
-        return Response(AddressOutputSerializer(address).data)
+        return Response(AddressOutput(address).data)
 
     def _update(self, request, pk, *, partial: bool):
         address = selectors.address_get_for_user(request.user, pk)
-        data = AddressInputSerializer(data=request.data, partial=partial)
+        data = AddressInput(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if partial:
             # A partial update changes only what was sent, not the serializer's defaults.
             changes = {name: value for name, value in changes.items() if name in request.data}
         address = services.address_update(address=address, **changes)
-        return Response(AddressOutputSerializer(address).data)
+        return Response(AddressOutput(address).data)

@@ -16,10 +16,10 @@ urlpatterns = [
 ]
 
 router = SimpleRouter()
-router.register("addresses", api.AddressViewSet, basename="address")
+router.register("addresses", api.AddressApi, basename="address")
 
 # API, mounted under /api/v1/.
 api_urlpatterns = [
-    path("me/", api.MeView.as_view(), name="me"),
+    path("me/", api.MeApi.as_view(), name="me"),
     *router.urls,
 ]

@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments import selectors, services
+from payments.exceptions import PaymentErrorCode
+from payments.gateway import Outcome
 from payments.idempotency import idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
 from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
@@ -32,7 +34,7 @@ class CardTokenField(serializers.CharField):
         super().__init__(allow_blank=True, **kwargs)
 
 
-class WalletOutputSerializer(serializers.Serializer):
+class WalletOutput(serializers.Serializer):
     id = serializers.IntegerField()
     currency = serializers.CharField()
     balance = MoneyField(source="balance_money")
@@ -40,11 +42,11 @@ class WalletOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class WalletOpenInputSerializer(serializers.Serializer):
+class WalletOpenInput(serializers.Serializer):
     currency = serializers.CharField(max_length=3)
 
 
-class EntryOutputSerializer(serializers.Serializer):
+class EntryOutput(serializers.Serializer):
     id = serializers.IntegerField()
     reference = serializers.CharField(source="transaction.reference")
     kind = serializers.CharField(source="transaction.kind")
@@ -54,34 +56,37 @@ class EntryOutputSerializer(serializers.Serializer):
 
 
 ATTEMPT_MESSAGES = {
-    "succeeded": _("The payment provider accepted it."),
-    "declined": _("The payment provider refused it."),
-    "retryable": _("The payment provider could not take it; nothing was charged. It is tried again automatically."),
-    "unknown": _("The payment provider did not answer in time; the outcome is being checked with the provider."),
-    "not_found": _("The payment provider has no record of it yet."),
+    Outcome.SUCCEEDED: _("The payment provider accepted it."),
+    Outcome.DECLINED: _("The payment provider refused it."),
+    Outcome.RETRYABLE: _("The payment provider could not take it; nothing was charged. It is tried again automatically."),
+    Outcome.UNKNOWN: _("The payment provider did not answer in time; the outcome is being checked with the provider."),
+    Outcome.NOT_FOUND: _("The payment provider has no record of it yet."),
 }
+# Keyed by the provider's decline code (PaymentAttempt.error_code).
 DECLINE_MESSAGES = {
     "card_declined": _("The card was declined."),
     "insufficient_funds": _("The card has insufficient funds."),
 }
 
 
-class AttemptOutputSerializer(serializers.ModelSerializer):
+class AttemptOutput(serializers.Serializer):
     """One provider call as a customer may see it: no raw errors, URLs or provider bodies (admin has those)."""
 
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=PaymentAttempt.Kind.choices)
+    outcome = serializers.CharField()
+    error_code = serializers.CharField()
     message = serializers.SerializerMethodField(help_text="What happened, in words for the customer.")
-
-    class Meta:
-        model = PaymentAttempt
-        fields = ["id", "kind", "outcome", "error_code", "message", "latency_ms", "created_at"]
+    latency_ms = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
 
     def get_message(self, attempt) -> str:
-        if attempt.outcome == "declined" and attempt.error_code in DECLINE_MESSAGES:
+        if attempt.outcome == Outcome.DECLINED and attempt.error_code in DECLINE_MESSAGES:
             return str(DECLINE_MESSAGES[attempt.error_code])
-        return str(ATTEMPT_MESSAGES.get(attempt.outcome, ATTEMPT_MESSAGES["unknown"]))
+        return str(ATTEMPT_MESSAGES.get(attempt.outcome, ATTEMPT_MESSAGES[Outcome.UNKNOWN]))
 
 
-class PaymentOutputSerializer(serializers.Serializer):
+class PaymentOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     purpose = serializers.CharField()
@@ -95,13 +100,13 @@ class PaymentOutputSerializer(serializers.Serializer):
     last_error_code = serializers.CharField()
     created_at = serializers.DateTimeField()
     settled_at = serializers.DateTimeField(allow_null=True)
-    attempts = AttemptOutputSerializer(many=True)
+    attempts = AttemptOutput(many=True)
 
     def get_refunded_amount(self, payment) -> dict:
         return {"amount": str(payment.refunded_amount), "currency": payment.amount.currency.code}
 
 
-class WithdrawalOutputSerializer(serializers.Serializer):
+class WithdrawalOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     wallet = serializers.IntegerField(source="wallet_id")
@@ -111,7 +116,7 @@ class WithdrawalOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class MoneyMovementInputSerializer(serializers.Serializer):
+class MoneyMovementInput(serializers.Serializer):
     amount = MoneyField(positive=True)
     card_token = CardTokenField()
 
@@ -122,40 +127,41 @@ class MoneyMovementInputSerializer(serializers.Serializer):
         return attrs
 
 
-class WalletListView(APIView):
+class WalletListApi(APIView):
     """GET: the caller's wallets. POST {currency}: open a wallet (verified e-mail required)."""
 
-    @extend_schema(operation_id="wallets_list", responses=paginated(WalletOutputSerializer))
+    @extend_schema(operation_id="wallets_list", responses=paginated(WalletOutput))
     def get(self, request):
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.wallet_list_for_user(user=request.user), request, view=self)
-        return paginator.get_paginated_response(WalletOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(WalletOutput(page, many=True).data)
 
-    @extend_schema(request=WalletOpenInputSerializer, responses={201: WalletOutputSerializer, 409: ErrorSerializer})
+    @extend_schema(request=WalletOpenInput, responses={201: WalletOutput, 409: ErrorSerializer})
     def post(self, request):
-        data = _validated(WalletOpenInputSerializer, request.data)
-        wallet = services.wallet_open(user=request.user, currency=data["currency"])
-        return Response(WalletOutputSerializer(wallet).data, status=status.HTTP_201_CREATED)
+        serializer = WalletOpenInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        wallet = services.wallet_open(user=request.user, currency=serializer.validated_data["currency"])
+        return Response(WalletOutput(wallet).data, status=status.HTTP_201_CREATED)
 
 
-class WalletDetailView(APIView):
+class WalletDetailApi(APIView):
     """The caller's wallet with its balance."""
 
-    @extend_schema(responses=WalletOutputSerializer)
+    @extend_schema(responses=WalletOutput)
     def get(self, request, wallet_id: int):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
-        return Response(WalletOutputSerializer(wallet).data)
+        return Response(WalletOutput(wallet).data)
 
 
-class WalletTransactionsView(GenericAPIView):
+class WalletTransactionsApi(GenericAPIView):
     """The wallet's statement, newest first; optional `from` / `to` dates (YYYY-MM-DD, inclusive)."""
 
     pagination_class = Pagination
-    serializer_class = EntryOutputSerializer
+    serializer_class = EntryOutput
     queryset = LedgerEntry.objects.none()  # for the schema only; get() reads through selectors
 
     @extend_schema(
-        responses=EntryOutputSerializer(many=True),
+        responses=EntryOutput(many=True),
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, description="first day (YYYY-MM-DD), inclusive"),
             OpenApiParameter("to", OpenApiTypes.DATE, description="last day (YYYY-MM-DD), inclusive"),
@@ -166,10 +172,10 @@ class WalletTransactionsView(GenericAPIView):
         start, end = _date_range(request.query_params)
         entries = selectors.wallet_statement(wallet=wallet, start=start, end=end)
         page = self.paginate_queryset(entries)
-        return self.get_paginated_response(EntryOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(EntryOutput(page, many=True).data)
 
 
-class WalletDepositView(APIView):
+class WalletDepositApi(APIView):
     """POST {amount, card_token} with an Idempotency-Key: top up the wallet by card.
 
     201 succeeded; 202 accepted while the outcome is processing/unknown;
@@ -177,11 +183,11 @@ class WalletDepositView(APIView):
     """
 
     @extend_schema(
-        request=MoneyMovementInputSerializer,
+        request=MoneyMovementInput,
         parameters=[IDEMPOTENCY_KEY],
         responses={
-            201: PaymentOutputSerializer,
-            202: PaymentOutputSerializer,
+            201: PaymentOutput,
+            202: PaymentOutput,
             402: ErrorSerializer,
             409: ErrorSerializer,
         },
@@ -189,7 +195,9 @@ class WalletDepositView(APIView):
     @idempotent("wallet_deposit")
     def post(self, request, wallet_id: int):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
-        data = _validated(MoneyMovementInputSerializer, request.data)
+        serializer = MoneyMovementInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         payment = services.wallet_deposit(
             wallet_id=wallet.pk,
             amount=data["amount"],
@@ -209,19 +217,23 @@ class WalletDepositView(APIView):
     def respond(self, request, payment):
         """201 succeeded, 402 declined, 202 while the outcome is pending/processing/unknown."""
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment.pk)
-        body = PaymentOutputSerializer(payment).data
+        body = PaymentOutput(payment).data
         if payment.status == Payment.Status.SUCCEEDED:
             return Response(body, status=status.HTTP_201_CREATED)
         if payment.status == Payment.Status.FAILED:
-            code = payment.last_error_code if payment.last_error_code in ("insufficient_funds",) else "card_declined"
+            code = (
+                PaymentErrorCode.INSUFFICIENT_FUNDS
+                if payment.last_error_code == PaymentErrorCode.INSUFFICIENT_FUNDS
+                else PaymentErrorCode.CARD_DECLINED
+            )
             return Response(
-                {"code": code, "detail": str(_("The card payment was declined.")), "payment": body},
+                {"code": str(code), "detail": str(_("The card payment was declined.")), "payment": body},
                 status=status.HTTP_402_PAYMENT_REQUIRED,
             )
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
-class WalletWithdrawalView(APIView):
+class WalletWithdrawalApi(APIView):
     """POST {amount, card_token} with an Idempotency-Key: pay wallet money back to a card.
 
     201 paid out; 202 accepted while the payout is processing; 402
@@ -230,11 +242,11 @@ class WalletWithdrawalView(APIView):
     """
 
     @extend_schema(
-        request=MoneyMovementInputSerializer,
+        request=MoneyMovementInput,
         parameters=[IDEMPOTENCY_KEY],
         responses={
-            201: WithdrawalOutputSerializer,
-            202: WithdrawalOutputSerializer,
+            201: WithdrawalOutput,
+            202: WithdrawalOutput,
             402: ErrorSerializer,
             409: ErrorSerializer,
         },
@@ -242,7 +254,9 @@ class WalletWithdrawalView(APIView):
     @idempotent("wallet_withdrawal")
     def post(self, request, wallet_id: int):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
-        data = _validated(MoneyMovementInputSerializer, request.data)
+        serializer = MoneyMovementInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         withdrawal = services.wallet_withdraw(
             wallet_id=wallet.pk,
             amount=data["amount"],
@@ -259,30 +273,28 @@ class WalletWithdrawalView(APIView):
     def respond(self, request, withdrawal):
         """201 paid out, 402 refused (credited back), 202 while processing (the retry job re-sends it)."""
         withdrawal = selectors.withdrawal_get_for_user(user=request.user, withdrawal_id=withdrawal.pk)
-        body = WithdrawalOutputSerializer(withdrawal).data
+        body = WithdrawalOutput(withdrawal).data
         if withdrawal.status == Withdrawal.Status.SUCCEEDED:
             return Response(body, status=status.HTTP_201_CREATED)
         if withdrawal.status == Withdrawal.Status.FAILED:
             return Response(
-                {"code": "card_declined", "detail": str(_("The payout to the card was refused.")), "withdrawal": body},
+                {
+                    "code": str(PaymentErrorCode.CARD_DECLINED),
+                    "detail": str(_("The payout to the card was refused.")),
+                    "withdrawal": body,
+                },
                 status=status.HTTP_402_PAYMENT_REQUIRED,
             )
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
-class PaymentDetailView(APIView):
+class PaymentDetailApi(APIView):
     """The caller's payment: status and provider attempts (safe fields only; full detail is in admin)."""
 
-    @extend_schema(responses=PaymentOutputSerializer)
+    @extend_schema(responses=PaymentOutput)
     def get(self, request, payment_id: int):
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment_id)
-        return Response(PaymentOutputSerializer(payment).data)
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+        return Response(PaymentOutput(payment).data)
 
 
 def _date_range(params):

@@ -18,10 +18,10 @@ urlpatterns = [
 
 # API, mounted under /api/v1/.
 api_urlpatterns = [
-    path("wallets/", api.WalletListView.as_view(), name="wallet_list"),
-    path("wallets/<int:wallet_id>/", api.WalletDetailView.as_view(), name="wallet_detail"),
-    path("wallets/<int:wallet_id>/transactions/", api.WalletTransactionsView.as_view(), name="wallet_transactions"),
-    path("wallets/<int:wallet_id>/deposits/", api.WalletDepositView.as_view(), name="wallet_deposits"),
-    path("wallets/<int:wallet_id>/withdrawals/", api.WalletWithdrawalView.as_view(), name="wallet_withdrawals"),
-    path("payments/<int:payment_id>/", api.PaymentDetailView.as_view(), name="payment_detail"),
+    path("wallets/", api.WalletListApi.as_view(), name="wallet_list"),
+    path("wallets/<int:wallet_id>/", api.WalletDetailApi.as_view(), name="wallet_detail"),
+    path("wallets/<int:wallet_id>/transactions/", api.WalletTransactionsApi.as_view(), name="wallet_transactions"),
+    path("wallets/<int:wallet_id>/deposits/", api.WalletDepositApi.as_view(), name="wallet_deposits"),
+    path("wallets/<int:wallet_id>/withdrawals/", api.WalletWithdrawalApi.as_view(), name="wallet_withdrawals"),
+    path("payments/<int:payment_id>/", api.PaymentDetailApi.as_view(), name="payment_detail"),
 ]

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from shop.core.exceptions import CoreErrorCode
 from shop.core.money import SESSION_CURRENCY_KEY
 
 
@@ -81,11 +82,11 @@ def _is_api(request) -> bool:
 
 def page_not_found(request, exception):
     if _is_api(request):  # API clients get the JSON error shape, not a page
-        return JsonResponse({"code": "not_found", "detail": str(_("Not found."))}, status=404)
+        return JsonResponse({"code": str(CoreErrorCode.NOT_FOUND), "detail": str(_("Not found."))}, status=404)
     return render(request, "404.html", status=404)
 
 
 def server_error(request):
     if _is_api(request):
-        return JsonResponse({"code": "server_error", "detail": str(_("Server error."))}, status=500)
+        return JsonResponse({"code": str(CoreErrorCode.SERVER_ERROR), "detail": str(_("Server error."))}, status=500)
     return render(request, "500.html", status=500)

@@ -1,4 +1,10 @@
-"""Shared API plumbing: pagination, the JSON error shape, money fields."""
+"""Shared API plumbing: pagination, the JSON error shape, money fields.
+
+Every app's api.py speaks one dialect: input serializers `XxxInput`, output
+serializers `XxxOutput` (plain Serializers with explicit fields), DRF views
+`XxxApi`; a view validates with `XxxInput(data=...).is_valid(raise_exception=True)`,
+calls one service or selector, and answers with `XxxOutput(...).data`.
+"""
 
 from decimal import Decimal, InvalidOperation
 
@@ -12,7 +18,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from shop.core.exceptions import CoreErrorCode, ShopError
+from shop.core.exceptions import CoreErrorCode, ShopError, error_code_enums, error_code_values
 from shop.core.money import minor_unit_quantum, money_to_dict
 
 
@@ -65,23 +71,29 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         field, message = _first_field_error(exc.detail)
-        body = {"code": "invalid", "detail": message, "errors": exc.detail}
+        body = {"code": str(CoreErrorCode.INVALID), "detail": message, "errors": exc.detail}
         if field:
             body["field"] = field
         response.data = body
         return response
     if isinstance(exc, exceptions.Throttled):
         response.data = {
-            "code": "throttled",
+            "code": str(CoreErrorCode.THROTTLED),
             "detail": str(_("Too many requests. Please wait a moment and try again.")),
             "retry_after": exc.wait,
         }
         return response
-    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-    code = codes if isinstance(codes, str) else "error"
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
-    response.data = {"code": code, "detail": str(detail)}
+    response.data = {"code": str(_drf_error_code(exc)), "detail": str(detail)}
     return response
+
+
+def _drf_error_code(exc) -> CoreErrorCode:
+    """The CoreErrorCode of a DRF exception's code ("not_authenticated", "parse_error", ...); else ERROR."""
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    if isinstance(codes, str) and codes in CoreErrorCode.values:
+        return CoreErrorCode(codes)
+    return CoreErrorCode.ERROR
 
 
 class MoneyField(serializers.Field):
@@ -151,14 +163,25 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def _error_code_choices() -> list[tuple[str, str]]:
+    """(code, label) of every registered machine code, sorted by code."""
+    labels = {member.value: member.label for enum in error_code_enums() for member in enum}
+    return [(code, labels[code]) for code in error_code_values()]
+
+
 class ErrorSerializer(serializers.Serializer):
     """The body of every API error (documentation only): a machine code and a human detail."""
 
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=[], help_text="The machine code: one of every registered error code.")
     detail = serializers.CharField()
     field = serializers.CharField(required=False, help_text="The input field at fault (400s).")
     errors = serializers.JSONField(required=False, help_text="Every validation error, by field (400s).")
 
+    def get_fields(self):
+        # The codes are read when the schema is generated, once every app has registered its enum.
+        fields = super().get_fields()
+        fields["code"] = serializers.ChoiceField(choices=_error_code_choices(), help_text=fields["code"].help_text)
+        return fields
 
 
 def paginated(serializer_class, *, name: str | None = None, **extra_fields):
