@@ -67,7 +67,7 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
 
     from catalog.models import Category, Product
     from catalog.services import exchange_rates_load, product_create
-    from payments import services as payments
+    from payments.services.wallets import wallet_demo_credit, wallet_open
     from shop.cart.services import CartOwner, cart_line_add
 
     rng = random.Random(run)
@@ -87,8 +87,8 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
 
     buyers = _users(f"buyer-{run}", checkout_users)
     for user in buyers:
-        wallet = payments.wallet_open(user=user, currency="USD")
-        payments.wallet_demo_credit(
+        wallet = wallet_open(user=user, currency="USD")
+        wallet_demo_credit(
             wallet_id=wallet.pk, amount=Money(wallet_funds, "USD"), reference=f"bench:{run}:{user.pk}"
         )
         cart_line_add(owner=CartOwner(user=user), product_id=hot.pk, quantity=1)

@@ -165,7 +165,7 @@ def load(entries: int) -> dict:  # noqa: C901, PLR0915 - one straight recipe
     from catalog.services import category_create
     from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Wallet
     from payments.psp_sandbox.models import SandboxCharge
-    from payments.services import ledger_system_account
+    from payments.services.ledger import ledger_system_account
     from shop.orders.models import Order, OrderLine
 
     if connection.vendor != "postgresql":

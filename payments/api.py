@@ -9,9 +9,12 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments import selectors, services
+from payments import selectors
 from payments.idempotency import idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
+from payments.services.charges import payment_charge_card
+from payments.services.payouts import wallet_withdraw
+from payments.services.wallets import wallet_deposit, wallet_open
 from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
 
 IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
@@ -134,7 +137,7 @@ class WalletListView(APIView):
     @extend_schema(request=WalletOpenInputSerializer, responses={201: WalletOutputSerializer, 409: ErrorSerializer})
     def post(self, request):
         data = _validated(WalletOpenInputSerializer, request.data)
-        wallet = services.wallet_open(user=request.user, currency=data["currency"])
+        wallet = wallet_open(user=request.user, currency=data["currency"])
         return Response(WalletOutputSerializer(wallet).data, status=status.HTTP_201_CREATED)
 
 
@@ -190,7 +193,7 @@ class WalletDepositView(APIView):
     def post(self, request, wallet_id: int):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         data = _validated(MoneyMovementInputSerializer, request.data)
-        payment = services.wallet_deposit(
+        payment = wallet_deposit(
             wallet_id=wallet.pk,
             amount=data["amount"],
             card_token=data["card_token"],
@@ -203,7 +206,7 @@ class WalletDepositView(APIView):
         """A replay whose first request died after creating the payment: its charge is finished, never doubled."""
         # Charges only a payment still pending (the crash came before the charge), under its
         # row lock and with its own provider key; anything else is returned as it is.
-        payment = services.payment_charge_card(payment_id=payment.pk)
+        payment = payment_charge_card(payment_id=payment.pk)
         return self.respond(request, payment)
 
     def respond(self, request, payment):
@@ -243,7 +246,7 @@ class WalletWithdrawalView(APIView):
     def post(self, request, wallet_id: int):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         data = _validated(MoneyMovementInputSerializer, request.data)
-        withdrawal = services.wallet_withdraw(
+        withdrawal = wallet_withdraw(
             wallet_id=wallet.pk,
             amount=data["amount"],
             card_token=data["card_token"],

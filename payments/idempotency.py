@@ -246,3 +246,11 @@ def idempotent(scope: str):
         return wrapper
 
     return decorator
+
+
+def idempotency_key_prune(*, older_than: timedelta = timedelta(hours=24)) -> int:
+    """Delete API idempotency keys older than `older_than` (at least 24 hours); returns how many."""
+    cutoff = timezone.now() - max(older_than, timedelta(hours=24))
+    with transaction.atomic():
+        deleted, _detail = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -30,7 +30,7 @@ lacks" streams ids and loads only those rows.
 
 Only one repair is automatic, the one the issue allows: a provider charge
 that we recorded as `unknown` is settled through
-`payments.services.payment_settle` (the same path as a webhook). Everything
+`payments.services.charges.payment_settle` (the same path as a webhook). Everything
 else, a `processing` or `pending` payment included, is flagged for staff.
 
 A re-run for the same day writes a fresh run, then, in one transaction,
@@ -77,6 +77,7 @@ from payments.models import (
     Wallet,
     Withdrawal,
 )
+from payments.services.charges import payment_settle
 from shop.core.exceptions import ShopError
 
 logger = logging.getLogger(__name__)
@@ -315,8 +316,6 @@ def _ours_by(model, field: str, keys, fields: tuple[str, ...]) -> dict:
 
 def _charges_page(day: date, seen: _Seen, rows: list[dict], out: _Writer) -> int:
     """The provider's charges on this page against our payments with the same key."""
-    from payments import services
-
     charges = {str(c["idempotency_key"]): c for c in rows if c.get("idempotency_key")}
     payments = _ours_by(Payment, "provider_key", charges, ("id", "provider_key", "status", "amount", "amount_currency"))
     for key, charge in charges.items():
@@ -332,7 +331,7 @@ def _charges_page(day: date, seen: _Seen, rows: list[dict], out: _Writer) -> int
             same_money = ours is not None and currency == ours["amount_currency"] and amount == ours["amount"]
             if same_money and ours["status"] == Payment.Status.UNKNOWN:
                 # The one automatic repair the issue allows: an outcome we never learnt, now known.
-                settled = services.payment_settle(payment_id=ours["id"], outcome="succeeded", provider_id=charge["id"])
+                settled = payment_settle(payment_id=ours["id"], outcome="succeeded", provider_id=charge["id"])
                 audit_record(
                     actor=None, action="reconciliation_settle", obj=settled,
                     reason=f"provider charge {charge['id']} succeeded (settlement report {day})",

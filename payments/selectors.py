@@ -193,3 +193,11 @@ def withdrawal_get_for_user(*, user, withdrawal_id) -> Withdrawal:
     if withdrawal is None:
         raise PaymentNotFound()
     return withdrawal
+
+
+def payment_get(*, payment_id: int) -> Payment:
+    """The payment with this id; PaymentNotFound (404) when there is none."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound()
+    return payment

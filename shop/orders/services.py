@@ -38,10 +38,16 @@ from catalog.services import (
     stock_restock,
     stock_sell,
 )
-from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentInProgress, WalletNotFound
 from payments.models import Payment
 from payments.selectors import card_token_check
+from payments.services.charges import (
+    payment_charge_card,
+    payment_create,
+    payment_pay_with_wallet,
+    payment_void,
+)
+from payments.services.refunds import payment_refund
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
 from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
@@ -348,14 +354,14 @@ def order_place(
                 # The cart's lines go with the order: a second checkout of the same cart waits
                 # here and is refused (CartChanged) before it touches the wallet.
                 cart_lines_take(user=user, lines=cart_taken)
-                payment = payment_services.payment_create(
+                payment = payment_create(
                     user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
                     method=Payment.Method.WALLET,
                 )
                 Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
                 # The payments handler marks the order paid inside this transaction.
                 try:
-                    payment_services.payment_pay_with_wallet(payment_id=payment.id)
+                    payment_pay_with_wallet(payment_id=payment.id)
                 except WalletNotFound:
                     raise InsufficientFunds(
                         _("You have no %(currency)s wallet to pay from. Open one and add money, or pay by card.")
@@ -373,7 +379,7 @@ def order_place(
             )
             # As above; put back below if the card is declined.
             cart_lines_take(user=user, lines=cart_taken)
-            payment = payment_services.payment_create(
+            payment = payment_create(
                 user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
                 method=Payment.Method.CARD, card_token=card_token,
             )
@@ -387,7 +393,7 @@ def order_place(
                 return _replay(existing)
         raise
     # Outside any transaction: the provider call may take seconds.
-    payment = payment_services.payment_charge_card(payment_id=payment.id)
+    payment = payment_charge_card(payment_id=payment.id)
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
     if result.outcome == PlaceOutcome.DECLINED:
@@ -468,7 +474,7 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: 
             # A card payment not yet sent (pending, or held for fraud review) must never be
             # charged for a cancelled order: void it in the same transaction.
             try:
-                payment_services.payment_void(payment_id=order.payment_id, reason=str(reason))
+                payment_void(payment_id=order.payment_id, reason=str(reason))
             except PaymentInProgress:
                 raise PaymentBeingConfirmed()
         stock_release(reference=order.number, actor=actor, reason=str(reason))
@@ -519,7 +525,7 @@ def order_refund(*, order_id: int, actor=None, reason: str = "") -> Order:
         amount = order.total - order.refunded_total
         _refund_check(order, amount)
         reference = f"{order.number}-refund"
-    payment_services.payment_refund(
+    payment_refund(
         payment_id=order.payment_id, amount=amount, reference=reference,
         reason=str(reason or _("Full refund")), actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
@@ -595,7 +601,7 @@ def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> R
         _refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"
     approved = _("Return %(id)s approved") % {"id": request.pk}
-    payment_services.payment_refund(
+    payment_refund(
         payment_id=order.payment_id, amount=amount, reference=reference,
         reason=f"{approved}: {reason}" if reason else approved,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
@@ -662,7 +668,7 @@ def _late_payment_refund_kick(payment_id: int, number: str) -> None:
 def payment_late_refund(*, payment_id: int, number: str) -> None:
     """Give back a payment that succeeded for an already cancelled order (idempotent per reference)."""
     payment = Payment.objects.get(pk=payment_id)
-    payment_services.payment_refund(
+    payment_refund(
         payment_id=payment_id, amount=payment.amount, reference=f"{number}-late-refund",
         reason="payment succeeded after the order was cancelled",
     )
