@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments import selectors
+from payments.gateway import Outcome
 from payments.idempotency import idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
 from payments.services.charges import payment_charge_card
@@ -57,11 +58,11 @@ class EntryOutputSerializer(serializers.Serializer):
 
 
 ATTEMPT_MESSAGES = {
-    "succeeded": _("The payment provider accepted it."),
-    "declined": _("The payment provider refused it."),
-    "retryable": _("The payment provider could not take it; nothing was charged. It is tried again automatically."),
-    "unknown": _("The payment provider did not answer in time; the outcome is being checked with the provider."),
-    "not_found": _("The payment provider has no record of it yet."),
+    Outcome.SUCCEEDED: _("The payment provider accepted it."),
+    Outcome.DECLINED: _("The payment provider refused it."),
+    Outcome.RETRYABLE: _("The payment provider could not take it; nothing was charged. It is tried again automatically."),
+    Outcome.UNKNOWN: _("The payment provider did not answer in time; the outcome is being checked with the provider."),
+    Outcome.NOT_FOUND: _("The payment provider has no record of it yet."),
 }
 DECLINE_MESSAGES = {
     "card_declined": _("The card was declined."),
@@ -79,9 +80,9 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "outcome", "error_code", "message", "latency_ms", "created_at"]
 
     def get_message(self, attempt) -> str:
-        if attempt.outcome == "declined" and attempt.error_code in DECLINE_MESSAGES:
+        if attempt.outcome == Outcome.DECLINED and attempt.error_code in DECLINE_MESSAGES:
             return str(DECLINE_MESSAGES[attempt.error_code])
-        return str(ATTEMPT_MESSAGES.get(attempt.outcome, ATTEMPT_MESSAGES["unknown"]))
+        return str(ATTEMPT_MESSAGES.get(attempt.outcome, ATTEMPT_MESSAGES[Outcome.UNKNOWN]))
 
 
 class PaymentOutputSerializer(serializers.Serializer):

@@ -31,14 +31,15 @@ from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
+from django.db import models
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 from payments.exceptions import GatewayError
-from payments.models import PaymentAttemptError
 from shop.core.money import minor_unit_quantum
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,25 @@ class Outcome(StrEnum):
     RETRYABLE = "retryable"
     UNKNOWN = "unknown"
     NOT_FOUND = "not_found"
+
+
+class PaymentAttemptError(models.TextChoices):
+    """The error codes the shop itself sets on an attempt or on a payment's, payout's or refund's
+    `last_error_code`; a decline code the provider sends (`card_declined`, ...) is kept as it came."""
+
+    TIMEOUT = "timeout", _("Timed out")
+    CONNECTION_FAILED = "connection_failed", _("Connection failed")
+    CONNECTION_LOST = "connection_lost", _("Connection lost")
+    UNREACHABLE = "unreachable", _("Provider unreachable")
+    INVALID_RESPONSE = "invalid_response", _("Invalid response")
+    INVALID_TOKEN = "invalid_token", _("Not a provider token")
+    DECLINED = "declined", _("Declined")
+    RETRYABLE = "retryable", _("Retryable")
+    LOOKUP_FAILED = "lookup_failed", _("Lookup failed")
+    MAX_ATTEMPTS = "max_attempts", _("Attempts exhausted")
+    NO_CHARGE_ID = "no_charge_id", _("No charge id")
+    LATE_PAYOUT = "late_payout", _("Paid out after its reversal")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 @dataclass(frozen=True)

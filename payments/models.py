@@ -231,25 +231,6 @@ class Payment(models.Model):
         return Money(self.amount.amount - self.refunded_amount, self.amount.currency.code)
 
 
-class PaymentAttemptError(models.TextChoices):
-    """The error codes the shop itself sets on an attempt or on a payment's, payout's or refund's
-    `last_error_code`; a decline code the provider sends (`card_declined`, ...) is kept as it came."""
-
-    TIMEOUT = "timeout", _("Timed out")
-    CONNECTION_FAILED = "connection_failed", _("Connection failed")
-    CONNECTION_LOST = "connection_lost", _("Connection lost")
-    UNREACHABLE = "unreachable", _("Provider unreachable")
-    INVALID_RESPONSE = "invalid_response", _("Invalid response")
-    INVALID_TOKEN = "invalid_token", _("Not a provider token")
-    DECLINED = "declined", _("Declined")
-    RETRYABLE = "retryable", _("Retryable")
-    LOOKUP_FAILED = "lookup_failed", _("Lookup failed")
-    MAX_ATTEMPTS = "max_attempts", _("Attempts exhausted")
-    NO_CHARGE_ID = "no_charge_id", _("No charge id")
-    LATE_PAYOUT = "late_payout", _("Paid out after its reversal")
-    CANCELLED = "cancelled", _("Cancelled")
-
-
 class PaymentAttempt(models.Model):
     """One call to the provider for a payment, refund or payout; append-only."""
 
@@ -402,22 +383,6 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
-
-
-class WebhookResult(models.TextChoices):
-    """What applying a provider event did: a duplicate, nothing, or the status it left the payment,
-    payout or refund in (WebhookEvent.result)."""
-
-    DUPLICATE = "duplicate", _("Duplicate")
-    IGNORED = "ignored", _("Ignored")
-    UNCONFIRMED = "unconfirmed", _("Unconfirmed")
-    PENDING = "pending", _("Pending")
-    PROCESSING = "processing", _("Processing")
-    UNKNOWN = "unknown", _("Unknown")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
-    REFUNDED = "refunded", _("Refunded")
-    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
 
 class WebhookEvent(models.Model):

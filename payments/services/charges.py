@@ -18,13 +18,12 @@ from payments.exceptions import (
     WalletClosed,
     WalletNotFound,
 )
-from payments.gateway import Outcome, get_gateway
+from payments.gateway import Outcome, PaymentAttemptError, get_gateway
 from payments.models import (
     LedgerAccount,
     LedgerTransaction,
     Payment,
     PaymentAttempt,
-    PaymentAttemptError,
     PaymentHold,
     PaymentScreening,
     Refund,

@@ -14,14 +14,13 @@ from payments.exceptions import (
     InsufficientFunds,
     WithdrawalCardNotAllowed,
 )
-from payments.gateway import Outcome, get_gateway
+from payments.gateway import Outcome, PaymentAttemptError, get_gateway
 from payments.idempotency import idempotency_key_attach
 from payments.models import (
     IdempotencyKey,
     LedgerAccount,
     LedgerTransaction,
     PaymentAttempt,
-    PaymentAttemptError,
     Withdrawal,
 )
 from payments.selectors import card_token_check, wallet_funding_cards

@@ -13,13 +13,12 @@ from payments.exceptions import (
     RefundFailed,
     RefundNotAllowed,
 )
-from payments.gateway import Outcome, get_gateway
+from payments.gateway import Outcome, PaymentAttemptError, get_gateway
 from payments.models import (
     LedgerAccount,
     LedgerTransaction,
     Payment,
     PaymentAttempt,
-    PaymentAttemptError,
     Refund,
 )
 from payments.services.attempts import amount_check, attempt_record, call_lease, retry_delay, round_claim

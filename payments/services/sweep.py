@@ -7,11 +7,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments.gateway import Outcome, get_gateway
+from payments.gateway import Outcome, PaymentAttemptError, get_gateway
 from payments.models import (
     Payment,
     PaymentAttempt,
-    PaymentAttemptError,
     Refund,
     Withdrawal,
 )

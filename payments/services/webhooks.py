@@ -2,7 +2,8 @@
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext_lazy as _
 
 from payments.gateway import Outcome, get_gateway
 from payments.models import (
@@ -10,13 +11,28 @@ from payments.models import (
     PaymentAttempt,
     Refund,
     WebhookEvent,
-    WebhookResult,
     Withdrawal,
 )
 from payments.services.attempts import attempt_record
 from payments.services.charges import payment_settle
 from payments.services.payouts import withdrawal_settle
 from payments.services.refunds import refund_settle
+
+
+class WebhookResult(models.TextChoices):
+    """What applying a provider event did: a duplicate, nothing, or the status it left the payment,
+    payout or refund in (WebhookEvent.result)."""
+
+    DUPLICATE = "duplicate", _("Duplicate")
+    IGNORED = "ignored", _("Ignored")
+    UNCONFIRMED = "unconfirmed", _("Unconfirmed")
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing")
+    UNKNOWN = "unknown", _("Unknown")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    REFUNDED = "refunded", _("Refunded")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
 
 def webhook_event_apply(*, event: dict) -> WebhookResult:
