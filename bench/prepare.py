@@ -65,13 +65,13 @@ def _buyers(*, run: str, count: int, hot_product_id: int, wallet_funds: Decimal)
     """Buyers of the flash sale: each with a funded USD wallet and the hot product in the cart."""
     from djmoney.money import Money
 
-    from payments import services as payments
+    from payments.services.wallets import wallet_demo_credit, wallet_open
     from shop.cart.services import CartOwner, cart_line_add
 
     buyers = _users(f"buyer-{run}", count)
     for user in buyers:
-        wallet = payments.wallet_open(user=user, currency="USD")
-        payments.wallet_demo_credit(
+        wallet = wallet_open(user=user, currency="USD")
+        wallet_demo_credit(
             wallet_id=wallet.pk, amount=Money(wallet_funds, "USD"), reference=f"bench:{run}:{user.pk}"
         )
         cart_line_add(owner=CartOwner(user=user), product_id=hot_product_id, quantity=1)

@@ -181,7 +181,7 @@ def _load_customers(users_n: int) -> tuple[list, int, int]:
     """Customers with USD wallets; ([(wallet id, user id, account id)], clearing account, revenue account)."""
     from accounts.models import User
     from payments.models import LedgerAccount, Wallet
-    from payments.services import ledger_system_account
+    from payments.services.ledger import ledger_system_account
 
     User.objects.bulk_create(
         [User(email=f"bench-{n}@bench.example", password="!") for n in range(users_n)], batch_size=5000

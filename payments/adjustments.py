@@ -8,7 +8,7 @@ from djmoney.money import Money
 from payments.audit import audit_record
 from payments.exceptions import CurrencyMismatch, InvalidAmount, ReasonRequired, WalletNotFound
 from payments.models import LedgerAccount, LedgerTransaction, Wallet
-from payments.services import Leg, ledger_post, ledger_system_account
+from payments.services.ledger import Leg, ledger_post, ledger_system_account
 from shop.core.money import minor_unit_quantum
 
 

@@ -1,4 +1,4 @@
-"""Staff operations in admin: reconciliation, fraud rules and held payments, wallet adjustments, audit log.
+"""Admin of what staff act on: wallets and payments, fraud rules and held payments, reconciliation, audit log.
 
 Roles are groups made by migrations 0005 and 0008: "support" views and
 resolves reconciliation items; "finance" may also refund, adjust and close
@@ -20,21 +20,24 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
-from payments import services
 from payments.adjustments import wallet_adjust
-from payments.admin import PaymentAdmin, ReadOnlyAdminMixin, WalletAdmin
+from payments.admin_records import ReadOnlyAdminMixin
 from payments.audit import audit_record
-from payments.fraud import payment_hold_refuse, payment_hold_release
 from payments.models import (
     AuditLog,
     FraudRule,
     Payment,
+    PaymentAttempt,
     PaymentHold,
     ReconciliationItem,
     ReconciliationRun,
     Wallet,
 )
 from payments.reconciliation.items import reconciliation_item_resolve
+from payments.services.holds import payment_hold_refuse, payment_hold_release
+from payments.services.refunds import payment_refund
+from payments.services.sweep import payment_retry
+from payments.services.wallets import wallet_close
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
 
@@ -74,15 +77,22 @@ class AdjustmentForm(ReasonForm):
         return amount
 
 
-# --- wallets and payments (the payments app's admin, with staff actions added) -------------------
-
-admin.site.unregister(Wallet)
-admin.site.unregister(Payment)
+# --- wallets and payments ---------------------------------------------------------------------------
 
 
 @admin.register(Wallet)
-class StaffWalletAdmin(WalletAdmin):
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "currency", "balance", "status", "created_at"]
+    list_filter = ["currency", "status"]
+    search_fields = ["user__email"]
+    readonly_fields = ["user", "currency", "account", "balance", "status", "created_at"]
     actions = ["close_wallets", "adjust_balance"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.action(description=_("Close the selected (empty) wallets (finance)"))
     def close_wallets(self, request, queryset):
@@ -99,7 +109,7 @@ class StaffWalletAdmin(WalletAdmin):
         for wallet in queryset:
             try:
                 with transaction.atomic():
-                    closed = services.wallet_close(wallet_id=wallet.pk)
+                    closed = wallet_close(wallet_id=wallet.pk)
                     audit_record(actor=request.user, action="wallet_close", obj=closed, reason=reason,
                                  data={"outcome": "closed", "balance": str(closed.balance)})
             except ShopError as exc:
@@ -136,10 +146,31 @@ class StaffWalletAdmin(WalletAdmin):
         return None
 
 
+class PaymentAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = PaymentAttempt
+    fk_name = "payment"
+    fields = ["created_at", "kind", "outcome", "status_code", "error_code", "error", "latency_ms", "request", "response"]
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(Payment)
-class StaffPaymentAdmin(PaymentAdmin):
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "purpose", "reference", "method", "amount", "status", "attempt_count", "next_retry_at"]
     list_filter = ["status", "purpose", "method", "hold__status"]
+    search_fields = ["reference", "user__email", "provider_key", "provider_charge_id"]
+    date_hierarchy = "created_at"
+    inlines = [PaymentAttemptInline]
     actions = ["retry_now", "refund_in_full"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.action(description=_("Retry now (finance): ask the provider, charge again only if it has nothing"))
     def retry_now(self, request, queryset):
@@ -148,7 +179,7 @@ class StaffPaymentAdmin(PaymentAdmin):
         retried = 0
         for payment in queryset.filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD):
             try:
-                result = services.payment_retry(payment_id=payment.pk)
+                result = payment_retry(payment_id=payment.pk)
             except ShopError as exc:
                 audit_record(actor=request.user, action="payment_retry_refused", obj=payment,
                              reason=str(_("Retry requested by staff")),
@@ -179,7 +210,7 @@ class StaffPaymentAdmin(PaymentAdmin):
         for payment in queryset:
             data = {"amount": str(payment.refundable.amount), "currency": payment.amount.currency.code}
             try:
-                refund = services.payment_refund(
+                refund = payment_refund(
                     payment_id=payment.pk, amount=payment.refundable,
                     reference=f"{payment.reference}-staff-{uuid.uuid4().hex[:12]}", reason=reason, actor=request.user,
                 )

@@ -9,11 +9,14 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments import selectors, services
+from payments import selectors
 from payments.exceptions import PaymentErrorCode
 from payments.gateway import Outcome
 from payments.idempotency import idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
+from payments.services.charges import payment_charge_card
+from payments.services.payouts import wallet_withdraw
+from payments.services.wallets import wallet_deposit, wallet_open
 from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
 
 IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
@@ -140,7 +143,7 @@ class WalletListApi(APIView):
     def post(self, request):
         serializer = WalletOpenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        wallet = services.wallet_open(user=request.user, currency=serializer.validated_data["currency"])
+        wallet = wallet_open(user=request.user, currency=serializer.validated_data["currency"])
         return Response(WalletOutput(wallet).data, status=status.HTTP_201_CREATED)
 
 
@@ -198,7 +201,7 @@ class WalletDepositApi(APIView):
         serializer = MoneyMovementInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        payment = services.wallet_deposit(
+        payment = wallet_deposit(
             wallet_id=wallet.pk,
             amount=data["amount"],
             card_token=data["card_token"],
@@ -211,7 +214,7 @@ class WalletDepositApi(APIView):
         """A replay whose first request died after creating the payment: its charge is finished, never doubled."""
         # Charges only a payment still pending (the crash came before the charge), under its
         # row lock and with its own provider key; anything else is returned as it is.
-        payment = services.payment_charge_card(payment_id=payment.pk)
+        payment = payment_charge_card(payment_id=payment.pk)
         return self.respond(request, payment)
 
     def respond(self, request, payment):
@@ -257,7 +260,7 @@ class WalletWithdrawalApi(APIView):
         serializer = MoneyMovementInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        withdrawal = services.wallet_withdraw(
+        withdrawal = wallet_withdraw(
             wallet_id=wallet.pk,
             amount=data["amount"],
             card_token=data["card_token"],

@@ -5,8 +5,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from djmoney.money import Money
 
-from payments import services
 from payments.models import LedgerTransaction, Wallet
+from payments.services.wallets import wallet_demo_credit, wallet_open
 
 DEMO_EMAIL = "shopper@example.com"
 DEMO_REFERENCE = "demo:wallet:shopper:USD"
@@ -20,8 +20,8 @@ def load(*, stdout) -> None:
         return
     wallet = Wallet.objects.filter(user=user, currency="USD").first()
     if wallet is None:
-        wallet = services.wallet_open(user=user, currency="USD")
+        wallet = wallet_open(user=user, currency="USD")
     if not LedgerTransaction.objects.filter(reference=DEMO_REFERENCE).exists():
-        services.wallet_demo_credit(wallet_id=wallet.pk, amount=Money(Decimal("500.00"), "USD"), reference=DEMO_REFERENCE)
+        wallet_demo_credit(wallet_id=wallet.pk, amount=Money(Decimal("500.00"), "USD"), reference=DEMO_REFERENCE)
     wallet.refresh_from_db()
     stdout.write(f"payments.demo: {DEMO_EMAIL} has a USD wallet with {wallet.balance_money}.\n")

@@ -1,10 +1,12 @@
 """Velocity checks on card payments: too many attempts or declines per user or card token in a window.
 
-`payment_screen` runs at the start of every card charge
-(`payments.services.payment_charge_card`). A rule that says "refuse" fails
-the payment with `payment_refused` (the order is cancelled by the usual
-failure handler); "hold" keeps the payment pending with a `PaymentHold`
-until finance staff release it (the charge then proceeds) or refuse it.
+This module only evaluates the rules (reads) and takes the screening lock.
+Screening is a step of every card charge: `payments.services.screening.payment_screen`
+records the verdict and `payments.services.charges.payment_charge_card` acts on
+it. A rule that says "refuse" fails the payment with `payment_refused` (the
+order is cancelled by the usual failure handler); "hold" keeps the payment
+pending with a `PaymentHold` until finance staff release it (the charge then
+proceeds) or refuse it (payments.services.holds).
 
 Screenings of one user (and of one card token) are serialized: each takes a
 lock for its scopes (a PostgreSQL advisory transaction lock per user and per
@@ -25,10 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from payments.audit import audit_record
-from payments.exceptions import PaymentErrorCode
 from payments.models import FraudRule, Payment, PaymentHold, PaymentScreening
-from shop.core.exceptions import InvalidTransition
 
 # What a card network says when it refuses a card (the sandbox scripts the first two).
 DECLINE_CODES = frozenset({
@@ -37,7 +36,6 @@ DECLINE_CODES = frozenset({
     "card_velocity_exceeded", "generic_decline",
 })
 IN_FLIGHT = (Payment.Status.PENDING, Payment.Status.PROCESSING, Payment.Status.UNKNOWN)
-
 
 
 def _scope_filter(rule: FraudRule, payment: Payment) -> Q:
@@ -53,7 +51,7 @@ def fraud_rule_hit(*, payment: Payment, rules: list[FraudRule] | None = None) ->
     Call under `screening_lock` for the count to hold.
     """
     if rules is None:
-        rules = _active_rules()
+        rules = fraud_rules_active()
     for rule in rules:
         if rule.scope == FraudRule.Scope.TOKEN and not payment.card_token:
             continue
@@ -77,7 +75,8 @@ def fraud_rule_hit(*, payment: Payment, rules: list[FraudRule] | None = None) ->
     return None
 
 
-def _active_rules() -> list[FraudRule]:
+def fraud_rules_active() -> list[FraudRule]:
+    """The active rules, refusing rules first."""
     rules = list(FraudRule.objects.filter(active=True).order_by("id"))
     rules.sort(key=lambda rule: rule.action != FraudRule.Verdict.REFUSE)  # refusing rules first
     return rules
@@ -104,79 +103,3 @@ def screening_lock(*, payment: Payment, scopes: set[str]):
         else:
             Payment.objects.filter(pk=payment.pk).update(card_token=payment.card_token)
         yield
-
-
-def payment_screen(*, payment_id: int) -> bool:
-    """Apply the fraud rules to a pending card payment; True when it must not be charged now.
-
-    A payment whose hold was released passes without a new check. Takes the
-    screening lock of the payment's user/token (see `screening_lock`); call
-    outside any transaction (as payment_charge_card is).
-    """
-    from payments import services
-
-    payment = Payment.objects.filter(pk=payment_id).select_related("hold").first()
-    if payment is None or payment.status != Payment.Status.PENDING or payment.method != Payment.Method.CARD:
-        return False
-    hold = getattr(payment, "hold", None)
-    if hold is not None:
-        return hold.status != PaymentHold.Status.RELEASED
-    rules = _active_rules()
-    if not rules:
-        return False
-    with screening_lock(payment=payment, scopes={rule.scope for rule in rules}):
-        rule = fraud_rule_hit(payment=payment, rules=rules)
-        if rule is None:
-            PaymentScreening.objects.update_or_create(
-                payment=payment, defaults={"verdict": PaymentScreening.Verdict.PASS, "rule": None}
-            )
-            return False
-        reason = f"{rule.name}: {rule.get_scope_display()} velocity"
-        if rule.action == FraudRule.Verdict.HOLD:
-            PaymentScreening.objects.update_or_create(
-                payment=payment, defaults={"verdict": PaymentScreening.Verdict.HOLD, "rule": rule}
-            )
-            PaymentHold.objects.get_or_create(payment=payment, defaults={"rule": rule, "reason": reason[:255]})
-            return True
-        PaymentScreening.objects.update_or_create(
-            payment=payment, defaults={"verdict": PaymentScreening.Verdict.REFUSE, "rule": rule}
-        )
-    services.payment_settle(
-        payment_id=payment.pk, outcome="declined", error_code=PaymentErrorCode.PAYMENT_REFUSED, error=reason, notify_on_failure=True
-    )
-    return True
-
-
-def payment_hold_release(*, hold_id: int, actor, reason: str = "") -> Payment:
-    """Release a held payment and charge it now. Makes an HTTP call: call outside any transaction."""
-    from payments import services
-
-    with transaction.atomic():
-        hold = PaymentHold.objects.select_for_update().get(pk=hold_id)
-        if hold.status != PaymentHold.Status.HELD:
-            raise InvalidTransition()
-        hold.status = PaymentHold.Status.RELEASED
-        hold.decided_at = timezone.now()
-        hold.decided_by = actor if getattr(actor, "is_authenticated", False) else None
-        hold.save(update_fields=["status", "decided_at", "decided_by"])
-        audit_record(actor=actor, action="payment_hold_release", obj=hold.payment, reason=reason or hold.reason)
-    return services.payment_charge_card(payment_id=hold.payment_id)
-
-
-def payment_hold_refuse(*, hold_id: int, actor, reason: str = "") -> Payment:
-    """Refuse a held payment: it fails with `payment_refused` (its order is cancelled)."""
-    from payments import services
-
-    with transaction.atomic():
-        hold = PaymentHold.objects.select_for_update().get(pk=hold_id)
-        if hold.status != PaymentHold.Status.HELD:
-            raise InvalidTransition()
-        hold.status = PaymentHold.Status.REFUSED
-        hold.decided_at = timezone.now()
-        hold.decided_by = actor if getattr(actor, "is_authenticated", False) else None
-        hold.save(update_fields=["status", "decided_at", "decided_by"])
-        audit_record(actor=actor, action="payment_hold_refuse", obj=hold.payment, reason=reason or hold.reason)
-        return services.payment_settle(
-            payment_id=hold.payment_id, outcome="declined", error_code=PaymentErrorCode.PAYMENT_REFUSED, error=reason or hold.reason,
-            notify_on_failure=True,
-        )

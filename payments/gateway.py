@@ -31,7 +31,9 @@ from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
+from django.db import models
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
@@ -49,6 +51,25 @@ class Outcome(StrEnum):
     RETRYABLE = "retryable"
     UNKNOWN = "unknown"
     NOT_FOUND = "not_found"
+
+
+class PaymentAttemptError(models.TextChoices):
+    """The error codes the shop itself sets on an attempt or on a payment's, payout's or refund's
+    `last_error_code`; a decline code the provider sends (`card_declined`, ...) is kept as it came."""
+
+    TIMEOUT = "timeout", _("Timed out")
+    CONNECTION_FAILED = "connection_failed", _("Connection failed")
+    CONNECTION_LOST = "connection_lost", _("Connection lost")
+    UNREACHABLE = "unreachable", _("Provider unreachable")
+    INVALID_RESPONSE = "invalid_response", _("Invalid response")
+    INVALID_TOKEN = "invalid_token", _("Not a provider token")
+    DECLINED = "declined", _("Declined")
+    RETRYABLE = "retryable", _("Retryable")
+    LOOKUP_FAILED = "lookup_failed", _("Lookup failed")
+    MAX_ATTEMPTS = "max_attempts", _("Attempts exhausted")
+    NO_CHARGE_ID = "no_charge_id", _("No charge id")
+    LATE_PAYOUT = "late_payout", _("Paid out after its reversal")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 @dataclass(frozen=True)
@@ -129,7 +150,7 @@ def _is_token(token) -> bool:
 def _refused_token(path: str) -> GatewayResult:
     return GatewayResult(
         Outcome.DECLINED,
-        error_code="invalid_token",
+        error_code=PaymentAttemptError.INVALID_TOKEN,
         error="not a card token; nothing was sent",
         request={"method": "POST", "path": path, "token": "[refused]"},
     )
@@ -243,22 +264,22 @@ class HttpGateway(Gateway):
         common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
         if exc is not None:
             if isinstance(exc, requests.ConnectionError) and _sent_nothing(exc):
-                return GatewayResult(Outcome.RETRYABLE, error_code="connection_failed", error=error, **common)
+                return GatewayResult(Outcome.RETRYABLE, error_code=PaymentAttemptError.CONNECTION_FAILED, error=error, **common)
             if isinstance(exc, requests.Timeout):
-                return GatewayResult(Outcome.UNKNOWN, error_code="timeout", error=error, **common)
-            return GatewayResult(Outcome.UNKNOWN, error_code="connection_lost", error=error, **common)
+                return GatewayResult(Outcome.UNKNOWN, error_code=PaymentAttemptError.TIMEOUT, error=error, **common)
+            return GatewayResult(Outcome.UNKNOWN, error_code=PaymentAttemptError.CONNECTION_LOST, error=error, **common)
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         obj = data.get(object_key) if isinstance(data.get(object_key), dict) else data
         provider_id = str(obj.get("id", "")) if isinstance(obj, dict) else ""
         if 200 <= status < 300:
             if obj.get("status") == "failed":
-                code = obj.get("failure_code") or "declined"
+                code = obj.get("failure_code") or PaymentAttemptError.DECLINED
                 return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=code, **common)
             if obj.get("status") == "succeeded" and provider_id:
                 return GatewayResult(Outcome.SUCCEEDED, provider_id, **common)
             # A 2xx that is not the provider's object (a proxy page, a wrong URL): it may have charged.
             return GatewayResult(
-                Outcome.UNKNOWN, provider_id, error_code="invalid_response", error=f"HTTP {status}", **common
+                Outcome.UNKNOWN, provider_id, error_code=PaymentAttemptError.INVALID_RESPONSE, error=f"HTTP {status}", **common
             )
         code = str(err.get("code", "")) or f"http_{status}"
         message = str(err.get("message", "")) or f"HTTP {status}"
@@ -316,16 +337,16 @@ class HttpGateway(Gateway):
         status, data, error, latency, record, exc = self._request("GET", path, params={"idempotency_key": idempotency_key})
         common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
         if exc is not None:
-            return GatewayResult(Outcome.UNKNOWN, error_code="unreachable", error=error, **common)
+            return GatewayResult(Outcome.UNKNOWN, error_code=PaymentAttemptError.UNREACHABLE, error=error, **common)
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         provider_id = str(data.get("id", ""))
         if status == 200 and provider_id and data.get("status") == "succeeded":
             return GatewayResult(Outcome.SUCCEEDED, provider_id, **common)
         if status == 200 and provider_id and data.get("status") == "failed":
-            code = data.get("failure_code") or "declined"
+            code = data.get("failure_code") or PaymentAttemptError.DECLINED
             return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=code, **common)
         if status == 200:
-            return GatewayResult(Outcome.UNKNOWN, error_code="invalid_response", error="HTTP 200", **common)
+            return GatewayResult(Outcome.UNKNOWN, error_code=PaymentAttemptError.INVALID_RESPONSE, error="HTTP 200", **common)
         code = str(err.get("code", "")) or f"http_{status}"
         message = str(err.get("message", "")) or f"HTTP {status}"
         _log_credentials_refused(status, code, path)

@@ -221,17 +221,7 @@ def idempotent(scope: str):
                 return response
             request.idempotency_claim = record
             try:
-                obj = idempotency_key_resource(record=record)
-                if obj is not None:
-                    replay = getattr(self, REPLAY_HOOK, None)
-                    if replay is None:
-                        raise ImproperlyConfigured(f"{type(self).__name__} records objects but has no {REPLAY_HOOK}()")
-                    response = replay(request, obj)
-                    response["Idempotent-Replayed"] = "true"
-                else:
-                    response = view_method(self, request, *args, **kwargs)
-            except ShopError as exc:
-                response = Response(exc.as_dict(), status=exc.status_code)
+                response = _claimed_answer(view_method, self, request, *args, **kwargs)
             except BaseException:
                 idempotency_key_abandon(record=record)
                 raise
@@ -246,3 +236,30 @@ def idempotent(scope: str):
         return wrapper
 
     return decorator
+
+
+def _claimed_answer(view_method, view, request, *args, **kwargs) -> Response:
+    """Inside `idempotent`, for a claimed key: a replay from the object the key recorded, or the view's answer.
+
+    A ShopError becomes its error answer; anything else propagates (the key is then released).
+    """
+    try:
+        obj = idempotency_key_resource(record=request.idempotency_claim)
+        if obj is None:
+            return view_method(view, request, *args, **kwargs)
+        replay = getattr(view, REPLAY_HOOK, None)
+        if replay is None:
+            raise ImproperlyConfigured(f"{type(view).__name__} records objects but has no {REPLAY_HOOK}()")
+        response = replay(request, obj)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    except ShopError as exc:
+        return Response(exc.as_dict(), status=exc.status_code)
+
+
+def idempotency_key_prune(*, older_than: timedelta = timedelta(hours=24)) -> int:
+    """Delete API idempotency keys older than `older_than` (at least 24 hours); returns how many."""
+    cutoff = timezone.now() - max(older_than, timedelta(hours=24))
+    with transaction.atomic():
+        deleted, _detail = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -8,6 +8,7 @@ from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.selectors import user_has_verified_email as accounts_user_has_verified_email
 from payments.exceptions import InvalidCardToken, PaymentNotFound, WalletNotFound
 from payments.models import (
     LedgerAccount,
@@ -33,13 +34,7 @@ def card_token_check(token) -> str:
 
 def user_has_verified_email(*, user) -> bool:
     """Whether the user confirmed an e-mail address (wallets need one)."""
-    try:
-        from accounts.selectors import user_has_verified_email as accounts_check
-    except ImportError:
-        from allauth.account.models import EmailAddress
-
-        return EmailAddress.objects.filter(user=user, verified=True).exists()
-    return accounts_check(user)
+    return accounts_user_has_verified_email(user)
 
 
 def wallet_list_for_user(*, user) -> QuerySet[Wallet]:
@@ -193,3 +188,11 @@ def withdrawal_get_for_user(*, user, withdrawal_id) -> Withdrawal:
     if withdrawal is None:
         raise PaymentNotFound()
     return withdrawal
+
+
+def payment_get(*, payment_id: int) -> Payment:
+    """The payment with this id; PaymentNotFound (404) when there is none."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound()
+    return payment

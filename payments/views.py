@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from djmoney.money import Money
 
-from payments import selectors, services
+from payments import selectors
 from payments.exceptions import PaymentNotFound, WalletNotFound
 from payments.forms import MoneyMovementForm, StatementFilterForm, WalletOpenForm
 from payments.idempotency import (
@@ -24,6 +24,8 @@ from payments.idempotency import (
     request_fingerprint,
 )
 from payments.models import IdempotencyKey, Payment
+from payments.services import charges, payouts
+from payments.services import wallets as wallet_services
 from shop.core.exceptions import ShopError
 
 
@@ -59,7 +61,7 @@ def wallet_open(request):
     form = WalletOpenForm(request.POST, available=[c for c in settings.CURRENCIES if c not in taken])
     if form.is_valid():
         try:
-            wallet = services.wallet_open(user=request.user, currency=form.cleaned_data["currency"])
+            wallet = wallet_services.wallet_open(user=request.user, currency=form.cleaned_data["currency"])
         except ShopError as exc:
             messages.error(request, str(exc.message))
         else:
@@ -174,14 +176,14 @@ def wallet_deposit(request, wallet_id: int):
     """Top up by card; the result page tells whether the money arrived, failed or is still unknown."""
 
     def act(wallet, amount, token, claim):
-        return services.wallet_deposit(
+        return wallet_services.wallet_deposit(
             wallet_id=wallet.pk, amount=amount, card_token=token, user=request.user, idempotency_claim=claim
         )
 
     def resume(payment):
         # A deposit whose first request died before charging is charged now (once: the
         # service charges only a pending payment, under its row lock, with its own key).
-        services.payment_charge_card(payment_id=payment.pk)
+        charges.payment_charge_card(payment_id=payment.pk)
 
     def show(payment):
         return reverse("payments:payment_detail", args=[payment.pk])
@@ -203,7 +205,7 @@ def wallet_withdraw(request, wallet_id: int):
     """Pay wallet money back to a card that funded the wallet."""
 
     def act(wallet, amount, token, claim):
-        return services.wallet_withdraw(
+        return payouts.wallet_withdraw(
             wallet_id=wallet.pk, amount=amount, card_token=token, user=request.user, idempotency_claim=claim
         )
 

@@ -3,7 +3,7 @@
 `PSP-Signature: t=<unix ts>,v1=<hex HMAC-SHA256(PAYMENT_WEBHOOK_SECRET, "<t>.<raw body>")>`;
 a timestamp more than five minutes away from now is refused (replay protection).
 Events are deduplicated by id and applied through the same settle services as
-a synchronous answer (payments.services.webhook_event_apply).
+a synchronous answer (payments.services.webhooks.webhook_event_apply).
 """
 
 import hashlib
@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from payments import services
 from payments.exceptions import WebhookSignatureInvalid
+from payments.services.webhooks import webhook_event_apply
 
 SIGNATURE_HEADER = "PSP-Signature"
 TOLERANCE_SECONDS = 300
@@ -68,5 +68,5 @@ def psp_webhook(request):
         event = None
     if not isinstance(event, dict) or not event.get("id") or not isinstance(event.get("data", {}), dict):
         return JsonResponse({"code": "invalid", "detail": _("Malformed event.")}, status=400)
-    result = services.webhook_event_apply(event=event)
+    result = webhook_event_apply(event=event)
     return JsonResponse({"received": True, "result": result})

@@ -19,7 +19,7 @@ from payments.audit import audit_record
 from payments.gateway import Outcome, get_gateway
 from payments.models import Payment, ReconciliationItem, Refund, Withdrawal
 from payments.reconciliation.items import ItemWriter
-from payments.services import payment_settle
+from payments.services.charges import payment_settle
 from shop.core.exceptions import ShopError
 from shop.core.reconciliation import BATCH, day_bounds
 

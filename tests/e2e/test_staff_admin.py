@@ -7,8 +7,8 @@ from djmoney.money import Money
 from playwright.sync_api import expect
 
 from accounts.models import User
-from payments import services as payments
 from payments.models import Wallet
+from payments.services import wallets
 from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order, ReturnRequest
 from shop.orders.services.checkout import order_place
@@ -31,8 +31,8 @@ def _admin_action(page, changelist: str, object_id: int, action: str) -> None:
 def test_staff_ships_then_approves_and_refunds_a_return(new_page, shot, psp, shop_catalog, verified_user):
     cat = shop_catalog
     shopper = verified_user("dave.e2e@example.com")
-    wallet = payments.wallet_open(user=shopper, currency="USD")
-    payments.wallet_demo_credit(wallet_id=wallet.pk, amount=Money("300.00", "USD"), reference="e2e-staff-funds")
+    wallet = wallets.wallet_open(user=shopper, currency="USD")
+    wallets.wallet_demo_credit(wallet_id=wallet.pk, amount=Money("300.00", "USD"), reference="e2e-staff-funds")
     cart_line_add(owner=CartOwner(user=shopper), product_id=cat.aurora.pk, quantity=2)
     order = order_place(user=shopper, payment_method="wallet", currency="USD", shipping_address=dict(ADDRESS)).order
     assert order.status == Order.Status.PAID

@@ -13,9 +13,9 @@ from djmoney.money import Money
 from playwright.sync_api import expect
 
 from accounts.models import User
-from payments import services as payments
 from payments.models import Payment
 from payments.reconciliation.runs import reconciliation_run
+from payments.services import wallets
 from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order
 from shop.orders.services.checkout import order_place
@@ -49,10 +49,10 @@ def trading_day(psp, shop_catalog, verified_user, settings):
     settings.PSP_SANDBOX_WEBHOOKS_ENABLED = False  # ... and no webhook comes to settle it
     cat = shop_catalog
     shopper = verified_user("erin.e2e@example.com")
-    usd = payments.wallet_open(user=shopper, currency="USD")
-    eur = payments.wallet_open(user=shopper, currency="EUR")
-    payments.wallet_demo_credit(wallet_id=usd.pk, amount=Money("500.00", "USD"), reference="e2e-reports-usd")
-    payments.wallet_demo_credit(wallet_id=eur.pk, amount=Money("300.00", "EUR"), reference="e2e-reports-eur")
+    usd = wallets.wallet_open(user=shopper, currency="USD")
+    eur = wallets.wallet_open(user=shopper, currency="EUR")
+    wallets.wallet_demo_credit(wallet_id=usd.pk, amount=Money("500.00", "USD"), reference="e2e-reports-usd")
+    wallets.wallet_demo_credit(wallet_id=eur.pk, amount=Money("300.00", "EUR"), reference="e2e-reports-eur")
     paid = [
         _buy(shopper, [(cat.aurora, 2)]),
         _buy(shopper, [(cat.nimbus, 1)], method="card", token="tok_ok"),

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import StockReservation
 from payments.models import Payment
-from payments.services import payment_retry_stuck
+from payments.services.sweep import payment_retry_stuck
 from shop.cart.models import CartLine
 from shop.orders.models import Order, OutboxEmail
 from shop.orders.services.transitions import order_expire_reservations
@@ -141,7 +141,7 @@ def test_card_refund_goes_back_through_the_provider(psp, buyer):
 def test_a_card_payment_not_yet_started_is_voided_when_its_order_expires(psp, buyer):
     from payments.models import PaymentAttempt
     from payments.psp_sandbox.models import SandboxCharge
-    from payments.services import payment_charge_card, payment_create
+    from payments.services.charges import payment_charge_card, payment_create
     from shop.cart.services import CartOwner, cart_clear
     from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
 

@@ -77,7 +77,7 @@ def test_checkout_never_oversells_under_concurrency():
 
 
 def test_concurrent_expiry_jobs_release_a_reservation_exactly_once():
-    from payments.services import payment_create
+    from payments.services.charges import payment_create
     from shop.cart.services import CartOwner, cart_clear
     from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
 

@@ -10,9 +10,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from djmoney.money import Money
 
 from accounts.models import User
-from payments import services
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
 from payments.psp_sandbox.models import SandboxCharge
+from payments.services import wallets
 from payments.tasks import prune_idempotency_keys
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -48,10 +48,10 @@ def test_beat_and_worker_settle_a_stuck_card_deposit_end_to_end(celery_worker, c
     """A deposit whose charge timed out (outcome unknown) is settled by beat -> retry_stuck_payments -> worker:
     succeeded, charged once at the provider, one ledger transaction, the wallet credited once."""
     user = _verified_user("stuck@example.com")
-    wallet = services.wallet_open(user=user, currency="USD")
+    wallet = wallets.wallet_open(user=user, currency="USD")
 
     # tok_timeout: the sandbox charges, then answers after our read timeout -> we cannot know.
-    payment = services.wallet_deposit(
+    payment = wallets.wallet_deposit(
         wallet_id=wallet.pk, amount=Money(Decimal("25.00"), "USD"), card_token="tok_timeout", user=user
     )
     assert payment.status == Payment.Status.UNKNOWN, (payment.status, payment.last_error_code)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog.models import Stock, StockReservation
-from payments.services import payment_create
+from payments.services.charges import payment_create
 from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import ShopError
 from shop.orders.models import Order

@@ -10,7 +10,7 @@ from catalog.exceptions import OutOfStock
 from catalog.models import ProductPurchase, StockReservation
 from payments.exceptions import InsufficientFunds
 from payments.models import Payment, Wallet
-from payments.services import payment_create
+from payments.services.charges import payment_create
 from shop.cart.models import CartLine
 from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import InvalidTransition

@@ -14,8 +14,8 @@ import pytest
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
-from payments import services
 from payments.models import LedgerTransaction, Payment, Wallet
+from payments.services import wallets
 from tests.payments.factories import UserFactory, VerifiedUserFactory
 
 READ_TIMEOUT = 1.0
@@ -48,12 +48,12 @@ def api_client():
 
 def wallet_with_balance(user, amount: str = "0", currency: str = "USD") -> Wallet:
     """Open the user's wallet and, if `amount` > 0, post a deposit for it through the ledger."""
-    wallet = Wallet.objects.filter(user=user, currency=currency).first() or services.wallet_open(
+    wallet = Wallet.objects.filter(user=user, currency=currency).first() or wallets.wallet_open(
         user=user, currency=currency
     )
     if Decimal(amount) > 0:
         count = LedgerTransaction.objects.count()
-        services.wallet_demo_credit(
+        wallets.wallet_demo_credit(
             wallet_id=wallet.pk, amount=Money(Decimal(amount), currency), reference=f"test-funding-{wallet.pk}-{count}"
         )
     wallet.refresh_from_db()
@@ -67,7 +67,7 @@ def wallet_funded_by_card(user, amount: str, card_token: str = "tok_ok", currenc
     withdraw fund the wallet this way (a ledger-only credit funds no card).
     """
     wallet = wallet_with_balance(user, "0", currency)
-    payment = services.wallet_deposit(
+    payment = wallets.wallet_deposit(
         wallet_id=wallet.pk, amount=Money(Decimal(amount), currency), card_token=card_token, user=user
     )
     assert payment.status == Payment.Status.SUCCEEDED, (payment.status, payment.last_error_code)

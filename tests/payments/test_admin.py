@@ -7,8 +7,8 @@ from django.test import Client
 from django.utils import timezone
 from djmoney.money import Money
 
-from payments import services
 from payments.models import LedgerEntry, LedgerTransaction, Payment
+from payments.services import wallets
 from tests.payments.factories import UserFactory, VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
 
@@ -41,7 +41,7 @@ def test_ledger_admin_is_read_only(staff_client):
 @pytest.mark.django_db(transaction=True)
 def test_retry_now_action_settles_an_unknown_payment(psp, staff_client):
     wallet = wallet_with_balance(VerifiedUserFactory())
-    payment = services.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
+    payment = wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
     assert payment.status == Payment.Status.UNKNOWN
     assert staff_client.get(f"/admin/payments/payment/{payment.pk}/change/").status_code == 200
     response = staff_client.post(

@@ -11,10 +11,10 @@ from django.db import OperationalError, connection
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
-from payments import services
 from payments.exceptions import RequestInProgress
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
+from payments.services import charges, sweep, wallets
 from tests.payments.factories import UserFactory, VerifiedUserFactory
 from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
@@ -72,7 +72,7 @@ def test_anonymous_is_refused():
 def test_someone_elses_wallet_and_payment_are_404():
     owner = VerifiedUserFactory()
     wallet = wallet_with_balance(owner, "10.00")
-    payment = services.payment_create(user=owner, purpose="order", reference="O-1", amount=Money("1.00", "USD"), method="wallet")
+    payment = charges.payment_create(user=owner, purpose="order", reference="O-1", amount=Money("1.00", "USD"), method="wallet")
     intruder = client_for(VerifiedUserFactory())
     assert intruder.get(f"/api/v1/wallets/{wallet.pk}/").status_code == 404
     assert intruder.get(f"/api/v1/wallets/{wallet.pk}/transactions/").status_code == 404
@@ -185,7 +185,7 @@ def test_wrong_currency_and_closed_wallet_are_refused():
     response = deposit(client, wallet.pk, {"amount": money("5.00", "EUR"), "card_token": "tok_ok"}, key="a")
     assert response.status_code == 400
     assert response.json()["code"] == "currency_mismatch"
-    services.wallet_close(wallet_id=wallet.pk)
+    wallets.wallet_close(wallet_id=wallet.pk)
     response = deposit(client, wallet.pk, {"amount": money("5.00"), "card_token": "tok_ok"}, key="b")
     assert response.status_code == 409
     assert response.json()["code"] == "wallet_closed"
@@ -345,7 +345,7 @@ def test_a_retry_after_a_crash_following_the_charge_answers_from_the_payment_and
     assert retried.json()["status"] == "processing"
     assert SandboxCharge.objects.count() == 1
     # The retry job asks the provider, finds the charge and books it once.
-    assert services.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert sweep.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
     assert SandboxCharge.objects.count() == 1
     assert LedgerTransaction.objects.filter(kind="deposit").count() == 1
     wallet.refresh_from_db()
@@ -415,7 +415,7 @@ def test_a_worker_killed_after_paying_leaves_a_key_that_answers_from_the_payment
     body = {"amount": money("15.00"), "card_token": "tok_ok"}
     claim = _claim_as_the_api_would(user, wallet, body, "killed-late")
     # The dying worker's service ran to the end; the worker died before storing the answer.
-    payment = services.wallet_deposit(
+    payment = wallets.wallet_deposit(
         wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=claim
     )
     assert payment.status == Payment.Status.SUCCEEDED
@@ -443,7 +443,7 @@ def test_a_replay_finishes_a_deposit_whose_worker_died_before_charging_it(psp):
     # Build the state a worker leaves when it dies between creating the payment and charging it:
     # a pending payment recorded on the key (a hold stops the charge; then the hold is gone).
     rule = FraudRule.objects.create(name="hold all", max_attempts=0, action=FraudRule.Verdict.HOLD)
-    payment = services.wallet_deposit(
+    payment = wallets.wallet_deposit(
         wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=claim
     )
     assert payment.status == Payment.Status.PENDING
@@ -468,7 +468,7 @@ def test_a_claim_that_lost_its_lease_cannot_create_a_second_payment(psp):
     assert taken_over.status_code == 201
     # The slow first worker finally reaches its service: it may not create a payment any more.
     with pytest.raises(RequestInProgress):
-        services.wallet_deposit(
+        wallets.wallet_deposit(
             wallet_id=wallet.pk, amount=Money("15.00", "USD"), card_token="tok_ok", user=user, idempotency_claim=slow
         )
     assert Payment.objects.count() == SandboxCharge.objects.count() == 1
@@ -602,7 +602,7 @@ def test_a_deposit_while_our_api_key_is_wrong_is_202_processing_not_a_decline(ps
     assert not SandboxCharge.objects.exists()
     # Once the key is fixed, the retry job charges it, once.
     settings.PSP_API_KEY = "sk_sandbox_dev"
-    assert services.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert sweep.payment_retry(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
     assert SandboxCharge.objects.count() == 1
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("20.00")

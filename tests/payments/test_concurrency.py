@@ -9,10 +9,11 @@ from django.db import connection
 from django.utils import timezone
 from djmoney.money import Money
 
-from payments import selectors, services
+from payments import selectors
 from payments.exceptions import InsufficientFunds, WalletExists
 from payments.models import Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxPayout
+from payments.services import payouts, sweep, wallets
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
 
@@ -49,7 +50,7 @@ def _settle_open_withdrawals(rounds: int = 5) -> None:
         Withdrawal.objects.filter(status=Withdrawal.Status.PROCESSING).update(
             next_retry_at=timezone.now() - timedelta(seconds=1)
         )
-        services.payment_retry_stuck()
+        sweep.payment_retry_stuck()
 
 
 def test_twenty_concurrent_withdrawals_of_10_from_100_exactly_10_succeed(psp, settings):
@@ -59,7 +60,7 @@ def test_twenty_concurrent_withdrawals_of_10_from_100_exactly_10_succeed(psp, se
     wallet = wallet_funded_by_card(VerifiedUserFactory(), "100.00", card_token="tok_ok")
 
     def withdraw(_i):
-        return services.wallet_withdraw(wallet_id=wallet.pk, amount=Money("10.00", "USD"), card_token="tok_ok")
+        return payouts.wallet_withdraw(wallet_id=wallet.pk, amount=Money("10.00", "USD"), card_token="tok_ok")
 
     results = run_at_once(20, withdraw)
     accepted = [r for r in results if isinstance(r, Withdrawal)]
@@ -81,7 +82,7 @@ def test_concurrent_spends_never_overdraw():
     wallet = wallet_with_balance(VerifiedUserFactory(), "100.00")
 
     def spend(i):
-        return services.wallet_debit(wallet_id=wallet.pk, amount=Money("7.00", "USD"), reference=f"order-{i}")
+        return wallets.wallet_debit(wallet_id=wallet.pk, amount=Money("7.00", "USD"), reference=f"order-{i}")
 
     results = run_at_once(20, spend)
     assert sum(1 for r in results if isinstance(r, InsufficientFunds)) == 6
@@ -94,7 +95,7 @@ def test_two_requests_racing_to_open_a_wallet_get_one():
     user = VerifiedUserFactory()
 
     def open_wallet(_i):
-        return services.wallet_open(user=user, currency="GBP")
+        return wallets.wallet_open(user=user, currency="GBP")
 
     results = run_at_once(6, open_wallet)
     assert sum(1 for r in results if isinstance(r, Wallet)) == 1, results

@@ -41,9 +41,9 @@ def test_retry_task_settles_due_payments(psp):
     wallet = wallet_with_balance(VerifiedUserFactory())
     from djmoney.money import Money
 
-    from payments import services
+    from payments.services import wallets
 
-    payment = services.wallet_deposit(wallet_id=wallet.pk, amount=Money("3.00", "USD"), card_token="tok_timeout")
+    payment = wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("3.00", "USD"), card_token="tok_timeout")
     assert payment.status == Payment.Status.UNKNOWN
     Payment.objects.filter(pk=payment.pk).update(next_retry_at=timezone.now() - timedelta(seconds=1))
     assert retry_stuck_payments.apply(throw=True).result == 1

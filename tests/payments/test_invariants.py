@@ -26,10 +26,15 @@ from hypothesis import HealthCheck, given, seed
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from payments import selectors, services
+from payments import selectors
 from payments.exceptions import InsufficientFunds, RefundNotAllowed, WithdrawalCardNotAllowed
 from payments.models import Payment, PaymentAttempt, Refund, Wallet, WebhookEvent, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
+from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
+from payments.services.payouts import wallet_withdraw
+from payments.services.refunds import payment_refund
+from payments.services.sweep import payment_retry_stuck
+from payments.services.wallets import wallet_deposit
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_funded_by_card, wallet_with_balance
@@ -89,29 +94,29 @@ def _apply(op, users, wallets, counter):
     n = counter[0]
     if kind == "deposit":
         _kind, i, amount, token = op
-        services.wallet_deposit(wallet_id=wallets[i].pk, amount=Money(amount, "USD"), card_token=token)
+        wallet_deposit(wallet_id=wallets[i].pk, amount=Money(amount, "USD"), card_token=token)
     elif kind == "withdraw":
         _kind, i, amount, token = op
         try:
-            services.wallet_withdraw(wallet_id=wallets[i].pk, amount=Money(amount, "USD"), card_token=token)
+            wallet_withdraw(wallet_id=wallets[i].pk, amount=Money(amount, "USD"), card_token=token)
         except (InsufficientFunds, WithdrawalCardNotAllowed):
             pass
     elif kind == "spend":
         _kind, i, amount = op
         try:
             with transaction.atomic():  # as inside an order's transaction
-                payment = services.payment_create(
+                payment = payment_create(
                     user=users[i], purpose="order", reference=f"H-{n}", amount=Money(amount, "USD"), method="wallet"
                 )
-                services.payment_pay_with_wallet(payment_id=payment.pk)
+                payment_pay_with_wallet(payment_id=payment.pk)
         except InsufficientFunds:
             pass
     elif kind == "card_order":
         _kind, i, amount, token = op
-        payment = services.payment_create(
+        payment = payment_create(
             user=users[i], purpose="order", reference=f"H-{n}", amount=Money(amount, "USD"), method="card", card_token=token
         )
-        services.payment_charge_card(payment_id=payment.pk)
+        payment_charge_card(payment_id=payment.pk)
     elif kind == "refund":
         _kind, pick, percent = op
         paid = list(
@@ -124,7 +129,7 @@ def _apply(op, users, wallets, counter):
             amount = (payment.refundable.amount * percent / 100).quantize(Decimal("0.01"))
             if amount > 0:
                 try:
-                    services.payment_refund(
+                    payment_refund(
                         payment_id=payment.pk, amount=Money(amount, "USD"), reference=f"HR-{n}", reason="hypothesis"
                     )
                 except RefundNotAllowed:
@@ -135,7 +140,7 @@ def _apply(op, users, wallets, counter):
         if card:
             _redeliver(card[pick % len(card)])
     elif kind == "retry":
-        services.payment_retry_stuck(now=_later())
+        payment_retry_stuck(now=_later())
 
 
 def _settle_everything(max_attempts):
@@ -146,7 +151,7 @@ def _settle_everything(max_attempts):
             or Refund.objects.filter(status=Refund.Status.PENDING).exists()
         ):
             return
-        services.payment_retry_stuck(now=_later())
+        payment_retry_stuck(now=_later())
     raise AssertionError("payments, payouts or refunds still open after the last attempt")
 
 
@@ -184,7 +189,7 @@ def test_random_operations_with_provider_faults_keep_the_ledger_invariants(psp, 
     # Cards whose charges answer late or fail first also fund the wallets once settled.
     for wallet in wallets:
         for token in ("tok_timeout", "tok_flaky"):
-            services.wallet_deposit(wallet_id=wallet.pk, amount=Money("5.00", "USD"), card_token=token)
+            wallet_deposit(wallet_id=wallet.pk, amount=Money("5.00", "USD"), card_token=token)
     _settle_everything(settings.PAYMENT_MAX_ATTEMPTS)
     counter = [0]
 

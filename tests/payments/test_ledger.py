@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from djmoney.money import Money
 
-from payments import selectors, services
+from payments import selectors
 from payments.exceptions import (
     InsufficientFunds,
     InvalidAmount,
@@ -18,7 +18,8 @@ from payments.exceptions import (
     WalletClosed,
 )
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Withdrawal
-from payments.services import Leg
+from payments.services import charges, ledger, payouts, sweep, wallets
+from payments.services.ledger import Leg
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
 
@@ -30,15 +31,15 @@ def usd(amount: str) -> Money:
 
 
 def _accounts():
-    clearing = services.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="USD")
-    revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
+    clearing = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="USD")
+    revenue = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
     return clearing, revenue
 
 
 def test_system_accounts_are_one_per_purpose_and_currency():
-    first = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
-    again = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
-    eur = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    first = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
+    again = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
+    eur = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
     assert first.pk == again.pk
     assert eur.pk != first.pk
     assert LedgerAccount.objects.filter(user=None, purpose=LedgerAccount.Purpose.SHOP_REVENUE).count() == 2
@@ -47,8 +48,8 @@ def test_system_accounts_are_one_per_purpose_and_currency():
 def test_posting_the_same_reference_twice_posts_once():
     clearing, revenue = _accounts()
     legs = [Leg(clearing, usd("-5.00")), Leg(revenue, usd("5.00"))]
-    tx, created = services.ledger_post(reference="ref-1", kind="adjustment", legs=legs)
-    again, created_again = services.ledger_post(reference="ref-1", kind="adjustment", legs=legs)
+    tx, created = ledger.ledger_post(reference="ref-1", kind="adjustment", legs=legs)
+    again, created_again = ledger.ledger_post(reference="ref-1", kind="adjustment", legs=legs)
     assert created and not created_again
     assert tx.pk == again.pk
     assert LedgerEntry.objects.filter(transaction=tx).count() == 2
@@ -57,10 +58,10 @@ def test_posting_the_same_reference_twice_posts_once():
 
 def test_posting_a_reference_again_with_other_legs_raises_instead_of_replaying():
     clearing, revenue = _accounts()
-    refunds = services.ledger_system_account(purpose=LedgerAccount.Purpose.REFUNDS_PAYABLE, currency="USD")
-    eur_clearing = services.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="EUR")
-    eur_revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
-    services.ledger_post(
+    refunds = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.REFUNDS_PAYABLE, currency="USD")
+    eur_clearing = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.PROVIDER_CLEARING, currency="EUR")
+    eur_revenue = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    ledger.ledger_post(
         reference="ref-2", kind="adjustment", legs=[Leg(clearing, usd("-5.00")), Leg(revenue, usd("5.00"))]
     )
     other_legs = [
@@ -72,9 +73,9 @@ def test_posting_a_reference_again_with_other_legs_raises_instead_of_replaying()
     ]
     for legs in other_legs:
         with pytest.raises(LedgerReferenceConflict):
-            services.ledger_post(reference="ref-2", kind="adjustment", legs=legs)
+            ledger.ledger_post(reference="ref-2", kind="adjustment", legs=legs)
     # The same legs in another order are the same posting.
-    again, created = services.ledger_post(
+    again, created = ledger.ledger_post(
         reference="ref-2", kind="adjustment", legs=[Leg(revenue, usd("5.00")), Leg(clearing, usd("-5.00"))]
     )
     assert not created
@@ -85,19 +86,19 @@ def test_posting_a_reference_again_with_other_legs_raises_instead_of_replaying()
 def test_unbalanced_transaction_is_refused_and_writes_nothing():
     clearing, revenue = _accounts()
     with pytest.raises(UnbalancedTransaction):
-        services.ledger_post(
+        ledger.ledger_post(
             reference="bad", kind="adjustment", legs=[Leg(clearing, usd("-5.00")), Leg(revenue, usd("4.99"))]
         )
     with pytest.raises(UnbalancedTransaction):
-        services.ledger_post(reference="bad", kind="adjustment", legs=[])
+        ledger.ledger_post(reference="bad", kind="adjustment", legs=[])
     assert not LedgerTransaction.objects.filter(reference="bad").exists()
 
 
 def test_mixed_currencies_must_balance_per_currency():
     clearing, revenue = _accounts()
-    eur_revenue = services.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
+    eur_revenue = ledger.ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="EUR")
     with pytest.raises(UnbalancedTransaction):
-        services.ledger_post(
+        ledger.ledger_post(
             reference="fx",
             kind="adjustment",
             legs=[Leg(clearing, usd("-5.00")), Leg(eur_revenue, Money(Decimal("5.00"), "EUR"))],
@@ -108,14 +109,14 @@ def test_mixed_currencies_must_balance_per_currency():
 def test_wallet_debit_is_guarded_and_keeps_cache_equal_to_entries():
     user = VerifiedUserFactory()
     wallet = wallet_with_balance(user, "30.00")
-    services.wallet_debit(wallet_id=wallet.pk, amount=usd("20.00"), reference="order-1")
+    wallets.wallet_debit(wallet_id=wallet.pk, amount=usd("20.00"), reference="order-1")
     with pytest.raises(InsufficientFunds):
-        services.wallet_debit(wallet_id=wallet.pk, amount=usd("10.01"), reference="order-2")
+        wallets.wallet_debit(wallet_id=wallet.pk, amount=usd("10.01"), reference="order-2")
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("10.00")
     assert selectors.account_balance(account=wallet.account) == wallet.balance
     assert not LedgerTransaction.objects.filter(reference="order-2").exists()
-    services.wallet_credit(wallet_id=wallet.pk, amount=usd("5.00"), reference="refund-1")
+    wallets.wallet_credit(wallet_id=wallet.pk, amount=usd("5.00"), reference="refund-1")
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("15.00")
     assert selectors.wallets_with_wrong_cached_balance() == []
@@ -143,7 +144,7 @@ def test_postgres_refuses_an_unbalanced_transaction_at_commit():
 @pytest.mark.django_db(transaction=True)
 def test_postgres_refuses_update_and_delete_of_entries():
     clearing, revenue = _accounts()
-    tx, _ = services.ledger_post(
+    tx, _ = ledger.ledger_post(
         reference="r", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
     )
     with pytest.raises(DatabaseError, match="append-only"):
@@ -160,7 +161,7 @@ def test_postgres_refuses_update_and_delete_of_entries():
 @pytest.mark.django_db(transaction=True)
 def test_postgres_refuses_update_and_delete_of_transactions():
     clearing, revenue = _accounts()
-    tx, _ = services.ledger_post(
+    tx, _ = ledger.ledger_post(
         reference="t", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
     )
     with pytest.raises(DatabaseError, match="append-only"):
@@ -186,7 +187,7 @@ def test_concurrent_postings_of_one_reference_post_once():
     def post():
         try:
             barrier.wait()
-            _tx, created = services.ledger_post(
+            _tx, created = ledger.ledger_post(
                 reference="same", kind="adjustment", legs=[Leg(clearing, usd("-1.00")), Leg(revenue, usd("1.00"))]
             )
             results.append(created)
@@ -205,7 +206,7 @@ def test_concurrent_postings_of_one_reference_post_once():
 def test_over_precise_legs_are_refused():
     clearing, revenue = _accounts()
     with pytest.raises(InvalidAmount):
-        services.ledger_post(
+        ledger.ledger_post(
             reference="precise", kind="adjustment", legs=[Leg(clearing, usd("-0.005")), Leg(revenue, usd("0.005"))]
         )
     assert not LedgerTransaction.objects.exists()
@@ -217,11 +218,11 @@ def test_wallet_and_payment_services_refuse_a_card_number_before_writing_anythin
     before = LedgerTransaction.objects.count()
     for token in ("4242424242424242", 42, None, ""):
         with pytest.raises(InvalidCardToken):
-            services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
+            wallets.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
         with pytest.raises(InvalidCardToken):
-            services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
+            payouts.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token=token, user=user)
         with pytest.raises(InvalidCardToken):
-            services.payment_create(
+            charges.payment_create(
                 user=user, purpose="order", reference="O-1", amount=usd("5.00"), method="card", card_token=token
             )
     assert not Payment.objects.exists()
@@ -230,7 +231,7 @@ def test_wallet_and_payment_services_refuse_a_card_number_before_writing_anythin
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("10.00")
     # A wallet payment needs no card token.
-    services.payment_create(user=user, purpose="order", reference="O-2", amount=usd("5.00"), method="wallet")
+    charges.payment_create(user=user, purpose="order", reference="O-2", amount=usd("5.00"), method="wallet")
 
 
 def _closed_port() -> int:
@@ -245,31 +246,31 @@ def _closed_port() -> int:
 def test_a_wallet_with_a_deposit_or_withdrawal_in_flight_cannot_be_closed(psp, settings):
     user = VerifiedUserFactory()
     wallet = wallet_with_balance(user)
-    funding = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
+    funding = wallets.wallet_deposit(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
     assert funding.status == Payment.Status.SUCCEEDED
     settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/"  # the provider is unreachable
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
+    withdrawal = payouts.wallet_withdraw(wallet_id=wallet.pk, amount=usd("30.00"), card_token="tok_ok", user=user)
     assert withdrawal.status == Withdrawal.Status.PROCESSING
     wallet.refresh_from_db()
     assert wallet.balance == 0  # debited, but the payout may still be reversed into it
     with pytest.raises(WalletClosed) as refused:
-        services.wallet_close(wallet_id=wallet.pk)
+        wallets.wallet_close(wallet_id=wallet.pk)
     assert refused.value.code == "wallet_has_pending_payments"
     assert refused.value.status_code == 409
     settings.PAYMENT_GATEWAY_URL = psp
-    assert services.withdrawal_retry(withdrawal_id=withdrawal.pk).status == Withdrawal.Status.SUCCEEDED
+    assert payouts.withdrawal_retry(withdrawal_id=withdrawal.pk).status == Withdrawal.Status.SUCCEEDED
     settings.PAYMENT_GATEWAY_URL = f"http://127.0.0.1:{_closed_port()}/"
-    pending = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+    pending = wallets.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
     assert pending.status == Payment.Status.PROCESSING
     with pytest.raises(WalletClosed) as refused:
-        services.wallet_close(wallet_id=wallet.pk)
+        wallets.wallet_close(wallet_id=wallet.pk)
     assert refused.value.code == "wallet_has_pending_payments"
     wallet.refresh_from_db()
     assert wallet.is_open
     # Settled and emptied, the wallet closes.
     settings.PAYMENT_GATEWAY_URL = psp
-    assert services.payment_retry(payment_id=pending.pk).status == Payment.Status.SUCCEEDED
-    services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
-    assert services.wallet_close(wallet_id=wallet.pk).status == "closed"
+    assert sweep.payment_retry(payment_id=pending.pk).status == Payment.Status.SUCCEEDED
+    payouts.wallet_withdraw(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+    assert wallets.wallet_close(wallet_id=wallet.pk).status == "closed"
     with pytest.raises(WalletClosed):
-        services.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)
+        wallets.wallet_deposit(wallet_id=wallet.pk, amount=usd("5.00"), card_token="tok_ok", user=user)

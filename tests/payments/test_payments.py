@@ -13,11 +13,12 @@ from django.test import Client
 from django.utils import timezone
 from djmoney.money import Money
 
-from payments import handlers, selectors, services
+from payments import handlers, selectors
 from payments.exceptions import InsufficientFunds, RefundNotAllowed, WalletNotFound
 from payments.gateway import get_gateway
 from payments.models import LedgerAccount, LedgerTransaction, Payment, PaymentAttempt, Refund, WebhookEvent
 from payments.psp_sandbox.models import SandboxCharge, SandboxRefund
+from payments.services import charges, payouts, refunds, sweep, wallets
 from payments.tasks import send_payment_failed_email
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
@@ -37,7 +38,7 @@ def _later():
 
 
 def _deposit(wallet, token, amount="25.00"):
-    return services.wallet_deposit(wallet_id=wallet.pk, amount=usd(amount), card_token=token)
+    return wallets.wallet_deposit(wallet_id=wallet.pk, amount=usd(amount), card_token=token)
 
 
 def _ledger_count(payment):
@@ -74,7 +75,7 @@ def test_timeout_is_unknown_then_one_retry_run_settles_it_with_one_charge(psp):
     wallet = wallet_with_balance(VerifiedUserFactory())
     payment = _deposit(wallet, "tok_timeout")
     assert payment.status == Payment.Status.UNKNOWN
-    assert services.payment_retry_stuck(now=_later()) == 1
+    assert sweep.payment_retry_stuck(now=_later()) == 1
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
     assert SandboxCharge.objects.filter(idempotency_key=payment.provider_key).count() == 1
@@ -86,7 +87,7 @@ def test_timeout_is_unknown_then_one_retry_run_settles_it_with_one_charge(psp):
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("25.00")
     # Another run finds nothing to do.
-    assert services.payment_retry_stuck(now=_later()) == 0
+    assert sweep.payment_retry_stuck(now=_later()) == 0
 
 
 def _send_webhook(event: dict, *, secret="whsec_dev_only", timestamp=None):
@@ -131,7 +132,7 @@ def test_timeout_settled_by_webhook_posts_once_even_when_redelivered(psp):
     assert payment.status == Payment.Status.SUCCEEDED
     assert _ledger_count(payment) == 1
     # The retry job has nothing left to do, and a retry would not charge again.
-    assert services.payment_retry_stuck(now=_later()) == 0
+    assert sweep.payment_retry_stuck(now=_later()) == 0
     assert SandboxCharge.objects.count() == 1
 
 
@@ -206,10 +207,10 @@ def test_flaky_provider_is_retried_with_the_same_key_and_charged_once(psp):
     wallet = wallet_with_balance(VerifiedUserFactory())
     payment = _deposit(wallet, "tok_flaky")
     assert payment.status == Payment.Status.PROCESSING
-    services.payment_retry_stuck(now=_later())
+    sweep.payment_retry_stuck(now=_later())
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PROCESSING  # second call also fails before charging
-    services.payment_retry_stuck(now=_later())
+    sweep.payment_retry_stuck(now=_later())
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
     assert SandboxCharge.objects.filter(idempotency_key=payment.provider_key).count() == 1
@@ -223,7 +224,7 @@ def test_after_the_last_attempt_the_payment_fails_and_the_shopper_is_told(psp, s
     wallet = wallet_with_balance(user)
     payment = _deposit(wallet, "tok_error")
     for _ in range(5):
-        services.payment_retry_stuck(now=_later())
+        sweep.payment_retry_stuck(now=_later())
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
     assert payment.attempt_count == 3
@@ -235,7 +236,7 @@ def test_after_the_last_attempt_the_payment_fails_and_the_shopper_is_told(psp, s
     assert mail.outbox[0].subject == "Your wallet deposit of $25.00 did not go through"
     assert payment.failure_notified_at is not None
     # The job running again, and the task sent again, tell nobody twice.
-    services.payment_retry_stuck(now=_later())
+    sweep.payment_retry_stuck(now=_later())
     send_payment_failed_email.delay(payment.pk)
     assert len(mail.outbox) == 1
 
@@ -243,7 +244,7 @@ def test_after_the_last_attempt_the_payment_fails_and_the_shopper_is_told(psp, s
 def test_retry_waits_for_next_retry_at(psp):
     wallet = wallet_with_balance(VerifiedUserFactory())
     payment = _deposit(wallet, "tok_timeout")
-    assert services.payment_retry_stuck() == 0
+    assert sweep.payment_retry_stuck() == 0
     payment.refresh_from_db()
     assert payment.status == Payment.Status.UNKNOWN
 
@@ -261,7 +262,7 @@ def test_two_retry_workers_at_once_take_each_payment_once(psp):
     def worker():
         try:
             barrier.wait()
-            counts.append(services.payment_retry_stuck(now=_later()))
+            counts.append(sweep.payment_retry_stuck(now=_later()))
         finally:
             connection.close()
 
@@ -288,30 +289,30 @@ def test_order_payment_by_card_calls_the_handler_and_posts_revenue(psp):
     )
     try:
         user = VerifiedUserFactory()
-        payment = services.payment_create(
+        payment = charges.payment_create(
             user=user, purpose="order", reference="ORD-1", amount=usd("40.00"), method="card", card_token="tok_ok"
         )
-        payment = services.payment_charge_card(payment_id=payment.pk)
+        payment = charges.payment_charge_card(payment_id=payment.pk)
         assert payment.status == Payment.Status.SUCCEEDED
-        declined = services.payment_create(
+        declined = charges.payment_create(
             user=user, purpose="order", reference="ORD-2", amount=usd("5.00"), method="card", card_token="tok_declined"
         )
-        declined = services.payment_charge_card(payment_id=declined.pk)
+        declined = charges.payment_charge_card(payment_id=declined.pk)
         assert declined.status == Payment.Status.FAILED
         assert declined.last_error_code == "card_declined"
         # Charging a settled payment again does nothing.
-        assert services.payment_charge_card(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+        assert charges.payment_charge_card(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
         assert SandboxCharge.objects.filter(status="succeeded").count() == 1
 
-        refund = services.payment_refund(payment_id=payment.pk, amount=usd("15.00"), reference="RET-1", reason="r")
+        refund = refunds.payment_refund(payment_id=payment.pk, amount=usd("15.00"), reference="RET-1", reason="r")
         assert refund.status == Refund.Status.SUCCEEDED
-        same = services.payment_refund(payment_id=payment.pk, amount=usd("15.00"), reference="RET-1", reason="r")
+        same = refunds.payment_refund(payment_id=payment.pk, amount=usd("15.00"), reference="RET-1", reason="r")
         assert same.pk == refund.pk
         payment.refresh_from_db()
         assert payment.status == Payment.Status.PARTIALLY_REFUNDED
         with pytest.raises(RefundNotAllowed):
-            services.payment_refund(payment_id=payment.pk, amount=usd("25.01"), reference="RET-2", reason="r")
-        services.payment_refund(payment_id=payment.pk, amount=usd("25.00"), reference="RET-3", reason="r")
+            refunds.payment_refund(payment_id=payment.pk, amount=usd("25.01"), reference="RET-2", reason="r")
+        refunds.payment_refund(payment_id=payment.pk, amount=usd("25.00"), reference="RET-3", reason="r")
         payment.refresh_from_db()
         assert payment.status == Payment.Status.REFUNDED
         assert calls == [("ok", "ORD-1"), ("failed", "ORD-2"), ("refunded", "RET-1"), ("refunded", "RET-3")]
@@ -330,19 +331,19 @@ def test_order_payment_by_card_calls_the_handler_and_posts_revenue(psp):
 def test_order_payment_by_wallet_debits_and_refunds_to_the_wallet():
     user = VerifiedUserFactory()
     wallet = wallet_with_balance(user, "50.00")
-    payment = services.payment_create(user=user, purpose="order", reference="ORD-9", amount=usd("30.00"), method="wallet")
-    payment = services.payment_pay_with_wallet(payment_id=payment.pk)
+    payment = charges.payment_create(user=user, purpose="order", reference="ORD-9", amount=usd("30.00"), method="wallet")
+    payment = charges.payment_pay_with_wallet(payment_id=payment.pk)
     assert payment.status == Payment.Status.SUCCEEDED
-    assert services.payment_pay_with_wallet(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
+    assert charges.payment_pay_with_wallet(payment_id=payment.pk).status == Payment.Status.SUCCEEDED
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("20.00")
-    too_much = services.payment_create(user=user, purpose="order", reference="ORD-10", amount=usd("20.01"), method="wallet")
+    too_much = charges.payment_create(user=user, purpose="order", reference="ORD-10", amount=usd("20.01"), method="wallet")
     with pytest.raises(InsufficientFunds):
-        services.payment_pay_with_wallet(payment_id=too_much.pk)
-    other = services.payment_create(user=user, purpose="order", reference="ORD-11", amount=Money("1.00", "EUR"), method="wallet")
+        charges.payment_pay_with_wallet(payment_id=too_much.pk)
+    other = charges.payment_create(user=user, purpose="order", reference="ORD-11", amount=Money("1.00", "EUR"), method="wallet")
     with pytest.raises(WalletNotFound):
-        services.payment_pay_with_wallet(payment_id=other.pk)
-    services.payment_refund(payment_id=payment.pk, amount=usd("30.00"), reference="RET-9", reason="return")
+        charges.payment_pay_with_wallet(payment_id=other.pk)
+    refunds.payment_refund(payment_id=payment.pk, amount=usd("30.00"), reference="RET-9", reason="return")
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("50.00")
     assert selectors.wallets_with_wrong_cached_balance() == []
@@ -353,32 +354,32 @@ def test_withdrawal_pays_out_and_a_declined_payout_is_reversed(psp):
     user = VerifiedUserFactory()
     wallet = wallet_funded_by_card(user, "90.00", card_token="tok_ok")
     wallet = wallet_funded_by_card(user, "10.00", card_token="tok_payout_declined")
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
+    withdrawal = payouts.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
     assert withdrawal.status == "succeeded"
-    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_payout_declined")
+    declined = payouts.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_payout_declined")
     assert declined.status == "failed"
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("60.00")
     with pytest.raises(InsufficientFunds):
-        services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("60.01"), card_token="tok_ok")
+        payouts.wallet_withdraw(wallet_id=wallet.pk, amount=usd("60.01"), card_token="tok_ok")
     assert selectors.wallets_with_wrong_cached_balance() == []
 
 
 def test_a_card_refund_the_provider_did_not_answer_is_retried_once_it_is_back(psp, settings):
     user = VerifiedUserFactory()
-    payment = services.payment_create(
+    payment = charges.payment_create(
         user=user, purpose="order", reference="ORD-R", amount=usd("20.00"), method="card", card_token="tok_ok"
     )
-    payment = services.payment_charge_card(payment_id=payment.pk)
+    payment = charges.payment_charge_card(payment_id=payment.pk)
     good_url = settings.PAYMENT_GATEWAY_URL
     settings.PAYMENT_GATEWAY_URL = "http://127.0.0.1:9/psp-sandbox/"  # nothing listens: refused before sending
-    refund = services.payment_refund(payment_id=payment.pk, amount=usd("20.00"), reference="RET-R", reason="r")
+    refund = refunds.payment_refund(payment_id=payment.pk, amount=usd("20.00"), reference="RET-R", reason="r")
     assert refund.status == Refund.Status.PENDING
     # A pending refund holds its amount: no second refund beyond the payment.
     with pytest.raises(RefundNotAllowed):
-        services.payment_refund(payment_id=payment.pk, amount=usd("0.01"), reference="RET-R2", reason="r")
+        refunds.payment_refund(payment_id=payment.pk, amount=usd("0.01"), reference="RET-R2", reason="r")
     settings.PAYMENT_GATEWAY_URL = good_url
-    assert services.payment_retry_stuck(now=_later()) == 1
+    assert sweep.payment_retry_stuck(now=_later()) == 1
     refund.refresh_from_db()
     payment.refresh_from_db()
     assert refund.status == Refund.Status.SUCCEEDED
@@ -427,18 +428,18 @@ def test_a_charge_made_after_the_payment_failed_here_is_refunded_durably_even_wh
 
     # Redelivery (a new event id) and the job while the provider is still down change nothing.
     _send_webhook(_charge_event(payment, event_id="evt_again"))
-    services.payment_retry_stuck(now=_later())
+    sweep.payment_retry_stuck(now=_later())
     assert Refund.objects.count() == 1 and not SandboxRefund.objects.exists()
 
     settings.PAYMENT_GATEWAY_URL = good_url
-    assert services.payment_retry_stuck(now=_later()) == 1
+    assert sweep.payment_retry_stuck(now=_later()) == 1
     refund.refresh_from_db()
     assert refund.status == Refund.Status.SUCCEEDED
     given_back = SandboxRefund.objects.get()
     assert (given_back.charge_id, given_back.amount, given_back.idempotency_key) == (
         charge.id, charge.amount, refund.provider_key
     )
-    assert services.payment_retry_stuck(now=_later()) == 0
+    assert sweep.payment_retry_stuck(now=_later()) == 0
     _send_webhook(_charge_event(payment, event_id="evt_third"))
     assert SandboxRefund.objects.count() == 1 and Refund.objects.count() == 1
     payment.refresh_from_db()

@@ -21,10 +21,16 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from catalog.models import Stock
-from payments import selectors, services
+from payments import selectors
 from payments.gateway import get_gateway
 from payments.models import LedgerTransaction, Payment, PaymentAttempt, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout
+from payments.selectors import payment_get
+from payments.services.attempts import RETRY_MAX_SECONDS
+from payments.services.charges import payment_charge_card, payment_create
+from payments.services.payouts import wallet_withdraw
+from payments.services.sweep import payment_retry_stuck
+from payments.services.wallets import wallet_deposit
 from payments.webhooks import signature_header
 from shop.orders.models import Order
 from shop.orders.services.checkout import PlaceOutcome, order_place
@@ -48,7 +54,7 @@ def _later(hours: int = 2):
 
 def _sweep(times: int) -> None:
     for round_number in range(times):
-        services.payment_retry_stuck(now=_later(2 + round_number))
+        payment_retry_stuck(now=_later(2 + round_number))
 
 
 def _webhook(event_type: str, obj: dict, event_id: str) -> str:
@@ -87,7 +93,7 @@ def _wallet_funded_by(*tokens: str):
     wallet = wallet_with_balance(user)
     share = (Decimal("100.00") / len(tokens)).quantize(Decimal("0.01"))
     for token in tokens:
-        services.wallet_deposit(wallet_id=wallet.pk, amount=usd(str(share)), card_token=token, user=user)
+        wallet_deposit(wallet_id=wallet.pk, amount=usd(str(share)), card_token=token, user=user)
     _sweep(2)
     wallet.refresh_from_db()
     assert wallet.balance == share * len(tokens) == Decimal("100.00")
@@ -105,9 +111,9 @@ def _balanced_and_cached():
 def test_a_timed_out_payout_is_looked_up_by_key_and_not_sent_again(psp):
     wallet = _wallet_funded_by("tok_timeout")
     started = time.monotonic()
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_timeout")
+    withdrawal = wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_timeout")
     assert withdrawal.status == Withdrawal.Status.PROCESSING
-    assert services.payment_retry_stuck(now=_later()) == 1
+    assert payment_retry_stuck(now=_later()) == 1
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.SUCCEEDED
     assert withdrawal.provider_payout_id == SandboxPayout.objects.get().id
@@ -123,7 +129,7 @@ def test_an_unknown_payout_is_never_reversed_however_many_attempts_and_a_late_we
     good_url = settings.PAYMENT_GATEWAY_URL
     wallet = _wallet_funded_by("tok_timeout")
     started = time.monotonic()
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_timeout")
+    withdrawal = wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_timeout")
     assert withdrawal.status == Withdrawal.Status.PROCESSING  # paid out at the provider; the answer was lost
 
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER  # and now the provider cannot be asked
@@ -131,7 +137,7 @@ def test_an_unknown_payout_is_never_reversed_however_many_attempts_and_a_late_we
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.PROCESSING
     assert withdrawal.attempt_count == 5
-    assert timezone.now() < withdrawal.next_retry_at <= timezone.now() + timedelta(seconds=services.RETRY_MAX_SECONDS)
+    assert timezone.now() < withdrawal.next_retry_at <= timezone.now() + timedelta(seconds=RETRY_MAX_SECONDS)
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("60.00")  # the debit stands: reversing it would create money
     assert not LedgerTransaction.objects.filter(reference__endswith=":reversal").exists()
@@ -157,7 +163,7 @@ def test_a_payout_the_provider_still_has_none_of_after_the_last_attempt_is_rever
     good_url = settings.PAYMENT_GATEWAY_URL
     wallet = _wallet_funded_by("tok_ok")
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
+    withdrawal = wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
     assert withdrawal.status == Withdrawal.Status.PROCESSING  # refused before sending; one attempt left
     _sweep(1)  # the lookup gets no answer: nothing is decided
     withdrawal.refresh_from_db()
@@ -177,8 +183,8 @@ def test_a_payout_failed_webhook_reverses_only_what_the_provider_confirms(psp, s
     good_url = settings.PAYMENT_GATEWAY_URL
     wallet = _wallet_funded_by("tok_ok", "tok_payout_declined")
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-    declined = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_payout_declined")
-    paid = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("20.00"), card_token="tok_ok")
+    declined = wallet_withdraw(wallet_id=wallet.pk, amount=usd("10.00"), card_token="tok_payout_declined")
+    paid = wallet_withdraw(wallet_id=wallet.pk, amount=usd("20.00"), card_token="tok_ok")
     settings.PAYMENT_GATEWAY_URL = good_url
     # Both sends reach the provider late: one is declined there, the other paid out.
     for withdrawal in (declined, paid):
@@ -203,7 +209,7 @@ def test_a_payout_made_after_its_debit_was_reversed_takes_the_money_back_from_th
     good_url = settings.PAYMENT_GATEWAY_URL
     wallet = _wallet_funded_by("tok_ok")
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
+    withdrawal = wallet_withdraw(wallet_id=wallet.pk, amount=usd("40.00"), card_token="tok_ok")
     assert withdrawal.status == Withdrawal.Status.FAILED  # the only attempt was refused before sending
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("100.00")
@@ -233,7 +239,7 @@ def test_an_unknown_deposit_stays_unknown_while_the_provider_cannot_be_reached_a
     good_url = settings.PAYMENT_GATEWAY_URL
     wallet = wallet_with_balance(VerifiedUserFactory())
     started = time.monotonic()
-    payment = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("25.00"), card_token="tok_timeout")
+    payment = wallet_deposit(wallet_id=wallet.pk, amount=usd("25.00"), card_token="tok_timeout")
     assert payment.status == Payment.Status.UNKNOWN
 
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
@@ -242,7 +248,7 @@ def test_an_unknown_deposit_stays_unknown_while_the_provider_cannot_be_reached_a
     assert payment.status == Payment.Status.UNKNOWN  # not guessed failed after the last attempt
     assert payment.attempt_count == 6
     # Still in the job's sweep, at most an hour away, and listed for staff.
-    assert timezone.now() < payment.next_retry_at <= timezone.now() + timedelta(seconds=services.RETRY_MAX_SECONDS)
+    assert timezone.now() < payment.next_retry_at <= timezone.now() + timedelta(seconds=RETRY_MAX_SECONDS)
     assert payment in payments_stuck()[0]
     assert payment.attempts.filter(kind=PaymentAttempt.Kind.CHARGE).count() == 1
     assert mail.outbox == []
@@ -330,7 +336,7 @@ def test_a_failed_order_payment_is_told_to_the_shopper_once_by_the_orders_app_on
     result, _product = _card_order(settings, "tok_error")  # refused before charging, on the last attempt
     order = Order.objects.get(pk=result.order.pk)
     assert order.status == Order.Status.CANCELLED
-    services.payment_retry_stuck(now=_later())
+    payment_retry_stuck(now=_later())
     failed_mails = [m for m in mail.outbox if "did not go through" in m.subject]
     assert [(m.to, m.subject) for m in failed_mails] == [
         ([order.user.email], f"The payment for order {order.number} did not go through")
@@ -344,15 +350,15 @@ def test_a_failed_deposit_email_that_could_not_be_sent_is_sent_once_by_a_later_s
     user = VerifiedUserFactory()
     wallet = wallet_with_balance(user)
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-    payment = services.wallet_deposit(wallet_id=wallet.pk, amount=usd("25.00"), card_token="tok_error")
+    payment = wallet_deposit(wallet_id=wallet.pk, amount=usd("25.00"), card_token="tok_error")
     # Failed after the last attempt: the provider was never reached. Its e-mail could not go out.
-    payment = services.payment_get(payment_id=payment.pk)
+    payment = payment_get(payment_id=payment.pk)
     assert payment.status == Payment.Status.FAILED
     assert payment.failure_notified_at is None
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    services.payment_retry_stuck()
-    services.payment_retry_stuck()
+    payment_retry_stuck()
+    payment_retry_stuck()
     payment.refresh_from_db()
     assert payment.failure_notified_at is not None
     assert [m.to for m in mail.outbox] == [[user.email]]
@@ -367,11 +373,11 @@ def test_the_retry_job_leases_each_payment_only_when_it_calls_the_provider_for_i
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
     payments = []
     for number in range(3):
-        payment = services.payment_create(
+        payment = payment_create(
             user=user, purpose="order", reference=f"ORD-L{number}", amount=usd("5.00"), method="card",
             card_token="tok_slow",  # the provider answers each charge after 0.5 s
         )
-        payments.append(services.payment_charge_card(payment_id=payment.pk))
+        payments.append(payment_charge_card(payment_id=payment.pk))
     assert {p.status for p in payments} == {Payment.Status.PROCESSING}
     due = timezone.now() - timedelta(minutes=10)
     for number, payment in enumerate(payments):
@@ -380,7 +386,7 @@ def test_the_retry_job_leases_each_payment_only_when_it_calls_the_provider_for_i
 
     def sweep():
         try:
-            services.payment_retry_stuck()
+            payment_retry_stuck()
         finally:
             connection.close()
 

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from djmoney.money import Money
 
-from payments import services
 from payments.models import LedgerTransaction, Payment, WebhookEvent
+from payments.services import charges
 from payments.webhooks import signature_header
 from tests.payments.factories import VerifiedUserFactory
 
@@ -37,7 +37,7 @@ def event_for(payment, kind="succeeded", event_id="evt_1"):
 @pytest.fixture
 def processing_payment():
     user = VerifiedUserFactory()
-    payment = services.payment_create(
+    payment = charges.payment_create(
         user=user, purpose="order", reference="ORD-7", amount=Money(Decimal("9.00"), "USD"), method="card",
         card_token="tok_ok",
     )

@@ -8,9 +8,9 @@ from django.db import connection
 from django.utils import timezone
 from djmoney.money import Money
 
-from payments import services
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Refund, Wallet, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund
+from payments.services import refunds
 from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 
@@ -30,7 +30,7 @@ def clean_day() -> dict:
     ).order
     assert (wallet_order.status, card_order.status) == ("paid", "paid"), Payment.objects.values_list("status", "last_error_code", "last_error")
     card_payment = Payment.objects.get(pk=card_order.payment_id)
-    services.payment_refund(
+    refunds.payment_refund(
         payment_id=card_payment.pk, amount=Money("2.50", "USD"), reference=f"{card_order.number}-goodwill",
         reason="goodwill",
     )

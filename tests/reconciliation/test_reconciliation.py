@@ -12,7 +12,6 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from catalog.models import Stock
-from payments import services
 from payments.exceptions import ReconciliationRunning
 from payments.models import (
     AuditLog,
@@ -24,6 +23,7 @@ from payments.models import (
 )
 from payments.reconciliation.items import reconciliation_item_resolve
 from payments.reconciliation.runs import reconciliation_run
+from payments.services import ledger
 from payments.tasks import nightly_reconciliation
 from shop.orders.models import Order
 from tests.orders.factories import make_product, shopper_new
@@ -47,7 +47,7 @@ def kinds(run) -> dict[str, int]:
 def seed_every_discrepancy(data) -> dict:
     """One of each kind on top of a clean day; returns the objects the findings must name."""
     user = data["user"]
-    usd = lambda purpose: services.ledger_system_account(purpose=purpose, currency="USD")  # noqa: E731
+    usd = lambda purpose: ledger.ledger_system_account(purpose=purpose, currency="USD")  # noqa: E731
     seeded = {}
     # 1. ledger
     seeded["unbalanced"] = helpers.unbalanced_entry(account=usd(LedgerAccount.Purpose.SHOP_REVENUE), amount="3.00")

@@ -9,7 +9,7 @@ from django.utils import timezone
 from catalog.models import Stock
 from payments.models import LedgerTransaction, Payment, PaymentAttempt
 from payments.psp_sandbox.models import SandboxCharge
-from payments.services import payment_retry_stuck
+from payments.services.sweep import payment_retry_stuck
 from shop.orders.models import Order
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.transitions import order_expire_reservations

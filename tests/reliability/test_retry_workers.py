@@ -14,10 +14,10 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from catalog.models import Stock
-from payments import services
 from payments.models import LedgerTransaction, Payment, PaymentAttempt, Refund, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRefund
-from payments.services import payment_retry_stuck
+from payments.services import payouts
+from payments.services.sweep import payment_retry_stuck
 from shop.orders.models import Order
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.transitions import order_expire_reservations, order_refund
@@ -85,7 +85,7 @@ def test_two_retry_workers_at_once_take_disjoint_rows_and_settle_each_once(psp, 
         currency="USD",
     ).order
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-    withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=Money("20.00", "USD"), card_token="tok_ok")
+    withdrawal = payouts.wallet_withdraw(wallet_id=wallet.pk, amount=Money("20.00", "USD"), card_token="tok_ok")
     order_refund(order_id=paid.pk, reason="customer asked")
     settings.PAYMENT_GATEWAY_URL = psp
     refund = Refund.objects.get()

@@ -24,12 +24,12 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from catalog.models import Stock
-from payments import services
 from payments.gateway import get_gateway
 from payments.models import LedgerTransaction, Payment, Refund, WebhookEvent, Withdrawal
 from payments.psp_sandbox.models import SandboxCharge, SandboxEvent, SandboxPayout, SandboxRefund
 from payments.psp_sandbox.signing import sign
-from payments.services import payment_retry_stuck
+from payments.services import payouts, refunds
+from payments.services.sweep import payment_retry_stuck
 from shop.orders.models import Order, OutboxEmail
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.transitions import order_refund
@@ -279,7 +279,7 @@ def test_two_partial_refunds_settled_out_of_order_and_twice_each_refund_exactly_
     settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
     half = Money("30.00", "USD")
     first, second = (
-        services.payment_refund(payment_id=payment.pk, amount=half, reference=f"{order.number}-goodwill-{i}",
+        refunds.payment_refund(payment_id=payment.pk, amount=half, reference=f"{order.number}-goodwill-{i}",
                                 reason="goodwill")
         for i in (1, 2)
     )
@@ -323,7 +323,7 @@ def processing_withdrawal(settings, psp):
         user = shopper_new(funds=None)
         wallet = wallet_funded_by_card(user, "50.00", card_token=card_token)
         settings.PAYMENT_GATEWAY_URL = DEAD_PROVIDER
-        withdrawal = services.wallet_withdraw(wallet_id=wallet.pk, amount=Money("20.00", "USD"), card_token=card_token)
+        withdrawal = payouts.wallet_withdraw(wallet_id=wallet.pk, amount=Money("20.00", "USD"), card_token=card_token)
         settings.PAYMENT_GATEWAY_URL = psp
         assert withdrawal.status == Withdrawal.Status.PROCESSING
         wallet.refresh_from_db()

@@ -65,8 +65,8 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
     from djmoney.money import Money
 
     from accounts.models import User
-    from payments import services
     from payments.models import Withdrawal
+    from payments.services import payouts, wallets
     from shop.core.exceptions import ShopError
     from shop.orders.services.checkout import PlaceOutcome, order_place
 
@@ -81,10 +81,10 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
         try:
             barrier.wait(timeout=10)
             if kind == "debit":
-                services.wallet_debit(wallet_id=wallet_id, amount=amount, reference=arg)
+                wallets.wallet_debit(wallet_id=wallet_id, amount=amount, reference=arg)
                 return "debited"
             if kind == "withdraw":
-                withdrawal = services.wallet_withdraw(wallet_id=wallet_id, amount=amount, card_token=arg)
+                withdrawal = payouts.wallet_withdraw(wallet_id=wallet_id, amount=amount, card_token=arg)
                 return "withdrawn" if withdrawal.status == Withdrawal.Status.SUCCEEDED else f"withdrawal:{withdrawal.status}"
             if kind == "checkout":
                 result = order_place(user=user, payment_method="wallet", shipping_address=address, currency="USD")
@@ -131,15 +131,15 @@ def main(argv: list[str]) -> None:
             currency="USD",
         ).outcome
     elif command == "charge":
-        from payments.services import payment_charge_card
+        from payments.services.charges import payment_charge_card
 
         result = payment_charge_card(payment_id=int(args[0])).status
     elif command == "retry":
-        from payments.services import payment_retry_stuck
+        from payments.services.sweep import payment_retry_stuck
 
         result = payment_retry_stuck()
     elif command == "retry-payment":
-        from payments.services import payment_retry
+        from payments.services.sweep import payment_retry
 
         result = payment_retry(payment_id=int(args[0])).status
     elif command == "spend":

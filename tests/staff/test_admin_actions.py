@@ -4,8 +4,8 @@ after its outcome (a refusal as a refusal)."""
 import pytest
 from djmoney.money import Money
 
-from payments import services
 from payments.models import AuditLog, FraudRule, Payment, PaymentAttempt, PaymentHold, Wallet
+from payments.services import wallets
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import wallet_with_balance
 from tests.staff.test_fraud import _held_checkout
@@ -68,7 +68,7 @@ def test_finance_closes_an_empty_wallet_with_a_reason_and_a_refusal_is_audited_a
 @pytest.mark.django_db(transaction=True)
 def test_support_cannot_retry_a_payment_now(provider, support):
     wallet = wallet_with_balance(VerifiedUserFactory())
-    payment = services.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
+    payment = wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
     assert payment.status == Payment.Status.UNKNOWN
     attempts = PaymentAttempt.objects.filter(payment=payment).count()
 
@@ -83,7 +83,7 @@ def test_support_cannot_retry_a_payment_now(provider, support):
 @pytest.mark.django_db(transaction=True)
 def test_finance_retries_a_payment_now_and_the_audit_holds_the_outcome(provider, finance, finance_user):
     wallet = wallet_with_balance(VerifiedUserFactory())
-    payment = services.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
+    payment = wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
 
     assert act(finance, PAYMENTS, "retry_now", [payment.pk]).status_code == 302
 

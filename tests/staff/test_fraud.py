@@ -189,13 +189,13 @@ def test_concurrent_card_payments_of_one_user_cannot_all_slip_under_the_declines
 
     from django.db import connection
 
-    from payments import services
+    from payments.services import charges
 
     FraudRule.objects.create(name="2 declines an hour", scope="user", window_minutes=60, max_declines=2)
     user = shopper_new(funds=None)
     past_payment(user)
     payments = [
-        services.payment_create(
+        charges.payment_create(
             user=user, purpose=Payment.Purpose.WALLET_DEPOSIT, reference=f"burst-{n}", amount=Money("5.00", "USD"),
             method=Payment.Method.CARD, card_token="tok_declined",
         )
@@ -207,7 +207,7 @@ def test_concurrent_card_payments_of_one_user_cannot_all_slip_under_the_declines
     def charge(payment_id):
         try:
             start.wait(timeout=10)
-            services.payment_charge_card(payment_id=payment_id)
+            charges.payment_charge_card(payment_id=payment_id)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -25,10 +25,10 @@ from catalog.exceptions import OutOfStock
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
 from catalog.services.stock import stock_reserve, stock_sell
-from payments import services as payment_services
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
 from payments.models import Payment
 from payments.selectors import card_token_check
+from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.selectors import cart_raw_lines
 from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
@@ -160,7 +160,7 @@ def _payment_open(order: Order, *, user, card_token: str) -> Payment:
         method, extra = Payment.Method.WALLET, {}
     else:
         method, extra = Payment.Method.CARD, {"card_token": card_token}
-    payment = payment_services.payment_create(
+    payment = payment_create(
         user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total, method=method, **extra
     )
     Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
@@ -170,7 +170,7 @@ def _payment_open(order: Order, *, user, card_token: str) -> Payment:
 def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> None:
     """Debit the wallet (the payments handler marks the order paid in this transaction), then sell the stock."""
     try:
-        payment_services.payment_pay_with_wallet(payment_id=payment.id)
+        payment_pay_with_wallet(payment_id=payment.id)
     except WalletNotFound:
         raise InsufficientFunds(
             _("You have no %(currency)s wallet to pay from. Open one and add money, or pay by card.")
@@ -186,7 +186,7 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> Pl
 
     A declined card puts the cart back as it was: the shopper is invited to pay another way.
     """
-    payment = payment_services.payment_charge_card(payment_id=payment.id)
+    payment = payment_charge_card(payment_id=payment.id)
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
     if result.outcome == PlaceOutcome.DECLINED:

@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.services.stock import stock_restock
-from payments import services as payment_services
 from payments.exceptions import PaymentErrorCode
 from payments.models import Payment
+from payments.services.refunds import payment_refund
 from shop.core.tasks import task_enqueue_on_commit
 from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest
 from shop.orders.services.outbox import outbox_email_queue
@@ -68,7 +68,7 @@ def order_payment_succeeded(payment) -> None:
 def payment_late_refund(*, payment_id: int, number: str) -> None:
     """Give back a payment that succeeded for an already cancelled order (idempotent per reference)."""
     payment = Payment.objects.get(pk=payment_id)
-    payment_services.payment_refund(
+    payment_refund(
         payment_id=payment_id, amount=payment.amount, reference=f"{number}-late-refund",
         reason="payment succeeded after the order was cancelled",
     )

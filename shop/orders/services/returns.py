@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from payments import services as payment_services
+from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderNotFound, ReturnInvalid
 from shop.orders.models import Order, ReturnLine, ReturnRequest
@@ -87,7 +87,7 @@ def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> R
         order_refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"
     approved = _("Return %(id)s approved") % {"id": request.pk}
-    payment_services.payment_refund(
+    payment_refund(
         payment_id=order.payment_id, amount=amount, reference=reference,
         reason=f"{approved}: {reason}" if reason else approved,
         actor=signed_in_actor(actor),

@@ -18,9 +18,10 @@ from djmoney.money import Money
 
 from catalog.services.recommendations import product_purchase_record
 from catalog.services.stock import stock_commit_sale, stock_release
-from payments import services as payment_services
 from payments.exceptions import PaymentInProgress
 from payments.models import Payment
+from payments.services.charges import payment_void
+from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderErrorCode, PaymentBeingConfirmed
 from shop.orders.models import Order, OrderEvent, OutboxEmail
@@ -125,7 +126,7 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: 
             # A card payment not yet sent (pending, or held for fraud review) must never be
             # charged for a cancelled order: void it in the same transaction.
             try:
-                payment_services.payment_void(payment_id=order.payment_id, reason=str(reason))
+                payment_void(payment_id=order.payment_id, reason=str(reason))
             except PaymentInProgress:
                 raise PaymentBeingConfirmed()
         stock_release(reference=order.number, actor=actor, reason=str(reason))
@@ -177,7 +178,7 @@ def order_refund(*, order_id: int, actor=None, reason: str = "") -> Order:
         amount = order.total - order.refunded_total
         order_refund_check(order, amount)
         reference = f"{order.number}-refund"
-    payment_services.payment_refund(
+    payment_refund(
         payment_id=order.payment_id, amount=amount, reference=reference,
         reason=str(reason or _("Full refund")), actor=signed_in_actor(actor),
     )
