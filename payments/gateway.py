@@ -53,6 +53,23 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"
 
 
+class ProviderStatus(StrEnum):
+    """The status of a charge, payout or refund in the provider's own answers and events."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ProviderEvent(StrEnum):
+    """The webhook event types the shop acts on; any other type is recorded and ignored."""
+
+    CHARGE_SUCCEEDED = "charge.succeeded"
+    CHARGE_FAILED = "charge.failed"
+    PAYOUT_SUCCEEDED = "payout.succeeded"
+    PAYOUT_FAILED = "payout.failed"
+    REFUND_SUCCEEDED = "refund.succeeded"
+
+
 class PaymentAttemptError(models.TextChoices):
     """The error codes the shop itself sets on an attempt or on a payment's, payout's or refund's
     `last_error_code`; a decline code the provider sends (`card_declined`, ...) is kept as it came."""
@@ -272,10 +289,10 @@ class HttpGateway(Gateway):
         obj = data.get(object_key) if isinstance(data.get(object_key), dict) else data
         provider_id = str(obj.get("id", "")) if isinstance(obj, dict) else ""
         if 200 <= status < 300:
-            if obj.get("status") == "failed":
+            if obj.get("status") == ProviderStatus.FAILED:
                 code = obj.get("failure_code") or PaymentAttemptError.DECLINED
                 return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=code, **common)
-            if obj.get("status") == "succeeded" and provider_id:
+            if obj.get("status") == ProviderStatus.SUCCEEDED and provider_id:
                 return GatewayResult(Outcome.SUCCEEDED, provider_id, **common)
             # A 2xx that is not the provider's object (a proxy page, a wrong URL): it may have charged.
             return GatewayResult(
@@ -340,9 +357,9 @@ class HttpGateway(Gateway):
             return GatewayResult(Outcome.UNKNOWN, error_code=PaymentAttemptError.UNREACHABLE, error=error, **common)
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         provider_id = str(data.get("id", ""))
-        if status == 200 and provider_id and data.get("status") == "succeeded":
+        if status == 200 and provider_id and data.get("status") == ProviderStatus.SUCCEEDED:
             return GatewayResult(Outcome.SUCCEEDED, provider_id, **common)
-        if status == 200 and provider_id and data.get("status") == "failed":
+        if status == 200 and provider_id and data.get("status") == ProviderStatus.FAILED:
             code = data.get("failure_code") or PaymentAttemptError.DECLINED
             return GatewayResult(Outcome.DECLINED, provider_id, error_code=code, error=code, **common)
         if status == 200:

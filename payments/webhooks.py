@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from payments.exceptions import WebhookSignatureInvalid
 from payments.services.webhooks import webhook_event_apply
+from shop.core.exceptions import CoreErrorCode
 
 SIGNATURE_HEADER = "PSP-Signature"
 TOLERANCE_SECONDS = 300
@@ -67,6 +68,6 @@ def psp_webhook(request):
     except ValueError:
         event = None
     if not isinstance(event, dict) or not event.get("id") or not isinstance(event.get("data", {}), dict):
-        return JsonResponse({"code": "invalid", "detail": _("Malformed event.")}, status=400)
+        return JsonResponse({"code": CoreErrorCode.INVALID, "detail": _("Malformed event.")}, status=400)
     result = webhook_event_apply(event=event)
     return JsonResponse({"received": True, "result": result})

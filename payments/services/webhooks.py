@@ -5,7 +5,7 @@ import uuid
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext_lazy as _
 
-from payments.gateway import Outcome, get_gateway
+from payments.gateway import Outcome, ProviderEvent, get_gateway
 from payments.models import (
     Payment,
     PaymentAttempt,
@@ -55,7 +55,7 @@ def webhook_event_apply(*, event: dict) -> WebhookResult:
     data = event.get("data") or {}
     key = str(data.get("idempotency_key") or "")
     confirmation = None
-    if event_type in ("charge.failed", "payout.failed") and not WebhookEvent.objects.filter(event_id=event_id).exists():
+    if event_type in (ProviderEvent.CHARGE_FAILED, ProviderEvent.PAYOUT_FAILED) and not WebhookEvent.objects.filter(event_id=event_id).exists():
         confirmation = _webhook_failure_confirm(event_type=event_type, key=key)
     with transaction.atomic():
         try:
@@ -72,7 +72,7 @@ def webhook_event_apply(*, event: dict) -> WebhookResult:
 def _webhook_failure_confirm(*, event_type: str, key: str):
     """The provider's current answer for the payment or payout a failure event names; None when it is final here."""
     gateway = get_gateway()
-    if event_type == "charge.failed":
+    if event_type == ProviderEvent.CHARGE_FAILED:
         payment = Payment.objects.filter(provider_key=key).first() if key else None
         if payment is None or payment.is_final:
             return None
@@ -105,24 +105,27 @@ def _webhook_outcome(*, succeeded: bool, data: dict, confirmation) -> dict | Non
 
 
 def _webhook_event_settle(*, event_type: str, data: dict, key: str, confirmation) -> WebhookResult:
-    kind, _dot, what = event_type.partition(".")
-    if kind == "charge" and what in ("succeeded", "failed"):
+    if event_type in (ProviderEvent.CHARGE_SUCCEEDED, ProviderEvent.CHARGE_FAILED):
         payment = Payment.objects.filter(provider_key=key).first() if key else None
         if payment is None:
             return WebhookResult.IGNORED
-        settle = _webhook_outcome(succeeded=what == "succeeded", data=data, confirmation=confirmation)
+        settle = _webhook_outcome(
+            succeeded=event_type == ProviderEvent.CHARGE_SUCCEEDED, data=data, confirmation=confirmation
+        )
         if settle is None:
             return WebhookResult.UNCONFIRMED
         return WebhookResult(payment_settle(payment_id=payment.pk, notify_on_failure=True, **settle).status)
-    if kind == "payout" and what in ("succeeded", "failed"):
+    if event_type in (ProviderEvent.PAYOUT_SUCCEEDED, ProviderEvent.PAYOUT_FAILED):
         withdrawal = Withdrawal.objects.filter(uid=_uid_from_key(key, "payout-")).first() if key else None
         if withdrawal is None:
             return WebhookResult.IGNORED
-        settle = _webhook_outcome(succeeded=what == "succeeded", data=data, confirmation=confirmation)
+        settle = _webhook_outcome(
+            succeeded=event_type == ProviderEvent.PAYOUT_SUCCEEDED, data=data, confirmation=confirmation
+        )
         if settle is None:
             return WebhookResult.UNCONFIRMED
         return WebhookResult(withdrawal_settle(withdrawal_id=withdrawal.pk, **settle).status)
-    if event_type == "refund.succeeded":
+    if event_type == ProviderEvent.REFUND_SUCCEEDED:
         refund = Refund.objects.filter(uid=_uid_from_key(key, "refund-")).first() if key else None
         if refund is None:
             return WebhookResult.IGNORED
