@@ -20,7 +20,6 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
-from payments.adjustments import wallet_adjust
 from payments.admin_records import ReadOnlyAdminMixin
 from payments.audit import audit_record
 from payments.models import (
@@ -34,6 +33,7 @@ from payments.models import (
     Wallet,
 )
 from payments.reconciliation.items import reconciliation_item_resolve
+from payments.services.adjustments import wallet_adjust
 from payments.services.holds import payment_hold_refuse, payment_hold_release
 from payments.services.refunds import payment_refund
 from payments.services.sweep import payment_retry
