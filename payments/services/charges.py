@@ -174,10 +174,11 @@ def payment_charge_card(*, payment_id: int) -> Payment:
         # If this process dies mid-call, the retry sweep picks the payment up after the lease.
         payment.next_retry_at = timezone.now() + call_lease()
         payment.save(update_fields=["status", "attempt_count", "next_retry_at", "updated_at"])
-    return _payment_charge(payment=payment)
+    return payment_charge_send(payment=payment)
 
 
-def _payment_charge(*, payment: Payment) -> Payment:
+def payment_charge_send(*, payment: Payment, notify_on_failure: bool = False) -> Payment:
+    """Send one charge for a claimed payment (outside any transaction) and settle it by the answer."""
     result = get_gateway().charge(
         idempotency_key=payment.provider_key,
         amount=payment.amount,
@@ -192,6 +193,7 @@ def _payment_charge(*, payment: Payment) -> Payment:
         provider_id=result.provider_id or "",
         error_code=result.error_code or "",
         error=result.error or "",
+        notify_on_failure=notify_on_failure,
     )
 
 

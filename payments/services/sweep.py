@@ -15,7 +15,7 @@ from payments.models import (
     Withdrawal,
 )
 from payments.services.attempts import attempt_record, round_claim
-from payments.services.charges import payment_settle
+from payments.services.charges import payment_charge_send, payment_settle
 from payments.services.notifications import payment_failure_notify_pending
 from payments.services.payouts import withdrawal_retry_claimed
 from payments.services.refunds import refund_retry_claimed
@@ -81,22 +81,7 @@ def _payment_retry_claimed(payment: Payment) -> Payment:
             error="the provider has no charge for this payment after the last attempt",
             notify_on_failure=True,
         )
-    result = gateway.charge(
-        idempotency_key=payment.provider_key,
-        amount=payment.amount,
-        token=payment.card_token,
-        reference=payment.reference,
-        description=f"{payment.get_purpose_display()} {payment.reference}",
-    )
-    attempt_record(kind=PaymentAttempt.Kind.CHARGE, result=result, payment=payment)
-    return payment_settle(
-        payment_id=payment.pk,
-        outcome=result.outcome,
-        provider_id=result.provider_id or "",
-        error_code=result.error_code or "",
-        error=result.error or "",
-        notify_on_failure=True,
-    )
+    return payment_charge_send(payment=payment, notify_on_failure=True)
 
 
 def _round_claim_next(due):
