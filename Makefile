@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:
-#   make run   - install, migrate, load demo data, serve http://127.0.0.1:8000 (SQLite, eager Celery)
+#   make run   - install, migrate, load demo data, then serve http://127.0.0.1:8000 with a Celery
+#                worker and beat on an embedded broker (SQLite, var/broker); one Ctrl-C stops all
 #   make test  - install the dev tools too and run the whole test suite (SQLite by default;
 #                PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 # requirements.txt is what production runs; requirements-dev.txt adds test, lint and browser tools.
@@ -33,7 +34,7 @@ demo: install
 	$(PY) manage.py load_demo_data
 
 run: demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py runshop $(HOST):$(PORT)
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

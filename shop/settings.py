@@ -127,7 +127,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE makes a write transaction take the lock at BEGIN, so two
     # writers queue instead of failing with "database is locked" mid-way.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    # WAL lets readers (the web server) go on while a writer (the worker under `runshop`) commits;
+    # the busy timeout makes a second writer wait instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     # The test database is a file, not shared-cache memory: threads of the live
     # server (and the sandbox's webhook sender) then wait on the busy timeout
     # instead of failing at once with "database table is locked".
@@ -162,32 +170,48 @@ else:
         }
     }
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The broker: Redis when REDIS_URL is set. Without it, `manage.py runshop` (`make run`) gives its
+# web server and worker kombu's filesystem transport (`filesystem://`, folders under
+# EMBEDDED_BROKER_DIR), which needs no server; anything else (tests, a plain `runserver`, the shell)
+# has the in-process `memory://` broker and runs tasks eagerly.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "memory://"
+EMBEDDED_BROKER_DIR = Path(os.environ.get("EMBEDDED_BROKER_DIR", "") or BASE_DIR / "var" / "broker")
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", CELERY_BROKER_URL.startswith("memory://"))
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "shop"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # One folder is both the producers' "out" and the worker's "in": every process sends and reads there.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(EMBEDDED_BROKER_DIR / "messages"),
+        "data_folder_out": str(EMBEDDED_BROKER_DIR / "messages"),
+        "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
+        "processed_folder": str(EMBEDDED_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# The beat schedule lives here, in code; django-celery-beat's database
-# scheduler loads it into its tables so staff can see and pause it in admin.
+# How often beat runs the sweeps (stuck payments, expired reservations, the outbox).
+BEAT_SWEEP_SECONDS = int(os.environ.get("BEAT_SWEEP_SECONDS", "60"))
+# The beat schedule lives here, in code; a post_migrate handler (shop.apps) and django-celery-beat's
+# database scheduler load it into its tables, so staff see and can pause it in admin from the start.
 CELERY_BEAT_SCHEDULE = {
     "retry-stuck-payments": {
         "task": "payments.tasks.retry_stuck_payments",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=BEAT_SWEEP_SECONDS),
     },
     "expire-reservations": {
         "task": "shop.orders.tasks.expire_reservations",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=BEAT_SWEEP_SECONDS),
     },
     "drain-outbox": {
         "task": "shop.orders.tasks.drain_outbox",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=BEAT_SWEEP_SECONDS),
     },
     "prune-idempotency-keys": {
         "task": "payments.tasks.prune_idempotency_keys",
@@ -333,9 +357,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # only when asked for explicitly (a staging machine, the benchmark), because anyone
 # could then fund a wallet with a test token.
 PSP_SANDBOX_ENABLED = env_bool("PSP_SANDBOX_ENABLED", DEBUG)
-# Default: the sandbox mounted on the development server itself.
+# The shop's public address, for links in e-mails; empty: links are relative.
+# `manage.py runshop` sets it to the address it serves on when it is unset.
+SITE_URL = os.environ.get("SITE_URL", "")
+# Default: the sandbox mounted on the shop itself, at the address it serves on.
 PAYMENT_GATEWAY_URL = os.environ.get(
-    "PAYMENT_GATEWAY_URL", "http://127.0.0.1:8000/psp-sandbox/" if PSP_SANDBOX_ENABLED else ""
+    "PAYMENT_GATEWAY_URL",
+    f"{(SITE_URL or 'http://127.0.0.1:8000').rstrip('/')}/psp-sandbox/" if PSP_SANDBOX_ENABLED else "",
 )
 PAYMENT_WEBHOOK_SECRET = os.environ.get(
     "PAYMENT_WEBHOOK_SECRET", "whsec_dev_only" if PSP_SANDBOX_ENABLED else ""
@@ -363,6 +391,8 @@ PSP_SANDBOX_WEBHOOKS_ENABLED = env_bool("PSP_SANDBOX_WEBHOOKS_ENABLED", True)
 PAYMENT_CONNECT_TIMEOUT = float(os.environ.get("PAYMENT_CONNECT_TIMEOUT", "2"))
 PAYMENT_READ_TIMEOUT = float(os.environ.get("PAYMENT_READ_TIMEOUT", "3"))
 PAYMENT_MAX_ATTEMPTS = int(os.environ.get("PAYMENT_MAX_ATTEMPTS", "6"))
+# The first retry backoff of a payment, payout or refund; it doubles per attempt (capped at an hour).
+PAYMENT_RETRY_BASE_SECONDS = int(os.environ.get("PAYMENT_RETRY_BASE_SECONDS", "30"))
 RESERVATION_MINUTES = int(os.environ.get("RESERVATION_MINUTES", "15"))
 # The most one wallet deposit may be, in the wallet's own currency.
 WALLET_MAX_DEPOSIT = Decimal(os.environ.get("WALLET_MAX_DEPOSIT", "10000.00"))
@@ -376,8 +406,6 @@ IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"
 # --- orders, catalog -------------------------------------------------------------
 # An outbox row (e-mail, late refund) is tried this many times before it is left for staff.
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "20"))
-# The shop's public address, for links in e-mails; empty: links are relative.
-SITE_URL = os.environ.get("SITE_URL", "")
 # How long a search's or listing's facet counts are cached.
 CATALOG_FACETS_CACHE_SECONDS = int(os.environ.get("CATALOG_FACETS_CACHE_SECONDS", "120"))
 

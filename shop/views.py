@@ -1,5 +1,6 @@
 """Project-level views: health check, currency switcher, error pages."""
 
+import os
 import time
 
 from django.conf import settings
@@ -36,6 +37,11 @@ def _check_broker() -> str:
     broker = settings.CELERY_BROKER_URL
     if broker.startswith("memory://"):
         return "eager" if settings.CELERY_TASK_ALWAYS_EAGER else "memory"
+    if broker.startswith("filesystem://"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"]
+        if not os.access(folder, os.W_OK):
+            raise OSError(f"the embedded broker's folder {folder} is not writable")
+        return "ok"
     import redis
 
     client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)

@@ -66,3 +66,30 @@ def test_deploy_check_is_clean_with_production_settings():
 def test_migrations_match_models():
     result = _manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SHOW_EMBEDDED = (
+    "from django.conf import settings as s; "
+    "print(s.PAYMENT_GATEWAY_URL, s.CELERY_BROKER_URL, s.CELERY_TASK_ALWAYS_EAGER, "
+    "s.CELERY_BROKER_TRANSPORT_OPTIONS.get('data_folder_in'), s.CELERY_BROKER_TRANSPORT_OPTIONS.get('data_folder_out'))"
+)
+
+
+def test_embedded_default_runs_tasks_eagerly_and_charges_the_sandbox_on_port_8000():
+    result = _manage("shell", "-c", SHOW_EMBEDDED, CELERY_BROKER_URL="", SITE_URL="", CELERY_TASK_ALWAYS_EAGER="")
+    assert result.stdout.strip().splitlines()[-1].split() == ["http://127.0.0.1:8000/psp-sandbox/", "memory://", "True", "None", "None"], (
+        result.stdout + result.stderr
+    )
+
+
+def test_runshop_environment_uses_the_filesystem_broker_and_the_sandbox_on_the_address_served(tmp_path):
+    """What runshop gives its children: a real broker in one shared folder, the gateway where the shop serves."""
+    result = _manage(
+        "shell", "-c", SHOW_EMBEDDED,
+        CELERY_BROKER_URL="filesystem://", CELERY_TASK_ALWAYS_EAGER="", EMBEDDED_BROKER_DIR=str(tmp_path),
+        SITE_URL="http://127.0.0.1:8311",
+    )  # fmt: skip
+    folder = str(tmp_path / "messages")
+    assert result.stdout.strip().splitlines()[-1].split() == ["http://127.0.0.1:8311/psp-sandbox/", "filesystem://", "False", folder, folder], (
+        result.stdout + result.stderr
+    )

@@ -16,7 +16,6 @@ from payments.models import (
 )
 from shop.core.money import minor_unit_quantum
 
-RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
 
 
@@ -31,12 +30,15 @@ def amount_check(amount: Money) -> None:
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff with jitter: 30 s * 2^(n-1), capped at RETRY_MAX_SECONDS, then half to all of it.
+    """Exponential backoff with jitter: PAYMENT_RETRY_BASE_SECONDS (30 s) * 2^(n-1), capped at
+    RETRY_MAX_SECONDS, then half to all of it.
 
     The cap is what keeps an unknown payment, payout or refund being looked up
     (at most hourly) however many attempts it has had.
     """
-    ceiling = min(RETRY_BASE_SECONDS * (2 ** min(max(attempt - 1, 0), 16)), RETRY_MAX_SECONDS)
+    ceiling = min(
+        settings.PAYMENT_RETRY_BASE_SECONDS * (2 ** min(max(attempt - 1, 0), 16)), RETRY_MAX_SECONDS
+    )
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not crypto
 
 

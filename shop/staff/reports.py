@@ -86,8 +86,18 @@ def orders_by_status() -> list[dict]:
 
 
 def payments_stuck(*, limit: int = 20):
-    """Payments in `unknown` (the provider's answer is missing), oldest first, and how many there are."""
-    qs = Payment.objects.filter(status=Payment.Status.UNKNOWN).select_related("user").order_by("created_at")
+    """Payments still waiting on the provider after a call gave no final answer, oldest first, and how many.
+
+    That is every `unknown` payment, and every `processing` one whose call
+    failed (it waits for a retry) or whose retry is overdue (its process died,
+    or no worker runs); a `processing` payment in its first call is not stuck.
+    """
+    retrying = Q(last_error_code__gt="") | Q(next_retry_at__lte=timezone.now())
+    qs = (
+        Payment.objects.filter(Q(status=Payment.Status.UNKNOWN) | Q(retrying, status=Payment.Status.PROCESSING))
+        .select_related("user")
+        .order_by("created_at")
+    )
     return qs[:limit], qs.count()
 
 

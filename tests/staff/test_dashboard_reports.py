@@ -142,3 +142,43 @@ def test_turnover_averages_every_days_closing_stock_and_keeps_dead_stock():
     assert rows[p.sku].average_stock == Decimal("9.67") and rows[p.sku].turnover == Decimal("0.72")
     assert (rows[q.sku].sold, rows[q.sku].average_stock, rows[q.sku].turnover) == (0, Decimal("6.00"), Decimal("0.00"))
     assert [t.sku for t in reports.inventory_slowest(start=d1, end=d3)] == [q.sku, p.sku]
+
+
+@pytest.mark.django_db
+def test_dashboard_counts_deposits_stuck_in_processing_when_the_provider_is_unreachable(support, settings):
+    """Three deposits whose provider could not be reached (processing, waiting for a retry) are stuck, as is
+    an unknown one; a payment in its first provider call is not. The dashboard's link lists exactly them."""
+    from payments.models import Wallet
+    from payments.services import wallets
+
+    settings.PAYMENT_GATEWAY_URL = "http://127.0.0.1:9/psp-sandbox/"  # nothing listens: connection refused
+    user = shopper_new(funds="1.00")
+    wallet = Wallet.objects.get(user=user, currency="USD")
+    deposits = [
+        wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("5.00", "USD"), card_token="tok_ok", user=user)
+        for _ in range(3)
+    ]
+    assert {p.status for p in deposits} == {Payment.Status.PROCESSING}
+    unknown = Payment.objects.create(
+        user=user, purpose=Payment.Purpose.ORDER, reference="SO-UNKNOWN-1", method=Payment.Method.CARD,
+        amount=Money("4.00", "USD"), status=Payment.Status.UNKNOWN, provider_key=f"payment-{uuid.uuid4()}",
+    )  # fmt: skip
+    in_flight = Payment.objects.create(
+        user=user, purpose=Payment.Purpose.ORDER, reference="SO-IN-FLIGHT", method=Payment.Method.CARD,
+        amount=Money("3.00", "USD"), status=Payment.Status.PROCESSING, provider_key=f"payment-{uuid.uuid4()}",
+        next_retry_at=timezone.now() + timedelta(seconds=35),
+    )  # fmt: skip
+
+    page = support.get("/admin/staff/dashboard/")
+    assert page.status_code == 200
+    assert page.context["stuck_count"] == 4
+    assert {p.pk for p in page.context["stuck"]} == {*(p.pk for p in deposits), unknown.pk}
+    assert "4 payments stuck (processing or unknown)" in page.content.decode()
+
+    # An in-flight payment whose lease ran out (its process died) is stuck too.
+    Payment.objects.filter(pk=in_flight.pk).update(next_retry_at=timezone.now() - timedelta(seconds=1))
+    assert reports.payments_stuck()[1] == 5
+
+    listed = support.get("/admin/payments/payment/", {"status__in": "processing,unknown"})
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == 5
