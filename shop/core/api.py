@@ -197,5 +197,5 @@ def paginated(serializer_class, *, name: str | None = None, **extra_fields):
         "results": serializer_class(many=True),
         **extra_fields,
     }
-    base = serializer_class.__name__.removesuffix("Serializer")
+    base = serializer_class.__name__.removesuffix("Serializer").removesuffix("Output")
     return type(name or f"Paginated{base}List", (serializers.Serializer,), fields)

@@ -1,10 +1,83 @@
-"""OpenAPI generation (drf-spectacular): the shared error answers of every operation."""
+"""OpenAPI generation (drf-spectacular): the contract mobile clients are generated from.
 
+- ShopAutoSchema documents the shared error answers of every operation,
+  marks every request body required, bounds path ids, names components
+  after the resource (`Wallet`, not `WalletOutput`/`WalletRequest`), and
+  warns (so `spectacular --fail-on-warn` fails) when an operation has no
+  explicit operation_id or no description.
+- `error_responses(...)` documents an operation's own error answers (402,
+  409, ...) with the codes a client can get, one example per code.
+- `postprocess_schema` (a POSTPROCESSING_HOOK) names the error-code enum
+  `ErrorCode` and merges allauth's headless "app" endpoints (sign up,
+  verify e-mail, log in, session, log out) into the same schema.
+"""
+
+import copy
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import TextChoices
 from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationScheme
+from drf_spectacular.drainage import warn
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import is_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework.permissions import AllowAny
 
 from shop.core.api import ErrorSerializer
+from shop.core.exceptions import CoreErrorCode
+
+DB_ID_MAX = 2**63 - 1  # ids in paths: positive 64-bit keys (a bigger number is no row at all)
+
+# What each shared error status means, and the codes it carries.
+_ERROR_STATUS = {
+    400: ("Invalid input: `field` names the first field at fault, `errors` lists all.", [CoreErrorCode.INVALID]),
+    401: ("Not signed in, or the session token expired: sign in again.", [CoreErrorCode.NOT_AUTHENTICATED]),
+    402: ("The payment was refused.", []),
+    403: ("Signed in, but not allowed to do this.", [CoreErrorCode.PERMISSION_DENIED]),
+    404: ("Not found (another user's object is a 404 too), or a page past the end.", [CoreErrorCode.NOT_FOUND]),
+    409: ("Conflict with the current state.", [CoreErrorCode.CONFLICT]),
+    415: ("The body is not JSON: the API accepts `application/json` only.", [CoreErrorCode.UNSUPPORTED_MEDIA_TYPE]),
+    429: ("Too many requests: wait `retry_after` seconds.", [CoreErrorCode.THROTTLED]),
+    503: ("Temporarily unavailable: try again later.", []),
+}
+
+CURRENCY_PARAMETER = OpenApiParameter(
+    "currency",
+    str,
+    OpenApiParameter.QUERY,
+    enum=list(settings.CURRENCIES),
+    description="Show prices in this currency (default: the session's choice, else the shop's currency).",
+)
+
+
+def error_response(status: int, codes: Iterable[TextChoices] = ()) -> OpenApiResponse:
+    """An error answer with status `status`, naming `codes` (enum members) with one example each."""
+    description, default_codes = _ERROR_STATUS.get(status, ("Error.", []))
+    codes = list(codes) or default_codes
+    if codes:
+        description += " Codes: " + ", ".join(f"`{code.value}`" for code in codes) + "."
+    examples = [
+        OpenApiExample(
+            code.value,
+            value={"code": code.value, "detail": str(code.label)},
+            response_only=True,
+            status_codes=[str(status)],
+        )
+        for code in codes
+    ]
+    return OpenApiResponse(ErrorSerializer, description=description, examples=examples)
+
+
+def error_responses(*statuses: int, codes: dict[int, Iterable[TextChoices]] | None = None) -> dict:
+    """Responses for extend_schema: `error_responses(404, codes={409: [OrderErrorCode.OUT_OF_STOCK]})`.
+
+    Statuses named only positionally carry the shared codes of `_ERROR_STATUS`;
+    400, 401, 403, 404, 415 and 429 are added by ShopAutoSchema anyway.
+    """
+    codes = codes or {}
+    return {status: error_response(status, codes.get(status, ())) for status in sorted({*statuses, *codes})}
 
 
 class SessionTokenAuthenticationScheme(XSessionTokenAuthenticationScheme):
@@ -14,22 +87,166 @@ class SessionTokenAuthenticationScheme(XSessionTokenAuthenticationScheme):
 
 
 class ShopAutoSchema(AutoSchema):
-    """Documents the shared error answers every operation can give, beside its own.
+    """The shop's conventions for every operation (see the module docstring).
 
-    400 (invalid body or query), 401/403 (not signed in / not allowed) unless
-    the view is open to all, 404 (objects in the path, pages past the end),
-    429 (throttled). Errors of one operation (402, 409, ...) are declared on
-    its view with extend_schema; the body is always shop.core.api.ErrorSerializer.
+    Shared error answers: 400 (invalid body or query), 401/403 (not signed in /
+    not allowed) unless the view is open to all, 404 (objects in the path,
+    pages past the end), 415 (a body that is not JSON), 429 (throttled).
+    Errors of one operation (402, 409, ...) are declared on its view with
+    `error_responses`; the body is always shop.core.api.ErrorSerializer.
     """
+
+    def get_operation_id(self) -> str:
+        # Reached only when extend_schema(operation_id=...) was not given: generated
+        # clients name their functions after it, so it is chosen, never derived.
+        operation_id = super().get_operation_id()
+        warn(f"{self.method} {self.path} has no explicit operation_id (derived: {operation_id!r})")
+        return operation_id
+
+    def get_description(self) -> str:
+        description = super().get_description()
+        if not description:
+            warn(f"{self.method} {self.path} has no description")
+        return description
+
+    def get_serializer_name(self, serializer, direction) -> str:
+        # The component is named after what it describes: WalletOutput -> Wallet.
+        return super().get_serializer_name(serializer, direction).removesuffix("Output")
+
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body is not None:
+            # A client always sends the JSON object (an empty one where every field is optional).
+            body["required"] = True
+        return body
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        if self.method == "PATCH" and is_serializer(serializer) and not getattr(serializer, "partial_on_patch", True):
+            # The view validates this PATCH body whole (e.g. a line's new quantity): document it whole.
+            self.method = "PUT"
+            try:
+                return super()._get_request_for_media_type(serializer, direction)
+            finally:
+                self.method = "PATCH"
+        return super()._get_request_for_media_type(serializer, direction)
+
+    def _resolve_path_parameters(self, variables):
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            schema = parameter["schema"]
+            if schema.get("type") == "integer":
+                schema.setdefault("minimum", 1)
+                schema.setdefault("maximum", DB_ID_MAX)
+                schema["format"] = "int64"
+        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        codes = ["400", "429"]
+        statuses = [400, 429]
         if not all(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
-            codes += ["401", "403"]
+            statuses += [401, 403]
         if "{" in self.path or self.method == "GET":
-            codes.append("404")
-        for code in codes:
-            if code not in responses:
-                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+            statuses.append(404)
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+            statuses.append(415)
+        for status in statuses:
+            if str(status) not in responses:
+                responses[str(status)] = self._get_response_for_code(error_response(status), str(status), direction=direction)
         return responses
+
+
+# --- post-processing --------------------------------------------------------------
+
+# allauth's headless endpoints a mobile app signs in with: (path, method) -> (operationId, summary).
+AUTH_OPERATIONS = {
+    ("/_allauth/{client}/v1/auth/signup", "post"): "auth_signup",
+    ("/_allauth/{client}/v1/auth/email/verify", "post"): "auth_email_verify",
+    ("/_allauth/{client}/v1/auth/login", "post"): "auth_login",
+    ("/_allauth/{client}/v1/auth/session", "get"): "auth_session",
+    ("/_allauth/{client}/v1/auth/session", "delete"): "auth_logout",
+}
+AUTH_TAG = "auth"
+_REF = re.compile(r"^#/components/(\w+)/([\w.-]+)$")
+
+
+def postprocess_schema(result, generator, request, public):
+    """POSTPROCESSING_HOOK (after drf-spectacular's enum hook): stable enum names, allauth's app endpoints."""
+    _rename_component(result, "schemas", "CodeEnum", "ErrorCode")
+    _merge_allauth_app_endpoints(result)
+    return result
+
+
+def _rename_component(spec: dict, kind: str, old: str, new: str) -> None:
+    components = spec.get("components", {}).get(kind, {})
+    if old not in components:
+        return
+    components[new] = components.pop(old)
+    old_ref, new_ref = f"#/components/{kind}/{old}", f"#/components/{kind}/{new}"
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("$ref") == old_ref:
+                node["$ref"] = new_ref
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    spec["components"][kind] = dict(sorted(components.items()))
+
+
+def _merge_allauth_app_endpoints(spec: dict) -> None:
+    """Copy AUTH_OPERATIONS from allauth's headless specification, for the `app` client."""
+    from allauth.headless.spec.internal.schema import get_schema
+
+    auth_spec = get_schema()
+    paths = {}
+    for (path, method), operation_id in AUTH_OPERATIONS.items():
+        operation = copy.deepcopy(auth_spec["paths"][path][method])
+        operation["parameters"] = [
+            parameter
+            for parameter in operation.get("parameters", [])
+            if parameter.get("$ref") != "#/components/parameters/Client"
+        ]
+        if not operation["parameters"]:
+            del operation["parameters"]
+        operation["operationId"] = operation_id
+        operation["tags"] = [AUTH_TAG]
+        operation["summary"] = operation.get("summary", "").strip()
+        operation["security"] = [{}]  # the session token is the operation's own header parameter
+        paths.setdefault(path.replace("{client}", "app"), {})[method] = operation
+    components = spec.setdefault("components", {})
+    for kind, name in sorted(_referenced_components(paths, auth_spec)):
+        target = components.setdefault(kind, {})
+        if name in target and target[name] != auth_spec["components"][kind][name]:
+            warn(f"allauth component {kind}/{name} collides with the shop's own")
+        target[name] = auth_spec["components"][kind][name]
+    spec["paths"].update(paths)
+    tags = spec.setdefault("tags", [])
+    if not any(tag["name"] == AUTH_TAG for tag in tags):
+        tags.append(
+            {
+                "name": AUTH_TAG,
+                "description": "Sign up, verify the e-mail, log in and out with allauth's headless API "
+                "(`app` client): the answer's `meta.session_token` goes in the X-Session-Token header.",
+            }
+        )
+
+
+def _referenced_components(node, auth_spec: dict, seen: set | None = None) -> set[tuple[str, str]]:
+    """Every (kind, name) of allauth's components that `node` refers to, transitively."""
+    seen = set() if seen is None else seen
+    if isinstance(node, dict):
+        match = _REF.match(node.get("$ref", "")) if isinstance(node.get("$ref"), str) else None
+        if match and match.groups() not in seen:
+            seen.add(match.groups())
+            kind, name = match.groups()
+            _referenced_components(auth_spec["components"][kind][name], auth_spec, seen)
+        for value in node.values():
+            _referenced_components(value, auth_spec, seen)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced_components(value, auth_spec, seen)
+    return seen
