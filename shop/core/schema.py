@@ -172,8 +172,21 @@ _REF = re.compile(r"^#/components/(\w+)/([\w.-]+)$")
 def postprocess_schema(result, generator, request, public):
     """POSTPROCESSING_HOOK (after drf-spectacular's enum hook): stable enum names, allauth's app endpoints."""
     _rename_component(result, "schemas", "CodeEnum", "ErrorCode")
+    _currency_parameters_as_enum_component(result)
     _merge_allauth_app_endpoints(result)
     return result
+
+
+def _currency_parameters_as_enum_component(spec: dict) -> None:
+    """`?currency=` parameters point at the one CurrencyEnum, so clients get one type, not one per operation."""
+    component = spec.get("components", {}).get("schemas", {}).get("CurrencyEnum")
+    if component is None:
+        return
+    for path_item in spec["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if sorted(parameter.get("schema", {}).get("enum") or []) == sorted(component["enum"]):
+                    parameter["schema"] = {"$ref": "#/components/schemas/CurrencyEnum"}
 
 
 def _rename_component(spec: dict, kind: str, old: str, new: str) -> None:
@@ -215,7 +228,7 @@ def _merge_allauth_app_endpoints(spec: dict) -> None:
         operation["operationId"] = operation_id
         operation["tags"] = [AUTH_TAG]
         operation["summary"] = operation.get("summary", "").strip()
-        operation["security"] = [{}]  # the session token is the operation's own header parameter
+        operation.pop("security", None)  # no scheme: the session token is the operation's own header
         paths.setdefault(path.replace("{client}", "app"), {})[method] = operation
     components = spec.setdefault("components", {})
     for kind, name in sorted(_referenced_components(paths, auth_spec)):
@@ -223,6 +236,7 @@ def _merge_allauth_app_endpoints(spec: dict) -> None:
         if name in target and target[name] != auth_spec["components"][kind][name]:
             warn(f"allauth component {kind}/{name} collides with the shop's own")
         target[name] = auth_spec["components"][kind][name]
+    _login_by_this_shops_methods(components["schemas"])
     spec["paths"].update(paths)
     tags = spec.setdefault("tags", [])
     if not any(tag["name"] == AUTH_TAG for tag in tags):
@@ -233,6 +247,23 @@ def _merge_allauth_app_endpoints(spec: dict) -> None:
                 "(`app` client): the answer's `meta.session_token` goes in the X-Session-Token header.",
             }
         )
+
+
+def _login_by_this_shops_methods(schemas: dict) -> None:
+    """allauth's Login offers every login method as anyOf, which generators drop: name this shop's."""
+    from allauth.account import app_settings as account_settings
+
+    methods = [method for method in ("email", "username", "phone") if method in account_settings.LOGIN_METHODS]
+    if "Login" not in schemas or not methods:
+        return
+    properties = {method: {"$ref": f"#/components/schemas/{method.title()}"} for method in methods}
+    properties["password"] = {"$ref": "#/components/schemas/Password"}
+    schemas["Login"] = {
+        "type": "object",
+        "description": "Log in with the password and " + " or ".join(methods) + ".",
+        "properties": properties,
+        "required": [*methods, "password"] if len(methods) == 1 else ["password"],
+    }
 
 
 def _referenced_components(node, auth_spec: dict, seen: set | None = None) -> set[tuple[str, str]]:
