@@ -207,4 +207,5 @@ def paginated(serializer_class, *, name: str | None = None, **extra_fields):
         **extra_fields,
     }
     base = serializer_class.__name__.removesuffix("Serializer").removesuffix("Output")
-    return type(name or f"Paginated{base}List", (serializers.Serializer,), fields)
+    # `paginated_by` tells shop.core.schema to document the page and page_size parameters.
+    return type(name or f"Paginated{base}List", (serializers.Serializer,), {**fields, "paginated_by": Pagination})

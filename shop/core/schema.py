@@ -25,7 +25,7 @@ from drf_spectacular.plumbing import is_serializer
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework.permissions import AllowAny
 
-from shop.core.api import ErrorSerializer
+from shop.core.api import ErrorSerializer, Pagination
 from shop.core.exceptions import CoreErrorCode
 
 DB_ID_MAX = 2**63 - 1  # ids in paths: positive 64-bit keys (a bigger number is no row at all)
@@ -103,6 +103,22 @@ class ShopAutoSchema(AutoSchema):
         warn(f"{self.method} {self.path} has no explicit operation_id (derived: {operation_id!r})")
         return operation_id
 
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        serializer = self.get_response_serializers()
+        pagination = getattr(serializer, "paginated_by", None)
+        if pagination is not None and self.method == "GET":
+            # A view paginating by hand (shop.core.api.paginated): its page parameters, bounded.
+            parameters = [
+                OpenApiParameter("page", int, OpenApiParameter.QUERY, description="A page number, from 1."),
+                OpenApiParameter(
+                    "page_size", int, OpenApiParameter.QUERY,
+                    description=f"Results per page, 1 to {pagination.max_page_size}.",
+                ),
+                *parameters,
+            ]
+        return parameters
+
     def get_description(self) -> str:
         description = super().get_description()
         if not description:
@@ -130,14 +146,15 @@ class ShopAutoSchema(AutoSchema):
                 self.method = "PATCH"
         return super()._get_request_for_media_type(serializer, direction)
 
-    def _resolve_path_parameters(self, variables):
-        parameters = super()._resolve_path_parameters(variables)
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
         for parameter in parameters:
-            schema = parameter["schema"]
-            if schema.get("type") == "integer":
-                schema.setdefault("minimum", 1)
-                schema.setdefault("maximum", DB_ID_MAX)
-                schema["format"] = "int64"
+            if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
+                parameter["schema"].update(minimum=1, maximum=DB_ID_MAX, format="int64")
+            if parameter["in"] == "query" and parameter["name"] in ("page", "page_size"):
+                parameter["schema"].setdefault("minimum", 1)
+                if parameter["name"] == "page_size":
+                    parameter["schema"].setdefault("maximum", Pagination.max_page_size)
         return parameters
 
     def _get_response_bodies(self, direction="response"):
@@ -166,6 +183,22 @@ AUTH_OPERATIONS = {
     ("/_allauth/{client}/v1/auth/session", "delete"): "auth_logout",
 }
 AUTH_TAG = "auth"
+_AUTHENTICATED = {
+    "status": 200,
+    "data": {
+        "user": {"id": 5, "display": "Alex", "email": "shopper@example.com", "has_usable_password": True},
+        "methods": [{"method": "password", "at": 1764497700.0, "email": "shopper@example.com"}],
+    },
+    "meta": {"is_authenticated": True, "session_token": "ufwcig0zen9skyd545jc0fkq813ghar2"},
+}
+_CREDENTIALS = {"email": "shopper@example.com", "password": "a-long-pass-123"}
+# Examples the shop adds to allauth's operations: operation_id -> {"request" or status: value}.
+AUTH_EXAMPLES = {
+    "auth_signup": {"request": _CREDENTIALS},
+    "auth_email_verify": {"request": {"key": "K3X9QF"}, "200": _AUTHENTICATED},
+    "auth_login": {"request": _CREDENTIALS, "200": _AUTHENTICATED},
+    "auth_session": {"200": _AUTHENTICATED},
+}
 _REF = re.compile(r"^#/components/(\w+)/([\w.-]+)$")
 
 
@@ -229,6 +262,7 @@ def _merge_allauth_app_endpoints(spec: dict) -> None:
         operation["tags"] = [AUTH_TAG]
         operation["summary"] = operation.get("summary", "").strip()
         operation.pop("security", None)  # no scheme: the session token is the operation's own header
+        _add_examples(operation, AUTH_EXAMPLES.get(operation_id, {}), auth_spec)
         paths.setdefault(path.replace("{client}", "app"), {})[method] = operation
     components = spec.setdefault("components", {})
     for kind, name in sorted(_referenced_components(paths, auth_spec)):
@@ -247,6 +281,22 @@ def _merge_allauth_app_endpoints(spec: dict) -> None:
                 "(`app` client): the answer's `meta.session_token` goes in the X-Session-Token header.",
             }
         )
+
+
+def _add_examples(operation: dict, examples: dict, auth_spec: dict) -> None:
+    """Put `examples` on the operation's request body ("request") and answers (by status), inlined."""
+
+    def inlined(node: dict) -> dict:
+        match = _REF.match(node.get("$ref", ""))
+        return copy.deepcopy(auth_spec["components"][match[1]][match[2]]) if match else node
+
+    for key, value in examples.items():
+        if key == "request":
+            target = operation["requestBody"] = inlined(operation["requestBody"])
+            target["required"] = True  # allauth needs the body (verify: the code) even where its spec says not
+        else:
+            target = operation["responses"][key] = inlined(operation["responses"][key])
+        target["content"]["application/json"]["examples"] = {"example": {"value": value}}
 
 
 def _login_by_this_shops_methods(schemas: dict) -> None:
