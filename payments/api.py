@@ -161,6 +161,7 @@ class PaymentOutput(serializers.Serializer):
     settled_at = serializers.DateTimeField(allow_null=True)
     attempts = AttemptOutput(many=True)
 
+    @extend_schema_field(MoneyField())
     def get_refunded_amount(self, payment) -> dict:
         return {"amount": str(payment.refunded_amount), "currency": payment.amount.currency.code}
 
