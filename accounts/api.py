@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.countries import COUNTRY_CODES
 from shop.core.api import Pagination
+from shop.core.schema import error_responses
 
 
 class MeOutput(serializers.Serializer):
@@ -43,14 +44,43 @@ def _me(user) -> dict:
     }
 
 
+ME_EXAMPLE = OpenApiExample(
+    "me",
+    value={
+        "id": 5,
+        "email": "shopper@example.com",
+        "full_name": "Alex Doe",
+        "preferred_language": "en",
+        "email_verified": True,
+        "is_staff": False,
+        "date_joined": "2026-11-01T09:00:00Z",
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+
+
 class MeApi(APIView):
     """The signed-in user's profile."""
 
-    @extend_schema(responses=MeOutput)
+    @extend_schema(
+        operation_id="me_get",
+        responses=MeOutput,
+        summary="The caller's profile",
+        description="The signed-in user's profile, with whether the e-mail is verified.",
+        examples=[ME_EXAMPLE],
+    )
     def get(self, request):
         return Response(MeOutput(_me(request.user)).data)
 
-    @extend_schema(request=MeInput, responses=MeOutput)
+    @extend_schema(
+        operation_id="me_update",
+        request=MeInput,
+        responses=MeOutput,
+        summary="Change the caller's profile",
+        description="Changes only the fields sent.",
+        examples=[OpenApiExample("rename", value={"full_name": "Alex Doe"}, request_only=True), ME_EXAMPLE],
+    )
     def patch(self, request):
         data = MeInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -94,13 +124,72 @@ class AddressInput(serializers.Serializer):
 
 
 _ADDRESS_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The address id.")
+_ADDRESS_FIELDS = {
+    "full_name": "Alex Doe",
+    "line1": "1 Main Street",
+    "line2": "",
+    "city": "Springfield",
+    "postal_code": "12345",
+    "region": "",
+    "country": "US",
+    "phone": "",
+    "is_default_shipping": True,
+}
+_ADDRESS_REQUEST = OpenApiExample("address", value=_ADDRESS_FIELDS, request_only=True)
+
+
+def _address_example(status: int = 200) -> OpenApiExample:
+    value = {"id": 3, **_ADDRESS_FIELDS, "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-01T09:00:00Z"}
+    return OpenApiExample("address", value=value, response_only=True, status_codes=[str(status)])
 
 
 @extend_schema_view(
-    retrieve=extend_schema(parameters=[_ADDRESS_ID]),
-    update=extend_schema(parameters=[_ADDRESS_ID]),
-    partial_update=extend_schema(parameters=[_ADDRESS_ID]),
-    destroy=extend_schema(parameters=[_ADDRESS_ID]),
+    list=extend_schema(
+        operation_id="address_list",
+        summary="The caller's addresses",
+        description="The caller's saved addresses, the default shipping address first; paginated.",
+        examples=[_address_example()],
+    ),
+    create=extend_schema(
+        operation_id="address_create",
+        summary="Save an address",
+        description="Saves a new address; `is_default_shipping` makes it the default for checkout.",
+        examples=[_ADDRESS_REQUEST, _address_example(201)],
+    ),
+    retrieve=extend_schema(
+        operation_id="address_get",
+        parameters=[_ADDRESS_ID],
+        summary="One address",
+        description="One of the caller's addresses; another user's is a 404.",
+        examples=[_address_example()],
+    ),
+    update=extend_schema(
+        operation_id="address_replace",
+        parameters=[_ADDRESS_ID],
+        summary="Replace an address",
+        description="Replaces every field of one of the caller's addresses.",
+        examples=[_ADDRESS_REQUEST, _address_example()],
+    ),
+    partial_update=extend_schema(
+        operation_id="address_update",
+        parameters=[_ADDRESS_ID],
+        summary="Change an address",
+        description="Changes only the fields sent.",
+        examples=[OpenApiExample("new city", value={"city": "Shelbyville"}, request_only=True), _address_example()],
+    ),
+    destroy=extend_schema(
+        operation_id="address_delete",
+        parameters=[_ADDRESS_ID],
+        summary="Delete an address",
+        description="Deletes one of the caller's addresses (orders keep their own copy).",
+        responses={204: None, **error_responses(404)},
+    ),
+    set_default=extend_schema(
+        operation_id="address_set_default",
+        summary="Make an address the default",
+        description="Makes the address the caller's default shipping address.",
+        examples=[_address_example()],
+    ),
 )
 class AddressApi(viewsets.ViewSet):
     """The caller's addresses. Another user's address is a 404."""

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.cache import LISTING_TTL, listing_cache_key, stock_tokens_current
+from catalog.exceptions import CatalogErrorCode
 from catalog.models import Product
 from catalog.selectors.categories import category_get_by_slug, category_tree
 from catalog.selectors.filters import ATTRIBUTE_KEY, ORDERINGS, ProductQuery
@@ -27,8 +28,9 @@ from catalog.selectors.reviews import product_reviews
 from catalog.selectors.search import product_autocomplete, product_search
 from catalog.selectors.stock import product_available, products_attach_stock
 from catalog.services.reviews import review_create
-from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
+from shop.core.api import MoneyField, Pagination, paginated
 from shop.core.money import money_to_dict, request_currency
+from shop.core.schema import CURRENCY_PARAMETER, error_responses
 
 MAX_QUERY_LENGTH = 200
 
@@ -157,10 +159,42 @@ class AutocompleteOutput(serializers.Serializer):
     results = serializers.ListField(child=serializers.DictField())
 
 
+PRODUCT_EXAMPLE = {
+    "id": 42,
+    "sku": "TEE-RED-M",
+    "slug": "red-t-shirt",
+    "name": "Red T-shirt",
+    "brand": "Acme",
+    "category": {"slug": "t-shirts", "name": "T-shirts"},
+    "price": {"amount": "12.50", "currency": "USD"},
+    "available": 18,
+    "in_stock": True,
+    "rating": {"average": "4.50", "count": 12},
+    "thumbnail": "https://shop.example.com/media/products/red-t-shirt-thumb.webp",
+    "url": "/products/red-t-shirt/",
+}
+
+
+def _response_example(name: str, value, status: int = 200) -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
+
+
 class CategoryListApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=CategoryOutput(many=True))
+    @extend_schema(
+        operation_id="category_tree",
+        responses=CategoryOutput(many=True),
+        summary="The category tree",
+        description="Every category, top level first; `children` nests the subcategories the same way.",
+        examples=[
+            _response_example(
+                "tree",
+                [{"id": 1, "name": "Clothing", "slug": "clothing", "depth": 1,
+                  "children": [{"id": 2, "name": "T-shirts", "slug": "t-shirts", "depth": 2, "children": []}]}],
+            )
+        ],
+    )
     def get(self, request):
         return Response(category_tree())
 
@@ -175,7 +209,17 @@ class ProductListApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        operation_id="products_list",
+        operation_id="product_search",
+        summary="Search and browse products",
+        description="Full-text search (`search`), filters, ordering and facet counts; paginated.",
+        examples=[
+            _response_example(
+                "page",
+                {"count": 1, "next": None, "previous": None, "currency": "USD", "ordering": "relevance",
+                 "results": [PRODUCT_EXAMPLE],
+                 "facets": {"categories": [], "brands": [], "price": [], "in_stock": 1, "attributes": {}}},
+            )
+        ],
         parameters=[ProductQueryInput],
         responses=paginated(
             ProductListItemOutput,
@@ -238,7 +282,18 @@ class AutocompleteInput(serializers.Serializer):
 class ProductAutocompleteApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(parameters=[AutocompleteInput], responses=AutocompleteOutput)
+    @extend_schema(
+        operation_id="product_autocomplete",
+        parameters=[AutocompleteInput],
+        responses=AutocompleteOutput,
+        summary="Product name suggestions",
+        description="Names that start like `q` (typo-tolerant on PostgreSQL), for a search box.",
+        examples=[
+            _response_example(
+                "suggestions", {"results": [{"name": "Red T-shirt", "slug": "red-t-shirt", "url": "/products/red-t-shirt/"}]}
+            )
+        ],
+    )
     def get(self, request):
         serializer = AutocompleteInput(data=request.query_params)
         serializer.is_valid(raise_exception=True)
@@ -252,7 +307,12 @@ class ProductRecommendedApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=inline_serializer("RecommendedProducts", {"results": ProductListItemOutput(many=True)})
+        operation_id="products_recommended",
+        parameters=[CURRENCY_PARAMETER],
+        responses=inline_serializer("RecommendedProducts", {"results": ProductListItemOutput(many=True)}),
+        summary="Recommended for you",
+        description="From the categories of the caller's purchases; the best rated for anyone else.",
+        examples=[_response_example("recommended", {"results": [PRODUCT_EXAMPLE]})],
     )
     def get(self, request):
         currency = _currency(request, request.query_params.get("currency"))
@@ -271,7 +331,20 @@ def _active_product(slug: str) -> Product:
 class ProductDetailApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=ProductDetailOutput)
+    @extend_schema(
+        operation_id="product_get",
+        parameters=[CURRENCY_PARAMETER],
+        responses=ProductDetailOutput,
+        summary="One product",
+        description="A product with its description, attributes, images, stock and rating.",
+        examples=[
+            _response_example(
+                "product",
+                {**PRODUCT_EXAMPLE, "description": "Soft cotton.", "attributes": {"colour": "red", "size": "M"},
+                 "images": [], "bought_together": []},
+            )
+        ],
+    )
     def get(self, request, slug: str):
         currency = _currency(request, request.query_params.get("currency"))
         key = listing_cache_key("api-product", request, currency)
@@ -330,6 +403,16 @@ class ReviewOutput(serializers.Serializer):
         return (getattr(review.user, "full_name", "") or "").strip() or str(_("A customer"))
 
 
+REVIEW_EXAMPLE = {
+    "id": 3,
+    "rating": 5,
+    "title": "Great",
+    "body": "Fits well.",
+    "author": "Alex",
+    "created_at": "2026-11-30T10:15:00Z",
+}
+
+
 class ReviewPagination(Pagination):
     page_size = 10
 
@@ -338,14 +421,35 @@ class ProductReviewsApi(APIView):
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
 
-    @extend_schema(responses=paginated(ReviewOutput))
+    @extend_schema(
+        operation_id="product_reviews_list",
+        responses=paginated(ReviewOutput),
+        summary="A product's reviews",
+        description="Reviews of the product, newest first; paginated.",
+        examples=[_response_example("page", {"count": 1, "next": None, "previous": None, "results": [REVIEW_EXAMPLE]})],
+    )
     def get(self, request, slug: str):
         product = _active_product(slug)
         paginator = ReviewPagination()
         page = paginator.paginate_queryset(product_reviews(product=product), request, view=self)
         return paginator.get_paginated_response(ReviewOutput(page, many=True).data)
 
-    @extend_schema(request=ReviewInput, responses={201: ReviewOutput, 403: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        operation_id="product_review_create",
+        request=ReviewInput,
+        responses={
+            201: ReviewOutput,
+            **error_responses(
+                codes={403: [CatalogErrorCode.NOT_A_BUYER], 409: [CatalogErrorCode.ALREADY_REVIEWED]}
+            ),
+        },
+        summary="Review a product",
+        description="Only a buyer of the product may review it, once.",
+        examples=[
+            OpenApiExample("review", value={"rating": 5, "title": "Great", "body": "Fits well."}, request_only=True),
+            _response_example("created", REVIEW_EXAMPLE, 201),
+        ],
+    )
     def post(self, request, slug: str):
         product = get_object_or_404(Product, slug=slug, is_active=True)
         serializer = ReviewInput(data=request.data)

@@ -3,7 +3,13 @@
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -17,9 +23,59 @@ from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
 from payments.services.charges import payment_charge_card
 from payments.services.payouts import wallet_withdraw
 from payments.services.wallets import wallet_deposit, wallet_open
-from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
+from shop.core.api import MoneyField, Pagination, paginated
+from shop.core.schema import error_responses
 
-IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="A fresh key per request (e.g. a UUID); a retry with the same key and body answers "
+    "the first answer again and moves no money twice.",
+)
+_USD_10 = {"amount": "10.00", "currency": "USD"}
+WALLET_EXAMPLE = {
+    "id": 2,
+    "currency": "USD",
+    "balance": {"amount": "50.00", "currency": "USD"},
+    "status": "active",
+    "created_at": "2026-11-01T09:00:00Z",
+}
+PAYMENT_EXAMPLE = {
+    "id": 17,
+    "status": "succeeded",
+    "purpose": "deposit",
+    "method": "card",
+    "reference": "dep-17",
+    "amount": _USD_10,
+    "refunded_amount": {"amount": "0.00", "currency": "USD"},
+    "wallet": 2,
+    "attempt_count": 1,
+    "next_retry_at": None,
+    "last_error_code": "",
+    "created_at": "2026-11-30T10:15:00Z",
+    "settled_at": "2026-11-30T10:15:01Z",
+    "attempts": [
+        {"id": 21, "kind": "charge", "outcome": "succeeded", "error_code": "",
+         "message": "The payment provider accepted it.", "latency_ms": 120, "created_at": "2026-11-30T10:15:00Z"}
+    ],
+}
+WITHDRAWAL_EXAMPLE = {
+    "id": 4,
+    "status": "succeeded",
+    "wallet": 2,
+    "amount": _USD_10,
+    "attempt_count": 1,
+    "last_error_code": "",
+    "created_at": "2026-11-30T10:20:00Z",
+}
+_MOVEMENT_REQUEST = OpenApiExample("by card", value={"amount": _USD_10, "card_token": "tok_ok"}, request_only=True)
+_WALLET_ID = OpenApiParameter("wallet_id", int, OpenApiParameter.PATH, description="The wallet's id.")
+
+
+def _response_example(name: str, value, status: int = 200) -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
 
 
 @extend_schema_field(
@@ -105,6 +161,7 @@ class PaymentOutput(serializers.Serializer):
     settled_at = serializers.DateTimeField(allow_null=True)
     attempts = AttemptOutput(many=True)
 
+    @extend_schema_field(MoneyField())
     def get_refunded_amount(self, payment) -> dict:
         return {"amount": str(payment.refunded_amount), "currency": payment.amount.currency.code}
 
@@ -133,13 +190,34 @@ class MoneyMovementInput(serializers.Serializer):
 class WalletListApi(APIView):
     """GET: the caller's wallets. POST {currency}: open a wallet (verified e-mail required)."""
 
-    @extend_schema(operation_id="wallets_list", responses=paginated(WalletOutput))
+    @extend_schema(
+        operation_id="wallet_list",
+        responses=paginated(WalletOutput),
+        summary="The caller's wallets",
+        description="The caller's wallets, one per currency, with their balances; paginated.",
+        examples=[_response_example("wallets", {"count": 1, "next": None, "previous": None, "results": [WALLET_EXAMPLE]})],
+    )
     def get(self, request):
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.wallet_list_for_user(user=request.user), request, view=self)
         return paginator.get_paginated_response(WalletOutput(page, many=True).data)
 
-    @extend_schema(request=WalletOpenInput, responses={201: WalletOutput, 409: ErrorSerializer})
+    @extend_schema(
+        operation_id="wallet_open",
+        request=WalletOpenInput,
+        responses={
+            201: WalletOutput,
+            **error_responses(
+                codes={403: [PaymentErrorCode.EMAIL_NOT_VERIFIED], 409: [PaymentErrorCode.WALLET_EXISTS]}
+            ),
+        },
+        summary="Open a wallet",
+        description="Opens the caller's wallet in a currency (one per currency; a verified e-mail is required).",
+        examples=[
+            OpenApiExample("open", value={"currency": "USD"}, request_only=True),
+            _response_example("opened", {**WALLET_EXAMPLE, "balance": {"amount": "0.00", "currency": "USD"}}, 201),
+        ],
+    )
     def post(self, request):
         serializer = WalletOpenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -150,7 +228,14 @@ class WalletListApi(APIView):
 class WalletDetailApi(APIView):
     """The caller's wallet with its balance."""
 
-    @extend_schema(responses=WalletOutput)
+    @extend_schema(
+        operation_id="wallet_get",
+        parameters=[_WALLET_ID],
+        responses=WalletOutput,
+        summary="One wallet",
+        description="One of the caller's wallets with its balance; another user's is a 404.",
+        examples=[_response_example("wallet", WALLET_EXAMPLE)],
+    )
     def get(self, request, wallet_id: int):
         wallet = selectors.wallet_get_for_user(user=request.user, wallet_id=wallet_id)
         return Response(WalletOutput(wallet).data)
@@ -164,8 +249,19 @@ class WalletTransactionsApi(GenericAPIView):
     queryset = LedgerEntry.objects.none()  # for the schema only; get() reads through selectors
 
     @extend_schema(
+        operation_id="wallet_statement",
+        summary="A wallet's statement",
+        description="The wallet's ledger entries, newest first, optionally between two days; paginated.",
+        examples=[
+            _response_example(
+                "entry",
+                {"id": 33, "reference": "dep-17", "kind": "deposit", "description": "Deposit by card",
+                 "amount": _USD_10, "created_at": "2026-11-30T10:15:01Z"},
+            )
+        ],
         responses=EntryOutput(many=True),
         parameters=[
+            _WALLET_ID,
             OpenApiParameter("from", OpenApiTypes.DATE, description="first day (YYYY-MM-DD), inclusive"),
             OpenApiParameter("to", OpenApiTypes.DATE, description="last day (YYYY-MM-DD), inclusive"),
         ],
@@ -186,14 +282,27 @@ class WalletDepositApi(APIView):
     """
 
     @extend_schema(
+        operation_id="wallet_deposit",
         request=MoneyMovementInput,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[_WALLET_ID, IDEMPOTENCY_KEY],
         responses={
-            201: PaymentOutput,
-            202: PaymentOutput,
-            402: ErrorSerializer,
-            409: ErrorSerializer,
+            201: OpenApiResponse(PaymentOutput, description="The card was charged and the wallet credited."),
+            202: OpenApiResponse(PaymentOutput, description="Accepted: the charge's outcome is being confirmed."),
+            **error_responses(
+                codes={
+                    402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
+                    409: [
+                        PaymentErrorCode.WALLET_CLOSED,
+                        PaymentErrorCode.IDEMPOTENCY_KEY_REUSED,
+                        PaymentErrorCode.REQUEST_IN_PROGRESS,
+                    ],
+                }
+            ),
         },
+        summary="Top up a wallet by card",
+        description="Charges the card and credits the wallet: 201 succeeded, 202 while the outcome is "
+        "being confirmed (poll payment_get), 402 declined.",
+        examples=[_MOVEMENT_REQUEST, _response_example("succeeded", PAYMENT_EXAMPLE, 201)],
     )
     @idempotent("wallet_deposit")
     def post(self, request, wallet_id: int):
@@ -245,14 +354,27 @@ class WalletWithdrawalApi(APIView):
     """
 
     @extend_schema(
+        operation_id="wallet_withdraw",
         request=MoneyMovementInput,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[_WALLET_ID, IDEMPOTENCY_KEY],
         responses={
-            201: WithdrawalOutput,
-            202: WithdrawalOutput,
-            402: ErrorSerializer,
-            409: ErrorSerializer,
+            201: OpenApiResponse(WithdrawalOutput, description="Paid out to the card."),
+            202: OpenApiResponse(WithdrawalOutput, description="Accepted: the payout is being sent."),
+            **error_responses(
+                codes={
+                    402: [PaymentErrorCode.INSUFFICIENT_FUNDS, PaymentErrorCode.CARD_DECLINED],
+                    409: [
+                        PaymentErrorCode.WALLET_CLOSED,
+                        PaymentErrorCode.IDEMPOTENCY_KEY_REUSED,
+                        PaymentErrorCode.REQUEST_IN_PROGRESS,
+                    ],
+                }
+            ),
         },
+        summary="Pay wallet money back to a card",
+        description="Debits the wallet and pays out to the card: 201 paid out, 202 while the payout is "
+        "being sent, 402 insufficient funds or refused (the wallet is credited back).",
+        examples=[_MOVEMENT_REQUEST, _response_example("paid out", WITHDRAWAL_EXAMPLE, 201)],
     )
     @idempotent("wallet_withdrawal")
     def post(self, request, wallet_id: int):
@@ -294,7 +416,14 @@ class WalletWithdrawalApi(APIView):
 class PaymentDetailApi(APIView):
     """The caller's payment: status and provider attempts (safe fields only; full detail is in admin)."""
 
-    @extend_schema(responses=PaymentOutput)
+    @extend_schema(
+        operation_id="payment_get",
+        parameters=[OpenApiParameter("payment_id", int, OpenApiParameter.PATH, description="The payment's id.")],
+        responses=PaymentOutput,
+        summary="One payment",
+        description="One of the caller's payments with its status and provider attempts.",
+        examples=[_response_example("payment", PAYMENT_EXAMPLE)],
+    )
     def get(self, request, payment_id: int):
         payment = selectors.payment_get_for_user(user=request.user, payment_id=payment_id)
         return Response(PaymentOutput(payment).data)

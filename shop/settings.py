@@ -286,6 +286,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON is the API's only body type: a form or multipart body is a 415 (pages keep their forms).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "shop.core.api.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -304,10 +306,21 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop API",
-    "DESCRIPTION": "REST API for the shop's mobile apps. Money is {amount: string, currency}.",
+    "DESCRIPTION": (
+        "REST API for the shop's mobile apps. JSON bodies only; money is {amount: string, currency}. "
+        "Sign in with the `auth` operations (allauth's headless API, `app` client) and send the "
+        "answer's `meta.session_token` as the X-Session-Token header. Errors are {code, detail}, "
+        "`code` one of ErrorCode."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
+    # Inputs and outputs are separate serializers already: components keep their names
+    # (no "...Request" twins), and shop.core.schema names them after the resource.
+    "COMPONENT_SPLIT_REQUEST": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shop.core.schema.postprocess_schema",
+    ],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

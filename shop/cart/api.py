@@ -2,11 +2,12 @@
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.exceptions import CatalogErrorCode
 from shop.cart.selectors import cart_get, cart_line_get_for_user
 from shop.cart.services import (
     DB_ID_MAX,
@@ -18,6 +19,7 @@ from shop.cart.services import (
 )
 from shop.core.api import MoneyField
 from shop.core.money import request_currency
+from shop.core.schema import CURRENCY_PARAMETER, error_responses
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -66,8 +68,45 @@ def _cart_response(request, status_code=status.HTTP_200_OK) -> Response:
     return Response(CartOutput(cart).data, status=status_code)
 
 
+_LINE_EXAMPLE = {
+    "id": 7,
+    "product": 42,
+    "sku": "TEE-RED-M",
+    "name": "Red T-shirt",
+    "slug": "red-t-shirt",
+    "quantity": 2,
+    "unit_price": {"amount": "12.50", "currency": "USD"},
+    "line_total": {"amount": "25.00", "currency": "USD"},
+    "available": 18,
+    "price_changed": False,
+    "orderable": True,
+    "warnings": [],
+}
+CART_EXAMPLE = OpenApiExample(
+    "cart",
+    value={
+        "currency": "USD",
+        "lines": [_LINE_EXAMPLE],
+        "subtotal": {"amount": "25.00", "currency": "USD"},
+        "item_count": 2,
+        "orderable": True,
+        "warnings": [],
+    },
+    response_only=True,
+    status_codes=["200", "201"],
+)
+_LINE_ID = OpenApiParameter("line_id", int, OpenApiParameter.PATH, description="The cart line's id.")
+
+
 class CartApi(APIView):
-    @extend_schema(responses=CartOutput, summary="The caller's cart with current prices, stock and warnings")
+    @extend_schema(
+        operation_id="cart_get",
+        parameters=[CURRENCY_PARAMETER],
+        responses=CartOutput,
+        summary="The caller's cart",
+        description="The caller's cart with current prices (in `currency`), stock and warnings.",
+        examples=[CART_EXAMPLE],
+    )
     def get(self, request):
         return _cart_response(request)
 
@@ -82,11 +121,21 @@ class CartLineAddInput(serializers.Serializer):
 
 
 class CartLineUpdateInput(serializers.Serializer):
+    partial_on_patch = False  # PATCH sets the quantity: it is required (shop.core.schema)
+
     quantity = StrictIntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
 
 
 class CartLinesApi(APIView):
-    @extend_schema(request=CartLineAddInput, responses={201: CartOutput}, summary="Add a product (quantities add up)")
+    @extend_schema(
+        operation_id="cart_line_add",
+        parameters=[CURRENCY_PARAMETER],
+        request=CartLineAddInput,
+        responses={201: CartOutput, **error_responses(codes={409: [CatalogErrorCode.OUT_OF_STOCK]})},
+        summary="Add a product to the cart",
+        description="Adds `quantity` of a product; a product already in the cart adds up. Answers with the whole cart.",
+        examples=[OpenApiExample("add", value={"product": 42, "quantity": 2}, request_only=True), CART_EXAMPLE],
+    )
     def post(self, request):
         data = CartLineAddInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -99,7 +148,15 @@ class CartLinesApi(APIView):
 
 
 class CartLineDetailApi(APIView):
-    @extend_schema(request=CartLineUpdateInput, responses=CartOutput, summary="Set a line's quantity")
+    @extend_schema(
+        operation_id="cart_line_update",
+        parameters=[_LINE_ID, CURRENCY_PARAMETER],
+        request=CartLineUpdateInput,
+        responses={200: CartOutput, **error_responses(codes={409: [CatalogErrorCode.OUT_OF_STOCK]})},
+        summary="Set a line's quantity",
+        description="Sets the quantity of one of the caller's cart lines. Answers with the whole cart.",
+        examples=[OpenApiExample("set quantity", value={"quantity": 3}, request_only=True), CART_EXAMPLE],
+    )
     def patch(self, request, line_id: int):
         line = cart_line_get_for_user(user=request.user, line_id=line_id)
         data = CartLineUpdateInput(data=request.data)
@@ -111,7 +168,15 @@ class CartLineDetailApi(APIView):
         )
         return _cart_response(request)
 
-    @extend_schema(responses={204: None}, summary="Remove a line")
+    @extend_schema(
+        operation_id="cart_line_remove",
+        parameters=[_LINE_ID],
+        responses={204: None, **error_responses(404)},
+        summary="Remove a line",
+        description="Removes one of the caller's cart lines; another user's line is a 404.",
+        examples=[OpenApiExample("unknown line", value={"code": "not_found", "detail": "Not found."},
+                                 response_only=True, status_codes=["404"])],
+    )
     def delete(self, request, line_id: int):
         line = cart_line_get_for_user(user=request.user, line_id=line_id)
         cart_line_remove(owner=CartOwner(user=request.user), product_id=line.product_id)

@@ -145,20 +145,29 @@ class MoneyField(serializers.Field):
 # drf-spectacular: document MoneyField as an object.
 try:
     from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-    from drf_spectacular.plumbing import build_basic_type, build_object_type
+    from drf_spectacular.plumbing import ResolvedComponent, build_basic_type, build_object_type
     from drf_spectacular.types import OpenApiTypes
 
     class MoneyFieldExtension(OpenApiSerializerFieldExtension):
         target_class = "shop.core.api.MoneyField"
 
         def map_serializer_field(self, auto_schema, direction):
-            return build_object_type(
-                properties={
-                    "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": r"^-?\d+(\.\d+)?$"},
-                    "currency": {"type": "string", "enum": list(settings.CURRENCIES)},
-                },
-                required=["amount", "currency"],
+            # One `Money` component, so generated clients have one Money type, not one per field.
+            component = ResolvedComponent(
+                name="Money",
+                type=ResolvedComponent.SCHEMA,
+                object="Money",
+                schema=build_object_type(
+                    properties={
+                        "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": r"^-?\d+(\.\d+)?$"},
+                        "currency": {"type": "string", "enum": list(settings.CURRENCIES)},
+                    },
+                    required=["amount", "currency"],
+                    description="An amount of money: a decimal string and an ISO 4217 currency.",
+                ),
             )
+            auto_schema.registry.register_on_missing(component)
+            return component.ref
 except ImportError:  # pragma: no cover
     pass
 
@@ -197,5 +206,6 @@ def paginated(serializer_class, *, name: str | None = None, **extra_fields):
         "results": serializer_class(many=True),
         **extra_fields,
     }
-    base = serializer_class.__name__.removesuffix("Serializer")
-    return type(name or f"Paginated{base}List", (serializers.Serializer,), fields)
+    base = serializer_class.__name__.removesuffix("Serializer").removesuffix("Output")
+    # `paginated_by` tells shop.core.schema to document the page and page_size parameters.
+    return type(name or f"Paginated{base}List", (serializers.Serializer,), {**fields, "paginated_by": Pagination})

@@ -5,22 +5,32 @@ import math
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments.exceptions import InvalidCardToken
+from catalog.exceptions import CatalogErrorCode
+from payments.exceptions import InvalidCardToken, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import idempotent
 from payments.selectors import card_token_check
 from shop.cart.api import StrictIntegerField
+from shop.cart.exceptions import CartErrorCode
 from shop.cart.services import DB_ID_MAX
-from shop.core.api import ErrorSerializer, MoneyField, Pagination
+from shop.core.api import MoneyField, Pagination
+from shop.core.exceptions import CoreErrorCode
 from shop.core.money import request_currency
+from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
-from shop.orders.exceptions import CheckoutThrottled
+from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
 from shop.orders.models import Order
 from shop.orders.selectors import order_get_for_user, order_list_for_user
 from shop.orders.services.checkout import PlaceOutcome, order_place
@@ -124,6 +134,39 @@ class OrderDetailOutput(OrderOutput):
     events = OrderEventOutput(many=True)
 
 
+_MONEY = {"amount": "25.00", "currency": "USD"}
+ORDER_EXAMPLE = {
+    "number": "SH-2026-000123",
+    "status": "paid",
+    "status_display": "Paid",
+    "currency": "USD",
+    "total": {"amount": "29.90", "currency": "USD"},
+    "refunded_total": {"amount": "0.00", "currency": "USD"},
+    "payment_method": "wallet",
+    "shipping_address": {"full_name": "Alex Doe", "line1": "1 Main Street", "city": "Springfield",
+                         "postal_code": "12345", "country": "US"},
+    "created_at": "2026-11-30T10:15:00Z",
+    "paid_at": "2026-11-30T10:15:01Z",
+    "shipped_at": None,
+    "delivered_at": None,
+    "cancelled_at": None,
+    "cancel_reason": "",
+    "reservation_expires_at": None,
+    "lines": [{"id": 9, "product": 42, "sku": "TEE-RED-M", "name": "Red T-shirt", "unit_price":
+               {"amount": "12.50", "currency": "USD"}, "quantity": 2, "line_total": _MONEY, "refunded_quantity": 0}],
+}
+ORDER_DETAIL_EXAMPLE = {
+    **ORDER_EXAMPLE,
+    "events": [{"from_status": "pending_payment", "to_status": "paid", "reason": "",
+                "at": "2026-11-30T10:15:01Z", "by_staff": False}],
+}
+_NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
+
+
+def _response_example(name: str, value, status: int = 200) -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
+
+
 class OrdersApi(ListAPIView):
     """GET: the caller's orders (paginated). POST: check out the cart (Idempotency-Key required)."""
 
@@ -151,15 +194,54 @@ class OrdersApi(ListAPIView):
         return order_list_for_user(user=self.request.user)
 
     @extend_schema(
+        operation_id="order_list",
+        summary="The caller's orders",
+        description="The caller's orders, newest first; paginated.",
+        examples=[_response_example("orders", ORDER_EXAMPLE)],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="order_place",
         request=OrderCreateInput,
         responses={
-            201: OrderDetailOutput,
-            202: OrderDetailOutput,
-            402: ErrorSerializer,
-            409: ErrorSerializer,
+            201: OpenApiResponse(OrderDetailOutput, description="Paid."),
+            202: OpenApiResponse(OrderDetailOutput, description="Placed; the card payment is being confirmed."),
+            **error_responses(
+                codes={
+                    402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
+                    409: [
+                        CatalogErrorCode.OUT_OF_STOCK,
+                        CartErrorCode.CART_CHANGED,
+                        PaymentErrorCode.IDEMPOTENCY_KEY_REUSED,
+                        PaymentErrorCode.REQUEST_IN_PROGRESS,
+                    ],
+                    429: [CoreErrorCode.THROTTLED],
+                }
+            ),
         },
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
-        summary="Check out the cart: 201 paid, 202 payment being confirmed, 402 declined / insufficient funds",
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
+                description="A fresh key per checkout (e.g. a UUID); a retry with the same key and body "
+                "answers the first answer again and places nothing twice.",
+            )
+        ],
+        summary="Check out the cart",
+        description="Places an order for the caller's cart and pays it by wallet or card: 201 paid, "
+        "202 the card payment is being confirmed, 402 declined or insufficient funds.",
+        examples=[
+            OpenApiExample(
+                "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "by card", value={"payment_method": "card", "card_token": "tok_ok", "shipping_address": 3},
+                request_only=True,
+            ),
+            _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
+        ],
     )
     @idempotent("checkout")
     def post(self, request, *args, **kwargs):
@@ -184,7 +266,14 @@ class OrdersApi(ListAPIView):
 
 
 class OrderDetailApi(APIView):
-    @extend_schema(responses=OrderDetailOutput, summary="One of the caller's orders, with its timeline")
+    @extend_schema(
+        operation_id="order_get",
+        parameters=[_NUMBER],
+        responses=OrderDetailOutput,
+        summary="One of the caller's orders",
+        description="One of the caller's orders with its timeline; another user's is a 404.",
+        examples=[_response_example("order", ORDER_DETAIL_EXAMPLE)],
+    )
     def get(self, request, number: str):
         return Response(OrderDetailOutput(order_get_for_user(user=request.user, number=number)).data)
 
@@ -195,9 +284,22 @@ class OrderCancelInput(serializers.Serializer):
 
 class OrderCancelApi(APIView):
     @extend_schema(
+        operation_id="order_cancel",
+        parameters=[_NUMBER],
         request=OrderCancelInput,
-        responses={200: OrderDetailOutput, 409: ErrorSerializer},
-        summary="Cancel an unpaid order (409 otherwise)",
+        responses={
+            200: OrderDetailOutput,
+            **error_responses(
+                codes={409: [CoreErrorCode.INVALID_TRANSITION, OrderErrorCode.PAYMENT_BEING_CONFIRMED]}
+            ),
+        },
+        summary="Cancel an unpaid order",
+        description="Cancels an order still waiting for its payment; any other state is a 409.",
+        examples=[
+            OpenApiExample("cancel", value={"reason": "Ordered the wrong size"}, request_only=True),
+            _response_example("cancelled", {**ORDER_DETAIL_EXAMPLE, "status": "cancelled",
+                                            "status_display": "Cancelled"}),
+        ],
     )
     def post(self, request, number: str):
         order = order_get_for_user(user=request.user, number=number)
@@ -226,9 +328,18 @@ class ReturnOutput(serializers.Serializer):
 
 class OrderReturnsApi(APIView):
     @extend_schema(
+        operation_id="order_return_request",
+        parameters=[_NUMBER],
         request=ReturnCreateInput,
-        responses={201: ReturnOutput, 409: ErrorSerializer},
+        responses={201: ReturnOutput, **error_responses(codes={409: [CoreErrorCode.INVALID_TRANSITION]})},
         summary="Ask to return some items",
+        description="Asks to return items of a paid, shipped or delivered order; staff decide, "
+        "and an approved return is refunded.",
+        examples=[
+            OpenApiExample("return", value={"reason": "Too small", "lines": [{"line": 9, "quantity": 1}]},
+                           request_only=True),
+            _response_example("requested", {"id": 4, "status": "requested"}, 201),
+        ],
     )
     def post(self, request, number: str):
         order = order_get_for_user(user=request.user, number=number)

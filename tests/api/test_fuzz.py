@@ -17,8 +17,10 @@ from shop.wsgi import application
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
-# The schema as the running app serves it (drf-spectacular at /api/v1/schema/).
-schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
+# The schema as the running app serves it (drf-spectacular at /api/v1/schema/), the shop's
+# own operations: the merged `auth` ones are allauth's (which refuses a WSGI call without a
+# client address); tests/client_gen runs them through a generated client against a live server.
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application).include(path_regex=r"^/api/v1/")
 
 # Path parameters that name the shopper's real objects (filled by the fixture), so
 # that the fuzzer reaches real wallets, orders, payments and addresses, not only 404s.
