@@ -5,6 +5,9 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from shop.pricing.exceptions import VoucherCustomerLimit, VoucherExhausted, VoucherExpired, VoucherInvalid
 from shop.pricing.models import Voucher, VoucherRedemption
@@ -112,3 +115,33 @@ def test_redeem_is_two_writes_and_a_few_reads(django_assert_max_num_queries):
     connection.ensure_connection()
     with django_assert_max_num_queries(7):
         voucher_redeem(code="FAST", reference="order-1", email="a@example.com")
+
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["redeem", "release"]), st.integers(min_value=0, max_value=5), st.integers(0, 2)
+    ),
+    max_size=25,
+)
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations, limit=st.none() | st.integers(min_value=1, max_value=4))
+def test_uses_always_equal_the_unreleased_redemptions_within_the_limit(ops, limit):
+    VoucherRedemption.objects.all().delete()
+    Voucher.objects.all().delete()
+    voucher = make_voucher("RANDOM", usage_limit=limit, per_customer_limit=2)
+    for op, order, customer in ops:
+        try:
+            if op == "redeem":
+                voucher_redeem(code="RANDOM", reference=f"order-{order}", email=f"c{customer}@example.com")
+            else:
+                voucher_redemption_release(reference=f"order-{order}")
+        except (VoucherExhausted, VoucherCustomerLimit):
+            pass
+        voucher.refresh_from_db()
+        active = VoucherRedemption.objects.filter(voucher=voucher, released_at=None)
+        assert voucher.uses == active.count()
+        assert limit is None or voucher.uses <= limit
+        for c in range(3):
+            assert active.filter(email=f"c{c}@example.com").count() <= 2
