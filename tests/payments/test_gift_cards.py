@@ -29,7 +29,9 @@ def usd(amount) -> Money:
 
 
 def issue(amount="50.00", reference="staff:1", **kwargs):
-    return gift_card_issue(amount=usd(amount), source=GiftCard.Source.STAFF, issue_reference=reference, **kwargs)
+    return gift_card_issue(
+        amount=usd(amount), source=GiftCard.Source.STAFF, issue_reference=reference, **kwargs
+    )
 
 
 @pytest.mark.django_db
@@ -47,8 +49,12 @@ def test_issue_posts_the_value_from_funding_to_the_cards_own_account():
 
 @pytest.mark.django_db
 def test_issue_is_idempotent_per_reference_and_a_sale_is_funded_by_revenue():
-    first = gift_card_issue(amount=usd("20.00"), source=GiftCard.Source.PURCHASE, issue_reference="order-7:line-1")
-    again = gift_card_issue(amount=usd("20.00"), source=GiftCard.Source.PURCHASE, issue_reference="order-7:line-1")
+    first = gift_card_issue(
+        amount=usd("20.00"), source=GiftCard.Source.PURCHASE, issue_reference="order-7:line-1"
+    )
+    again = gift_card_issue(
+        amount=usd("20.00"), source=GiftCard.Source.PURCHASE, issue_reference="order-7:line-1"
+    )
     assert again.card.pk == first.card.pk and again.code is None
     assert GiftCard.objects.count() == 1
     revenue = ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
@@ -112,7 +118,9 @@ def test_refund_gives_back_at_most_what_the_order_spent_and_replays_once():
     gift_card_refund(gift_card_id=card.pk, amount=usd("25.00"), reference="order-1", refund_reference="r1")
     gift_card_refund(gift_card_id=card.pk, amount=usd("25.00"), reference="order-1", refund_reference="r1")
     with pytest.raises(RefundNotAllowed):
-        gift_card_refund(gift_card_id=card.pk, amount=usd("15.01"), reference="order-1", refund_reference="r2")
+        gift_card_refund(
+            gift_card_id=card.pk, amount=usd("15.01"), reference="order-1", refund_reference="r2"
+        )
     with pytest.raises(RefundNotAllowed):
         gift_card_refund(gift_card_id=card.pk, amount=usd("1.00"), reference="order-9", refund_reference="r3")
     gift_card_refund(gift_card_id=card.pk, amount=usd("15.00"), reference="order-1", refund_reference="r2")
@@ -152,7 +160,12 @@ def test_staff_issue_a_card_in_admin_and_see_its_code_once(client):
     data = {"amount": "25.00", "currency": "EUR", "expires_at": "", "reference": "f1b2"}
     response = client.post(url, data, follow=True)
     card = GiftCard.objects.get()
-    assert (card.balance, card.currency, card.issued_by, card.source) == (Decimal("25.00"), "EUR", staff, "staff")
+    assert (card.balance, card.currency, card.issued_by, card.source) == (
+        Decimal("25.00"),
+        "EUR",
+        staff,
+        "staff",
+    )
     shown = [str(m) for m in response.context["messages"]]
     assert any(card.last4 in message and "shown only now" in message for message in shown)
     client.post(url, data)  # double submit: the same card
@@ -178,3 +191,23 @@ def test_concurrent_spends_of_one_card_never_overdraw_it():
     assert account_balance(account=card.account) == Decimal("10.00")
     assert gift_cards_with_wrong_cached_balance() == []
     assert not ledger_unbalanced_transactions().exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refunds_of_one_spend_never_return_more_than_was_spent():
+    card = issue("100.00").card
+    gift_card_redeem(gift_card_id=card.pk, amount=usd("60.00"), reference="order-1")
+
+    results = run_at_once(
+        8,
+        lambda i: gift_card_refund(
+            gift_card_id=card.pk, amount=usd("25.00"), reference="order-1", refund_reference=f"r{i}"
+        ),
+    )
+
+    assert len([r for r in results if isinstance(r, LedgerTransaction)]) == 2, results
+    assert len([r for r in results if isinstance(r, RefundNotAllowed)]) == 6, results
+    card.refresh_from_db()
+    assert card.balance == Decimal("90.00")
+    assert gift_cards_with_wrong_cached_balance() == []

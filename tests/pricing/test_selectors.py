@@ -108,3 +108,19 @@ def test_order_price_without_voucher_taxes_lines_and_shipping(settings):
     assert order.lines[0].tax == Money("3.30", "EUR")
     assert order.shipping_tax == Money("1.00", "EUR")
     assert order.total == Money("69.30", "EUR")
+
+
+def test_order_price_reads_a_fixed_number_of_queries_whatever_the_lines(django_assert_max_num_queries):
+    demo.load(stdout=io.StringIO())
+    category = make_category()
+    _promotion(name="all").categories.add(category)
+    make_voucher("TEN")
+    lines = [
+        LineInput(
+            key=str(i), unit_price=Money("10.00", "EUR"), quantity=1, category_ids=frozenset({category.pk})
+        )
+        for i in range(30)
+    ]
+    with django_assert_max_num_queries(8):
+        order = order_price(currency="EUR", lines=lines, country="DE", voucher_code="TEN")
+    assert len(order.lines) == 30
