@@ -184,16 +184,62 @@ class PricedOrder:
 
 def price_order(data: PricingInput) -> PricedOrder:
     """Price a cart or an order: line prices, promotions, voucher, shipping, taxes, gift cards (see module doc)."""
-    currency = data.currency
-    zero = Money(0, currency)
+    zero = Money(0, data.currency)
     _check_currencies(data)
-    bases = [_round(line.unit_price) * line.quantity for line in data.lines]
-    promotions = [
-        _best_promotion(line, base, data.promotions, currency)
+    bases = [_round(line.unit_price) * line.quantity for line in data.lines]  # 1. line prices
+    promotions = [  # 2. catalogue promotions
+        _best_promotion(line, base, data.promotions, data.currency)
         for line, base in zip(data.lines, bases, strict=True)
     ]
     after_promotions = [base - promo for base, (promo, _id) in zip(bases, promotions, strict=True)]
-    voucher_shares, shipping_discount = _voucher_discounts(data, after_promotions)
+    voucher_shares, shipping_discount = _voucher_discounts(data, after_promotions)  # 3. voucher
+    lines = _priced_lines(data, bases, promotions, voucher_shares)  # 5. taxes on the lines
+    shipping = _round(data.shipping) if data.shipping is not None else None  # 4. shipping, 5. its tax
+    shipping_rate = _rate(data.tax_rates, TaxClass.STANDARD)
+    shipping_net, shipping_tax, shipping_gross = _tax(
+        (shipping or zero) - shipping_discount, shipping_rate, data.prices_include_tax
+    )
+    net_total = _sum([line.net for line in lines], zero) + shipping_net
+    tax_total = _sum([line.tax for line in lines], zero) + shipping_tax
+    gross_total = net_total + tax_total
+    gift_cards = _gift_card_uses(data.gift_cards, gross_total)  # 6. gift cards
+    gift_card_total = _sum([use.amount for use in gift_cards], zero)
+    promotion_discount = _sum([line.promotion_discount for line in lines], zero)
+    voucher_discount = _sum(voucher_shares, zero) + shipping_discount
+    return PricedOrder(
+        currency=data.currency,
+        prices_include_tax=data.prices_include_tax,
+        lines=lines,
+        subtotal=_sum(bases, zero),
+        promotion_discount=promotion_discount,
+        voucher_discount=voucher_discount,
+        voucher_code=data.voucher.code if data.voucher else None,
+        shipping=shipping,
+        shipping_discount=shipping_discount,
+        shipping_net=shipping_net,
+        shipping_tax_rate=shipping_rate,
+        shipping_tax=shipping_tax,
+        shipping_gross=shipping_gross,
+        discount_total=promotion_discount + voucher_discount,
+        net_total=net_total,
+        tax_total=tax_total,
+        gross_total=gross_total,
+        gift_cards=gift_cards,
+        gift_card_total=gift_card_total,
+        total=gross_total - gift_card_total,
+        tax_summary=_tax_summary(
+            lines, shipping is not None, shipping_rate, shipping_net, shipping_tax, zero
+        ),
+    )
+
+
+def _priced_lines(
+    data: PricingInput,
+    bases: list[Money],
+    promotions: list[tuple[Money, int | None]],
+    voucher_shares: list[Money],
+) -> tuple[PricedLine, ...]:
+    """Each line with its discounts and its tax on what is left after them."""
     lines = []
     for line, base, (promo, promotion_id), share in zip(
         data.lines, bases, promotions, voucher_shares, strict=True
@@ -216,43 +262,7 @@ def price_order(data: PricingInput) -> PricedOrder:
                 gross=gross,
             )
         )
-    shipping = _round(data.shipping) if data.shipping is not None else None
-    shipping_rate = _rate(data.tax_rates, TaxClass.STANDARD)
-    shipping_net, shipping_tax, shipping_gross = _tax(
-        (shipping or zero) - shipping_discount, shipping_rate, data.prices_include_tax
-    )
-    net_total = _sum([line.net for line in lines], zero) + shipping_net
-    tax_total = _sum([line.tax for line in lines], zero) + shipping_tax
-    gross_total = net_total + tax_total
-    gift_cards = _gift_card_uses(data.gift_cards, gross_total)
-    gift_card_total = _sum([use.amount for use in gift_cards], zero)
-    promotion_discount = _sum([line.promotion_discount for line in lines], zero)
-    voucher_discount = _sum(voucher_shares, zero) + shipping_discount
-    return PricedOrder(
-        currency=currency,
-        prices_include_tax=data.prices_include_tax,
-        lines=tuple(lines),
-        subtotal=_sum(bases, zero),
-        promotion_discount=promotion_discount,
-        voucher_discount=voucher_discount,
-        voucher_code=data.voucher.code if data.voucher else None,
-        shipping=shipping,
-        shipping_discount=shipping_discount,
-        shipping_net=shipping_net,
-        shipping_tax_rate=shipping_rate,
-        shipping_tax=shipping_tax,
-        shipping_gross=shipping_gross,
-        discount_total=promotion_discount + voucher_discount,
-        net_total=net_total,
-        tax_total=tax_total,
-        gross_total=gross_total,
-        gift_cards=gift_cards,
-        gift_card_total=gift_card_total,
-        total=gross_total - gift_card_total,
-        tax_summary=_tax_summary(
-            lines, shipping is not None, shipping_rate, shipping_net, shipping_tax, zero
-        ),
-    )
+    return tuple(lines)
 
 
 # --- the steps -----------------------------------------------------------------------------------
