@@ -39,6 +39,8 @@ class PaymentErrorCode(TextChoices):
     RECONCILIATION_RUNNING = "reconciliation_running"
     GATEWAY_ERROR = "gateway_error"
     PAYMENT_FAILED = "payment_failed"
+    GIFT_CARD_INVALID = "gift_card_invalid"
+    GIFT_CARD_INSUFFICIENT = "gift_card_insufficient"
 
 
 class PaymentError(ShopError):
@@ -207,3 +209,17 @@ class GatewayError(PaymentError):
     code = PaymentErrorCode.GATEWAY_ERROR
     status_code = 502
     default_message = _("The payment provider could not be reached.")
+
+
+class GiftCardInvalid(PaymentError):
+    """Unknown code, switched off, expired, or in another currency: one answer, so codes cannot be probed."""
+
+    code = PaymentErrorCode.GIFT_CARD_INVALID
+    status_code = 400
+    default_message = _("This gift card code is not valid.")
+
+
+class GiftCardInsufficient(PaymentError):
+    code = PaymentErrorCode.GIFT_CARD_INSUFFICIENT
+    status_code = 402
+    default_message = _("The gift card's balance is too low for this amount.")

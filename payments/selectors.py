@@ -1,5 +1,7 @@
 """Reads of the payments app; ownership checks live here (another user's object is not found)."""
 
+import hashlib
+import hmac
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -9,8 +11,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.selectors import user_has_verified_email as accounts_user_has_verified_email
-from payments.exceptions import InvalidCardToken, PaymentNotFound, WalletNotFound
+from payments.exceptions import GiftCardInvalid, InvalidCardToken, PaymentNotFound, WalletNotFound
 from payments.models import (
+    GiftCard,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -196,3 +199,46 @@ def payment_get(*, payment_id: int) -> Payment:
     if payment is None:
         raise PaymentNotFound()
     return payment
+
+
+def gift_card_code_normalize(code) -> str:
+    """The code as issued: upper case, without the spaces and dashes people type between groups."""
+    return re.sub(r"[\s-]", "", code).upper() if isinstance(code, str) else ""
+
+
+def gift_card_code_hash(code: str) -> str:
+    """SHA-256 of the normalised code: what is stored and looked up (the code itself is never stored)."""
+    return hashlib.sha256(gift_card_code_normalize(code).encode()).hexdigest()
+
+
+def gift_card_get_by_code(*, code: str, currency: str | None = None, now: datetime | None = None) -> GiftCard:
+    """The usable gift card with `code` (in `currency`, when given); GiftCardInvalid for anything else.
+
+    Looked up by the code's hash, then compared in constant time. Unknown,
+    switched off, expired and other-currency cards get the same answer, so an
+    answer tells a guesser nothing; callers rate-limit the attempts.
+    """
+    digest = gift_card_code_hash(code)
+    card = GiftCard.objects.select_related("account").filter(code_hash=digest).first()
+    if card is None or not hmac.compare_digest(card.code_hash, digest):
+        raise GiftCardInvalid(field="code")
+    if not card.is_usable(now) or (currency is not None and card.currency != currency):
+        raise GiftCardInvalid(field="code")
+    return card
+
+
+def gift_cards_with_wrong_cached_balance() -> list[GiftCard]:
+    """Gift cards whose cached balance differs from the sum of their entries (should be empty); one statement."""
+    summed = (
+        LedgerEntry.objects.filter(account_id=OuterRef("account_id"))
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    amount = DecimalField(max_digits=24, decimal_places=4)
+    return list(
+        GiftCard.objects.annotate(
+            summed=Coalesce(Subquery(summed, output_field=amount), Value(Decimal("0")), output_field=amount)
+        ).exclude(balance=F("summed"))
+    )

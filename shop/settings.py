@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "catalog",
     "payments",
     "payments.psp_sandbox",
+    "shop.pricing",
     "shop.cart",
     "shop.orders",
     "shop.staff",
@@ -415,6 +416,11 @@ PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "sandbox")
 PSP_SANDBOX_API_KEY = os.environ.get("PSP_SANDBOX_API_KEY", "")
 # How long one request holds an Idempotency-Key before a duplicate may take it over.
 IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
+
+# --- pricing --------------------------------------------------------------------
+# Catalogue prices, shipping prices and fixed discounts are entered gross (tax included,
+# the EU habit) when true, net (tax added at checkout, the US habit) when false.
+PRICES_INCLUDE_TAX = env_bool("PRICES_INCLUDE_TAX", True)
 
 # --- orders, catalog -------------------------------------------------------------
 # An outbox row (e-mail, late refund) is tried this many times before it is left for staff.

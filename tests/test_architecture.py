@@ -7,8 +7,8 @@ mapped to the longest project module that exists. On that graph:
 
 - no import cycle;
 - the layers point down only: shop.core <- accounts <- catalog, payments
-  <- shop.cart <- shop.orders <- shop.staff, with catalog and payments blind
-  to each other;
+  <- shop.pricing <- shop.cart <- shop.orders <- shop.staff, with catalog and
+  payments blind to each other;
 - no file over 600 lines, no function over 80 lines;
 - settings are read as `settings.X`, never `getattr(settings, ...)`;
 - every registered error code is listed in docs/interfaces.md, and every
@@ -32,7 +32,7 @@ MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 80
 
 # The apps above the shared base, and the project glue at the top.
-APPS = ["accounts", "catalog", "payments", "shop.cart", "shop.orders", "shop.staff"]
+APPS = ["accounts", "catalog", "payments", "shop.pricing", "shop.cart", "shop.orders", "shop.staff"]
 PROJECT_GLUE = ["shop.urls", "shop.views", "shop.settings"]
 
 
@@ -226,11 +226,18 @@ def test_catalog_and_payments_know_nothing_of_each_other():
     assert not found, "catalog and payments never import each other:\n" + "\n".join(found)
 
 
-def test_lower_apps_import_nothing_from_cart_orders_staff():
-    found = _imports_from(["accounts", "catalog", "payments"], ["shop.cart", "shop.orders", "shop.staff"])
-    assert not found, (
-        "accounts, catalog and payments import nothing from cart, orders or staff:\n" + "\n".join(found)
+def test_lower_apps_import_nothing_from_pricing_cart_orders_staff():
+    found = _imports_from(
+        ["accounts", "catalog", "payments"], ["shop.pricing", "shop.cart", "shop.orders", "shop.staff"]
     )
+    assert not found, (
+        "accounts, catalog and payments import nothing from pricing, cart, orders or staff:\n" + "\n".join(found)
+    )
+
+
+def test_pricing_imports_nothing_above_it():
+    found = _imports_from(["shop.pricing"], ["shop.cart", "shop.orders", "shop.staff"])
+    assert not found, "pricing sits below cart and imports nothing from cart, orders or staff:\n" + "\n".join(found)
 
 
 def test_cart_and_orders_import_nothing_above_them():

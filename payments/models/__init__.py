@@ -7,6 +7,7 @@ registers a model when its module is imported, and code reads the models as
 
 from payments.models.audit import AuditLog
 from payments.models.fraud import FraudRule, PaymentHold, PaymentScreening
+from payments.models.gift_cards import GiftCard
 from payments.models.ledger import (
     AMOUNT_DIGITS,
     AMOUNT_PLACES,
@@ -20,7 +21,7 @@ from payments.models.reconciliation import ReconciliationItem, ReconciliationRun
 from payments.models.requests import IdempotencyKey, WebhookEvent
 
 __all__ = [
-    "AMOUNT_DIGITS", "AMOUNT_PLACES", "AuditLog", "FraudRule", "IdempotencyKey", "LedgerAccount", "LedgerEntry",
+    "AMOUNT_DIGITS", "AMOUNT_PLACES", "AuditLog", "FraudRule", "GiftCard", "IdempotencyKey", "LedgerAccount", "LedgerEntry",
     "LedgerTransaction", "Payment", "PaymentAttempt", "PaymentHold", "PaymentScreening", "ReconciliationItem",
     "ReconciliationRun", "Refund", "WebhookEvent", "Wallet", "Withdrawal",
 ]

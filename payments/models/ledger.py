@@ -21,13 +21,17 @@ AMOUNT_PLACES = 2
 
 
 class LedgerAccount(models.Model):
-    """One account per (owner, purpose, currency); system accounts have no owner."""
+    """One account per (owner, purpose, currency); system accounts have no owner; one per gift card."""
 
     class Purpose(models.TextChoices):
         CUSTOMER_WALLET = "customer_wallet", _("Customer wallet")
         SHOP_REVENUE = "shop_revenue", _("Shop revenue")
         PROVIDER_CLEARING = "provider_clearing", _("Payment-provider clearing")
         REFUNDS_PAYABLE = "refunds_payable", _("Refunds payable")
+        # One account per gift card (no owner): its balance is what the shop owes the card's bearer.
+        GIFT_CARD = "gift_card", _("Gift card")
+        # Where the value of gift cards staff give away comes from (a promotional expense).
+        GIFT_CARD_FUNDING = "gift_card_funding", _("Gift cards issued by staff")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
@@ -42,7 +46,7 @@ class LedgerAccount(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["purpose", "currency"],
-                condition=Q(user__isnull=True),
+                condition=Q(user__isnull=True) & ~Q(purpose="gift_card"),
                 name="payments_ledgeraccount_one_system_account",
             ),
             models.UniqueConstraint(

@@ -45,6 +45,7 @@ class ReconciliationItem(models.Model):
         TRANSACTION_UNBALANCED = "transaction_unbalanced", _("Ledger transaction unbalanced")
         LEDGER_TOTALS = "ledger_totals", _("Total debits differ from total credits")
         WALLET_BALANCE = "wallet_balance", _("Wallet balance differs from its entries")
+        GIFT_CARD_BALANCE = "gift_card_balance", _("Gift card balance differs from its entries")
         PROVIDER_REPORT_UNAVAILABLE = "provider_unavailable", _("Provider settlement report unavailable")
         CHARGE_MISSING_HERE = "charge_missing_here", _("Provider charge not succeeded here")
         CHARGE_MISSING_AT_PROVIDER = "charge_missing_at_provider", _("Payment missing at the provider")

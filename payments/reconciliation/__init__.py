@@ -7,7 +7,8 @@
    currency; the whole ledger (up to the end of the day) nets to zero per
    currency, i.e. total debits equal total credits (an imbalance already
    explained by that day's unbalanced transactions is not reported twice);
-   every wallet's cached balance equals the sum of its entries;
+   every wallet's and every gift card's cached balance equals the sum of
+   its entries (so the gift-card liability is proven card by card);
 2. provider (`provider`): the provider's settlement report for the day (over
    HTTP, page by page) against our card payments, refunds (ours and the
    refunds of late charges) and withdrawals (payouts), both ways: missing on

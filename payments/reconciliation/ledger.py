@@ -1,4 +1,4 @@
-"""The ledger's own integrity for one day: balanced transactions, zero-sum totals, wallets equal to their entries."""
+"""The ledger's own integrity for one day: balanced transactions, zero-sum totals, cached balances (wallets, gift cards)."""
 
 from datetime import date
 from decimal import Decimal
@@ -7,7 +7,14 @@ from django.db.models import DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, ReconciliationItem, Wallet
+from payments.models import (
+    GiftCard,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    ReconciliationItem,
+    Wallet,
+)
 from payments.reconciliation.items import ItemWriter
 from shop.core.reconciliation import BATCH, as_decimal, day_bounds, merge_sums
 
@@ -17,14 +24,19 @@ _DEC = DecimalField(max_digits=24, decimal_places=4)
 
 
 def check_ledger(day: date, out: ItemWriter) -> dict:
-    """Every transaction of the day balances, the whole ledger nets to zero, every wallet equals its entries."""
+    """Every transaction of the day balances, the whole ledger nets to zero, every wallet and gift card equals its entries."""
     start, end = day_bounds(day)
     day_entries = LedgerEntry.objects.filter(transaction__created_at__gte=start, transaction__created_at__lt=end)
     explained = _unbalanced_transactions(day_entries, out)
     entries_checked = day_entries.count()
     _ledger_totals(end, explained, out)
     _wallet_balances(out)
-    return {"ledger_entries": entries_checked, "wallets": Wallet.objects.count()}
+    _gift_card_balances(out)
+    return {
+        "ledger_entries": entries_checked,
+        "wallets": Wallet.objects.count(),
+        "gift_cards": GiftCard.objects.count(),
+    }
 
 
 def _transaction_reference(pk: int) -> str:
@@ -110,4 +122,34 @@ def _wallet_balances(out: ItemWriter) -> None:
                 expected=total,
                 actual=row["balance"],
                 detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
+            )
+
+
+def _gift_card_balances(out: ItemWriter) -> None:
+    """Each gift card's cached balance against its account's entries: the shop's gift-card liability, card by card."""
+    cards = (
+        GiftCard.objects.values("id", "last4", "account_id", "currency", "balance")
+        .order_by("account_id")
+        .iterator(chunk_size=BATCH)
+    )
+    sums = (
+        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.GIFT_CARD)
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .order_by("account_id")
+        .iterator(chunk_size=BATCH)
+    )
+    for row, totals in merge_sums(cards, "account_id", entries=sums):
+        total = as_decimal(totals["entries"])
+        if row["balance"] != total:
+            out.add(
+                kind=Kind.GIFT_CARD_BALANCE,
+                action=Action.INVESTIGATE_LEDGER,
+                object_type="payments.giftcard",
+                object_id=row["id"],
+                related=f"account {row['account_id']}, card ···{row['last4']}",
+                currency=row["currency"],
+                expected=total,
+                actual=row["balance"],
+                detail=_("The gift card's cached balance differs from the sum of its ledger entries."),
             )

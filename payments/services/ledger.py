@@ -13,11 +13,15 @@ transaction sums to zero per currency and its reference is unique):
 | card refund              | shop revenue         | provider clearing                   |
 | withdrawal (payout)      | customer wallet      | provider clearing                   |
 | demo / adjustment        | provider clearing    | customer wallet                     |
+| gift card issued by staff| gift-card funding    | the card's own account              |
+| gift card sold           | shop revenue         | the card's own account              |
+| order paid by gift card  | the card's account   | shop revenue                        |
+| refund to a gift card    | shop revenue         | the card's account                  |
 
 `ledger_post` is the only code that writes entries and the only code that
-changes a wallet's cached `balance`, in the same transaction, with a guarded
-UPDATE (`balance >= amount`) for debits so that concurrent spends can never
-overdraw.
+changes a wallet's or a gift card's cached `balance`, in the same
+transaction, with a guarded UPDATE (`balance >= amount`) for debits so that
+concurrent spends can never overdraw.
 
 Lock order: payment row, then wallet rows (through ledger_post). Calls to the
 provider are made outside any transaction of ours.
@@ -35,12 +39,14 @@ from djmoney.money import Money
 
 from payments.exceptions import (
     CurrencyMismatch,
+    GiftCardInsufficient,
     InsufficientFunds,
     InvalidAmount,
     LedgerReferenceConflict,
     UnbalancedTransaction,
 )
 from payments.models import (
+    GiftCard,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -78,10 +84,11 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
     the same (accounts, amounts, currencies); other legs raise
     LedgerReferenceConflict, a programming error that must not be hidden.
 
-    The only writer of ledger entries and of wallets' cached balances. A leg
-    that takes money out of a wallet is a guarded UPDATE (`balance >= amount`):
-    if it matches no row the whole posting is undone and InsufficientFunds is
-    raised. Takes the wallet rows' locks (in account-id order, no deadlocks).
+    The only writer of ledger entries and of wallets' and gift cards' cached
+    balances. A leg that takes money out of a wallet or a gift card is a
+    guarded UPDATE (`balance >= amount`): if it matches no row the whole
+    posting is undone and InsufficientFunds (GiftCardInsufficient) is raised.
+    Takes the wallet and gift-card rows' locks (in account-id order, no deadlocks).
     """
     totals: dict[str, Decimal] = {}
     for leg in legs:
@@ -107,15 +114,29 @@ def ledger_post(*, reference: str, kind: str, legs: list[Leg], description: str 
             ]
         )
         for leg in sorted(legs, key=lambda leg: leg.account.pk):
-            if leg.account.purpose != LedgerAccount.Purpose.CUSTOMER_WALLET:
-                continue
-            change = leg.amount.amount
-            wallets = Wallet.objects.filter(account_id=leg.account.pk)
-            if change < 0:
-                wallets = wallets.filter(balance__gte=-change)
-            if wallets.update(balance=F("balance") + change) != 1:
-                raise InsufficientFunds()
+            _cached_balance_update(leg)
         return tx, True
+
+
+# Accounts whose owner row caches the balance, and the error when a debit would take it below zero.
+_BALANCE_HOLDERS = {
+    LedgerAccount.Purpose.CUSTOMER_WALLET: (Wallet, InsufficientFunds),
+    LedgerAccount.Purpose.GIFT_CARD: (GiftCard, GiftCardInsufficient),
+}
+
+
+def _cached_balance_update(leg: Leg) -> None:
+    """Move a wallet's or gift card's cached balance with the leg; a debit is guarded (`balance >= amount`)."""
+    holder = _BALANCE_HOLDERS.get(leg.account.purpose)
+    if holder is None:
+        return
+    model, error = holder
+    change = leg.amount.amount
+    rows = model.objects.filter(account_id=leg.account.pk)
+    if change < 0:
+        rows = rows.filter(balance__gte=-change)
+    if rows.update(balance=F("balance") + change) != 1:
+        raise error()
 
 
 def _ledger_transaction_insert(*, reference: str, kind: str, description: str) -> LedgerTransaction | None:

@@ -15,6 +15,7 @@ from catalog.models import Stock
 from payments.exceptions import ReconciliationRunning
 from payments.models import (
     AuditLog,
+    GiftCard,
     LedgerAccount,
     Payment,
     ReconciliationItem,
@@ -24,6 +25,7 @@ from payments.models import (
 from payments.reconciliation.items import reconciliation_item_resolve
 from payments.reconciliation.runs import reconciliation_run
 from payments.services import ledger
+from payments.services.gift_cards import gift_card_issue
 from payments.tasks import nightly_reconciliation
 from shop.orders.models import Order
 from tests.orders.factories import make_product, shopper_new
@@ -55,6 +57,10 @@ def seed_every_discrepancy(data) -> dict:
     other = shopper_new(funds="20.00")
     seeded["wallet"] = helpers.wallet_of(other)
     Wallet.objects.filter(pk=seeded["wallet"].pk).update(balance=F("balance") + 1)
+    seeded["gift_card"] = gift_card_issue(
+        amount=Money("15.00", "USD"), source=GiftCard.Source.STAFF, issue_reference="seed:gift-card"
+    ).card
+    GiftCard.objects.filter(pk=seeded["gift_card"].pk).update(balance=F("balance") + 1)
     # 2. provider: charges
     stranger = helpers.provider_charge(key=f"payment-{uuid.uuid4()}", amount="12.00")
     seeded["charge_missing_here"] = stranger
@@ -146,6 +152,8 @@ def test_every_kind_of_discrepancy_is_reported_exactly_once(provider, rates):
     assert item[Kind.LEDGER_TOTALS].object_id == "USD" and "4.00" in item[Kind.LEDGER_TOTALS].detail
     assert item[Kind.WALLET_BALANCE].object_id == str(seeded["wallet"].pk)
     assert item[Kind.WALLET_BALANCE].actual - item[Kind.WALLET_BALANCE].expected == 1
+    assert item[Kind.GIFT_CARD_BALANCE].object_id == str(seeded["gift_card"].pk)
+    assert item[Kind.GIFT_CARD_BALANCE].actual - item[Kind.GIFT_CARD_BALANCE].expected == 1
     assert item[Kind.CHARGE_MISSING_HERE].object_id == seeded["charge_missing_here"].id
     assert item[Kind.CHARGE_MISSING_AT_PROVIDER].object_id == str(seeded["missing_at_provider"].pk)
     for name in ("amount", "currency", "status"):

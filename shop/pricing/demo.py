@@ -1,0 +1,33 @@
+"""Demo data: tax rates for Germany, France, Great Britain and the United States. Safe to run twice."""
+
+from decimal import Decimal
+
+from shop.pricing.models import TaxClass, TaxRate
+
+US_NOTE = "No sales tax collected: the demo shop has no nexus in any US state."
+# (country, region, tax class, percent, note)
+DEMO_RATES = [
+    ("DE", "", TaxClass.STANDARD, "19", ""),
+    ("DE", "", TaxClass.REDUCED, "7", "Books, food"),
+    ("DE", "", TaxClass.ZERO, "0", ""),
+    ("FR", "", TaxClass.STANDARD, "20", ""),
+    ("FR", "", TaxClass.REDUCED, "5.5", "Books, food"),
+    ("FR", "", TaxClass.ZERO, "0", ""),
+    ("GB", "", TaxClass.STANDARD, "20", ""),
+    ("GB", "", TaxClass.REDUCED, "0", "Books and children's clothes are zero-rated"),
+    ("GB", "", TaxClass.ZERO, "0", ""),
+] + [("US", "", tax_class, "0", US_NOTE) for tax_class in TaxClass.values]
+
+
+def load(*, stdout) -> None:
+    """Create the demo rates that are missing; rates staff changed are left as they are."""
+    created = 0
+    for country, region, tax_class, rate, note in DEMO_RATES:
+        _row, was_created = TaxRate.objects.get_or_create(
+            country=country,
+            region=region,
+            tax_class=tax_class,
+            defaults={"rate": Decimal(rate), "note": note},
+        )
+        created += was_created
+    stdout.write(f"shop.pricing.demo: {created} tax rates created ({len(DEMO_RATES)} in the demo set).\n")

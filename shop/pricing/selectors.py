@@ -1,0 +1,142 @@
+"""Reads: the rules the pipeline applies, loaded from the database into its plain dataclasses.
+
+`order_price(...)` is the one entry point checkout, the cart page and the API
+call (docs/pricing.md, "Integration (next)"): it loads the tax rates of the
+destination, the promotions active now and the voucher, then runs
+shop.pricing.pipeline.price_order.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from djmoney.money import Money
+
+from catalog.models import Category
+from shop.pricing.exceptions import VoucherExhausted, VoucherExpired, VoucherInvalid
+from shop.pricing.models import ProductTaxClass, Promotion, TaxClass, TaxRate, Voucher
+from shop.pricing.pipeline import (
+    GiftCardBalance,
+    LineInput,
+    PricedOrder,
+    PricingInput,
+    PromotionRule,
+    VoucherRule,
+    price_order,
+)
+
+
+def tax_rates_for(*, country: str, region: str = "") -> dict[str, Decimal]:
+    """Tax class -> percent for a destination; a region's row wins over the country-wide one."""
+    rows = TaxRate.objects.filter(country=country.upper()).filter(Q(region="") | Q(region=region.upper()))
+    rates = {}
+    for row in sorted(rows, key=lambda r: r.region != ""):
+        rates[row.tax_class] = row.rate
+    return rates
+
+
+def product_tax_classes(*, product_ids: Iterable[int]) -> dict[int, str]:
+    """Product id -> tax class; products without a row are standard."""
+    ids = list(product_ids)
+    found = dict(ProductTaxClass.objects.filter(product_id__in=ids).values_list("product_id", "tax_class"))
+    return {pid: found.get(pid, TaxClass.STANDARD) for pid in ids}
+
+
+def promotions_active(*, now: datetime | None = None) -> list[PromotionRule]:
+    """The promotions running at `now`, their categories widened to every subcategory (three queries)."""
+    now = now or timezone.now()
+    promotions = list(
+        Promotion.objects.filter(is_active=True, starts_at__lte=now)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .prefetch_related("amounts", "products", "categories")
+    )
+    paths = {category.path for promotion in promotions for category in promotion.categories.all()}
+    by_path = _categories_under(paths)
+    return [
+        PromotionRule(
+            id=promotion.pk,
+            name=promotion.name,
+            kind=promotion.kind,
+            percentage=promotion.percentage,
+            amounts={row.currency: row.amount for row in promotion.amounts.all()},
+            product_ids=frozenset(product.pk for product in promotion.products.all()),
+            category_ids=frozenset(
+                cid for category in promotion.categories.all() for cid in by_path.get(category.path, ())
+            ),
+        )
+        for promotion in promotions
+    ]
+
+
+def _categories_under(paths: set[str]) -> dict[str, set[int]]:
+    """Path -> ids of the category and all its descendants (materialized path prefix)."""
+    if not paths:
+        return {}
+    condition = Q()
+    for path in paths:
+        condition |= Q(path__startswith=path)
+    found: dict[str, set[int]] = {path: set() for path in paths}
+    for cid, cpath in Category.objects.filter(condition).values_list("id", "path"):
+        for path in paths:
+            if cpath.startswith(path):
+                found[path].add(cid)
+    return found
+
+
+def voucher_get_usable(*, code: str, now: datetime | None = None) -> Voucher:
+    """The voucher with `code` (any case) if it can be used now; VoucherInvalid/Expired/Exhausted otherwise."""
+    now = now or timezone.now()
+    voucher = Voucher.objects.prefetch_related("amounts").filter(code__iexact=code.strip()).first()
+    if voucher is None or not voucher.is_active or not code.strip():
+        raise VoucherInvalid(field="code")
+    if voucher.starts_at > now:
+        raise VoucherInvalid(field="code")
+    if voucher.ends_at is not None and voucher.ends_at <= now:
+        raise VoucherExpired(field="code")
+    if voucher.usage_limit is not None and voucher.uses >= voucher.usage_limit:
+        raise VoucherExhausted(field="code")
+    return voucher
+
+
+def voucher_rule(voucher: Voucher) -> VoucherRule:
+    """The pipeline's view of a voucher (its amounts prefetched or loaded here)."""
+    rows = list(voucher.amounts.all())
+    return VoucherRule(
+        code=voucher.code,
+        kind=voucher.kind,
+        percentage=voucher.percentage,
+        amounts={row.currency: row.amount for row in rows if row.amount is not None},
+        minimum_spend={row.currency: row.minimum_spend for row in rows if row.minimum_spend is not None},
+    )
+
+
+def order_price(
+    *,
+    currency: str,
+    lines: Sequence[LineInput],
+    country: str,
+    region: str = "",
+    voucher_code: str | None = None,
+    shipping: Money | None = None,
+    gift_cards: Sequence[GiftCardBalance] = (),
+    now: datetime | None = None,
+) -> PricedOrder:
+    """Price lines for a destination with today's rules: rates, active promotions, the voucher (if any)."""
+    voucher = voucher_rule(voucher_get_usable(code=voucher_code, now=now)) if voucher_code else None
+    return price_order(
+        PricingInput(
+            currency=currency,
+            lines=lines,
+            country=country,
+            region=region,
+            tax_rates=tax_rates_for(country=country, region=region),
+            prices_include_tax=settings.PRICES_INCLUDE_TAX,
+            promotions=promotions_active(now=now),
+            voucher=voucher,
+            shipping=shipping,
+            gift_cards=gift_cards,
+        )
+    )
