@@ -8,3 +8,6 @@ class ShopConfig(AppConfig):
 
     def ready(self):
         from shop.core import checks  # noqa: F401  (registers the deploy checks)
+        from shop.core.db import replica_signals_connect
+
+        replica_signals_connect()
