@@ -5,8 +5,8 @@
 
 - reads of catalog models (`REPLICA_APPS`) but stock (`PRIMARY_MODELS`), and
 - every read inside `replica_reads()`: staff reports and the reconciliation's
-  checks, whose callers promise that the reads tolerate lag and need none of
-  their own block's writes.
+  checks, whose callers promise that the reads tolerate lag; writes made before
+  the block do not pin them, writes inside it do.
 
 Everything else goes to the primary (`default`), and so does every read:
 
@@ -86,16 +86,24 @@ def primary_pinned() -> bool:
 
 
 class replica_reads(ContextDecorator):  # noqa: N801  (used like contextlib's lower-case helpers)
-    """Reads inside may go to a replica, also after a write (never inside a transaction on the primary)."""
+    """Reads inside may go to a replica even after a write made before the block (staff reports,
+    reconciliation): the caller promises they tolerate lag. A write inside the block pins the rest of
+    it, and what follows, to the primary; a transaction on the primary keeps its reads there."""
 
     def __enter__(self):
-        self._tokens = getattr(self, "_tokens", [])
-        self._tokens.append(_replica_reads.set(True))
+        self._tokens = (_pinned.set(False), _replica_reads.set(True))
         return self
 
     def __exit__(self, *exc):
-        _replica_reads.reset(self._tokens.pop())
+        wrote = _pinned.get()
+        _replica_reads.reset(self._tokens[1])
+        _pinned.reset(self._tokens[0])
+        if wrote:
+            _pinned.set(True)
         return False
+
+    def _recreate_cm(self):
+        return type(self)()  # one instance per decorated call: threads never share its tokens
 
 
 def replica_iter(iterable: Iterable) -> Iterator:
@@ -149,11 +157,12 @@ def replica_health_forget() -> None:
 
 def replica_for_read() -> str | None:
     """A healthy replica for a read that may lag, or None for the primary."""
-    if connections[DEFAULT_DB_ALIAS].in_atomic_block:
+    aliases = replica_aliases()
+    if not aliases or _pinned.get() or connections[DEFAULT_DB_ALIAS].in_atomic_block:
         return None
-    if (_pinned.get() or _pinned_by_cookie.get()) and not _replica_reads.get():
+    if _pinned_by_cookie.get() and not _replica_reads.get():
         return None
-    healthy = [alias for alias in replica_aliases() if replica_healthy(alias)]
+    healthy = [alias for alias in aliases if replica_healthy(alias)]
     return random.choice(healthy) if healthy else None
 
 

@@ -103,6 +103,17 @@ def test_replica_reads_block_goes_to_the_replica_after_a_write(routed):
     assert fresh(report) == routed.alias
 
 
+def test_a_write_inside_a_replica_reads_block_pins_the_rest(routed):
+    def repair_then_read():
+        with replica_db.replica_reads():
+            before = Product.objects.all().db
+            ProductPurchase.objects.filter(pk=-1).delete()
+            inside = Product.objects.all().db
+        return before, inside, Product.objects.all().db
+
+    assert fresh(repair_then_read) == (routed.alias, "default", "default")
+
+
 def test_a_stopped_replica_is_skipped(routed):
     make_product(price="10.00", on_hand=1)
     routed.stop()
@@ -167,3 +178,24 @@ def test_read_your_writes_right_after_checkout(routed, rates):
     other = Client()
     other.force_login(shopper)
     assert other.get(f"/p/{product.slug}/").context["can_review"] is True
+
+
+def test_staff_reports_and_reconciliation_read_from_the_replica(routed):
+    from accounts.models import User
+    from payments.reconciliation.runs import reconciliation_run, reconciliation_yesterday
+
+    staff = User.objects.create_superuser(email="boss@example.com", password="x")
+    browser = Client()
+    browser.force_login(staff)
+    routed.wait_caught_up()
+    with CaptureQueriesContext(connections[routed.alias]) as on_replica:
+        assert browser.get("/admin/staff/dashboard/").status_code == 200
+        assert browser.get("/admin/staff/reports/?export=daily_sales&start=2026-01-01&end=2026-01-31").status_code == 200
+    tables = " ".join(q["sql"] for q in on_replica.captured_queries)
+    assert "orders_order" in tables and "payments_payment" in tables
+
+    with CaptureQueriesContext(connections[routed.alias]) as on_replica:
+        run = fresh(lambda: reconciliation_run(day=reconciliation_yesterday()))
+    assert "payments_ledgerentry" in " ".join(q["sql"] for q in on_replica.captured_queries)
+    # No provider runs here: its report is the one finding; the ledger read from the replica agrees.
+    assert set(run.items.values_list("kind", flat=True)) == {"provider_unavailable"}
