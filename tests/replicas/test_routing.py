@@ -199,3 +199,18 @@ def test_staff_reports_and_reconciliation_read_from_the_replica(routed):
     assert "payments_ledgerentry" in " ".join(q["sql"] for q in on_replica.captured_queries)
     # No provider runs here: its report is the one finding; the ledger read from the replica agrees.
     assert set(run.items.values_list("kind", flat=True)) == {"provider_unavailable"}
+
+
+def test_each_celery_task_starts_unpinned_and_leaves_the_caller_pinned(routed):
+    from shop.celery import app
+
+    @app.task(name="tests.replicas.catalog_db")
+    def catalog_db():
+        return Product.objects.all().db
+
+    def write_then_task():
+        ProductPurchase.objects.filter(pk=-1).delete()  # the caller wrote: pinned
+        in_task = catalog_db.apply().get()
+        return in_task, Product.objects.all().db
+
+    assert fresh(write_then_task) == (routed.alias, "default")
