@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.exceptions import AddressInvalid
-from accounts.models import Address, User
+from accounts.models import Address, ErasureRequest, User
 
 
 def _clean_unique_email(form: forms.ModelForm) -> str:
@@ -126,3 +126,23 @@ class AddressAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for address in queryset:
             services.address_delete(address=address)
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(admin.ModelAdmin):
+    """Erasure requests, read-only: made by the person (account page or API), never by staff."""
+
+    list_display = ("requested_at", "user", "status", "channel", "refusal_code")
+    list_filter = ("status", "channel")
+    search_fields = ("=user__id",)
+    readonly_fields = ("user", "status", "channel", "refusal_code", "summary", "requested_at")
+    date_hierarchy = "requested_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

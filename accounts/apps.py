@@ -6,3 +6,11 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     label = "accounts"
     verbose_name = _("Accounts")
+
+    def ready(self):
+        from accounts.privacy import privacy_export_register
+        from accounts.selectors import user_addresses_export, user_consents_export, user_profile_export
+
+        privacy_export_register("profile", user_profile_export)
+        privacy_export_register("addresses", user_addresses_export)
+        privacy_export_register("consents", user_consents_export)

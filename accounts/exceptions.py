@@ -14,6 +14,7 @@ class AccountErrorCode(TextChoices):
     ADDRESS_NOT_FOUND = "address_not_found"
     INVALID_ADDRESS = "invalid_address"
     INVALID_PROFILE = "invalid_profile"
+    INVALID_PASSWORD = "invalid_password"
 
 
 class AddressNotFound(NotFound, Http404):
@@ -33,3 +34,11 @@ class ProfileInvalid(ShopError):
     code = AccountErrorCode.INVALID_PROFILE
     status_code = 400
     default_message = _("The profile is not valid.")
+
+
+class PasswordIncorrect(ShopError):
+    """The password given to confirm an erasure is not the account's."""
+
+    code = AccountErrorCode.INVALID_PASSWORD
+    status_code = 400
+    default_message = _("The password is not correct.")

@@ -48,3 +48,12 @@ class AddressForm(forms.ModelForm):
         # address services, which clear the previous default in the same transaction.
         if self.instance.pk:
             self.fields["is_default_shipping"].initial = self.instance.is_default_shipping
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand that my account is erased for good: I am signed out everywhere and cannot sign in again."),
+    )

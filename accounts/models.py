@@ -115,3 +115,35 @@ class Address(models.Model):
             "country": self.country,
             "phone": self.phone,
         }
+
+
+class ErasureRequest(models.Model):
+    """A person's request to be erased (GDPR article 17): when, how, and what came of it.
+
+    Holds no personal data: the user row it points to is anonymised when the request is done.
+    """
+
+    class Status(models.TextChoices):
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Refused")
+
+    class Channel(models.TextChoices):
+        API = "api", _("API")
+        PAGE = "page", _("Account page")
+
+    user = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="erasure_requests", verbose_name=_("user")
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    refusal_code = models.CharField(_("refusal code"), max_length=64, blank=True)
+    summary = models.JSONField(_("what was erased"), default=dict, blank=True)
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("erasure request")
+        verbose_name_plural = _("erasure requests")
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self):
+        return f"{self.requested_at:%Y-%m-%d %H:%M} user {self.user_id}: {self.status}"

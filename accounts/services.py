@@ -5,13 +5,24 @@ rows (`select_for_update`) so that two concurrent "make default" requests
 cannot leave two defaults (the partial unique constraint is the last line).
 """
 
+import logging
+from importlib import import_module
+
+from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.countries import COUNTRY_CODES
-from accounts.exceptions import AddressInvalid, ProfileInvalid
-from accounts.models import Address, User
+from accounts.exceptions import AddressInvalid, PasswordIncorrect, ProfileInvalid
+from accounts.models import Address, ErasureRequest, User
+from accounts.privacy import privacy_audit, privacy_erasers
+from accounts.selectors import user_data_export
+from shop.core.exceptions import ShopError
+
+logger = logging.getLogger(__name__)
 
 ADDRESS_FIELDS = ("full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone")
 ADDRESS_REQUIRED = ("full_name", "line1", "city", "postal_code", "country")
@@ -140,3 +151,80 @@ def user_profile_update(*, user: User, full_name: str | None = None, preferred_l
         with transaction.atomic():
             user.save(update_fields=fields)
     return user
+
+
+ERASED_EMAIL_DOMAIN = "erased.invalid"
+
+
+def user_export(*, user: User) -> dict:
+    """Everything the shop holds about `user` (GDPR articles 15 and 20); the request is audited."""
+    data = user_data_export(user=user)
+    with transaction.atomic():
+        privacy_audit(actor=user, action="privacy_export", obj=user, data={"sections": sorted(data)})
+    return data
+
+
+def user_erase(*, user: User, password: str, channel: str = ErasureRequest.Channel.API) -> ErasureRequest:
+    """Erase a person (GDPR article 17): anonymise the account, delete its addresses and e-mail
+    addresses, run every app's eraser (accounts.privacy), and end every session and app token.
+
+    Orders, invoices, payments and ledger entries stay, pointing to the anonymised account.
+    Refuses with PasswordIncorrect (400) for a wrong password, and with the eraser's error when an
+    app refuses (a wallet with money: 409 `wallet_not_empty`); a refusal changes nothing but is
+    recorded. Every request is an `ErasureRequest` and is audited. Takes the user row lock first.
+    """
+    try:
+        if not password or not user.check_password(password):
+            raise PasswordIncorrect(field="password")
+        with transaction.atomic():
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            summary = {name: eraser(user=locked) or {} for name, eraser in privacy_erasers()}
+            summary["accounts"] = _account_anonymise(locked)
+            erasure = ErasureRequest.objects.create(
+                user=locked, status=ErasureRequest.Status.DONE, channel=channel, summary=summary
+            )
+            privacy_audit(actor=locked, action="privacy_erasure", obj=erasure, data=summary)
+    except ShopError as refusal:
+        with transaction.atomic():
+            erasure = ErasureRequest.objects.create(
+                user=user, status=ErasureRequest.Status.REFUSED, channel=channel, refusal_code=str(refusal.code)
+            )
+            privacy_audit(actor=user, action="privacy_erasure_refused", obj=erasure, data={"code": str(refusal.code)})
+        raise
+    erasure.summary["accounts"]["sessions"] = user_sessions_end(user_id=user.pk)
+    ErasureRequest.objects.filter(pk=erasure.pk).update(summary=erasure.summary)
+    user.refresh_from_db()
+    return erasure
+
+
+def _account_anonymise(user: User) -> dict:
+    addresses, _rows = Address.objects.filter(user=user).delete()
+    emails, _rows = EmailAddress.objects.filter(user=user).delete()
+    user.email = f"erased-{user.pk}@{ERASED_EMAIL_DOMAIN}"
+    user.full_name = ""
+    user.preferred_language = ""
+    user.is_active = False
+    user.set_unusable_password()  # also invalidates every session's auth hash
+    user.save(update_fields=["email", "full_name", "preferred_language", "is_active", "password"])
+    return {"addresses": addresses, "email_addresses": emails}
+
+
+def user_sessions_end(*, user_id: int) -> int:
+    """Delete every live session of the user: browser sessions and allauth app tokens (session keys).
+
+    Reads each unexpired session once (sessions are not indexed by user), deleting through the
+    session engine so a cached copy goes too. Returns how many were ended.
+    """
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    ended = 0
+    sessions = Session.objects.filter(expire_date__gt=timezone.now()).order_by("pk")
+    for session in sessions.iterator(chunk_size=2000):
+        try:
+            owner = session.get_decoded().get("_auth_user_id")
+        except Exception:  # a session that cannot be decoded belongs to nobody we know
+            logger.warning("session %s could not be decoded", session.pk[:6])
+            continue
+        if owner == str(user_id):
+            store(session_key=session.session_key).delete()
+            ended += 1
+    return ended

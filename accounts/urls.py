@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from accounts import api, views
+from accounts import api, api_privacy, views
 
 app_name = "accounts"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("addresses/<int:address_id>/edit/", views.address_edit, name="address_edit"),
     path("addresses/<int:address_id>/delete/", views.address_delete, name="address_delete"),
     path("addresses/<int:address_id>/default/", views.address_set_default, name="address_set_default"),
+    path("export/", views.account_export, name="export"),
+    path("delete/", views.account_delete, name="delete"),
 ]
 
 router = SimpleRouter()
@@ -20,6 +22,8 @@ router.register("addresses", api.AddressApi, basename="address")
 
 # API, mounted under /api/v1/.
 api_urlpatterns = [
-    path("me/", api.MeApi.as_view(), name="me"),
+    # api_privacy.MeApi is api.MeApi with DELETE (erasure) added.
+    path("me/", api_privacy.MeApi.as_view(), name="me"),
+    path("me/export/", api_privacy.MeExportApi.as_view(), name="me-export"),
     *router.urls,
 ]

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -9,8 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.exceptions import AddressInvalid
-from accounts.forms import AddressForm, ProfileForm
+from accounts.api_privacy import export_response
+from accounts.exceptions import AddressInvalid, PasswordIncorrect
+from accounts.forms import AccountDeleteForm, AddressForm, ProfileForm
+from accounts.models import ErasureRequest
+from shop.core.exceptions import ShopError
 
 
 @login_required
@@ -98,3 +102,30 @@ def address_set_default(request, address_id: int):
     services.address_set_default(address=address)
     messages.success(request, _("Your default shipping address has been changed."))
     return redirect("accounts:address_list")
+
+
+@login_required
+def account_export(request):
+    """The personal-data export as a download (the same file as `GET /api/v1/me/export/`)."""
+    return export_response(services.user_export(user=request.user), request.user.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request):
+    """Erase the account after the password is given; signs out everywhere."""
+    form = AccountDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_erase(
+                user=request.user, password=form.cleaned_data["password"], channel=ErasureRequest.Channel.PAGE
+            )
+        except PasswordIncorrect as error:
+            form.add_error("password", str(error.message))
+        except ShopError as error:
+            form.add_error(None, str(error.message))
+        else:
+            logout(request)
+            messages.success(request, _("Your account has been erased. Thank you for shopping with us."))
+            return redirect("/")
+    return render(request, "accounts/account_delete.html", {"form": form})

@@ -8,7 +8,12 @@ class CatalogConfig(AppConfig):
     verbose_name = _("Catalog")
 
     def ready(self):
+        from accounts.privacy import privacy_erase_register, privacy_export_register
+        from catalog.privacy import catalog_erase, purchases_export, reviews_export
         from catalog.reconciliation import stock_check
         from shop.core.reconciliation import reconciliation_check_register
 
         reconciliation_check_register("stock", stock_check)
+        privacy_export_register("reviews", reviews_export)
+        privacy_export_register("purchases", purchases_export)
+        privacy_erase_register("catalog", catalog_erase)

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class PaymentsConfig(AppConfig):
     name = "payments"
     label = "payments"
+
+    def ready(self):
+        from accounts.privacy import privacy_audit_register, privacy_erase_register, privacy_export_register
+        from payments.privacy import (
+            payments_erase,
+            payments_export,
+            privacy_audit_record,
+            wallet_statements_export,
+        )
+
+        privacy_export_register("payments", payments_export)
+        privacy_export_register("wallet_statements", wallet_statements_export)
+        privacy_erase_register("payments", payments_erase)
+        privacy_audit_register("payments", privacy_audit_record)

@@ -35,3 +35,7 @@ class ShopConfig(AppConfig):
             sender=self.apps.get_app_config("django_celery_beat"),
             dispatch_uid="shop.beat_schedule_sync",
         )
+
+        from shop.core.db import replica_signals_connect
+
+        replica_signals_connect()

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "shop.core.db.primary_pin_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,6 +146,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME", os.path.join(tempfile.gettempdir(), f"shop_test_{os.getpid()}.sqlite3")
     )
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# Streaming replicas of the primary, comma-separated URLs: catalog reads, staff reports and the
+# reconciliation's reads go to them (shop/core/db.py). Each is `replica_N`, a mirror of `default` in tests.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS")
+# A replica whose replay is further behind than this is skipped until it catches up.
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+for _index, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    # Persistent connections rather than the pool: a pool would wait its whole timeout on a replica that is down.
+    _replica = dj_database_url.parse(_url, conn_max_age=60, conn_health_checks=True)
+    if _replica["ENGINE"] == "django.db.backends.postgresql":
+        _replica.setdefault("OPTIONS", {}).update({"options": "-c jit=off", "connect_timeout": 2})
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_index}"] = _replica
+DATABASE_ROUTERS = ["shop.core.db.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache, Celery ------------------------------------------------------------

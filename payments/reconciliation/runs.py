@@ -19,6 +19,7 @@ from payments.models import ReconciliationItem, ReconciliationRun
 from payments.reconciliation.items import ItemWriter
 from payments.reconciliation.ledger import check_ledger
 from payments.reconciliation.provider import check_provider
+from shop.core.db import replica_reads
 from shop.core.reconciliation import BATCH, reconciliation_checks
 
 logger = logging.getLogger(__name__)
@@ -27,11 +28,15 @@ LOCK_SECONDS = 3600
 
 
 def _run_checks(day: date, out: ItemWriter, checked: dict) -> None:
-    """Payments' own checks, then the registered ones; `checked` gathers the rows each counted."""
-    checked.update(check_ledger(day, out))
-    checked.update(check_provider(day, out))
-    for _name, check in reconciliation_checks():
-        checked.update(check(day=day, report=out.report))
+    """Payments' own checks, then the registered ones; `checked` gathers the rows each counted.
+
+    Their reads may go to a replica (a closed day does not change); their repairs and findings
+    are writes, which go to the primary, and so does whatever they read inside a transaction."""
+    with replica_reads():
+        checked.update(check_ledger(day, out))
+        checked.update(check_provider(day, out))
+        for _name, check in reconciliation_checks():
+            checked.update(check(day=day, report=out.report))
 
 
 def reconciliation_run(*, day: date, actor=None) -> ReconciliationRun:

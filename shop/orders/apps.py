@@ -8,9 +8,11 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self):
+        from accounts.privacy import privacy_erase_register, privacy_export_register
         from payments import handlers
         from payments.models import Payment
         from shop.core.reconciliation import reconciliation_check_register
+        from shop.orders.privacy import orders_erase, orders_export
         from shop.orders.reconciliation import order_payments_check
         from shop.orders.services import payment_handlers
 
@@ -21,3 +23,5 @@ class OrdersConfig(AppConfig):
             on_refunded=payment_handlers.order_payment_refunded,
         )
         reconciliation_check_register("orders", order_payments_check)
+        privacy_export_register("orders", orders_export)
+        privacy_erase_register("orders", orders_erase)

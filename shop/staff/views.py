@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from payments.models import ReconciliationRun
+from shop.core.db import replica_iter, replica_reads
 from shop.staff import reports
 
 PERMISSION = "payments.view_staff_reports"
@@ -136,8 +137,11 @@ def _units_by_sku(rows: list[dict]) -> list[tuple[str, int]]:
     return sorted(units.items(), key=lambda item: (-item[1], item[0]))
 
 
+@replica_reads()
 def dashboard_view(request):
-    """Today's and this month's sales, orders by status, stuck payments, low stock, last 30 days chart."""
+    """Today's and this month's sales, orders by status, stuck payments, low stock, last 30 days chart.
+
+    Read from a replica; rendered here, inside `replica_reads()`, since the context holds lazy querysets."""
     _require(request)
     figures = reports.today_and_month()
     today = figures["today"]
@@ -167,7 +171,7 @@ def dashboard_view(request):
         "open_items": reports.open_reconciliation_items(),
         "last_run": ReconciliationRun.objects.order_by("-day", "-id").first(),
     }
-    return TemplateResponse(request, "admin/staff/dashboard.html", context)
+    return TemplateResponse(request, "admin/staff/dashboard.html", context).render()
 
 
 class RangeForm(forms.Form):
@@ -224,8 +228,11 @@ def _csv_lines(header, rows):
         yield writer.writerow([_csv_cell(cell) for cell in row])
 
 
+@replica_reads()
 def reports_view(request):
-    """Daily sales per currency, top products and inventory turnover for a date range; `?export=` gives CSV."""
+    """Daily sales per currency, top products and inventory turnover for a date range; `?export=` gives CSV.
+
+    Read from a replica: the page is rendered inside `replica_reads()`, the CSV streamed through `replica_iter`."""
     _require(request)
     today = timezone.now().astimezone(UTC).date()
     form = RangeForm(request.GET or {"start": today - timedelta(days=29), "end": today})
@@ -237,7 +244,7 @@ def reports_view(request):
     export = request.GET.get("export")
     if export in EXPORTS:
         header, rows = EXPORTS[export]
-        response = StreamingHttpResponse(_csv_lines(header, rows(start, end)), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(replica_iter(_csv_lines(header, rows(start, end))), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{export}_{start}_{end}.csv"'
         return response
     daily = reports.daily_sales(start=start, end=end)
@@ -263,5 +270,5 @@ def reports_view(request):
         "turnover": turnover,
         "slowest": reports.inventory_slowest(start=start, end=end),
     }
-    return TemplateResponse(request, "admin/staff/reports.html", context)
+    return TemplateResponse(request, "admin/staff/reports.html", context).render()
 

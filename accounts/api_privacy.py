@@ -1,0 +1,67 @@
+"""API of a person's own data: the export (`GET /api/v1/me/export/`) and erasure (`DELETE /api/v1/me/`)."""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import api, services
+from accounts.models import ErasureRequest
+from shop.core.api import ErrorSerializer
+
+
+def export_response(data: dict, user_id: int) -> HttpResponse:
+    """The export as a JSON file download."""
+    response = HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="shop-personal-data-{user_id}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class MeExportApi(APIView):
+    """Everything the shop holds about the caller, as a JSON download.
+
+    Sections: profile (with e-mail addresses), addresses, consents, orders,
+    payments, wallet_statements, reviews, purchases, cart.
+    """
+
+    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The personal-data export.")})
+    def get(self, request):
+        return export_response(services.user_export(user=request.user), request.user.pk)
+
+
+class MeEraseInput(serializers.Serializer):
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class MeApi(api.MeApi):
+    """The signed-in user's profile; DELETE erases the account (orders, payments and the ledger stay, anonymised)."""
+
+    @extend_schema(
+        request=MeEraseInput,
+        responses={
+            204: None,
+            400: OpenApiResponse(ErrorSerializer, description="`invalid_password`, or a missing password."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="`wallet_not_empty`: withdraw the balance first; "
+                "`wallet_has_pending_payments`: a deposit or withdrawal is still being processed.",
+            ),
+        },
+    )
+    def delete(self, request):
+        data = MeEraseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_erase(
+            user=request.user, password=data.validated_data["password"], channel=ErasureRequest.Channel.API
+        )
+        if hasattr(request, "session"):
+            request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)
