@@ -5,14 +5,15 @@ import json
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import api, services
+from accounts.exceptions import AccountErrorCode
 from accounts.models import ErasureRequest
-from shop.core.api import ErrorSerializer
+from shop.core.schema import error_responses
 
 
 def export_response(data: dict, user_id: int) -> HttpResponse:
@@ -32,7 +33,20 @@ class MeExportApi(APIView):
     payments, wallet_statements, reviews, purchases, cart.
     """
 
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The personal-data export.")})
+    @extend_schema(
+        operation_id="me_export",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The personal-data export.")},
+        summary="Download everything the shop holds about the caller",
+        description="A JSON file (`Content-Disposition: attachment`) with the sections profile, addresses, "
+        "consents, orders, payments, wallet_statements, reviews, purchases and cart.",
+        examples=[
+            OpenApiExample(
+                "export",
+                value={"profile": {"email": "alex@example.com", "full_name": "Alex Doe"}, "addresses": []},
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request):
         return export_response(services.user_export(user=request.user), request.user.pk)
 
@@ -45,16 +59,23 @@ class MeApi(api.MeApi):
     """The signed-in user's profile; DELETE erases the account (orders, payments and the ledger stay, anonymised)."""
 
     @extend_schema(
+        operation_id="me_erase",
         request=MeEraseInput,
         responses={
             204: None,
-            400: OpenApiResponse(ErrorSerializer, description="`invalid_password`, or a missing password."),
-            409: OpenApiResponse(
-                ErrorSerializer,
-                description="`wallet_not_empty`: withdraw the balance first; "
-                "`wallet_has_pending_payments`: a deposit or withdrawal is still being processed.",
+            **error_responses(
+                codes={
+                    400: [AccountErrorCode.INVALID_PASSWORD],
+                    409: ["wallet_not_empty", "wallet_has_pending_payments"],
+                }
             ),
         },
+        summary="Erase the caller's account",
+        description="Anonymises the profile, addresses and review author, ends every session and token, and "
+        "keeps orders, payments and the ledger without the person's identity. Needs the password. A wallet "
+        "with money is 409 `wallet_not_empty` (withdraw it first); one with a deposit or withdrawal still "
+        "being processed is 409 `wallet_has_pending_payments`.",
+        examples=[OpenApiExample("erase", value={"password": "my-password-123"}, request_only=True)],
     )
     def delete(self, request):
         data = MeEraseInput(data=request.data)

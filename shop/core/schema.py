@@ -26,7 +26,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.permissions import AllowAny
 
 from shop.core.api import ErrorSerializer, Pagination
-from shop.core.exceptions import CoreErrorCode
+from shop.core.exceptions import CoreErrorCode, error_code_enums
 
 DB_ID_MAX = 2**63 - 1  # ids in paths: positive 64-bit keys (a bigger number is no row at all)
 
@@ -52,10 +52,24 @@ CURRENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def error_response(status: int, codes: Iterable[TextChoices] = ()) -> OpenApiResponse:
-    """An error answer with status `status`, naming `codes` (enum members) with one example each."""
+def _error_code_member(code: TextChoices | str) -> TextChoices:
+    """An enum member as given, or the registered member of that value (a code owned by another layer)."""
+    if isinstance(code, TextChoices):
+        return code
+    for enum in error_code_enums():
+        if code in enum.values:
+            return enum(code)
+    raise ValueError(f"{code!r} is not a registered error code")
+
+
+def error_response(status: int, codes: Iterable[TextChoices | str] = ()) -> OpenApiResponse:
+    """An error answer with status `status`, naming `codes` with one example each.
+
+    A code is an enum member, or the value of a registered one where the enum lives in a
+    layer the view may not import (accounts naming a payments code).
+    """
     description, default_codes = _ERROR_STATUS.get(status, ("Error.", []))
-    codes = list(codes) or default_codes
+    codes = [_error_code_member(code) for code in codes] or default_codes
     if codes:
         description += " Codes: " + ", ".join(f"`{code.value}`" for code in codes) + "."
     examples = [
