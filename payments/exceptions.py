@@ -39,6 +39,7 @@ class PaymentErrorCode(TextChoices):
     RECONCILIATION_RUNNING = "reconciliation_running"
     GATEWAY_ERROR = "gateway_error"
     PAYMENT_FAILED = "payment_failed"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
 
 
 class PaymentError(ShopError):
@@ -207,3 +208,20 @@ class GatewayError(PaymentError):
     code = PaymentErrorCode.GATEWAY_ERROR
     status_code = 502
     default_message = _("The payment provider could not be reached.")
+
+
+class ProviderUnavailable(PaymentError):
+    """The provider's circuit breaker is open (payments.breaker): nothing was reserved or charged."""
+
+    code = PaymentErrorCode.PROVIDER_UNAVAILABLE
+    status_code = 503
+    default_message = _(
+        "Card payments are unavailable for a moment: the payment provider is not answering. "
+        "Nothing was charged; please try again shortly or pay from your wallet."
+    )
+
+    def __init__(self, message=None, *, retry_after: int = 30, **extra):
+        super().__init__(message, retry_after=retry_after, **extra)
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.extra["retry_after"])}

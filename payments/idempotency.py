@@ -254,7 +254,7 @@ def _claimed_answer(view_method, view, request, *args, **kwargs) -> Response:
         response["Idempotent-Replayed"] = "true"
         return response
     except ShopError as exc:
-        return Response(exc.as_dict(), status=exc.status_code)
+        return Response(exc.as_dict(), status=exc.status_code, headers=exc.response_headers())
 
 
 def idempotency_key_prune(*, older_than: timedelta = timedelta(hours=24)) -> int:

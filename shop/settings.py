@@ -370,6 +370,11 @@ WALLET_MAX_DEPOSIT = Decimal(os.environ.get("WALLET_MAX_DEPOSIT", "10000.00"))
 PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "sandbox")
 # The key the sandbox expects from callers; empty: the shop's own PSP_API_KEY.
 PSP_SANDBOX_API_KEY = os.environ.get("PSP_SANDBOX_API_KEY", "")
+# The provider's circuit breaker (payments/breaker.py): this many transport failures or 5xx
+# answers within the window open it; after the cool-down one probe call decides.
+PROVIDER_BREAKER_THRESHOLD = int(os.environ.get("PROVIDER_BREAKER_THRESHOLD", "5"))
+PROVIDER_BREAKER_WINDOW_SECONDS = int(os.environ.get("PROVIDER_BREAKER_WINDOW_SECONDS", "30"))
+PROVIDER_BREAKER_COOLDOWN_SECONDS = int(os.environ.get("PROVIDER_BREAKER_COOLDOWN_SECONDS", "30"))
 # How long one request holds an Idempotency-Key before a duplicate may take it over.
 IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
 

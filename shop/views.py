@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from payments.breaker import breaker_status
 from shop.core.exceptions import CoreErrorCode
 from shop.core.money import SESSION_CURRENCY_KEY
 
@@ -46,10 +47,24 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _provider_breaker() -> dict:
+    """The payment provider's circuit breaker: reported, never a reason for a 503 (the shop still serves)."""
+    try:
+        status = breaker_status()
+    except Exception as exc:  # the cache is down: the cache check says so
+        return {"status": "unknown", "error": exc.__class__.__name__}
+    return {"status": status.pop("state"), **status}
+
+
 @never_cache
 @require_GET
 def healthz(request):
-    """200 when database, cache and broker answer; 503 naming the one that does not."""
+    """200 when database, cache and broker answer; 503 naming the one that does not.
+
+    The provider's circuit breaker is reported too (`provider_breaker`: closed,
+    open or half_open), but an open breaker keeps the answer 200: wallet
+    payments and everything else still work.
+    """
     checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
     results, healthy = {}, True
     for name, check in checks.items():
@@ -58,6 +73,7 @@ def healthz(request):
         except Exception as exc:  # any failure of a dependency is "down", reported by name
             healthy = False
             results[name] = {"status": "down", "error": exc.__class__.__name__}
+    results["provider_breaker"] = _provider_breaker()
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": results},
         status=200 if healthy else 503,

@@ -41,3 +41,14 @@ def _clean_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _provider_breaker_reset():
+    """Each test starts and ends with the provider's circuit breaker closed and its failures forgotten
+    (the breaker lives in the cache, which a Redis run shares with every process of the test)."""
+    from payments.breaker import breaker_reset
+
+    breaker_reset()
+    yield
+    breaker_reset()
