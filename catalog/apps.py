@@ -12,3 +12,7 @@ class CatalogConfig(AppConfig):
         from shop.core.reconciliation import reconciliation_check_register
 
         reconciliation_check_register("stock", stock_check)
+
+        from catalog.metrics import catalog_metrics_register
+
+        catalog_metrics_register()

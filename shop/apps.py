@@ -8,3 +8,8 @@ class ShopConfig(AppConfig):
 
     def ready(self):
         from shop.core import checks  # noqa: F401  (registers the deploy checks)
+        from shop.core.logs import celery_logs_connect
+        from shop.core.metrics import celery_metrics_connect
+
+        celery_logs_connect()
+        celery_metrics_connect()

@@ -16,6 +16,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from shop.core.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -79,6 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, metrics and access log cover everything below.
+    "shop.core.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -403,11 +407,17 @@ if not DEBUG:
     # The SSL redirect is done by the proxy in front; /healthz stays plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- observability ------------------------------------------------------------------
+# Logs: one line per record, JSON ("json") or readable key=value text ("console"), with the
+# request id (and, in tasks, the id of the request that queued them): shop/core/logs.py.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or console, not {LOG_FORMAT!r}")
+LOGGING = logging_config(level=os.environ.get("LOG_LEVEL", "INFO"), fmt=LOG_FORMAT)
+# Celery's worker keeps the logging configured above instead of its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is a 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Set (an empty directory, the same for every gunicorn worker and Celery process of a host):
+# prometheus_client's multiprocess mode, so a scrape adds up every process's counters.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")

@@ -21,3 +21,7 @@ class OrdersConfig(AppConfig):
             on_refunded=payment_handlers.order_payment_refunded,
         )
         reconciliation_check_register("orders", order_payments_check)
+
+        from shop.orders.metrics import orders_metrics_register
+
+        orders_metrics_register()
