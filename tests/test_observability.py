@@ -24,6 +24,7 @@ from shop.core.logs import logging_config
 from shop.orders.models import OutboxEmail
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.fixtures import psp, wallet_with_balance  # noqa: F401
+from tests.reliability.helpers import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "metrics-test-token"
@@ -136,7 +137,7 @@ def test_celery_task_runs_failures_and_durations_are_counted(db, metrics_token):
     ) == 1
 
 
-def test_shop_gauges_are_computed_at_scrape_time(db, metrics_token):
+def test_shop_gauges_are_computed_at_scrape_time(db, metrics_token, settings):
     empty = scrape()
     assert value(empty, "shop_payments", status="unknown") == 0
     assert value(empty, "shop_payment_unknown_oldest_age_seconds") == 0
@@ -156,7 +157,8 @@ def test_shop_gauges_are_computed_at_scrape_time(db, metrics_token):
     StockReservation.objects.create(product=product, quantity=1, reference="SO-Y", expires_at=product.created_at)
     run = ReconciliationRun.objects.create(day=product.created_at.date())
     ReconciliationItem.objects.create(run=run, kind=ReconciliationItem.Kind.LEDGER_TOTALS, suggested_action=ReconciliationItem.Action.REVIEW)
-    for _ in range(10):
+    settings.PROVIDER_BREAKER_THRESHOLD = 3
+    for _ in range(3):
         breaker.breaker_call_end(ticket=breaker.BreakerTicket.CALL, failed=True)
     samples = scrape()
     assert value(samples, "shop_payments", status="unknown") == 1
@@ -168,13 +170,13 @@ def test_shop_gauges_are_computed_at_scrape_time(db, metrics_token):
     assert value(samples, "shop_provider_breaker_open") == 1
 
 
-def test_multiprocess_mode_adds_up_every_process(db, tmp_path):
+def test_multiprocess_mode_adds_up_every_process(db, tmp_path, settings):
     """Two processes count requests into PROMETHEUS_MULTIPROC_DIR; a third one's scrape shows both."""
     env = {
         "DJANGO_SETTINGS_MODULE": "shop.settings",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
         "METRICS_TOKEN": TOKEN,
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url() if settings.IS_POSTGRES else f"sqlite:///{connection.settings_dict['NAME']}",
         "PATH": "/usr/bin:/bin",
         "LOG_LEVEL": "WARNING",
     }

@@ -179,7 +179,7 @@ def api_for(user) -> APIClient:
     return client
 
 
-def test_an_open_breaker_refuses_a_deposit_at_once_and_writes_nothing(psp):
+def test_an_open_breaker_refuses_a_deposit_at_once_and_writes_nothing(psp, small_breaker):
     user = shopper_new(funds=None)
     wallet = wallet_with_balance(user)
     open_breaker()
@@ -201,7 +201,7 @@ def test_an_open_breaker_refuses_a_deposit_at_once_and_writes_nothing(psp):
     assert wallet.balance == Decimal("20.00")
 
 
-def test_an_open_breaker_refuses_a_card_checkout_before_reserving_while_wallet_checkout_works(psp):
+def test_an_open_breaker_refuses_a_card_checkout_before_reserving_while_wallet_checkout_works(psp, small_breaker):
     shopper = shopper_new(funds="100.00")
     product = make_product(price="10.00", on_hand=5)
     cart_fill(shopper, (product, 2))
@@ -231,7 +231,7 @@ def test_an_open_breaker_refuses_a_card_checkout_before_reserving_while_wallet_c
     assert breaker.breaker_state() == BreakerState.OPEN
 
 
-def test_the_retry_sweep_pauses_while_open_and_settles_once_the_probe_closes_it(psp):
+def test_the_retry_sweep_pauses_while_open_and_settles_once_the_probe_closes_it(psp, small_breaker):
     user = shopper_new(funds=None)
     wallet = wallet_with_balance(user)
     payment = wallets.wallet_deposit(
@@ -251,7 +251,7 @@ def test_the_retry_sweep_pauses_while_open_and_settles_once_the_probe_closes_it(
     assert SandboxCharge.objects.filter(idempotency_key=payment.provider_key).count() == 1
 
 
-def test_healthz_and_the_staff_dashboard_show_the_breaker(db, settings):
+def test_healthz_and_the_staff_dashboard_show_the_breaker(db, settings, small_breaker):
     from django.contrib.auth.models import Permission
 
     client = Client()
