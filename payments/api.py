@@ -193,6 +193,7 @@ class WalletDepositApi(APIView):
             202: PaymentOutput,
             402: ErrorSerializer,
             409: ErrorSerializer,
+            503: ErrorSerializer,  # provider_unavailable: the provider's breaker is open, Retry-After
         },
     )
     @idempotent("wallet_deposit")

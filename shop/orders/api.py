@@ -157,6 +157,7 @@ class OrdersApi(ListAPIView):
             202: OrderDetailOutput,
             402: ErrorSerializer,
             409: ErrorSerializer,
+            503: ErrorSerializer,  # provider_unavailable (card): the provider's breaker is open, Retry-After
         },
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
         summary="Check out the cart: 201 paid, 202 payment being confirmed, 402 declined / insufficient funds",
