@@ -17,3 +17,7 @@ class CatalogConfig(AppConfig):
         privacy_export_register("reviews", reviews_export)
         privacy_export_register("purchases", purchases_export)
         privacy_erase_register("catalog", catalog_erase)
+
+        from catalog.metrics import catalog_metrics_register
+
+        catalog_metrics_register()

@@ -296,6 +296,7 @@ class WalletDepositApi(APIView):
                         PaymentErrorCode.IDEMPOTENCY_KEY_REUSED,
                         PaymentErrorCode.REQUEST_IN_PROGRESS,
                     ],
+                    503: [PaymentErrorCode.PROVIDER_UNAVAILABLE],
                 }
             ),
         },

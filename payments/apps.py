@@ -18,3 +18,6 @@ class PaymentsConfig(AppConfig):
         privacy_export_register("wallet_statements", wallet_statements_export)
         privacy_erase_register("payments", payments_erase)
         privacy_audit_register("payments", privacy_audit_record)
+        from payments.metrics import payments_metrics_register
+
+        payments_metrics_register()

@@ -41,6 +41,7 @@ class PaymentErrorCode(TextChoices):
     PAYMENT_FAILED = "payment_failed"
     GIFT_CARD_INVALID = "gift_card_invalid"
     GIFT_CARD_INSUFFICIENT = "gift_card_insufficient"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
 
 
 class PaymentError(ShopError):
@@ -223,3 +224,20 @@ class GiftCardInsufficient(PaymentError):
     code = PaymentErrorCode.GIFT_CARD_INSUFFICIENT
     status_code = 402
     default_message = _("The gift card's balance is too low for this amount.")
+
+
+class ProviderUnavailable(PaymentError):
+    """The provider's circuit breaker is open (payments.breaker): nothing was reserved or charged."""
+
+    code = PaymentErrorCode.PROVIDER_UNAVAILABLE
+    status_code = 503
+    default_message = _(
+        "Card payments are unavailable for a moment: the payment provider is not answering. "
+        "Nothing was charged; please try again shortly or pay from your wallet."
+    )
+
+    def __init__(self, message=None, *, retry_after: int = 30, **extra):
+        super().__init__(message, retry_after=retry_after, **extra)
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.extra["retry_after"])}

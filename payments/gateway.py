@@ -39,6 +39,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
+from payments.breaker import BreakerTicket, breaker_call_begin, breaker_call_end
 from payments.exceptions import GatewayError
 from shop.core.money import minor_unit_quantum
 
@@ -87,6 +88,7 @@ class PaymentAttemptError(models.TextChoices):
     NO_CHARGE_ID = "no_charge_id", _("No charge id")
     LATE_PAYOUT = "late_payout", _("Paid out after its reversal")
     CANCELLED = "cancelled", _("Cancelled")
+    CIRCUIT_OPEN = "circuit_open", _("Not sent: the provider's circuit breaker is open")
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,10 @@ def _sent_nothing(exc: requests.ConnectionError) -> bool:
     return False
 
 
+class CircuitOpen(requests.ConnectionError):
+    """The breaker refused the call (payments.breaker): nothing was sent."""
+
+
 # 4xx answers that say "not now" or "not with these credentials", not "never": nothing
 # was charged for them, and the same idempotency key may be sent again later.
 TRANSIENT_STATUSES = frozenset({401, 403, 408, 429})
@@ -251,6 +257,17 @@ class HttpGateway(Gateway):
             record["body"] = body
         if params:
             record["params"] = params
+        ticket = breaker_call_begin()
+        if ticket is None:
+            return None, {}, "the provider's circuit breaker is open; nothing was sent", 0, record, CircuitOpen()
+        status, data, error, latency, exc = self._send(method, url, headers=headers, body=body, params=params)
+        breaker_call_end(ticket=ticket, failed=exc is not None or status >= 500)
+        if ticket == BreakerTicket.PROBE:
+            logger.info("provider breaker probe: %s %s -> %s", method, path, status or error)
+        return status, data, error, latency, record, exc
+
+    def _send(self, method: str, url: str, *, headers: dict, body, params):
+        """One HTTP request: (status_code, json body, error text, latency ms, exception)."""
         started = time.monotonic()
         try:
             response = self._session().request(
@@ -264,7 +281,7 @@ class HttpGateway(Gateway):
             )
         except requests.RequestException as exc:
             latency = int((time.monotonic() - started) * 1000)
-            return None, {}, f"{type(exc).__name__}: {exc}"[:1000], latency, record, exc
+            return None, {}, f"{type(exc).__name__}: {exc}"[:1000], latency, exc
         latency = int((time.monotonic() - started) * 1000)
         try:
             data = response.json()
@@ -272,7 +289,7 @@ class HttpGateway(Gateway):
                 data = {"body": data}
         except ValueError:
             data = {"body": response.text[:2000]}
-        return response.status_code, data, "", latency, record, None
+        return response.status_code, data, "", latency, None
 
     def _post(self, path: str, *, idempotency_key: str, body: dict, object_key: str) -> GatewayResult:
         status, data, error, latency, record, exc = self._request(
@@ -280,6 +297,8 @@ class HttpGateway(Gateway):
         )
         common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
         if exc is not None:
+            if isinstance(exc, CircuitOpen):
+                return GatewayResult(Outcome.RETRYABLE, error_code=PaymentAttemptError.CIRCUIT_OPEN, error=error, **common)
             if isinstance(exc, requests.ConnectionError) and _sent_nothing(exc):
                 return GatewayResult(Outcome.RETRYABLE, error_code=PaymentAttemptError.CONNECTION_FAILED, error=error, **common)
             if isinstance(exc, requests.Timeout):
@@ -354,7 +373,8 @@ class HttpGateway(Gateway):
         status, data, error, latency, record, exc = self._request("GET", path, params={"idempotency_key": idempotency_key})
         common = {"status_code": status, "response": data, "latency_ms": latency, "request": record}
         if exc is not None:
-            return GatewayResult(Outcome.UNKNOWN, error_code=PaymentAttemptError.UNREACHABLE, error=error, **common)
+            code = PaymentAttemptError.CIRCUIT_OPEN if isinstance(exc, CircuitOpen) else PaymentAttemptError.UNREACHABLE
+            return GatewayResult(Outcome.UNKNOWN, error_code=code, error=error, **common)
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         provider_id = str(data.get("id", ""))
         if status == 200 and provider_id and data.get("status") == ProviderStatus.SUCCEEDED:

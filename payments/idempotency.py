@@ -34,6 +34,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 from functools import wraps
 
+import structlog
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -211,6 +212,7 @@ def idempotent(scope: str):
             key = (request.headers.get(HEADER) or "").strip()
             if not key or len(key) > MAX_KEY_LENGTH:
                 raise IdempotencyKeyRequired(field=HEADER)
+            structlog.contextvars.bind_contextvars(api_idempotency_key=key)  # on every log line of the request
             fingerprint = request_fingerprint(
                 scope=scope, method=request.method, path=request.path, body=request.data
             )
@@ -254,7 +256,7 @@ def _claimed_answer(view_method, view, request, *args, **kwargs) -> Response:
         response["Idempotent-Replayed"] = "true"
         return response
     except ShopError as exc:
-        return Response(exc.as_dict(), status=exc.status_code)
+        return Response(exc.as_dict(), status=exc.status_code, headers=exc.response_headers())
 
 
 def idempotency_key_prune(*, older_than: timedelta = timedelta(hours=24)) -> int:

@@ -39,3 +39,8 @@ class ShopConfig(AppConfig):
         from shop.core.db import replica_signals_connect
 
         replica_signals_connect()
+        from shop.core.logs import celery_logs_connect
+        from shop.core.metrics import celery_metrics_connect
+
+        celery_logs_connect()
+        celery_metrics_connect()

@@ -16,6 +16,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from shop.core.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -80,6 +82,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, metrics and access log cover everything below.
+    "shop.core.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "shop.core.db.primary_pin_middleware",
@@ -428,6 +432,11 @@ WALLET_MAX_DEPOSIT = Decimal(os.environ.get("WALLET_MAX_DEPOSIT", "10000.00"))
 PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "sandbox")
 # The key the sandbox expects from callers; empty: the shop's own PSP_API_KEY.
 PSP_SANDBOX_API_KEY = os.environ.get("PSP_SANDBOX_API_KEY", "")
+# The provider's circuit breaker (payments/breaker.py): this many transport failures or 5xx
+# answers within the window open it; after the cool-down one probe call decides.
+PROVIDER_BREAKER_THRESHOLD = int(os.environ.get("PROVIDER_BREAKER_THRESHOLD", "5"))
+PROVIDER_BREAKER_WINDOW_SECONDS = int(os.environ.get("PROVIDER_BREAKER_WINDOW_SECONDS", "30"))
+PROVIDER_BREAKER_COOLDOWN_SECONDS = int(os.environ.get("PROVIDER_BREAKER_COOLDOWN_SECONDS", "30"))
 # How long one request holds an Idempotency-Key before a duplicate may take it over.
 IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
 
@@ -459,11 +468,17 @@ if not DEBUG:
     # The SSL redirect is done by the proxy in front; /healthz stays plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- observability ------------------------------------------------------------------
+# Logs: one line per record, JSON ("json") or readable key=value text ("console"), with the
+# request id (and, in tasks, the id of the request that queued them): shop/core/logs.py.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or console, not {LOG_FORMAT!r}")
+LOGGING = logging_config(level=os.environ.get("LOG_LEVEL", "INFO"), fmt=LOG_FORMAT)
+# Celery's worker keeps the logging configured above instead of its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is a 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Set (an empty directory, the same for every gunicorn worker and Celery process of a host):
+# prometheus_client's multiprocess mode, so a scrape adds up every process's counters.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")

@@ -1,19 +1,23 @@
 """Project-level views: health check, currency switcher, error pages."""
 
+import hmac
 import os
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from payments.breaker import breaker_status
 from shop.core.exceptions import CoreErrorCode
+from shop.core.metrics import metrics_text
 from shop.core.money import SESSION_CURRENCY_KEY
 
 
@@ -52,10 +56,24 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _provider_breaker() -> dict:
+    """The payment provider's circuit breaker: reported, never a reason for a 503 (the shop still serves)."""
+    try:
+        status = breaker_status()
+    except Exception as exc:  # the cache is down: the cache check says so
+        return {"status": "unknown", "error": exc.__class__.__name__}
+    return {"status": status.pop("state"), **status}
+
+
 @never_cache
 @require_GET
 def healthz(request):
-    """200 when database, cache and broker answer; 503 naming the one that does not."""
+    """200 when database, cache and broker answer; 503 naming the one that does not.
+
+    The provider's circuit breaker is reported too (`provider_breaker`: closed,
+    open or half_open), but an open breaker keeps the answer 200: wallet
+    payments and everything else still work.
+    """
     checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
     results, healthy = {}, True
     for name, check in checks.items():
@@ -64,10 +82,32 @@ def healthz(request):
         except Exception as exc:  # any failure of a dependency is "down", reported by name
             healthy = False
             results[name] = {"status": "down", "error": exc.__class__.__name__}
+    results["provider_breaker"] = _provider_breaker()
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": results},
         status=200 if healthy else 503,
     )
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus metrics, for `Authorization: Bearer <METRICS_TOKEN>` only.
+
+    404 while METRICS_TOKEN is unset (the endpoint does not exist); 401 with
+    `WWW-Authenticate: Bearer` without a bearer token; 403 for a wrong one.
+    """
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        raise Http404
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        response = HttpResponse("bearer token required\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        return HttpResponse("wrong token\n", status=403, content_type="text/plain")
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
 
 
 @require_POST

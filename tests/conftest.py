@@ -41,3 +41,21 @@ def _clean_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _provider_breaker_reset(settings, monkeypatch):
+    """Each test starts with the provider's circuit breaker closed and its failures forgotten
+    (the breaker lives in the cache, which a Redis run shares with every process of the test).
+
+    Its threshold is out of reach unless a test sets its own: many tests inject provider faults
+    (timeouts, a dead provider) on purpose to test retries, which an open breaker would turn into
+    503s. The breaker's own tests (tests/payments/test_breaker.py, tests/integration/test_provider_outage.py)
+    set a small one. The environment variable carries it to worker processes a test starts.
+    """
+    from payments.breaker import breaker_reset
+
+    settings.PROVIDER_BREAKER_THRESHOLD = 1000
+    monkeypatch.setenv("PROVIDER_BREAKER_THRESHOLD", "1000")
+    breaker_reset()
+    yield

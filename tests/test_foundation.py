@@ -12,7 +12,9 @@ def test_healthz_reports_every_dependency():
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "broker"}
+    assert set(body["checks"]) == {"database", "cache", "broker", "provider_breaker"}
+    breaker = body["checks"].pop("provider_breaker")
+    assert breaker == {"status": "closed", "failures": 0}
     assert all(check["status"] in {"ok", "eager"} for check in body["checks"].values())
 
 

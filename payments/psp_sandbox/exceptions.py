@@ -31,6 +31,8 @@ class SandboxErrorCode(TextChoices):
     INVALID_CHARGE = "invalid_charge"
     INVALID_DESCRIPTION = "invalid_description"
     INVALID_REFERENCE = "invalid_reference"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INVALID_SECONDS = "invalid_seconds"
 
 
 class SandboxError(ShopError):
@@ -83,3 +85,11 @@ class RefundNotPossible(SandboxError):
 class RefundExceedsCharge(SandboxError):
     code = SandboxErrorCode.REFUND_EXCEEDS_CHARGE
     default_message = _("The refunds would exceed the charged amount.")
+
+
+class ServiceUnavailable(SandboxError):
+    """The sandbox's outage switch is on (services.outage_start): every call but the switch answers 503."""
+
+    code = SandboxErrorCode.SERVICE_UNAVAILABLE
+    status_code = 503
+    default_message = _("The provider is down for maintenance.")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -43,6 +44,8 @@ from .selectors import charge_as_dict, charge_refunded_total, payout_as_dict, re
 
 logger = logging.getLogger(__name__)
 
+OUTAGE_KEY = "psp_sandbox:outage_until"
+OUTAGE_MAX_SECONDS = 24 * 3600
 WEBHOOK_FIRST_DELAY = 0.2
 WEBHOOK_RETRY_DELAYS = (0.5, 1.0, 2.0)  # after attempts 1, 2, 3; four attempts in all
 WEBHOOK_TIMEOUT = (2.0, 5.0)
@@ -311,3 +314,26 @@ def event_send_in_background(*, event_id: str, first_delay: float = WEBHOOK_FIRS
     thread = threading.Thread(target=run, name=f"psp-webhook-{event_id}", daemon=True)
     thread.start()
     return thread
+
+
+def outage_start(*, seconds: float) -> float:
+    """Switch the whole sandbox off for `seconds` (tests, demos): every call answers 503 until then.
+
+    The switch is in the cache (Redis when configured), so every process
+    serving the sandbox sees it. Returns the wall-clock time it ends.
+    """
+    until = time.time() + seconds
+    cache.set(OUTAGE_KEY, until, timeout=max(1, int(seconds) + 1))
+    logger.warning("psp sandbox outage for %s s", seconds)
+    return until
+
+
+def outage_end() -> None:
+    """Switch the sandbox back on."""
+    cache.delete(OUTAGE_KEY)
+
+
+def outage_remaining() -> float:
+    """Seconds the outage still lasts (0: the sandbox answers)."""
+    until = cache.get(OUTAGE_KEY)
+    return max(0.0, float(until) - time.time()) if until is not None else 0.0

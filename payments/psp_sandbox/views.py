@@ -21,7 +21,13 @@ from moneyed import CurrencyDoesNotExist, get_currency
 from shop.core.money import minor_unit_quantum
 
 from . import selectors, services
-from .exceptions import AuthenticationFailed, IdempotencyKeyRequired, SandboxError, SandboxErrorCode
+from .exceptions import (
+    AuthenticationFailed,
+    IdempotencyKeyRequired,
+    SandboxError,
+    SandboxErrorCode,
+    ServiceUnavailable,
+)
 
 
 def _error(exc: SandboxError) -> JsonResponse:
@@ -31,8 +37,11 @@ def _error(exc: SandboxError) -> JsonResponse:
     return JsonResponse(body, status=exc.status_code)
 
 
-def provider_view(methods):
-    """Check the Bearer key and the method, and turn SandboxErrors into the provider's error body."""
+def provider_view(methods, *, during_outage: bool = False):
+    """Check the Bearer key and the method, and turn SandboxErrors into the provider's error body.
+
+    While the outage switch is on, every view but the switch itself answers 503 before anything else.
+    """
 
     def decorator(view):
         @csrf_exempt
@@ -40,6 +49,8 @@ def provider_view(methods):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             try:
+                if not during_outage and services.outage_remaining() > 0:
+                    raise ServiceUnavailable()
                 scheme, _, key = request.headers.get("Authorization", "").partition(" ")
                 # The key the provider expects; PSP_SANDBOX_API_KEY lets a test give the
                 # shop's client (PSP_API_KEY) a wrong one while both run in one process.
@@ -240,3 +251,16 @@ def event_resend(request, event_id):
         raise SandboxError(code=SandboxErrorCode.NO_WEBHOOK_URL)
     services.event_send_in_background(event_id=event.id, first_delay=0)
     return JsonResponse({**selectors.event_as_dict(event), "resending": True}, status=202)
+
+
+@provider_view(["GET", "POST", "DELETE"], during_outage=True)
+def outage(request):
+    """The outage switch: POST `{"seconds": N}` takes the whole sandbox down for N seconds, DELETE ends it."""
+    if request.method == "POST":
+        seconds = _body(request).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= services.OUTAGE_MAX_SECONDS:
+            raise SandboxError(field="seconds", code=SandboxErrorCode.INVALID_SECONDS)
+        services.outage_start(seconds=seconds)
+    elif request.method == "DELETE":
+        services.outage_end()
+    return JsonResponse({"outage": services.outage_remaining() > 0, "remaining_seconds": services.outage_remaining()})

@@ -6,6 +6,7 @@ provider are made outside any transaction of ours.
 
 import logging
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -37,6 +38,12 @@ from shop.core.exceptions import InvalidTransition
 from shop.core.tasks import task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
+
+
+def _payment_log_context(payment: Payment) -> dict:
+    """What every log line about a payment names: the payment, its shopper and its provider idempotency key."""
+    return {"payment_id": payment.pk, "user_id": payment.user_id, "idempotency_key": payment.provider_key}
 
 
 def payment_new(*, user, purpose, reference, amount: Money, method, card_token="", wallet=None) -> Payment:
@@ -187,6 +194,15 @@ def payment_charge_send(*, payment: Payment, notify_on_failure: bool = False) ->
         description=f"{payment.get_purpose_display()} {payment.reference}",
     )
     attempt_record(kind=PaymentAttempt.Kind.CHARGE, result=result, payment=payment)
+    log.info(
+        "payment charge sent",
+        **_payment_log_context(payment),
+        amount=str(payment.amount.amount),
+        currency=payment.amount.currency.code,
+        outcome=str(result.outcome),
+        error_code=result.error_code,
+        latency_ms=result.latency_ms,
+    )
     return payment_settle(
         payment_id=payment.pk,
         outcome=result.outcome,
@@ -269,6 +285,7 @@ def payment_settle(
             _payment_fail(payment, notify=True)
         else:
             _payment_retry_later(payment, outcome=outcome)
+        log.info("payment settled", **_payment_log_context(payment), status=payment.status, outcome=str(outcome))
         return payment
 
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from payments.breaker import breaker_is_refusing
 from payments.gateway import Outcome, PaymentAttemptError, get_gateway
 from payments.models import (
     Payment,
@@ -105,6 +106,9 @@ def payment_retry_stuck(*, now: datetime | None = None, limit: int = 100) -> int
     this or another worker, or a webhook) waits for the next sweep: one
     sweep gives a row at most one round. At most `limit` rounds per kind.
     Then failed deposits whose shopper was not told yet are e-mailed.
+    While the provider's breaker refuses calls (open, or its probe in
+    flight), no round starts: the sweep pauses instead of hammering a
+    provider that is down; in a half-open breaker the first round is the probe.
     Returns how many rounds ran.
     """
     now = now or timezone.now()
@@ -118,10 +122,13 @@ def payment_retry_stuck(*, now: datetime | None = None, limit: int = 100) -> int
         ("withdrawal", Withdrawal.objects.filter(status=Withdrawal.Status.PROCESSING), withdrawal_retry_claimed),
         ("refund", Refund.objects.filter(status=Refund.Status.PENDING), refund_retry_claimed),
     )
-    rounds = 0
+    rounds, paused = 0, False
     for label, open_rows, retry in kinds:
         due = open_rows.filter(next_retry_at__lte=now, updated_at__lt=started)
         for _round in range(limit):
+            paused = paused or breaker_is_refusing()
+            if paused:
+                break
             row = _round_claim_next(due)
             if row is None:
                 break
@@ -130,5 +137,7 @@ def payment_retry_stuck(*, now: datetime | None = None, limit: int = 100) -> int
                 retry(row)
             except Exception:
                 logger.exception("retrying %s %s failed", label, row.pk)
+    if paused:
+        logger.warning("retry sweep paused after %s rounds: the provider's circuit breaker is open", rounds)
     payment_failure_notify_pending(limit=limit)
     return rounds

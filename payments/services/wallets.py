@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
+from payments.breaker import breaker_refuse_if_open
 from payments.exceptions import (
     CurrencyMismatch,
     DepositLimitExceeded,
@@ -151,7 +152,8 @@ def wallet_deposit(
     Returns the payment: succeeded (wallet credited), failed (declined) or
     processing/unknown (settled later by the retry job or a webhook). Refuses
     an amount above settings.WALLET_MAX_DEPOSIT (DepositLimitExceeded, 400)
-    and a non-token (InvalidCardToken, 400) before anything is written.
+    and a non-token (InvalidCardToken, 400) before anything is written, and
+    so while the provider's breaker is open (ProviderUnavailable, 503).
     `idempotency_claim` (the API request's Idempotency-Key claim) is given the
     payment in the transaction that creates it, before the card is charged,
     so a replay after a crash answers from this payment instead of paying again.
@@ -163,6 +165,7 @@ def wallet_deposit(
             _("A single deposit can be at most %(limit)s.") % {"limit": limit}, field="amount", limit=money_to_dict(limit)
         )
     card_token = card_token_check(card_token)
+    breaker_refuse_if_open()  # the provider is down: refused before a payment is made
     with transaction.atomic():
         wallet_lock_open(wallet_id=wallet.pk)
         payment = payment_new(

@@ -61,7 +61,7 @@ def _first_field_error(detail):
 def exception_handler(exc, context):
     """Every API error is JSON: {"code", "detail"} (+ "field", "errors" for 400s)."""
     if isinstance(exc, ShopError):
-        return Response(exc.as_dict(), status=exc.status_code)
+        return Response(exc.as_dict(), status=exc.status_code, headers=exc.response_headers())
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -79,6 +79,10 @@ class ShopError(Exception):
         self.extra = extra
         super().__init__(str(self.message))
 
+    def response_headers(self) -> dict[str, str]:
+        """HTTP headers the API answer carries (e.g. Retry-After); none by default."""
+        return {}
+
     def as_dict(self) -> dict:
         body = {"code": str(self.code), "detail": str(self.message)}
         if self.field:

@@ -218,6 +218,7 @@ class OrdersApi(ListAPIView):
                         PaymentErrorCode.REQUEST_IN_PROGRESS,
                     ],
                     429: [CoreErrorCode.THROTTLED],
+                    503: [PaymentErrorCode.PROVIDER_UNAVAILABLE],
                 }
             ),
         },

@@ -25,3 +25,7 @@ class OrdersConfig(AppConfig):
         reconciliation_check_register("orders", order_payments_check)
         privacy_export_register("orders", orders_export)
         privacy_erase_register("orders", orders_erase)
+
+        from shop.orders.metrics import orders_metrics_register
+
+        orders_metrics_register()

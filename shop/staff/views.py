@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from payments.breaker import breaker_status
 from payments.models import ReconciliationRun
 from shop.core.db import replica_iter, replica_reads
 from shop.staff import reports
@@ -170,6 +171,7 @@ def dashboard_view(request):
         "held_count": reports.held_payments_count(),
         "open_items": reports.open_reconciliation_items(),
         "last_run": ReconciliationRun.objects.order_by("-day", "-id").first(),
+        "breaker": breaker_status(),
     }
     return TemplateResponse(request, "admin/staff/dashboard.html", context).render()
 

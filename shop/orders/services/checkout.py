@@ -25,6 +25,7 @@ from catalog.exceptions import OutOfStock
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
 from catalog.services.stock import stock_reserve, stock_sell
+from payments.breaker import breaker_refuse_if_open
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
 from payments.models import Payment
 from payments.selectors import card_token_check
@@ -81,6 +82,8 @@ def order_place(
     transaction; a decline cancels the order and releases the stock, an
     unknown outcome leaves it pending_payment with the reservation kept.
     A repeated `checkout_token` returns the order it made the first time.
+    While the provider's breaker is open a card checkout is refused
+    (ProviderUnavailable, 503) before anything is made or reserved.
     `expected_total` (what the shopper was shown) must equal the total in
     `currency`, else CheckoutInvalid (field "total") and nothing is made.
     """
@@ -88,6 +91,8 @@ def order_place(
     existing = _order_for_token(user, checkout_token)
     if existing is not None:
         return _replay(existing)
+    if payment_method == Order.PaymentMethod.CARD:
+        breaker_refuse_if_open()  # before anything is reserved: 503 provider_unavailable
     address = _address_snapshot(user=user, shipping_address=shipping_address)
     lines = _checkout_lines(user=user, currency=currency)
     _expected_total_check(lines, currency, expected_total)
