@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "catalog",
     "payments",
     "payments.psp_sandbox",
+    "shop.shipping",
     "shop.cart",
     "shop.orders",
     "shop.staff",
@@ -372,6 +373,13 @@ PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "sandbox")
 PSP_SANDBOX_API_KEY = os.environ.get("PSP_SANDBOX_API_KEY", "")
 # How long one request holds an Idempotency-Key before a duplicate may take it over.
 IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
+
+# --- shipping --------------------------------------------------------------------
+# Each carrier's webhook signing secret, by carrier code: "dhl:whsec_...,ups:whsec_...".
+# A carrier without one takes no webhooks (404).
+CARRIER_WEBHOOK_SECRETS = dict(
+    item.partition(":")[::2] for item in env_list("CARRIER_WEBHOOK_SECRETS") if item.partition(":")[2]
+)
 
 # --- orders, catalog -------------------------------------------------------------
 # An outbox row (e-mail, late refund) is tried this many times before it is left for staff.
