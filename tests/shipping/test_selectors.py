@@ -59,7 +59,9 @@ def test_only_methods_whose_zones_have_the_country_are_offered(by_weight, expres
         "Parcel",
         "Express",
     ]
-    assert names(shipping_methods_available(country="fr", weight_grams=100, subtotal=eur("10"))) == ["Express"]
+    assert names(shipping_methods_available(country="fr", weight_grams=100, subtotal=eur("10"))) == [
+        "Express"
+    ]
     assert shipping_methods_available(country="US", weight_grams=100, subtotal=eur("10")) == []
 
 
@@ -184,7 +186,9 @@ def test_the_snapshot_is_plain_data_that_later_price_changes_do_not_touch(expres
 
 
 def test_tracking_urls_put_the_quoted_number_into_the_template():
-    carrier = CarrierFactory(code="ups", tracking_url_template="https://www.ups.com/track?tracknum={tracking_number}")
+    carrier = CarrierFactory(
+        code="ups", tracking_url_template="https://www.ups.com/track?tracknum={tracking_number}"
+    )
     assert tracking_url(carrier=carrier, tracking_number=" 1Z999AA10123456784 ") == (
         "https://www.ups.com/track?tracknum=1Z999AA10123456784"
     )
