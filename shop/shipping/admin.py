@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.countries import COUNTRY_CHOICES
@@ -25,6 +26,7 @@ from shop.shipping.models import (
 @admin.register(Carrier)
 class CarrierAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "is_active", "webhook_configured"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
 
