@@ -66,9 +66,9 @@ class Carrier(models.Model):
             raise ValidationError(
                 {"tracking_url_template": _("Put {tracking_number} where the number goes.")}
             )
-        try:
-            template.format(tracking_number="X")
-        except (KeyError, IndexError, ValueError):
+        # Only the placeholder may use braces, so filling it in is one exact replacement.
+        rest = template.replace(TRACKING_PLACEHOLDER, "")
+        if "{" in rest or "}" in rest:
             raise ValidationError(
                 {"tracking_url_template": _("Only {tracking_number} may appear in braces.")}
             )

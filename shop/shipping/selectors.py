@@ -9,7 +9,13 @@ from djmoney.money import Money
 
 from shop.core.money import money_to_dict
 from shop.shipping.exceptions import CarrierNotFound, ShippingMethodUnavailable
-from shop.shipping.models import Carrier, ShippingMethod, ShippingMethodPrice, WeightBand
+from shop.shipping.models import (
+    TRACKING_PLACEHOLDER,
+    Carrier,
+    ShippingMethod,
+    ShippingMethodPrice,
+    WeightBand,
+)
 
 
 @dataclass(frozen=True)
@@ -136,4 +142,6 @@ def carrier_get_active(*, code: str) -> Carrier:
 
 def tracking_url(*, carrier: Carrier, tracking_number: str) -> str:
     """The carrier's public tracking link for a parcel (the number URL-quoted into the template)."""
-    return carrier.tracking_url_template.replace("{tracking_number}", quote(tracking_number.strip(), safe=""))
+    return carrier.tracking_url_template.replace(
+        TRACKING_PLACEHOLDER, quote(tracking_number.strip(), safe="")
+    )

@@ -31,6 +31,8 @@ def errors_of(response) -> str:
     [
         ("https://track.example.com/?n=", "{tracking_number}"),
         ("https://track.example.com/?n={tracking_number}&x={other}", "Only {tracking_number}"),
+        ("https://track.example.com/?n={{tracking_number}}", "Only {tracking_number}"),
+        ("https://track.example.com/{tracking_number}?x=}", "Only {tracking_number}"),
         ("http://track.example.com/?n={tracking_number}", "https://"),
     ],
 )
