@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "payments",
     "payments.psp_sandbox",
     "shop.pricing",
+    "shop.shipping",
     "shop.cart",
     "shop.orders",
     "shop.staff",
@@ -444,6 +445,13 @@ IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"
 # Catalogue prices, shipping prices and fixed discounts are entered gross (tax included,
 # the EU habit) when true, net (tax added at checkout, the US habit) when false.
 PRICES_INCLUDE_TAX = env_bool("PRICES_INCLUDE_TAX", True)
+
+# --- shipping --------------------------------------------------------------------
+# Each carrier's webhook signing secret, by carrier code: "dhl:whsec_...,ups:whsec_...".
+# A carrier without one takes no webhooks (404).
+CARRIER_WEBHOOK_SECRETS = dict(
+    item.partition(":")[::2] for item in env_list("CARRIER_WEBHOOK_SECRETS") if item.partition(":")[2]
+)
 
 # --- orders, catalog -------------------------------------------------------------
 # An outbox row (e-mail, late refund) is tried this many times before it is left for staff.

@@ -10,6 +10,7 @@ from payments import urls as payments_urls
 from shop import views
 from shop.cart import urls as cart_urls
 from shop.orders import urls as orders_urls
+from shop.shipping import urls as shipping_urls
 
 api_v1 = [
     path("", include((accounts_urls.api_urlpatterns, "accounts_api"))),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("account/", include(accounts_urls)),
     path("cart/", include(cart_urls)),
     path("orders/", include(orders_urls)),
+    path("shipping/", include(shipping_urls)),
     path("", include(payments_urls)),
     path("", include(catalog_urls)),
 ]

@@ -6,9 +6,9 @@ parsed with `ast`; imports are read at any depth (inside functions and
 mapped to the longest project module that exists. On that graph:
 
 - no import cycle;
-- the layers point down only: shop.core <- accounts <- catalog, payments
-  <- shop.pricing <- shop.cart <- shop.orders <- shop.staff, with catalog and
-  payments blind to each other;
+- the layers point down only: shop.core <- accounts <- catalog, payments,
+  shop.shipping <- shop.pricing <- shop.cart <- shop.orders <- shop.staff, with
+  catalog, payments and shop.shipping blind to each other;
 - no file over 600 lines, no function over 80 lines;
 - settings are read as `settings.X`, never `getattr(settings, ...)`;
 - every registered error code is listed in docs/interfaces.md, and every
@@ -32,7 +32,16 @@ MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 80
 
 # The apps above the shared base, and the project glue at the top.
-APPS = ["accounts", "catalog", "payments", "shop.pricing", "shop.cart", "shop.orders", "shop.staff"]
+APPS = [
+    "accounts",
+    "catalog",
+    "payments",
+    "shop.shipping",
+    "shop.pricing",
+    "shop.cart",
+    "shop.orders",
+    "shop.staff",
+]
 PROJECT_GLUE = ["shop.urls", "shop.views", "shop.settings"]
 
 
@@ -228,10 +237,22 @@ def test_catalog_and_payments_know_nothing_of_each_other():
 
 def test_lower_apps_import_nothing_from_pricing_cart_orders_staff():
     found = _imports_from(
-        ["accounts", "catalog", "payments"], ["shop.pricing", "shop.cart", "shop.orders", "shop.staff"]
+        ["accounts", "catalog", "payments", "shop.shipping"],
+        ["shop.pricing", "shop.cart", "shop.orders", "shop.staff"],
     )
     assert not found, (
-        "accounts, catalog and payments import nothing from pricing, cart, orders or staff:\n" + "\n".join(found)
+        "accounts, catalog, payments and shipping import nothing from pricing, cart, orders or staff:\n"
+        + "\n".join(found)
+    )
+
+
+def test_shipping_knows_nothing_of_catalog_and_payments():
+    found = _imports_from(["shop.shipping"], ["catalog", "payments"]) + _imports_from(
+        ["accounts", "catalog", "payments"], ["shop.shipping"]
+    )
+    assert not found, (
+        "shipping sits beside catalog and payments: none of them imports another, nor accounts shipping:\n"
+        + "\n".join(found)
     )
 
 

@@ -1,0 +1,147 @@
+"""Reads: which methods serve a country, a parcel's weight and a subtotal, at what price; tracking links."""
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from djmoney.money import Money
+
+from shop.core.money import money_to_dict
+from shop.shipping.exceptions import CarrierNotFound, ShippingMethodUnavailable
+from shop.shipping.models import (
+    TRACKING_PLACEHOLDER,
+    Carrier,
+    ShippingMethod,
+    ShippingMethodPrice,
+    WeightBand,
+)
+
+
+@dataclass(frozen=True)
+class ShippingQuote:
+    """One method offered for a parcel: what it costs (zero when free above the threshold) and how long it takes."""
+
+    method_id: int
+    name: str
+    carrier: str
+    carrier_code: str
+    price: Money
+    min_delivery_days: int
+    max_delivery_days: int
+    is_free: bool = False
+
+
+def _methods_priced_in(currency: str) -> QuerySet[ShippingMethod]:
+    """Active methods of active carriers with their zones, and only this currency's prices and bands."""
+    return (
+        ShippingMethod.objects.filter(is_active=True, carrier__is_active=True)
+        .select_related("carrier")
+        .prefetch_related(
+            "zones",
+            Prefetch(
+                "prices", queryset=ShippingMethodPrice.objects.filter(currency=currency), to_attr="priced"
+            ),
+            Prefetch(
+                "weight_bands",
+                queryset=WeightBand.objects.filter(currency=currency).order_by("max_weight_grams"),
+                to_attr="bands",
+            ),
+        )
+    )
+
+
+def _method_price(method: ShippingMethod, *, weight_grams: int, currency: str) -> Money | None:
+    """The method's price for the weight before any free threshold; None when it has none for it."""
+    if method.kind == ShippingMethod.Kind.BY_WEIGHT:
+        # Bands are upper bounds: the lightest band that holds the parcel prices it.
+        band = next((b for b in method.bands if weight_grams <= b.max_weight_grams), None)
+        return None if band is None else Money(band.price, currency)
+    row = method.priced[0] if method.priced else None
+    return None if row is None or row.price is None else Money(row.price, currency)
+
+
+def _method_quote(
+    method: ShippingMethod, *, country: str, weight_grams: int, subtotal: Money
+) -> ShippingQuote | None:
+    if not any(country in zone.countries for zone in method.zones.all()):
+        return None
+    currency = subtotal.currency.code
+    price = _method_price(method, weight_grams=weight_grams, currency=currency)
+    if price is None:
+        return None
+    row = method.priced[0] if method.priced else None
+    is_free = row is not None and row.free_above is not None and subtotal.amount >= row.free_above
+    return ShippingQuote(
+        method_id=method.pk,
+        name=method.name,
+        carrier=method.carrier.name,
+        carrier_code=method.carrier.code,
+        price=Money(0, currency) if is_free else price,
+        min_delivery_days=method.min_delivery_days,
+        max_delivery_days=method.max_delivery_days,
+        is_free=is_free,
+    )
+
+
+def _check_parcel(weight_grams: int) -> None:
+    if isinstance(weight_grams, bool) or not isinstance(weight_grams, int) or weight_grams < 0:
+        raise ValueError(f"weight_grams must be a whole number of grams from 0, not {weight_grams!r}")
+
+
+def shipping_methods_available(*, country: str, weight_grams: int, subtotal: Money) -> list[ShippingQuote]:
+    """Methods that serve `country` and hold `weight_grams`, priced in the subtotal's currency, cheapest first.
+
+    A method is left out when none of its zones has the country, when it has no
+    price in the currency, or (by weight) when no band holds the weight. Shipping
+    is free when the subtotal is at or above the method's threshold in the
+    currency. Four queries, whatever the number of methods.
+    """
+    _check_parcel(weight_grams)
+    country = (country or "").strip().upper()
+    currency = subtotal.currency.code
+    if currency not in settings.CURRENCIES or not country:
+        return []
+    quotes = [
+        quote
+        for method in _methods_priced_in(currency)
+        if (quote := _method_quote(method, country=country, weight_grams=weight_grams, subtotal=subtotal))
+    ]
+    return sorted(quotes, key=lambda q: (q.price.amount, q.max_delivery_days, q.name, q.method_id))
+
+
+def shipping_method_quote(
+    *, method_id: int, country: str, weight_grams: int, subtotal: Money
+) -> ShippingQuote:
+    """The quote of one chosen method; ShippingMethodUnavailable (field shipping_method) when it does not serve."""
+    for quote_ in shipping_methods_available(country=country, weight_grams=weight_grams, subtotal=subtotal):
+        if quote_.method_id == method_id:
+            return quote_
+    raise ShippingMethodUnavailable(field="shipping_method")
+
+
+def shipping_quote_snapshot(quote_: ShippingQuote) -> dict:
+    """The chosen method as plain JSON-ready data for an order to keep (later changes never touch it)."""
+    return {
+        "method_id": quote_.method_id,
+        "name": quote_.name,
+        "carrier": quote_.carrier,
+        "carrier_code": quote_.carrier_code,
+        "price": money_to_dict(quote_.price),
+        "delivery_days": {"min": quote_.min_delivery_days, "max": quote_.max_delivery_days},
+    }
+
+
+def carrier_get_active(*, code: str) -> Carrier:
+    """The active carrier with this code; CarrierNotFound (404) otherwise."""
+    carrier = Carrier.objects.filter(code=code, is_active=True).first()
+    if carrier is None:
+        raise CarrierNotFound()
+    return carrier
+
+
+def tracking_url(*, carrier: Carrier, tracking_number: str) -> str:
+    """The carrier's public tracking link for a parcel (the number URL-quoted into the template)."""
+    return carrier.tracking_url_template.replace(
+        TRACKING_PLACEHOLDER, quote(tracking_number.strip(), safe="")
+    )

@@ -1,0 +1,57 @@
+"""Factories for shipping tests: carriers, zones, methods, their prices and weight bands."""
+
+from decimal import Decimal
+
+import factory
+
+from shop.shipping.models import Carrier, ShippingMethod, ShippingMethodPrice, ShippingZone, WeightBand
+
+
+class CarrierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Carrier
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"carrier{n}")
+    name = factory.LazyAttribute(lambda o: o.code.upper())
+    tracking_url_template = "https://track.example.com/?n={tracking_number}"
+
+
+class ZoneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ShippingZone
+
+    name = factory.Sequence(lambda n: f"Zone {n}")
+    countries = factory.LazyFunction(lambda: ["DE"])
+
+
+class MethodFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ShippingMethod
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Method {n}")
+    carrier = factory.SubFactory(CarrierFactory)
+    kind = ShippingMethod.Kind.FLAT
+    min_delivery_days = 1
+    max_delivery_days = 3
+
+    @factory.post_generation
+    def zones(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.zones.set(extracted)
+
+
+def price_add(method, currency, price=None, free_above=None):
+    return ShippingMethodPrice.objects.create(
+        method=method,
+        currency=currency,
+        price=None if price is None else Decimal(price),
+        free_above=None if free_above is None else Decimal(free_above),
+    )
+
+
+def band_add(method, currency, max_weight_grams, price):
+    return WeightBand.objects.create(
+        method=method, currency=currency, max_weight_grams=max_weight_grams, price=Decimal(price)
+    )
