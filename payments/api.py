@@ -12,14 +12,14 @@ from rest_framework.views import APIView
 from payments import selectors
 from payments.exceptions import PaymentErrorCode
 from payments.gateway import Outcome
-from payments.idempotency import idempotent
+from payments.idempotency import KEY_SCHEMA, idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
 from payments.services.charges import payment_charge_card
 from payments.services.payouts import wallet_withdraw
 from payments.services.wallets import wallet_deposit, wallet_open
 from shop.core.api import ErrorSerializer, MoneyField, Pagination, paginated
 
-IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
+IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", KEY_SCHEMA, OpenApiParameter.HEADER, required=True)
 
 
 @extend_schema_field(
@@ -120,7 +120,7 @@ class WithdrawalOutput(serializers.Serializer):
 
 
 class MoneyMovementInput(serializers.Serializer):
-    amount = MoneyField(positive=True)
+    amount = MoneyField()
     card_token = CardTokenField()
 
     def validate(self, attrs):

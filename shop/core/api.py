@@ -6,7 +6,7 @@ serializers `XxxOutput` (plain Serializers with explicit fields), DRF views
 calls one service or selector, and answers with `XxxOutput(...).data`.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from shop.core.exceptions import CoreErrorCode, ShopError, error_code_enums, error_code_values
-from shop.core.money import minor_unit_quantum, money_to_dict
+from shop.core.money import AmountInvalid, amount_parse, amount_pattern, minor_unit_places, money_to_dict
 
 
 class Pagination(PageNumberPagination):
@@ -97,18 +97,20 @@ def _drf_error_code(exc) -> CoreErrorCode:
 
 
 class MoneyField(serializers.Field):
-    """Money as {"amount": "12.50", "currency": "USD"}; amount a string, never a float."""
+    """Money as {"amount": "12.50", "currency": "USD"}; amount a string, never a float.
+
+    As input, the amount is read by `amount_parse` (the rule the pages use
+    too): positive, ASCII digits, at most the currency's minor-unit places;
+    the schema publishes the same rule as its pattern. `max_amount` caps it.
+    """
 
     default_error_messages = {
         "invalid": _("Money must be an object with 'amount' (a decimal string) and 'currency'."),
         "currency": _("Unknown currency: {currency}."),
-        "precision": _("Too many decimal places for {currency}."),
-        "positive": _("The amount must be greater than zero."),
         "max": _("The amount is too large."),
     }
 
-    def __init__(self, *, positive: bool = False, max_amount: Decimal | None = None, **kwargs):
-        self.positive = positive
+    def __init__(self, *, max_amount: Decimal | None = None, **kwargs):
         self.max_amount = max_amount
         super().__init__(**kwargs)
 
@@ -116,30 +118,20 @@ class MoneyField(serializers.Field):
         return money_to_dict(value)
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict) or set(data) - {"amount", "currency"} or "amount" not in data:
+        if not isinstance(data, dict) or set(data) != {"amount", "currency"}:
             self.fail("invalid")
-        currency = data.get("currency", settings.DEFAULT_CURRENCY)
+        currency = data["currency"]
         if not isinstance(currency, str) or currency not in settings.CURRENCIES:
             self.fail("currency", currency=currency)
-        raw = data["amount"]
-        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        if not isinstance(data["amount"], str):
             self.fail("invalid")
         try:
-            amount = Decimal(str(raw).strip())
-        except InvalidOperation:
-            self.fail("invalid")
-        if not amount.is_finite():
-            self.fail("invalid")
-        quantum = minor_unit_quantum(currency)
-        if amount.adjusted() >= 12:
-            self.fail("max")
-        if amount != amount.quantize(quantum):
-            self.fail("precision", currency=currency)
-        if self.positive and amount <= 0:
-            self.fail("positive")
+            amount = amount_parse(data["amount"], currency)
+        except AmountInvalid as exc:
+            raise serializers.ValidationError(str(exc.message), code=CoreErrorCode.INVALID)
         if self.max_amount is not None and amount > self.max_amount:
             self.fail("max")
-        return Money(amount.quantize(quantum), currency)
+        return Money(amount, currency)
 
 
 # drf-spectacular: document MoneyField as an object.
@@ -152,13 +144,22 @@ try:
         target_class = "shop.core.api.MoneyField"
 
         def map_serializer_field(self, auto_schema, direction):
-            return build_object_type(
+            if direction == "request":
+                # What amount_parse takes; with currencies of different minor units, the widest.
+                places = max(minor_unit_places(currency) for currency in settings.CURRENCIES)
+                pattern = amount_pattern(places)
+            else:
+                pattern = r"^-?[0-9]+(\.[0-9]+)?$"  # answers may be negative (statement entries)
+            schema = build_object_type(
                 properties={
-                    "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": r"^-?\d+(\.\d+)?$"},
+                    "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": pattern},
                     "currency": {"type": "string", "enum": list(settings.CURRENCIES)},
                 },
                 required=["amount", "currency"],
             )
+            if direction == "request":
+                schema["additionalProperties"] = False  # to_internal_value refuses other keys
+            return schema
 except ImportError:  # pragma: no cover
     pass
 
