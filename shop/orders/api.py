@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from payments.exceptions import InvalidCardToken
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from payments.idempotency import KEY_SCHEMA, idempotent
 from payments.selectors import card_token_check
 from shop.cart.api import StrictIntegerField
 from shop.cart.services import DB_ID_MAX
@@ -158,7 +158,7 @@ class OrdersApi(ListAPIView):
             402: ErrorSerializer,
             409: ErrorSerializer,
         },
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[OpenApiParameter("Idempotency-Key", KEY_SCHEMA, OpenApiParameter.HEADER, required=True)],
         summary="Check out the cart: 201 paid, 202 payment being confirmed, 402 declined / insufficient funds",
     )
     @idempotent("checkout")
