@@ -16,7 +16,7 @@ from shop.cart.services import (
     cart_line_remove,
     cart_line_update,
 )
-from shop.core.api import MoneyField
+from shop.core.api import ErrorSerializer, MoneyField
 from shop.core.money import request_currency
 
 
@@ -86,7 +86,11 @@ class CartLineUpdateInput(serializers.Serializer):
 
 
 class CartLinesApi(APIView):
-    @extend_schema(request=CartLineAddInput, responses={201: CartOutput}, summary="Add a product (quantities add up)")
+    @extend_schema(
+        request=CartLineAddInput,
+        responses={201: CartOutput, 409: ErrorSerializer},  # 409 out_of_stock
+        summary="Add a product (quantities add up)",
+    )
     def post(self, request):
         data = CartLineAddInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -99,7 +103,11 @@ class CartLinesApi(APIView):
 
 
 class CartLineDetailApi(APIView):
-    @extend_schema(request=CartLineUpdateInput, responses=CartOutput, summary="Set a line's quantity")
+    @extend_schema(
+        request=CartLineUpdateInput,
+        responses={200: CartOutput, 409: ErrorSerializer},  # 409 out_of_stock
+        summary="Set a line's quantity",
+    )
     def patch(self, request, line_id: int):
         line = cart_line_get_for_user(user=request.user, line_id=line_id)
         data = CartLineUpdateInput(data=request.data)

@@ -44,6 +44,42 @@ class Pagination(PageNumberPagination):
             )
         return number
 
+    def get_page_size(self, request):
+        """`page_size` from 1 to max_page_size; anything else is a 400 naming it (DRF would ignore it)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
+            message = _("A page size is a whole number from 1 to %(max)s.") % {"max": self.max_page_size}
+            raise exceptions.ValidationError({self.page_size_query_param: [message]}, code=CoreErrorCode.INVALID)
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        """DRF's `page` and `page_size`, with the bounds the server enforces."""
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {self.page_query_param: {"minimum": 1}, self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+class StrictCharField(serializers.CharField):
+    """A string given as a JSON string: refuses numbers and booleans, which DRF's CharField turns into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false: refuses 0, 1, "yes" and the other spellings DRF's BooleanField takes."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
 
 def _first_field_error(detail):
     """(field, message) of the first validation error, for a flat error body."""
@@ -159,6 +195,17 @@ try:
             )
             if direction == "request":
                 schema["additionalProperties"] = False  # to_internal_value refuses other keys
+            return schema
+
+    class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
+        target_class = "shop.core.api.StrictCharField"
+
+        def map_serializer_field(self, auto_schema, direction):
+            schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+            if direction == "request":
+                # DRF refuses NUL characters, and (trimming) a value that is only whitespace.
+                blank_ok = self.target.allow_blank or not self.target.trim_whitespace
+                schema["pattern"] = r"^[^\u0000]*$" if blank_ok else r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
             return schema
 except ImportError:  # pragma: no cover
     pass

@@ -51,3 +51,10 @@ def test_pages_keep_their_html_404(client, settings):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_allauths_cdn_backed_specification_page_is_not_served(client):
+    """Its viewer loads from a CDN: blank offline and refused by the CSP, so it is switched off."""
+    assert client.get("/_allauth/openapi.html").status_code == 404
+    assert client.get("/_allauth/openapi.json").status_code == 404
