@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.urls import include, path
 
 from shop.core.csp import style_hashes
 from tests.accounts.factories import UserFactory
@@ -81,12 +82,20 @@ def test_the_api_docs_load_swagger_ui_without_inline_script():
     assert not INLINE[0][0].search(response.content.decode())
 
 
+def _boom(request):
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [path("boom/", _boom), path("", include("shop.urls"))]
+handler500 = "shop.views.server_error"
+
+
 @pytest.mark.django_db
-def test_the_500_page_allows_exactly_its_own_style_by_hash():
-    from django.test import RequestFactory
-
-    from shop.views import server_error
-
-    response = server_error(RequestFactory().get("/"))
+def test_the_500_page_allows_exactly_its_own_style_by_hash(settings):
+    settings.ROOT_URLCONF = __name__
+    response = Client(raise_request_exception=False).get("/boom/")
+    assert response.status_code == 500
     hashes = style_hashes(response.content.decode())
-    assert hashes and response._csp_update == {"style-src": hashes}
+    assert len(hashes) == 1
+    assert _directives(response)["style-src"] == ["'self'", *hashes]
+    assert _directives(response)["script-src"] == ["'self'"]
