@@ -3,6 +3,8 @@
 #                worker and beat on an embedded broker (SQLite, var/broker); one Ctrl-C stops all
 #   make test  - install the dev tools too and run the whole test suite (SQLite by default;
 #                PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+#   make serve - production start: install, migrate, collect static files, run gunicorn
+#                (set DEBUG=0, SECRET_KEY, ALLOWED_HOSTS and the provider settings first)
 # requirements.txt is what production runs; requirements-dev.txt adds test, lint and browser tools.
 
 PYTHON ?= python3
@@ -12,8 +14,9 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+WORKERS ?= 3
 
-.PHONY: install install-dev run demo test lint format messages worker beat bench clean
+.PHONY: install install-dev run serve demo test lint format messages worker beat bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +38,13 @@ demo: install
 
 run: demo
 	$(PY) manage.py runshop $(HOST):$(PORT)
+
+# With DEBUG=0 static files are served from STATIC_ROOT by whitenoise's hashed manifest:
+# every page is a 500 until collectstatic has run, so this start always runs it first.
+serve: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput
+	$(VENV)/bin/gunicorn shop.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile -
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.countries import COUNTRY_CODES
-from shop.core.api import Pagination
+from accounts.countries import COUNTRY_CHOICES
+from shop.core.api import Pagination, StrictBooleanField, StrictCharField
 from shop.core.schema import error_responses
 
 
@@ -26,7 +26,7 @@ class MeOutput(serializers.Serializer):
 
 
 class MeInput(serializers.Serializer):
-    full_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+    full_name = StrictCharField(max_length=150, allow_blank=True, required=False)
     preferred_language = serializers.ChoiceField(
         choices=[""] + [code for code, _name in settings.LANGUAGES], allow_blank=True, required=False
     )
@@ -104,23 +104,19 @@ class AddressOutput(serializers.Serializer):
 
 
 class AddressInput(serializers.Serializer):
-    full_name = serializers.CharField(max_length=150)
-    line1 = serializers.CharField(max_length=200)
-    line2 = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
-    city = serializers.CharField(max_length=100)
-    postal_code = serializers.CharField(max_length=20)
-    region = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
-    country = serializers.CharField(max_length=2, min_length=2)
-    phone = serializers.CharField(max_length=32, allow_blank=True, required=False, default="")
-    is_default_shipping = serializers.BooleanField(required=False, default=False)
-
-    def validate_country(self, value: str) -> str:
-        value = value.strip().upper()
-        if value not in COUNTRY_CODES:
-            raise serializers.ValidationError(
-                _("Enter a supported two-letter country code (ISO 3166-1), such as DE or US.")
-            )
-        return value
+    full_name = StrictCharField(max_length=150)
+    line1 = StrictCharField(max_length=200)
+    line2 = StrictCharField(max_length=200, allow_blank=True, required=False, default="")
+    city = StrictCharField(max_length=100)
+    postal_code = StrictCharField(max_length=20)
+    region = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
+    # Exactly as the schema's enum says: an upper-case ISO 3166-1 code of a supported country.
+    country = serializers.ChoiceField(
+        choices=COUNTRY_CHOICES,
+        error_messages={"invalid_choice": _("Enter a supported two-letter country code (ISO 3166-1), such as DE or US.")},
+    )
+    phone = StrictCharField(max_length=32, allow_blank=True, required=False, default="")
+    is_default_shipping = StrictBooleanField(required=False, default=False)
 
 
 _ADDRESS_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The address id.")

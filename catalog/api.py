@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -43,6 +43,11 @@ def _currency(request, raw: str | None) -> str:
     return request_currency(request)
 
 
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": r"^\s*[a-z][a-z0-9_]{0,29}:[\s\S]+$"})
+class AttributeFilterField(serializers.CharField):
+    """One `attr=name:value` filter; the schema gives its form, ProductQueryInput.validate_attr checks it."""
+
+
 class ProductQueryInput(serializers.Serializer):
     search = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
     q = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
@@ -52,7 +57,7 @@ class ProductQueryInput(serializers.Serializer):
     max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), required=False)
     currency = serializers.ChoiceField(choices=settings.CURRENCIES, required=False)
     in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
-    attr = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=20)
+    attr = serializers.ListField(child=AttributeFilterField(max_length=100), required=False, max_length=20)
     min_rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
     rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
     ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
@@ -81,14 +86,19 @@ class ProductQueryInput(serializers.Serializer):
         return data
 
 
-def product_query_from_params(params, *, currency_default: str) -> ProductQuery:
-    """Validate query parameters (raises ValidationError naming the field) into a ProductQuery."""
+def product_query_from_params(params, *, currency_default: str, blank_is_absent: bool = True) -> ProductQuery:
+    """Validate query parameters (raises ValidationError naming the field) into a ProductQuery.
+
+    `blank_is_absent`: an empty filter (`min_price=`, as a page's GET form sends it) means no
+    filter; the API passes False and refuses it, as its schema says.
+    """
     data = {key: params.get(key) for key in params if key not in ("brand", "attr")}
     if "brand" in params:
         data["brand"] = params.getlist("brand")
     if "attr" in params:
         data["attr"] = params.getlist("attr")
-    data = {k: v for k, v in data.items() if not (v == "" and k not in ("search", "q"))}
+    if blank_is_absent:
+        data = {k: v for k, v in data.items() if not (v == "" and k not in ("search", "q"))}
     serializer = ProductQueryInput(data=data)
     serializer.is_valid(raise_exception=True)
     v = serializer.validated_data
@@ -243,7 +253,7 @@ class ProductListApi(APIView):
         return Response(entry["body"])
 
     def _listing(self, request, currency: str) -> tuple[dict, dict]:
-        query = product_query_from_params(request.query_params, currency_default=currency)
+        query = product_query_from_params(request.query_params, currency_default=currency, blank_is_absent=False)
         result = product_search(query)
         if query.page > result.num_pages:
             raise NotFound(_("Invalid page."))

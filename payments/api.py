@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from payments import selectors
 from payments.exceptions import PaymentErrorCode
 from payments.gateway import Outcome
-from payments.idempotency import idempotent
+from payments.idempotency import KEY_SCHEMA, idempotent
 from payments.models import LedgerEntry, Payment, PaymentAttempt, Withdrawal
 from payments.services.charges import payment_charge_card
 from payments.services.payouts import wallet_withdraw
@@ -28,7 +28,7 @@ from shop.core.schema import error_responses
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    KEY_SCHEMA,
     OpenApiParameter.HEADER,
     required=True,
     description="A fresh key per request (e.g. a UUID); a retry with the same key and body answers "
@@ -177,7 +177,7 @@ class WithdrawalOutput(serializers.Serializer):
 
 
 class MoneyMovementInput(serializers.Serializer):
-    amount = MoneyField(positive=True)
+    amount = MoneyField()
     card_token = CardTokenField()
 
     def validate(self, attrs):

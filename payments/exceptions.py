@@ -29,6 +29,7 @@ class PaymentErrorCode(TextChoices):
     INVALID_CARD_TOKEN = "invalid_card_token"
     PAYMENT_IN_PROGRESS = "payment_in_progress"
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
+    IDEMPOTENCY_KEY_TOO_LONG = "idempotency_key_too_long"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     REQUEST_IN_PROGRESS = "request_in_progress"
     INVALID_SIGNATURE = "invalid_signature"
@@ -166,6 +167,12 @@ class IdempotencyKeyRequired(ShopError):
     code = PaymentErrorCode.IDEMPOTENCY_KEY_REQUIRED
     status_code = 400
     default_message = _("This request needs an Idempotency-Key header.")
+
+
+class IdempotencyKeyTooLong(ShopError):
+    code = PaymentErrorCode.IDEMPOTENCY_KEY_TOO_LONG
+    status_code = 400
+    default_message = _("The Idempotency-Key header is longer than 255 characters.")
 
 
 class IdempotencyKeyReused(ShopError):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from payments.exceptions import InvalidCardToken
 from payments.selectors import card_token_check
-from shop.core.money import minor_unit_quantum
+from shop.core.money import AmountInvalid, amount_parse, minor_unit_quantum
 
 SANDBOX_CARDS = [
     ("tok_ok", _("Test card: succeeds")),
@@ -45,7 +45,8 @@ class MoneyMovementForm(forms.Form):
     or a token field when the sandbox is off.
     """
 
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), max_digits=14)
+    # Read by amount_parse, as the API reads it; the number input sends "12.50" whatever the locale.
+    amount = forms.CharField(label=_("Amount"), strip=False, widget=forms.NumberInput)
     card_token = forms.ChoiceField(label=_("Card"), choices=SANDBOX_CARDS)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
@@ -53,6 +54,8 @@ class MoneyMovementForm(forms.Form):
         self.currency = currency
         kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
         super().__init__(*args, **kwargs)
+        step = str(minor_unit_quantum(currency))
+        self.fields["amount"].widget.attrs.update({"min": step, "step": step})
         if cards is not None:
             self.fields["card_token"].choices = [(token, card_label(token)) for token in cards]
         elif not settings.PSP_SANDBOX_ENABLED:
@@ -69,12 +72,11 @@ class MoneyMovementForm(forms.Form):
             self.data[self.add_prefix("card_token")] = ""
             raise forms.ValidationError(exc.message, code=exc.code)
 
-    def clean_amount(self):
-        amount = self.cleaned_data["amount"]
-        quantum = minor_unit_quantum(self.currency)
-        if amount != amount.quantize(quantum):
-            raise forms.ValidationError(_("Use at most %(places)s decimal places.") % {"places": -quantum.as_tuple().exponent})
-        return amount
+    def clean_amount(self) -> Decimal:
+        try:
+            return amount_parse(self.cleaned_data["amount"], self.currency)
+        except AmountInvalid as exc:
+            raise forms.ValidationError(exc.message, code="invalid")
 
 
 class StatementFilterForm(forms.Form):

@@ -44,12 +44,19 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.response import Response
 
-from payments.exceptions import IdempotencyKeyRequired, IdempotencyKeyReused, RequestInProgress
+from payments.exceptions import (
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    IdempotencyKeyTooLong,
+    RequestInProgress,
+)
 from payments.models import IdempotencyKey
 from shop.core.exceptions import ShopError
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# The header in the OpenAPI schema: longer keys are 400 idempotency_key_too_long.
+KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}
 REPLAY_HOOK = "idempotent_replay"
 
 
@@ -183,7 +190,7 @@ def idempotent(scope: str):
     """Decorator for a DRF view's `post(self, request, *args, **kwargs)`; the contract is:
 
     - Requires the `Idempotency-Key` header (400 `idempotency_key_required`
-      without it or longer than 255). Call outside any transaction
+      without it, 400 `idempotency_key_too_long` over 255 characters). Call outside any transaction
       (ATOMIC_REQUESTS is off).
     - Same key + same body (scope, method, path, JSON body): the stored answer
       again, with `Idempotent-Replayed: true`; different body: 409
@@ -209,8 +216,11 @@ def idempotent(scope: str):
     def decorator(view_method):
         @wraps(view_method)
         def wrapper(self, request, *args, **kwargs):
-            key = (request.headers.get(HEADER) or "").strip()
-            if not key or len(key) > MAX_KEY_LENGTH:
+            raw = request.headers.get(HEADER) or ""
+            if len(raw) > MAX_KEY_LENGTH:
+                raise IdempotencyKeyTooLong(field=HEADER)
+            key = raw.strip()
+            if not key:
                 raise IdempotencyKeyRequired(field=HEADER)
             structlog.contextvars.bind_contextvars(api_idempotency_key=key)  # on every log line of the request
             fingerprint = request_fingerprint(

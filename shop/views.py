@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from payments.breaker import breaker_status
+from shop.core.csp import csp_allow_own_styles
 from shop.core.exceptions import CoreErrorCode
 from shop.core.metrics import metrics_text
 from shop.core.money import SESSION_CURRENCY_KEY
@@ -135,4 +136,5 @@ def page_not_found(request, exception):
 def server_error(request):
     if _is_api(request):
         return JsonResponse({"code": str(CoreErrorCode.SERVER_ERROR), "detail": str(_("Server error."))}, status=500)
-    return render(request, "500.html", status=500)
+    # Self-contained (static files may be what failed): its <style> is allowed by hash.
+    return csp_allow_own_styles(render(request, "500.html", status=500))

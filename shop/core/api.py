@@ -6,7 +6,7 @@ serializers `XxxOutput` (plain Serializers with explicit fields), DRF views
 calls one service or selector, and answers with `XxxOutput(...).data`.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from shop.core.exceptions import CoreErrorCode, ShopError, error_code_enums, error_code_values
-from shop.core.money import minor_unit_quantum, money_to_dict
+from shop.core.money import AmountInvalid, amount_parse, amount_pattern, minor_unit_places, money_to_dict
 
 
 class Pagination(PageNumberPagination):
@@ -43,6 +43,42 @@ class Pagination(PageNumberPagination):
                 {self.page_query_param: [_("A page number is a whole number from 1.")]}, code=CoreErrorCode.INVALID
             )
         return number
+
+    def get_page_size(self, request):
+        """`page_size` from 1 to max_page_size; anything else is a 400 naming it (DRF would ignore it)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
+            message = _("A page size is a whole number from 1 to %(max)s.") % {"max": self.max_page_size}
+            raise exceptions.ValidationError({self.page_size_query_param: [message]}, code=CoreErrorCode.INVALID)
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        """DRF's `page` and `page_size`, with the bounds the server enforces."""
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {self.page_query_param: {"minimum": 1}, self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+class StrictCharField(serializers.CharField):
+    """A string given as a JSON string: refuses numbers and booleans, which DRF's CharField turns into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false: refuses 0, 1, "yes" and the other spellings DRF's BooleanField takes."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 def _first_field_error(detail):
@@ -97,18 +133,20 @@ def _drf_error_code(exc) -> CoreErrorCode:
 
 
 class MoneyField(serializers.Field):
-    """Money as {"amount": "12.50", "currency": "USD"}; amount a string, never a float."""
+    """Money as {"amount": "12.50", "currency": "USD"}; amount a string, never a float.
+
+    As input, the amount is read by `amount_parse` (the rule the pages use
+    too): positive, ASCII digits, at most the currency's minor-unit places;
+    the schema publishes the same rule as its pattern. `max_amount` caps it.
+    """
 
     default_error_messages = {
         "invalid": _("Money must be an object with 'amount' (a decimal string) and 'currency'."),
         "currency": _("Unknown currency: {currency}."),
-        "precision": _("Too many decimal places for {currency}."),
-        "positive": _("The amount must be greater than zero."),
         "max": _("The amount is too large."),
     }
 
-    def __init__(self, *, positive: bool = False, max_amount: Decimal | None = None, **kwargs):
-        self.positive = positive
+    def __init__(self, *, max_amount: Decimal | None = None, **kwargs):
         self.max_amount = max_amount
         super().__init__(**kwargs)
 
@@ -116,30 +154,20 @@ class MoneyField(serializers.Field):
         return money_to_dict(value)
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict) or set(data) - {"amount", "currency"} or "amount" not in data:
+        if not isinstance(data, dict) or set(data) != {"amount", "currency"}:
             self.fail("invalid")
-        currency = data.get("currency", settings.DEFAULT_CURRENCY)
+        currency = data["currency"]
         if not isinstance(currency, str) or currency not in settings.CURRENCIES:
             self.fail("currency", currency=currency)
-        raw = data["amount"]
-        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        if not isinstance(data["amount"], str):
             self.fail("invalid")
         try:
-            amount = Decimal(str(raw).strip())
-        except InvalidOperation:
-            self.fail("invalid")
-        if not amount.is_finite():
-            self.fail("invalid")
-        quantum = minor_unit_quantum(currency)
-        if amount.adjusted() >= 12:
-            self.fail("max")
-        if amount != amount.quantize(quantum):
-            self.fail("precision", currency=currency)
-        if self.positive and amount <= 0:
-            self.fail("positive")
+            amount = amount_parse(data["amount"], currency)
+        except AmountInvalid as exc:
+            raise serializers.ValidationError(str(exc.message), code=CoreErrorCode.INVALID)
         if self.max_amount is not None and amount > self.max_amount:
             self.fail("max")
-        return Money(amount.quantize(quantum), currency)
+        return Money(amount, currency)
 
 
 # drf-spectacular: document MoneyField as an object.
@@ -152,22 +180,40 @@ try:
         target_class = "shop.core.api.MoneyField"
 
         def map_serializer_field(self, auto_schema, direction):
-            # One `Money` component, so generated clients have one Money type, not one per field.
-            component = ResolvedComponent(
-                name="Money",
-                type=ResolvedComponent.SCHEMA,
-                object="Money",
-                schema=build_object_type(
-                    properties={
-                        "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": r"^-?\d+(\.\d+)?$"},
-                        "currency": {"type": "string", "enum": list(settings.CURRENCIES)},
-                    },
-                    required=["amount", "currency"],
-                    description="An amount of money: a decimal string and an ISO 4217 currency.",
-                ),
+            # One component per direction, so generated clients have one Money type each:
+            # `Money` in answers (may be negative: statement entries), `MoneyAmount` in
+            # request bodies (what amount_parse takes: positive, the currency's places).
+            if direction == "request":
+                # With currencies of different minor units, the widest.
+                places = max(minor_unit_places(currency) for currency in settings.CURRENCIES)
+                name, pattern = "MoneyAmount", amount_pattern(places)
+                description = "An amount to move: a positive decimal string and an ISO 4217 currency."
+            else:
+                name, pattern = "Money", r"^-?[0-9]+(\.[0-9]+)?$"
+                description = "An amount of money: a decimal string and an ISO 4217 currency."
+            schema = build_object_type(
+                properties={
+                    "amount": {**build_basic_type(OpenApiTypes.STR), "pattern": pattern},
+                    "currency": {"type": "string", "enum": list(settings.CURRENCIES)},
+                },
+                required=["amount", "currency"],
+                description=description,
             )
+            if direction == "request":
+                schema["additionalProperties"] = False  # to_internal_value refuses other keys
+            component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema)
             auto_schema.registry.register_on_missing(component)
             return component.ref
+    class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
+        target_class = "shop.core.api.StrictCharField"
+
+        def map_serializer_field(self, auto_schema, direction):
+            schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+            if direction == "request":
+                # DRF refuses NUL characters, and (trimming) a value that is only whitespace.
+                blank_ok = self.target.allow_blank or not self.target.trim_whitespace
+                schema["pattern"] = r"^[^\u0000]*$" if blank_ok else r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+            return schema
 except ImportError:  # pragma: no cover
     pass
 

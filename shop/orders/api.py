@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from catalog.exceptions import CatalogErrorCode
 from payments.exceptions import InvalidCardToken, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from payments.idempotency import KEY_SCHEMA, idempotent
 from payments.selectors import card_token_check
 from shop.cart.api import StrictIntegerField
 from shop.cart.exceptions import CartErrorCode
@@ -224,7 +224,7 @@ class OrdersApi(ListAPIView):
         },
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
+                "Idempotency-Key", KEY_SCHEMA, OpenApiParameter.HEADER, required=True,
                 description="A fresh key per checkout (e.g. a UUID); a retry with the same key and body "
                 "answers the first answer again and places nothing twice.",
             )

@@ -53,5 +53,10 @@
       });
     });
     document.querySelectorAll("form[data-cart-add]").forEach(enhanceAddToCart);
+    // The header's language and currency pickers (data-autosubmit) apply on change;
+    // without JavaScript their <noscript> button does it.
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
   });
 })();

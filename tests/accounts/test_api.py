@@ -40,7 +40,7 @@ def test_me_cannot_change_the_email(api_client, user):
 
 @pytest.mark.django_db
 def test_address_crud(api_client, user):
-    response = api_client.post("/api/v1/addresses/", {**VALID, "country": "de"}, format="json")
+    response = api_client.post("/api/v1/addresses/", {**VALID, "country": "DE"}, format="json")
     assert response.status_code == 201
     first = response.json()
     assert first["country"] == "DE"

@@ -117,7 +117,7 @@ def test_browser_session_works_for_the_api_with_csrf(user):
         "line1": "Main St 1",
         "city": "Berlin",
         "postal_code": "10115",
-        "country": "de",
+        "country": "DE",
     }
     response = browser.post("/api/v1/addresses/", new_address, content_type="application/json")
     assert response.status_code == 403
