@@ -257,11 +257,35 @@ def _rename_component(spec: dict, kind: str, old: str, new: str) -> None:
     spec["components"][kind] = dict(sorted(components.items()))
 
 
+def _allauth_headless_spec() -> dict:
+    """allauth's headless specification, as its `get_schema()` builds it, without serving it.
+
+    allauth's own spec pages are off (HEADLESS_SERVE_SPECIFICATION: their viewer loads from
+    a CDN), and its `get_schema()` finds the mount point by reversing those pages' URL. The
+    shop mounts headless at `/_allauth/`, the root the specification is written for, so the
+    same steps run here without that re-rooting.
+    """
+    from pathlib import Path
+
+    import yaml
+    from allauth.headless.spec.internal import schema as allauth_schema
+
+    with open(Path(allauth_schema.__file__).parent.parent / "doc/openapi.yaml", "rb") as f:
+        spec = yaml.safe_load(f)
+    allauth_schema.specify_user(spec)
+    allauth_schema.pin_client(spec)
+    allauth_schema.drop_unused_client_parameter(spec)
+    used_tags = allauth_schema.drop_unused_paths(spec)
+    allauth_schema.drop_unused_tags(spec, used_tags)
+    allauth_schema.drop_unused_tag_groups(spec, used_tags)
+    allauth_schema.specify_signup_fields(spec)
+    allauth_schema.specify_custom_signup_form(spec)
+    return spec
+
+
 def _merge_allauth_app_endpoints(spec: dict) -> None:
     """Copy AUTH_OPERATIONS from allauth's headless specification, for the `app` client."""
-    from allauth.headless.spec.internal.schema import get_schema
-
-    auth_spec = get_schema()
+    auth_spec = _allauth_headless_spec()
     paths = {}
     for (path, method), operation_id in AUTH_OPERATIONS.items():
         operation = copy.deepcopy(auth_spec["paths"][path][method])
