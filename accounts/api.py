@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.countries import COUNTRY_CHOICES
-from shop.core.api import Pagination, StrictBooleanField, StrictCharField
+from shop.core.api import Pagination, StrictBooleanField, StrictCharField, body_require
 from shop.core.schema import error_responses
 
 
@@ -82,6 +82,7 @@ class MeApi(APIView):
         examples=[OpenApiExample("rename", value={"full_name": "Alex Doe"}, request_only=True), ME_EXAMPLE],
     )
     def patch(self, request):
+        body_require(request)
         data = MeInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         user = services.user_profile_update(user=request.user, **data.validated_data)

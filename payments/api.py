@@ -433,12 +433,14 @@ class PaymentDetailApi(APIView):
 def _date_range(params):
     values = []
     for name in ("from", "to"):
-        raw = params.get(name) or ""
+        if name not in params:
+            values.append(None)
+            continue
         try:
-            value = parse_date(raw) if raw else None
+            value = parse_date(params[name])
         except ValueError:
             value = None
-        if raw and value is None:
+        if value is None:
             raise serializers.ValidationError({name: [_("Enter a date as YYYY-MM-DD.")]})
         values.append(value)
     return values[0], values[1]

@@ -34,9 +34,13 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 def api_currency(request) -> str:
-    """?currency=EUR when supported, else the session's choice, else the default."""
-    currency = request.query_params.get("currency", "")
-    return currency if currency in settings.CURRENCIES else request_currency(request)
+    """?currency=EUR, else the session's choice, else the default; an unsupported one is a 400."""
+    if "currency" not in request.query_params:
+        return request_currency(request)
+    currency = request.query_params["currency"]
+    if currency not in settings.CURRENCIES:
+        raise serializers.ValidationError({"currency": [_("Unknown currency: %(c)s.") % {"c": currency[:10]}]})
+    return currency
 
 
 class CartLineOutput(serializers.Serializer):

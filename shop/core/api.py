@@ -81,6 +81,16 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+def body_require(request) -> None:
+    """A 400 when the request has no body at all (an update whose fields are all optional).
+
+    The schema marks every request body required; `{}` is a body (it changes nothing),
+    an absent one is a client mistake. Call before touching `request.data`.
+    """
+    if not request.body:
+        raise serializers.ValidationError({"non_field_errors": [_("Send a JSON body.")]})
+
+
 def _first_field_error(detail):
     """(field, message) of the first validation error, for a flat error body."""
     if isinstance(detail, dict):

@@ -134,7 +134,7 @@ def _browse(api, products) -> int:
 
 def _money(amount: str):
     models = _module("models")
-    return models.Money(amount=amount, currency=models.CurrencyEnum.USD)
+    return models.MoneyAmount(amount=amount, currency=models.CurrencyEnum.USD)
 
 
 def _place_order(api, *, product_id: int, address_id: int, **payment):
@@ -172,7 +172,7 @@ def test_generated_python_client_runs_the_mobile_journey(client_package, catalog
     address = _call(
         "addresses.address_create", 201, client=api,
         body=models.AddressInput(
-            full_name="Mo Bile", line1="1 App Street", city="Berlin", postal_code="10115", country="DE",
+            full_name="Mo Bile", line1="1 App Street", city="Berlin", postal_code="10115", country=models.CountryEnum.DE,
             is_default_shipping=True,
         ),
     )

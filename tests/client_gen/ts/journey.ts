@@ -31,7 +31,7 @@ async function call<Op extends keyof operations>(
   return { status: response.status, json: await response.json().catch(() => null) };
 }
 
-function money(amount: string): Schemas["Money"] {
+function money(amount: string): Schemas["MoneyAmount"] {
   return { amount, currency: "USD" };
 }
 
