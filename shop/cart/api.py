@@ -40,7 +40,9 @@ def api_currency(request) -> str:
 class CartLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     product = serializers.IntegerField(source="product_id")
-    sku = serializers.CharField(source="product.sku", default="")
+    variant = serializers.IntegerField(source="variant_id", allow_null=True)
+    sku = serializers.CharField(default="")
+    options = serializers.DictField(child=serializers.CharField())
     name = serializers.CharField(source="product.name", default="")
     slug = serializers.CharField(source="product.slug", default="")
     quantity = serializers.IntegerField()
@@ -73,7 +75,10 @@ class CartApi(APIView):
 
 
 class CartLineAddInput(serializers.Serializer):
-    product = StrictIntegerField(min_value=1, max_value=DB_ID_MAX)
+    """`variant`, or `product` alone for a product with a single variant (else 400 variant_required)."""
+
+    product = StrictIntegerField(min_value=1, max_value=DB_ID_MAX, required=False)
+    variant = StrictIntegerField(min_value=1, max_value=DB_ID_MAX, required=False)
     quantity = StrictIntegerField(
         min_value=1,
         max_value=MAX_LINE_QUANTITY,
@@ -86,13 +91,17 @@ class CartLineUpdateInput(serializers.Serializer):
 
 
 class CartLinesApi(APIView):
-    @extend_schema(request=CartLineAddInput, responses={201: CartOutput}, summary="Add a product (quantities add up)")
+    @extend_schema(request=CartLineAddInput, responses={201: CartOutput}, summary="Add a variant, or a single-variant product (quantities add up)")
     def post(self, request):
         data = CartLineAddInput(data=request.data)
         data.is_valid(raise_exception=True)
+        product_id, variant_id = data.validated_data.get("product"), data.validated_data.get("variant")
+        if product_id is None and variant_id is None:
+            raise serializers.ValidationError({"product": [_("Choose a product or a variant.")]})
         cart_line_add(
             owner=CartOwner(user=request.user),
-            product_id=data.validated_data["product"],
+            product_id=product_id,
+            variant_id=variant_id,
             quantity=data.validated_data["quantity"],
         )
         return _cart_response(request, status.HTTP_201_CREATED)
@@ -107,6 +116,7 @@ class CartLineDetailApi(APIView):
         cart_line_update(
             owner=CartOwner(user=request.user),
             product_id=line.product_id,
+            variant_id=line.variant_id,
             quantity=data.validated_data["quantity"],
         )
         return _cart_response(request)
@@ -114,5 +124,5 @@ class CartLineDetailApi(APIView):
     @extend_schema(responses={204: None}, summary="Remove a line")
     def delete(self, request, line_id: int):
         line = cart_line_get_for_user(user=request.user, line_id=line_id)
-        cart_line_remove(owner=CartOwner(user=request.user), product_id=line.product_id)
+        cart_line_remove(owner=CartOwner(user=request.user), product_id=line.product_id, variant_id=line.variant_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

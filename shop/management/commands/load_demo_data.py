@@ -5,7 +5,7 @@ from importlib import import_module
 from django.core.management.base import BaseCommand
 
 # Each app may have a `demo.py` with `load(*, stdout) -> None`, idempotent.
-DEMO_MODULES = ["accounts.demo", "catalog.demo", "payments.demo", "shop.orders.demo"]
+DEMO_MODULES = ["accounts.demo", "catalog.demo", "catalog.demo_variants", "payments.demo", "shop.orders.demo"]
 
 
 class Command(BaseCommand):
