@@ -93,9 +93,12 @@ def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
     for key, values in query.attributes.items():
         if ATTRIBUTE_KEY.match(key) and values:
             # A variant option of that name (size=M) matches too: a variant with that value.
-            by_option = Q(pk__in=ProductVariant.objects.filter(
-                option_values__option__code=key, option_values__value__in=values
-            ).values("product_id"))
+            with_value = ProductVariant.objects.filter(option_values__option__code=key, option_values__value__in=values)
+            if query.in_stock is True:  # "in stock in size M": that variant, not another size
+                with_value = with_value.filter(
+                    stocks__warehouse__is_active=True, stocks__on_hand__gt=F("stocks__reserved")
+                )
+            by_option = Q(pk__in=with_value.values("product_id"))
             if connection.vendor == "postgresql":
                 # Containment (@>) is what the jsonb_path_ops GIN index answers.
                 wanted = Q()

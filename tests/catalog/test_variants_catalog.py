@@ -87,3 +87,19 @@ def test_demo_apparel_has_sizes_colours_and_two_warehouses(rates, media):
     assert tee.count() == 12
     assert Stock.objects.filter(variant__product__sku="DEMO-TEE", warehouse=usa, on_hand__gt=0).exists()
     call_command("stock_report", "--sku", tee.first().sku, "--json", stdout=out)
+
+
+def test_option_facets_count_in_stock_variants_and_attr_filters_on_them(
+    client, rates, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the facet recounts after the stock commits
+        product, variants = make_apparel(stock={("M", "Red"): 2})
+        other, _ = make_apparel(category=product.category, stock={("L", "Blue"): 1})
+    params = {"category": product.category.slug, "in_stock": "true"}
+    facets = client.get("/api/v1/products/", params).json()["facets"]["attributes"]
+    sizes = {v["value"]: v["count"] for f in facets if f["name"] == "size" for v in f["values"]}
+    assert sizes == {"M": 1, "L": 1}  # S is in nobody's stock
+    found = client.get("/api/v1/products/", {**params, "attr": "size:M"}).json()["results"]
+    assert [item["id"] for item in found] == [product.pk]
+    found = client.get("/api/v1/products/", {"attr": "colour:Blue"}).json()["results"]
+    assert sorted(item["id"] for item in found) == sorted([product.pk, other.pk])
