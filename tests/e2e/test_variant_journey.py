@@ -13,6 +13,15 @@ from tests.e2e.journeys import ADDRESS, checkout, log_in
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+def _assert_accessible(page, selector: str) -> None:
+    """No serious or critical axe-core violation inside `selector` (axe's script is bundled, not fetched)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=selector)
+    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, [(v["id"], [n["target"] for n in v["nodes"]]) for v in bad]
+
+
 def _exactly(text: str):
     return re.compile(rf"^\s*{text}\s*$")
 
@@ -42,6 +51,7 @@ def test_pick_size_and_colour_then_check_out(page, shot, psp, exchange_rates, ve
     assert page.evaluate("window.__samePage") == "yes"  # no reload
     expect(form.locator("[data-variant-input]")).to_have_value(str(chosen.pk))
     shot(page, f"variant-picked-{viewport['width']}")
+    _assert_accessible(page, "form[data-variant-picker]")
     form.locator("button[type=submit]").click()
     expect(page.locator("[data-cart-add-status].success")).to_be_visible()
     line = CartLine.objects.get(cart__user=user)
@@ -57,4 +67,5 @@ def test_pick_size_and_colour_then_check_out(page, shot, psp, exchange_rates, ve
     expect(page.locator("main")).to_contain_text(chosen.sku)
     assert OrderLineAllocation.objects.get(line__order=order).quantity == 1
     shot(page, f"variant-order-{viewport['width']}")
+    _assert_accessible(page, "main table")  # the lines; the messages list has a known listitem issue
     assert not page.js_errors, page.js_errors
