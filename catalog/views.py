@@ -33,7 +33,16 @@ CART_SLOT = "<div data-cart-slot></div>"
 
 
 def _priced(products, convert):
-    return [{"product": p, "price": convert(p.price), "available": product_available(p)} for p in products]
+    """Cards: the lowest price over the variants ("from") when the stock read loaded it."""
+    return [
+        {
+            "product": p,
+            "price": convert(getattr(p, "price_from", p.price)),
+            "price_from": getattr(p, "variant_count", 1) > 1,
+            "available": product_available(p),
+        }
+        for p in products
+    ]
 
 
 def home(request):

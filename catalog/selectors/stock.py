@@ -89,8 +89,8 @@ def in_stock_q() -> Q:
 def products_attach_stock(products: list[Product]) -> dict[str, str]:
     """Load the current stock and "from" price of `products` (one query); return the stock tokens it is current for.
 
-    Sets `stock_available` (see `product_available`) and `price_from` (the
-    lowest price over the product's variants, own or inherited). The tokens
+    Sets `stock_available` (see `product_available`), `price_from` (the
+    lowest price over the product's variants, own or inherited) and `variant_count`. The tokens
     are read first: a cached answer built from this stock is then never
     stored under tokens newer than the stock it shows (catalog.cache).
     """
@@ -109,11 +109,13 @@ def products_attach_stock(products: list[Product]) -> dict[str, str]:
             ),
             min_own=Min("price"),
             inherits=Count("pk", filter=Q(price__isnull=True)),
+            variant_count=Count("pk", distinct=True),
         )
     )
     found = {row["product_id"]: row for row in rows}
     for product in products:
-        row = found.get(product.pk, {"available": 0, "min_own": None, "inherits": 1})
+        row = found.get(product.pk, {"available": 0, "min_own": None, "inherits": 1, "variant_count": 1})
+        product.variant_count = row["variant_count"]
         setattr(product, AVAILABLE_ATTR, row["available"] or 0)
         prices = [product.price] if row["inherits"] else []
         if row["min_own"] is not None:

@@ -61,6 +61,9 @@ def test_product_page_has_a_variant_picker_driven_by_a_static_script(client, rat
     assert 'data-variant-picker' in page and 'name="option-size"' in page and 'name="option-colour"' in page
     assert 'id="variant-data"' in page and "js/variants.js" in page
     assert "<script>" not in page  # no inline script: the data is a JSON block, the code a static file
+    assert '<span class="muted">from</span>' in page  # several variants: a "from" price
+    listing = client.get(product.category.get_absolute_url()).content.decode()
+    assert '<span class="muted">from</span>' in listing
     response = client.post("/cart/add/", {"product": product.pk, "variant": variants[("M", "Red")].pk, "quantity": 1})
     assert response.status_code in (200, 302)
     assert client.session["cart"] == {f"{product.pk}:{variants[('M', 'Red')].pk}": client.session["cart"][
