@@ -112,3 +112,24 @@ def test_take_what_is_available_lowers_short_lines_in_one_click(client, rates):
     lines = client.session["cart"]
     assert list(lines.values())[0]["quantity"] == 1 and len(lines) == 1
     assert "Take what is available" not in client.get("/cart/").content.decode()
+
+
+def test_a_refund_restocks_the_warehouses_the_units_came_from(api, shopper, rates):
+    from shop.orders.services.transitions import order_refund
+
+    product, variants = make_apparel(sizes=("M",), colours=("Red",), price="5.00")
+    variant = variants[("M", "Red")]
+    us = make_warehouse("us", country="US", priority=9)
+    stock_restock(variant_id=variant.pk, quantity=1, reason="t")
+    stock_restock(variant_id=variant.pk, warehouse_id=us.pk, quantity=2, reason="t")
+    assert _add(api, {"variant": variant.pk, "quantity": 3}).status_code == 201
+    response = _checkout(api, shopper)  # wallet: paid at once; no warehouse has 3, so 1 from main and 2 from us
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get(number=response.json()["number"])
+    assert dict(Stock.objects.filter(variant=variant).values_list("warehouse__code", "on_hand")) == {"main": 0, "us": 0}
+    order_refund(order_id=order.pk, reason="changed mind")
+    assert dict(Stock.objects.filter(variant=variant).values_list("warehouse__code", "on_hand")) == {"main": 1, "us": 2}
+    order_refund_again = Order.objects.get(pk=order.pk)
+    assert order_refund_again.status == Order.Status.REFUNDED
+    moved = StockMovement.objects.filter(variant=variant).aggregate(n=Sum("on_hand_delta"))["n"]
+    assert moved == 3
