@@ -1,7 +1,10 @@
 """Variant reads: a product's variants with their options, prices and availability."""
 
+from dataclasses import dataclass, field
+
 from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from djmoney.money import Money
 
 from catalog.models import OptionValue, Product, ProductVariant, Stock
 
@@ -43,6 +46,41 @@ def variants_by_ids(ids) -> dict[int, ProductVariant]:
     if not ids:
         return {}
     return {v.pk: v for v in _with_options(ProductVariant.objects.filter(pk__in=ids))}
+
+
+@dataclass
+class VariantInfo:
+    """What a cart line or an order line needs of a variant, loaded in one query (`variants_info`)."""
+
+    pk: int
+    product_id: int
+    sku: str
+    price: Money | None
+    stock_available: int
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def variants_info(ids) -> dict[int, VariantInfo]:
+    """Variants by id with their stock left and options ({"size": "M"}): one query, whatever the lines."""
+    ids = [int(i) for i in ids if i]
+    if not ids:
+        return {}
+    rows = (
+        ProductVariant.objects.filter(pk__in=ids)
+        .annotate(stock_available=_variant_available_expression())
+        .order_by("pk", "option_values__option__position", "option_values__option_id")
+        .values_list("pk", "product_id", "sku", "price", "price_currency", "stock_available",
+                     "option_values__option__code", "option_values__value")
+    )
+    found: dict[int, VariantInfo] = {}
+    for pk, product_id, sku, amount, currency, available, code, value in rows:
+        info = found.get(pk)
+        if info is None:
+            price = Money(amount, currency) if amount is not None else None
+            info = found[pk] = VariantInfo(pk, product_id, sku, price, available)
+        if code is not None:
+            info.options[code] = value
+    return found
 
 
 def variants_of_product(product: Product) -> list[ProductVariant]:

@@ -96,23 +96,31 @@ def _recount_after(variants: dict[int, int], *, gone_out: bool, delta: dict[int,
 def _candidates(variant_ids: list[int], country: str) -> tuple[dict[int, list[Candidate]], dict[int, int], set[int]]:
     """The stock rows that may serve each variant: active warehouses shipping to `country`.
 
-    Also each variant's product and the variants whose product is not sold.
+    Also each variant's product and the variants whose product is not sold;
+    one query (a second only for variants with no row in an active warehouse).
     """
     rows = Stock.objects.filter(variant_id__in=variant_ids, warehouse__is_active=True).values_list(
         "id", "variant_id", "warehouse_id", "on_hand", "reserved", "warehouse__priority", "warehouse__country",
-        "warehouse__ships_to",
+        "warehouse__ships_to", "product_id", "product__is_active",
     )
     by_variant: dict[int, list[Candidate]] = defaultdict(list)
-    for sid, vid, wid, on_hand, reserved, priority, wcountry, ships_to in rows:
+    products: dict[int, int] = {}
+    unsold: set[int] = set()
+    for sid, vid, wid, on_hand, reserved, priority, wcountry, ships_to, pid, sold in rows:
+        products[vid] = pid
+        if not sold:
+            unsold.add(vid)
         if ships_to and country and country.upper() not in ships_to:
             continue
         by_variant[vid].append(Candidate(sid, vid, wid, on_hand - reserved, priority, wcountry))
-    products = dict(
-        ProductVariant.objects.filter(pk__in=variant_ids).values_list("pk", "product_id")
-    )
-    unsold = set(
-        ProductVariant.objects.filter(pk__in=variant_ids, product__is_active=False).values_list("pk", flat=True)
-    )
+    missing = [vid for vid in variant_ids if vid not in products]
+    if missing:
+        for vid, pid, sold in ProductVariant.objects.filter(pk__in=missing).values_list(
+            "pk", "product_id", "product__is_active"
+        ):
+            products[vid] = pid
+            if not sold:
+                unsold.add(vid)
     return by_variant, products, unsold
 
 
@@ -134,22 +142,38 @@ def _plan(merged, by_variant, products, unsold) -> list[tuple[Candidate, int]]:
     return sorted(plan, key=lambda item: (item[0].variant_id, item[0].warehouse_id))
 
 
-def _take(plan: list[tuple[Candidate, int]], *, sell: bool) -> None:
-    """One guarded UPDATE per planned row, in lock order; _Taken when one no longer has the units."""
+def _take(plan: list[tuple[Candidate, int]], *, sell: bool) -> list[int]:
+    """One guarded UPDATE per planned row, in lock order; the variants whose row it emptied.
+
+    Raises _Taken(index) at the first row that no longer has the units.
+    """
     table = connection.ops.quote_name(Stock._meta.db_table)
     column = "on_hand" if sell else "reserved"
     sign = "-" if sell else "+"
+    emptied = []
     with connection.cursor() as cursor:
-        for candidate, quantity in plan:
+        for index, (candidate, quantity) in enumerate(plan):
             # A single-table WHERE: PostgreSQL re-checks it against a row a concurrent checkout
             # just committed (a join would be evaluated on the old snapshot, and oversell).
             cursor.execute(
                 f"UPDATE {table} SET {column} = {column} {sign} %s "  # noqa: S608 (our names)
-                "WHERE id = %s AND on_hand - reserved >= %s",
+                "WHERE id = %s AND on_hand - reserved >= %s RETURNING on_hand - reserved",
                 [quantity, candidate.stock_id, quantity],
             )
-            if cursor.rowcount != 1:
-                raise _Taken()
+            row = cursor.fetchone()
+            if row is None:
+                raise _Taken(index)
+            if row[0] <= 0:
+                emptied.append(candidate.variant_id)
+    return emptied
+
+
+def _take_once(plan: list[tuple[Candidate, int]], *, sell: bool) -> list[int]:
+    """_take, undone when a later row fails: a savepoint only when the plan has several rows."""
+    if len(plan) == 1:
+        return _take(plan, sell=sell)  # nothing taken before the only row can fail
+    with transaction.atomic():
+        return _take(plan, sell=sell)
 
 
 def stock_allocate(
@@ -168,8 +192,7 @@ def stock_allocate(
         by_variant, products, unsold = _candidates(variant_ids, country)
         plan = _plan(merged, by_variant, products, unsold)
         try:
-            with transaction.atomic():
-                _take(plan, sell=sell)
+            emptied = _take_once(plan, sell=sell)
         except _Taken:
             if attempt == PLAN_ATTEMPTS - 1:
                 by_variant, products, unsold = _candidates(variant_ids, country)
@@ -179,7 +202,10 @@ def stock_allocate(
                 raise OutOfStock(product_id=products[variant_id], variant_id=variant_id, requested=quantity,
                                  available=0)
             continue
-        return [Allocation(c.variant_id, c.warehouse_id, qty, products[c.variant_id]) for c, qty in plan]
+        allocations = [Allocation(c.variant_id, c.warehouse_id, qty, products[c.variant_id]) for c, qty in plan]
+        # A variant whose taken rows all kept units is still in stock: only an emptied row needs a recount check.
+        _recount_after({vid: products[vid] for vid in emptied}, gone_out=True)
+        return allocations
     raise AssertionError("unreachable")
 
 
@@ -228,7 +254,6 @@ def stock_reserve(
             allocations, kind=StockMovement.Kind.RESERVATION, reference=reference, reason="checkout", actor=actor,
             sold=False,
         )
-        _recount_after({a.variant_id: a.product_id for a in allocations}, gone_out=True)
         stock_cache_invalidate({a.product_id for a in allocations})
     return allocations
 
@@ -245,7 +270,7 @@ def stock_sell(
     """
     actor = _actor(actor)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as before variants: no savepoint round trip under the lock
         allocations = stock_allocate(lines=lines, country=country, sell=True)
         StockReservation.objects.bulk_create(
             [
@@ -259,7 +284,6 @@ def stock_sell(
         _movements_write(
             allocations, kind=StockMovement.Kind.SALE, reference=reference, reason="sale", actor=actor, sold=True
         )
-        _recount_after({a.variant_id: a.product_id for a in allocations}, gone_out=True)
         stock_cache_invalidate({a.product_id for a in allocations})
     return allocations
 

@@ -10,7 +10,7 @@ from djmoney.money import Money
 
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
-from catalog.selectors.variants import default_variant_ids, variant_options, variant_price, variants_by_ids
+from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import CartLine
 from shop.cart.services import CartOwner, id_in_range, seen_price, session_key_parse, session_lines
@@ -100,7 +100,7 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
     raw = cart_raw_lines(owner=owner)
     products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw]) if raw else {}
     variant_ids = cart_variant_ids(raw)
-    variants = variants_by_ids([vid for vid in variant_ids if vid])
+    variants = variants_info(variant_ids)
     convert = price_converter(currency)  # one rate lookup for all lines (same rounding as product_price)
     lines: list[CartLineView] = []
     subtotal = Money(Decimal("0"), currency)
@@ -113,7 +113,7 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
             view.warnings.append(_("A product in your cart is no longer sold; remove it to check out."))
             lines.append(view)
             continue
-        view.sku, view.options = variant.sku, variant_options(variant)
+        view.sku, view.options = variant.sku, dict(variant.options)
         view.available = max(variant.stock_available, 0)
         view.unit_price = convert(variant_price(variant, product))
         view.line_total = view.unit_price * quantity

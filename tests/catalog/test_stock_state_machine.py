@@ -61,7 +61,8 @@ class StockMachine(RuleBasedStateMachine):
     @rule(quantity=st.integers(1, 3))
     def sell_at_once(self, quantity):
         try:
-            allocations = stock_sell(lines=[(self.variant.pk, quantity)], reference=self._ref())
+            with transaction.atomic():  # the order's transaction: a refused sale ends it
+                allocations = stock_sell(lines=[(self.variant.pk, quantity)], reference=self._ref())
             assert sum(a.quantity for a in allocations) == quantity
             self.units -= quantity
         except OutOfStock:

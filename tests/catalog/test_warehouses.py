@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.db.models import Sum
 
 from catalog.exceptions import ImportFailed, InvalidQuantity, OutOfStock, StockInvalid
@@ -64,7 +65,7 @@ def test_reserve_splits_over_warehouses_and_skips_inactive_and_non_shipping_ones
     assert _levels(variant) == {"main": (6, 6), "us": (4, 4), "uk": (50, 0)}
     us.is_active = False
     us.save()
-    with pytest.raises(OutOfStock) as info:
+    with pytest.raises(OutOfStock) as info, transaction.atomic():  # as the order's transaction
         stock_sell(lines=[(variant.pk, 1)], reference="A-2", country="DE")
     assert (info.value.variant_id, info.value.requested, info.value.available) == (variant.pk, 1, 0)
     _assert_balanced(variant)

@@ -25,7 +25,7 @@ from accounts.selectors import address_get_for_user
 from catalog.exceptions import OutOfStock
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
-from catalog.selectors.variants import variant_alternatives, variant_options, variant_price, variants_by_ids
+from catalog.selectors.variants import variant_alternatives, variant_price, variants_info
 from catalog.services.stock import stock_reserve, stock_sell
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
 from payments.models import Payment
@@ -307,7 +307,7 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
     if not raw:
         raise CartEmpty()
     products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw])
-    variants = variants_by_ids([variant_id for _id, _p, variant_id, _q, _s in raw])
+    variants = variants_info([variant_id for _id, _p, variant_id, _q, _s in raw])
     convert = price_converter(currency)  # one rate lookup for all lines
     lines = []
     for _id, product_id, variant_id, quantity, seen in raw:
@@ -321,7 +321,7 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
             _Line(
                 product=product, variant_id=variant_id, quantity=quantity,
                 unit_price=convert(variant_price(variant, product)), price_seen=seen, sku=variant.sku,
-                options=variant_options(variant), available=max(variant.stock_available, 0),
+                options=variant.options, available=max(variant.stock_available, 0),
             )
         )
     return lines
