@@ -94,24 +94,31 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
     from django.db import connection
     from djmoney.money import Money
 
-    from catalog.models import Category, Product
+    from catalog.models import Category, Product, Warehouse
     from catalog.services.prices import exchange_rates_load
     from catalog.services.products import product_create
+    from catalog.services.stock import stock_restock
 
     rng = random.Random(run)
     exchange_rates_load()
     active = Product.objects.filter(is_active=True)
-    in_stock = active.filter(stock__on_hand__gt=100)
+    in_stock = active.filter(stocks__on_hand__gt=100).distinct()
     total = active.count()
 
-    # Hot product of this run: a flash sale of `hot_stock` units.
+    # Hot product of this run: a flash sale of `hot_stock` units of its one variant, split over two
+    # warehouses (60 % in the default one, the rest in a farther one that allocation tries second).
     hot = product_create(
         sku=f"BENCH-HOT-{run}",
         name=f"Flash sale {run}",
         category=Category.objects.order_by("path").first(),
         price=Money(Decimal("9.99"), "USD"),
-        on_hand=hot_stock,
+        on_hand=hot_stock - hot_stock * 2 // 5,
     )
+    far, _created = Warehouse.objects.get_or_create(
+        code="bench-far", defaults={"name": "Bench far warehouse", "country": "US", "priority": 50}
+    )
+    if hot_stock * 2 // 5:
+        stock_restock(product_id=hot.pk, warehouse_id=far.pk, quantity=hot_stock * 2 // 5, reason="bench")
 
     buyers = _buyers(run=run, count=checkout_users, hot_product_id=hot.pk, wallet_funds=wallet_funds)
     shoppers = _users(f"shopper-{run}", cart_users)
@@ -159,7 +166,7 @@ def verify(*, hot_product_id: int, initial_stock: int) -> dict:
         order__status__in=[Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED],
     )
     paid_units = sold.aggregate(n=Sum("quantity"))["n"] or 0
-    stock = Stock.objects.get(product_id=hot_product_id)
+    stock = Stock.objects.filter(product_id=hot_product_id).aggregate(on_hand=Sum("on_hand"), reserved=Sum("reserved"))
     return {
         "paid_orders": sold.values("order_id").distinct().count(),
         "paid_units": paid_units,
@@ -168,8 +175,8 @@ def verify(*, hot_product_id: int, initial_stock: int) -> dict:
         ).count(),
         "initial_stock": initial_stock,
         "oversell": max(0, paid_units - initial_stock),
-        "on_hand": stock.on_hand,
-        "reserved": stock.reserved,
+        "on_hand": stock["on_hand"],
+        "reserved": stock["reserved"],
     }
 
 

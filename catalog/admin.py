@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import TextChoices
+from django.db.models import OuterRef, Subquery, Sum, TextChoices
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -21,6 +22,7 @@ from treebeard.admin import TreeAdmin
 from treebeard.exceptions import InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow
 from treebeard.forms import movenodeform_factory
 
+import catalog.admin_stock  # noqa: F401 (registers warehouse, variant and stock admins)
 from catalog.forms import ProductImportForm, RestockForm
 from catalog.models import (
     BoughtTogether,
@@ -103,12 +105,13 @@ class CategoryMoveForm(forms.Form):
     relation = forms.ChoiceField(choices=MoveRelation.choices)
 
 
-class StockInline(admin.StackedInline):
+class StockInline(admin.TabularInline):
     model = Stock
     can_delete = False
-    fields = ("on_hand", "reserved", "available")
-    readonly_fields = ("on_hand", "reserved", "available")
-    verbose_name_plural = _("stock (change it with the restock action)")
+    extra = 0
+    fields = ("variant", "warehouse", "on_hand", "reserved", "available")
+    readonly_fields = ("variant", "warehouse", "on_hand", "reserved", "available")
+    verbose_name_plural = _("stock (change it with the restock, adjust and transfer actions of Stock)")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -131,10 +134,17 @@ class ProductImageInline(admin.TabularInline):
         return ""
 
 
+def _stock_sum(column: str):
+    return (
+        Stock.objects.filter(product_id=OuterRef("pk")).order_by().values("product_id")
+        .annotate(total=Sum(column)).values("total")[:1]
+    )
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = ("sku", "name", "brand", "category", "price", "is_active", "on_hand", "reserved", "rating_avg")
-    list_select_related = ("category", "stock")
+    list_select_related = ("category",)
     list_filter = ("is_active", "brand", ("category", admin.RelatedOnlyFieldListFilter))
     search_fields = ("sku", "name", "brand")
     ordering = ("-id",)
@@ -148,13 +158,20 @@ class ProductAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ("sku",) if obj is not None else ()
 
-    @admin.display(description=_("on hand"), ordering="stock__on_hand")
-    def on_hand(self, obj):
-        return obj.stock.on_hand if hasattr(obj, "stock") else 0
+    def get_queryset(self, request):
+        # Over every variant and warehouse, in the list's one query.
+        return super().get_queryset(request).annotate(
+            total_on_hand=Coalesce(Subquery(_stock_sum("on_hand")), 0),
+            total_reserved=Coalesce(Subquery(_stock_sum("reserved")), 0),
+        )
 
-    @admin.display(description=_("reserved"), ordering="stock__reserved")
+    @admin.display(description=_("on hand"), ordering="total_on_hand")
+    def on_hand(self, obj):
+        return obj.total_on_hand
+
+    @admin.display(description=_("reserved"), ordering="total_reserved")
     def reserved(self, obj):
-        return obj.stock.reserved if hasattr(obj, "stock") else 0
+        return obj.total_reserved
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in PRODUCT_UPDATABLE if f in form.cleaned_data}
@@ -296,19 +313,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(StockMovement)
 class StockMovementAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "product", "kind", "on_hand_delta", "reserved_delta", "reference", "reason", "actor")
-    list_filter = ("kind",)
-    search_fields = ("reference", "product__sku", "reason")
-    list_select_related = ("product", "actor")
+    list_display = (
+        "created_at", "variant", "warehouse", "kind", "on_hand_delta", "reserved_delta", "reference", "reason", "actor"
+    )
+    list_filter = ("kind", "warehouse")
+    search_fields = ("reference", "variant__sku", "reason")
+    list_select_related = ("variant", "warehouse", "actor")
     show_full_result_count = False
 
 
 @admin.register(StockReservation)
 class StockReservationAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "product", "quantity", "status", "expires_at", "created_at")
-    list_filter = ("status",)
-    search_fields = ("reference", "product__sku")
-    list_select_related = ("product",)
+    list_display = ("reference", "variant", "warehouse", "quantity", "status", "expires_at", "created_at")
+    list_filter = ("status", "warehouse")
+    search_fields = ("reference", "variant__sku")
+    list_select_related = ("variant", "warehouse")
 
 
 @admin.register(ProductPurchase)

@@ -27,6 +27,7 @@ from catalog.selectors.recommendations import products_bought_together, products
 from catalog.selectors.reviews import product_reviews
 from catalog.selectors.search import product_autocomplete, product_search
 from catalog.selectors.stock import product_available, products_attach_stock
+from catalog.selectors.variants import variant_options, variant_price, variants_of_product
 from catalog.services.reviews import review_create
 from shop.core.api import MoneyField, Pagination, paginated
 from shop.core.money import money_to_dict, request_currency
@@ -134,7 +135,9 @@ def product_list_item(product: Product, convert, request) -> dict:
         "name": product.name,
         "brand": product.brand,
         "category": {"slug": product.category.slug, "name": product.category.name},
-        "price": money_to_dict(convert(product.price)),
+        # The lowest price over its variants ("from"), when loaded with the stock.
+        "price": money_to_dict(convert(getattr(product, "price_from", product.price))),
+        "price_from": money_to_dict(convert(getattr(product, "price_from", product.price))),
         "available": product_available(product),
         "in_stock": product_available(product) > 0,
         "rating": {"average": str(product.rating_avg), "count": product.rating_count},
@@ -151,6 +154,7 @@ class ProductListItemOutput(serializers.Serializer):
     brand = serializers.CharField()
     category = serializers.DictField()
     price = MoneyField()
+    price_from = MoneyField()
     available = serializers.IntegerField()
     in_stock = serializers.BooleanField()
     rating = serializers.DictField()
@@ -158,7 +162,17 @@ class ProductListItemOutput(serializers.Serializer):
     url = serializers.CharField()
 
 
+class VariantOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    options = serializers.DictField(child=serializers.CharField())
+    price = MoneyField()
+    available = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+
+
 class ProductDetailOutput(ProductListItemOutput):
+    variants = VariantOutput(many=True)
     description = serializers.CharField()
     attributes = serializers.DictField()
     images = serializers.ListField(child=serializers.DictField())
@@ -374,6 +388,17 @@ class ProductDetailApi(APIView):
         body = product_list_item(product, convert, request)
         body.update(
             {
+                "variants": [
+                    {
+                        "id": v.pk,
+                        "sku": v.sku,
+                        "options": variant_options(v),
+                        "price": money_to_dict(convert(variant_price(v, product))),
+                        "available": max(v.stock_available, 0),
+                        "in_stock": v.stock_available > 0,
+                    }
+                    for v in variants_of_product(product)
+                ],
                 "description": product.description,
                 "attributes": product.attributes,
                 "images": [

@@ -16,6 +16,9 @@ class CatalogErrorCode(TextChoices):
     NOT_A_BUYER = "not_a_buyer"
     ALREADY_REVIEWED = "already_reviewed"
     IMPORT_FAILED = "import_failed"
+    STOCK_INVALID = "stock_invalid"
+    VARIANT_REQUIRED = "variant_required"
+    VARIANT_INVALID = "variant_invalid"
 
 
 class OutOfStock(ShopError):
@@ -23,9 +26,16 @@ class OutOfStock(ShopError):
     status_code = 409
     default_message = _("Not enough stock for this product.")
 
-    def __init__(self, message=None, *, product_id: int, available: int | None = None, **extra):
+    def __init__(
+        self, message=None, *, product_id: int, available: int | None = None, variant_id: int | None = None,
+        requested: int | None = None, **extra,
+    ):
         self.product_id = product_id
         self.available = available
+        self.variant_id = variant_id
+        self.requested = requested
+        if variant_id is not None:
+            extra.update(variant_id=variant_id, requested=requested)
         super().__init__(message, product_id=product_id, available=available, **extra)
 
 
@@ -63,3 +73,25 @@ class ImportFailed(ShopError):
     code = CatalogErrorCode.IMPORT_FAILED
     status_code = 400
     default_message = _("The file could not be imported.")
+
+
+class StockInvalid(ShopError):
+    """A stock operation names an unknown warehouse or moves stock nowhere."""
+
+    code = CatalogErrorCode.STOCK_INVALID
+    status_code = 400
+    default_message = _("Choose an existing warehouse (and a different one to transfer to).")
+
+
+class VariantRequired(ShopError):
+    code = CatalogErrorCode.VARIANT_REQUIRED
+    status_code = 400
+    default_message = _("This product comes in several variants: choose one.")
+
+
+class VariantInvalid(ShopError):
+    """A variant of another product, or an option value its product type does not have."""
+
+    code = CatalogErrorCode.VARIANT_INVALID
+    status_code = 400
+    default_message = _("This variant does not belong to this product.")

@@ -20,3 +20,31 @@ class RestockForm(forms.Form):
 
 class ProductImportForm(forms.Form):
     file = forms.FileField(label=_("CSV file"))
+
+
+class StockAdjustForm(forms.Form):
+    delta = forms.IntegerField(
+        label=_("Change of units on hand"), min_value=-1_000_000, max_value=1_000_000,
+        help_text=_("negative to take units off (stocktake, damage)"),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+    reference = forms.CharField(label=_("Reference"), max_length=64, required=False)
+
+    def clean_delta(self):
+        delta = self.cleaned_data["delta"]
+        if delta == 0:
+            raise forms.ValidationError(_("Enter a change other than 0."))
+        return delta
+
+
+class StockTransferForm(forms.Form):
+    to_warehouse = forms.ModelChoiceField(label=_("To warehouse"), queryset=None)
+    quantity = forms.IntegerField(label=_("Units to move"), min_value=1, max_value=1_000_000)
+    reason = forms.CharField(label=_("Reason"), max_length=255, initial=_("rebalance"))
+    reference = forms.CharField(label=_("Reference"), max_length=64, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from catalog.models import Warehouse
+
+        self.fields["to_warehouse"].queryset = Warehouse.objects.all()

@@ -1,8 +1,9 @@
-"""Catalog state: categories, products, images, stock, reviews, purchases, recommendations.
+"""Catalog state: categories, products and their variants, warehouses, stock, reviews, purchases, recommendations.
 
 Stock counters change only through catalog.services (guarded UPDATEs); every
 change leaves an append-only StockMovement so that
-on_hand == sum(movement.on_hand_delta) and reserved == sum(open reservations).
+on_hand == sum(movement.on_hand_delta) and reserved == sum(open reservations),
+per variant and warehouse.
 """
 
 from django.conf import settings
@@ -36,6 +37,60 @@ class Category(MP_Node):
         return reverse("catalog:category", kwargs={"slug": self.slug})
 
 
+class ProductType(models.Model):
+    """What kind of product: says which options (size, colour, ...) its variants differ in."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+
+    class Meta:
+        verbose_name = _("product type")
+        verbose_name_plural = _("product types")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ProductOption(models.Model):
+    """One way the variants of a product type differ ("size"), with its allowed values."""
+
+    product_type = models.ForeignKey(
+        ProductType, verbose_name=_("product type"), on_delete=models.CASCADE, related_name="options"
+    )
+    code = models.SlugField(_("code"), max_length=30, help_text=_("the key in the API's options, e.g. size"))
+    name = models.CharField(_("name"), max_length=60)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("option")
+        verbose_name_plural = _("options")
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product_type", "code"], name="catalog_option_unique_code"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class OptionValue(models.Model):
+    option = models.ForeignKey(ProductOption, verbose_name=_("option"), on_delete=models.CASCADE, related_name="values")
+    value = models.CharField(_("value"), max_length=60)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("option value")
+        verbose_name_plural = _("option values")
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["option", "value"], name="catalog_optionvalue_unique"),
+        ]
+
+    def __str__(self):
+        return self.value
+
+
+
 class Product(models.Model):
     """A sellable item. Prices are kept in the shop's default currency."""
 
@@ -46,6 +101,14 @@ class Product(models.Model):
     brand = models.CharField(_("brand"), max_length=100, blank=True, db_index=True)
     category = models.ForeignKey(
         Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="products"
+    )
+    product_type = models.ForeignKey(
+        ProductType,
+        verbose_name=_("product type"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="products",
     )
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     price = MoneyField(
@@ -97,6 +160,15 @@ class ProductImage(models.Model):
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(_("image"), upload_to="catalog/images/")
     thumbnail = models.ImageField(_("thumbnail"), upload_to="catalog/thumbs/", blank=True)
+    # Set: a picture of that variant only (its colour); NULL: of the product.
+    variant = models.ForeignKey(
+        "ProductVariant",
+        verbose_name=_("variant"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="images",
+    )
     alt = models.CharField(_("alternative text"), max_length=200, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
 
@@ -109,19 +181,97 @@ class ProductImage(models.Model):
         return self.alt or self.image.name
 
 
-class Stock(models.Model):
-    """Units on hand and reserved for a product; the database refuses impossible counts."""
+class ProductVariant(models.Model):
+    """What is sold and stocked: one combination of the product type's option values.
 
-    product = models.OneToOneField(
-        Product, verbose_name=_("product"), on_delete=models.CASCADE, primary_key=True, related_name="stock"
+    A product with no options has exactly one variant (its default), so
+    cart, orders and stock all speak variants. The option values are checked
+    against the product type by catalog.services.variants (one per option).
+    """
+
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="variants")
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    option_values = models.ManyToManyField(
+        OptionValue, verbose_name=_("option values"), blank=True, related_name="variants"
     )
+    # NULL: the product's price.
+    price = MoneyField(
+        _("price"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        default_currency=settings.DEFAULT_CURRENCY,
+        currency_choices=[(settings.DEFAULT_CURRENCY, settings.DEFAULT_CURRENCY)],
+    )
+    weight_grams = models.PositiveIntegerField(_("weight (g)"), null=True, blank=True)
+    is_default = models.BooleanField(_("default"), default=False)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product"], condition=Q(is_default=True), name="catalog_variant_one_default"
+            ),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="catalog_variant_price_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.sku
+
+    @property
+    def effective_price(self):
+        """Its own price, else the product's."""
+        return self.price if self.price is not None else self.product.price
+
+
+class Warehouse(models.Model):
+    """A place stock is kept and shipped from. Allocation tries lower `priority` first."""
+
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166-1 alpha-2 code"))
+    address = models.TextField(_("address"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    priority = models.PositiveSmallIntegerField(_("priority"), default=0, help_text=_("lower is tried first"))
+    # ISO codes; empty means every country.
+    ships_to = models.JSONField(_("ships to"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("warehouse")
+        verbose_name_plural = _("warehouses")
+        ordering = ["priority", "id"]
+
+    def __str__(self):
+        return self.name
+
+    def ships_to_country(self, country: str) -> bool:
+        return not self.ships_to or not country or country.upper() in self.ships_to
+
+
+class Stock(models.Model):
+    """Units of a variant on hand and reserved in a warehouse; the database refuses impossible counts."""
+
+    variant = models.ForeignKey(
+        ProductVariant, verbose_name=_("variant"), on_delete=models.CASCADE, related_name="stocks"
+    )
+    warehouse = models.ForeignKey(Warehouse, verbose_name=_("warehouse"), on_delete=models.PROTECT, related_name="stocks")
+    # The variant's product, kept beside it: "is this product in stock" reads one table.
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="stocks")
     on_hand = models.IntegerField(_("on hand"), default=0)
     reserved = models.IntegerField(_("reserved"), default=0)
 
     class Meta:
         verbose_name = _("stock")
         verbose_name_plural = _("stock")
+        ordering = ["variant_id", "warehouse_id"]
         constraints = [
+            models.UniqueConstraint(fields=["variant", "warehouse"], name="catalog_stock_one_per_variant_warehouse"),
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="catalog_stock_on_hand_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="catalog_stock_reserved_not_negative"),
             models.CheckConstraint(
@@ -130,7 +280,7 @@ class Stock(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
+        return f"{self.variant_id}@{self.warehouse_id}: {self.on_hand} on hand, {self.reserved} reserved"
 
     @property
     def available(self) -> int:
@@ -138,7 +288,7 @@ class Stock(models.Model):
 
 
 class StockMovement(models.Model):
-    """Append-only record of one change to a product's stock counters."""
+    """Append-only record of one change to the stock counters of a variant in a warehouse."""
 
     class Kind(models.TextChoices):
         RESTOCK = "restock", _("Restock")
@@ -146,10 +296,15 @@ class StockMovement(models.Model):
         RESERVATION = "reservation", _("Reservation")
         RELEASE = "release", _("Release")
         SALE = "sale", _("Sale")
+        TRANSFER = "transfer", _("Transfer")
 
     product = models.ForeignKey(
         Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="stock_movements"
     )
+    variant = models.ForeignKey(
+        ProductVariant, verbose_name=_("variant"), on_delete=models.PROTECT, related_name="stock_movements"
+    )
+    warehouse = models.ForeignKey(Warehouse, verbose_name=_("warehouse"), on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     on_hand_delta = models.IntegerField(_("on hand change"), default=0)
     reserved_delta = models.IntegerField(_("reserved change"), default=0)
@@ -185,6 +340,10 @@ class StockReservation(models.Model):
     product = models.ForeignKey(
         Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="reservations"
     )
+    variant = models.ForeignKey(
+        ProductVariant, verbose_name=_("variant"), on_delete=models.PROTECT, related_name="reservations"
+    )
+    warehouse = models.ForeignKey(Warehouse, verbose_name=_("warehouse"), on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
     reference = models.CharField(_("reference"), max_length=64)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)

@@ -1,7 +1,8 @@
 """The nightly reconciliation's check of stock (registered in CatalogConfig.ready).
 
-Each product's counters against its open reservations and its movements:
-reserved equals the open reservations, on_hand the sum of movements.
+Each stock row's counters (a variant in a warehouse) against its open
+reservations and its movements: reserved equals the open reservations,
+on_hand the sum of movements.
 Payments runs it with its own checks and stores what it reports
 (`shop.core.reconciliation`); catalog owns the tables and knows nothing of
 payments, so its kinds and actions are its own enums, whose values are
@@ -11,7 +12,7 @@ those `payments.models.ReconciliationItem` stores.
 from datetime import date
 from enum import StrEnum
 
-from django.db.models import Sum
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Sum
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Stock, StockMovement, StockReservation
@@ -29,25 +30,30 @@ class StockFindingAction(StrEnum):
 
 
 def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
-    """Each product's counters against its open reservations and its movements (stock has no day: all of it).
+    """Each stock row's counters against its open reservations and its movements (stock has no day: all of it).
 
-    Three streams in product order (the counters; movements and open
-    reservations each summed once with GROUP BY) merged here: two scans, not
-    two correlated sums per product.
+    Three streams in (variant, warehouse) order (the counters; movements and
+    open reservations each summed once with GROUP BY) merged here: two scans,
+    not two correlated sums per row.
     """
-    stock = Stock.objects.values("product_id", "product__sku", "on_hand", "reserved").order_by("product_id")
+    stock = (
+        Stock.objects.annotate(key=_key()).values("key", "id", "variant__sku", "warehouse__code", "on_hand", "reserved")
+        .order_by("key")
+    )
     moved = (
-        StockMovement.objects.values("product_id").annotate(total=Sum("on_hand_delta")).order_by("product_id")
+        StockMovement.objects.annotate(key=_key()).values("key")
+        .annotate(total=Sum("on_hand_delta")).order_by("key")
     )
     held = (
         StockReservation.objects.filter(status=StockReservation.Status.OPEN)
-        .values("product_id")
+        .annotate(key=_key())
+        .values("key")
         .annotate(total=Sum("quantity"))
-        .order_by("product_id")
+        .order_by("key")
     )
     for row, totals in merge_sums(
         stock.iterator(chunk_size=BATCH),
-        "product_id",
+        "key",
         moved=moved.iterator(chunk_size=BATCH),
         held=held.iterator(chunk_size=BATCH),
     ):
@@ -57,9 +63,9 @@ def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
                 ReconciliationFinding(
                     kind=StockFindingKind.STOCK_RESERVED,
                     action=StockFindingAction.REVIEW,
-                    object_type="catalog.product",
-                    object_id=row["product_id"],
-                    related=row["product__sku"],
+                    object_type="catalog.stock",
+                    object_id=row["id"],
+                    related=f"{row['variant__sku']}@{row['warehouse__code']}",
                     expected=open_total,
                     actual=row["reserved"],
                     detail=_("Reserved units differ from the open reservations."),
@@ -70,12 +76,17 @@ def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
                 ReconciliationFinding(
                     kind=StockFindingKind.STOCK_ON_HAND,
                     action=StockFindingAction.STOCKTAKE,
-                    object_type="catalog.product",
-                    object_id=row["product_id"],
-                    related=row["product__sku"],
+                    object_type="catalog.stock",
+                    object_id=row["id"],
+                    related=f"{row['variant__sku']}@{row['warehouse__code']}",
                     expected=moved_total,
                     actual=row["on_hand"],
                     detail=_("Units on hand differ from the sum of stock movements."),
                 )
             )
-    return {"products": Stock.objects.count()}
+    return {"stock_rows": Stock.objects.count()}
+
+
+def _key():
+    """A sort key that orders like (variant_id, warehouse_id): variant * 2^20 + warehouse."""
+    return ExpressionWrapper(F("variant_id") * 1048576 + F("warehouse_id"), output_field=BigIntegerField())

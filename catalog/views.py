@@ -22,7 +22,9 @@ from catalog.selectors.recommendations import products_bought_together, products
 from catalog.selectors.reviews import product_reviews, review_allowed
 from catalog.selectors.search import product_search
 from catalog.selectors.stock import product_available, products_attach_stock
+from catalog.selectors.variants import variant_options, variant_price, variants_of_product
 from catalog.services.reviews import review_create
+from catalog.templatetags.catalog_tags import money
 from shop.core.api import _first_field_error
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
@@ -31,7 +33,16 @@ CART_SLOT = "<div data-cart-slot></div>"
 
 
 def _priced(products, convert):
-    return [{"product": p, "price": convert(p.price), "available": product_available(p)} for p in products]
+    """Cards: the lowest price over the variants ("from") when the stock read loaded it."""
+    return [
+        {
+            "product": p,
+            "price": convert(getattr(p, "price_from", p.price)),
+            "price_from": getattr(p, "variant_count", 1) > 1,
+            "available": product_available(p),
+        }
+        for p in products
+    ]
 
 
 def home(request):
@@ -127,17 +138,19 @@ def search(request):
     return _listing(request, template="catalog/search.html")
 
 
-def _product_body(request, product, currency: str) -> tuple[str, dict]:
+def _product_body(request, product, currency: str) -> tuple[str, dict, dict]:
     """The cacheable part of a product page, and the stock tokens it is current for."""
     convert = price_converter(currency)
     bought_together = products_bought_together(product=product)
     # Stock read after its tokens, for the product and every card shown (catalog.cache).
     tokens = products_attach_stock([product, *bought_together])
+    picker = variant_picker(product, convert)
     html = render_to_string(
         "catalog/_product_body.html",
         {
             "product": product,
-            "price": convert(product.price),
+            "price": convert(getattr(product, "price_from", product.price)),
+            "price_from": len(picker["variants"]) > 1,
             "available": product_available(product),
             "reviews": list(product_reviews(product=product, limit=20)),
             "bought_together": _priced(bought_together, convert),
@@ -145,7 +158,27 @@ def _product_body(request, product, currency: str) -> tuple[str, dict]:
         },
         request=None,
     )
-    return html, tokens
+    return html, tokens, picker
+
+
+def variant_picker(product, convert) -> dict:
+    """The product page's variant choices: options with their values, and every variant's price and stock."""
+    variants = variants_of_product(product)
+    options: dict[str, dict] = {}
+    for variant in variants:
+        for value in variant.option_values.all():
+            entry = options.setdefault(value.option.code, {"code": value.option.code, "name": value.option.name,
+                                                           "position": value.option.position, "values": []})
+            if value.value not in entry["values"]:
+                entry["values"].append(value.value)
+    return {
+        "options": sorted(options.values(), key=lambda o: o["position"]),
+        "variants": [
+            {"id": v.pk, "sku": v.sku, "options": variant_options(v), "price": money(convert(variant_price(v, product))),
+             "available": max(v.stock_available, 0)}
+            for v in variants
+        ],
+    }
 
 
 def _recommended_for(request, *, exclude_id: int, currency: str) -> list[dict]:
@@ -184,8 +217,9 @@ def product_detail(request, slug: str):
                 else:
                     messages.success(request, _("Thank you for your review."))
                 return redirect(product.get_absolute_url())
-        body, tokens = _product_body(request, product, currency)
+        body, tokens, picker = _product_body(request, product, currency)
         cached = {
+            "picker": picker,
             "title": product.name,
             "product_id": product.pk,
             "available": product_available(product),

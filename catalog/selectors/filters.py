@@ -9,7 +9,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Q, QuerySet, TextChoices
 
-from catalog.models import Category, Product
+from catalog.models import Category, Product, ProductVariant
 from catalog.selectors.categories import category_descendant_ids
 from catalog.selectors.prices import price_range_in_base
 from catalog.selectors.stock import in_stock_q
@@ -48,19 +48,26 @@ class ProductQuery:
     page_size: int = 20
 
 
+def _sku_match(q: str) -> Q:
+    """Products with a variant whose SKU is exactly `q` (any case)."""
+    return Q(pk__in=ProductVariant.objects.filter(sku__iexact=q.strip()).values("product_id"))
+
+
 def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
-    """Full-text match on PostgreSQL (ranked); word-by-word icontains elsewhere."""
+    """Full-text match on PostgreSQL (ranked); word-by-word icontains elsewhere; a variant's SKU finds its product."""
+    sku = _sku_match(q)
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config="english")
-        return qs.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query)), True
+        return qs.filter(Q(search_vector=query) | sku).annotate(rank=SearchRank(F("search_vector"), query)), True
+    words = Q()
     for word in q.split()[:8]:
-        qs = qs.filter(
+        words &= (
             Q(name__icontains=word)
             | Q(brand__icontains=word)
             | Q(category__name__icontains=word)
             | Q(description__icontains=word)
         )
-    return qs, False
+    return qs.filter(words | sku), False
 
 
 def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
@@ -85,14 +92,21 @@ def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
         qs = qs.exclude(in_stock_q())
     for key, values in query.attributes.items():
         if ATTRIBUTE_KEY.match(key) and values:
+            # A variant option of that name (size=M) matches too: a variant with that value.
+            with_value = ProductVariant.objects.filter(option_values__option__code=key, option_values__value__in=values)
+            if query.in_stock is True:  # "in stock in size M": that variant, not another size
+                with_value = with_value.filter(
+                    stocks__warehouse__is_active=True, stocks__on_hand__gt=F("stocks__reserved")
+                )
+            by_option = Q(pk__in=with_value.values("product_id"))
             if connection.vendor == "postgresql":
                 # Containment (@>) is what the jsonb_path_ops GIN index answers.
                 wanted = Q()
                 for value in values:
                     wanted |= Q(attributes__contains={key: value})
-                qs = qs.filter(wanted)
+                qs = qs.filter(wanted | by_option)
             else:
-                qs = qs.filter(**{f"attributes__{key}__in": values})
+                qs = qs.filter(Q(**{f"attributes__{key}__in": values}) | by_option)
     if query.min_rating is not None:
         qs = qs.filter(rating_avg__gte=query.min_rating)
     return qs, ranked

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from catalog.models import Product
+from catalog.selectors.stock import with_available
 
 # Columns no page or answer shows: the search vector is several kilobytes of
 # text per product that Python would parse for nothing; lists show no description.
@@ -14,7 +15,9 @@ def products_by_ids(ids: Iterable[int]) -> dict[int, Product]:
     """Products by id, with stock and category loaded in the same query."""
     return {
         p.pk: p
-        for p in Product.objects.select_related("stock", "category").defer(*LIST_DEFERRED).filter(pk__in=list(ids))
+        for p in with_available(Product.objects.select_related("category"))
+        .defer(*LIST_DEFERRED)
+        .filter(pk__in=list(ids))
     }
 
 

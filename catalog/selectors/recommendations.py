@@ -2,13 +2,14 @@
 
 from catalog.models import BoughtTogether, Product, ProductPurchase
 from catalog.selectors.products import LIST_DEFERRED, products_by_ids
+from catalog.selectors.stock import with_available
 
 
 def products_new(*, limit: int = 8) -> list[Product]:
     """The newest active products, with category and stock."""
     return list(
-        Product.objects.filter(is_active=True)
-        .select_related("category", "stock")
+        with_available(Product.objects.filter(is_active=True))
+        .select_related("category")
         .defer(*LIST_DEFERRED)
         .order_by("-created_at", "-id")[:limit]
     )
@@ -30,7 +31,7 @@ def products_recommended_for(*, user, limit: int = 8) -> list[Product]:
 
     Without purchases (or for anonymous shoppers): the best-rated products.
     """
-    qs = Product.objects.filter(is_active=True).select_related("category", "stock").defer(*LIST_DEFERRED)
+    qs = with_available(Product.objects.filter(is_active=True)).select_related("category").defer(*LIST_DEFERRED)
     if getattr(user, "is_authenticated", False):
         bought = ProductPurchase.objects.filter(user=user)
         category_ids = bought.values("product__category_id")

@@ -5,9 +5,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 
-from catalog.models import AttributeCount, FacetCount, Product
+from catalog.models import AttributeCount, FacetCount, Product, ProductVariant
 from catalog.selectors.facets import facet_price_slots
 from catalog.selectors.filters import ATTRIBUTE_KEY
 from catalog.selectors.stock import in_stock_q
@@ -77,11 +77,32 @@ def _attribute_rows(products: QuerySet) -> list[AttributeCount]:
             for name, value in (row["attributes"] or {}).items():
                 if isinstance(value, str):
                     counts[(row["category_id"], row["brand"], row["facet_available"], name, value)] += 1
+    _option_counts(products, counts)
     return [
         AttributeCount(category_id=c, brand=b, in_stock=bool(a), name=name, value=value, count=n)
         for (c, b, a, name, value), n in counts.items()
         if ATTRIBUTE_KEY.match(name) and 0 < len(value) <= 100
     ]
+
+
+def _option_counts(products: QuerySet, counts: dict[tuple, int]) -> None:
+    """Add the variant options (size=M) to `counts`: a product counts once per value, in stock when a
+    variant with that value has units in an active warehouse."""
+    serving = Q(stocks__warehouse__is_active=True, stocks__on_hand__gt=F("stocks__reserved"))
+    rows = (
+        ProductVariant.objects.filter(product__in=products.filter(is_active=True), option_values__isnull=False)
+        .order_by()
+        .values("product_id", "product__category_id", "product__brand", "option_values__option__code",
+                "option_values__value")
+        .annotate(serving=Count("stocks", filter=serving))
+    )
+    per_product: dict[tuple, bool] = {}
+    for row in rows:
+        key = (row["product__category_id"], row["product__brand"], row["product_id"],
+               row["option_values__option__code"], row["option_values__value"])
+        per_product[key] = per_product.get(key, False) or row["serving"] > 0
+    for (category_id, brand, _product_id, name, value), in_stock in per_product.items():
+        counts[(category_id, brand, 1 if in_stock else 0, name, value)] += 1
 
 
 def facet_counts_refresh(*, groups: Iterable[tuple[int, str]]) -> None:

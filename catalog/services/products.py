@@ -16,10 +16,11 @@ from PIL import Image
 
 from catalog.cache import catalog_cache_invalidate
 from catalog.exceptions import ImportFailed
-from catalog.models import Category, Product, ProductImage, Stock
+from catalog.models import Category, Product, ProductImage, ProductVariant, Stock
 from catalog.services.facets import facet_counts_refresh, facet_counts_refresh_for_products
 from catalog.services.search import product_search_vector_refresh
 from catalog.services.stock import stock_restock
+from catalog.services.warehouses import warehouse_default
 
 THUMBNAIL_SIZE = (320, 320)
 
@@ -45,7 +46,8 @@ def product_create(
     on_hand: int = 0,
     actor=None,
 ) -> Product:
-    """Create a product with its stock row (and an initial restock movement)."""
+    """Create a product with its default variant (same SKU), its stock row in the default warehouse
+    (and an initial restock movement there)."""
     if not isinstance(price, Money):
         price = Money(price, settings.DEFAULT_CURRENCY)
     if price.currency.code != settings.DEFAULT_CURRENCY:
@@ -62,9 +64,10 @@ def product_create(
             price=price,
             is_active=is_active,
         )
-        Stock.objects.create(product=product)
+        variant = ProductVariant.objects.create(product=product, sku=sku, is_default=True)
+        Stock.objects.create(product=product, variant=variant, warehouse=warehouse_default())
         if on_hand:
-            stock_restock(product_id=product.pk, quantity=on_hand, actor=actor, reason="initial stock")
+            stock_restock(variant_id=variant.pk, quantity=on_hand, actor=actor, reason="initial stock")
         product_search_vector_refresh(product_ids=[product.pk])
         facet_counts_refresh(groups=[(product.category_id, product.brand)])
         catalog_cache_invalidate()

@@ -1,24 +1,44 @@
-"""Stock writes: reserve, sell, release, restock, adjust.
+"""Stock writes: reserve, sell, release, restock, adjust, transfer, per variant and warehouse.
 
 Stock counters change only here, each with one guarded UPDATE (never a
 read-modify-write in Python) and one append-only StockMovement. Lock order:
-stock rows are always touched in product-id order, so two checkouts can never
-deadlock on each other.
+stock rows are always taken in (variant id, warehouse id) order, so two
+checkouts can never deadlock on each other; an allocation is planned first
+(plain reads), then taken in that order.
 """
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from catalog.cache import stock_cache_invalidate
-from catalog.exceptions import InvalidQuantity, OutOfStock, ProductNotFound
-from catalog.models import Product, Stock, StockMovement, StockReservation
+from catalog.exceptions import InvalidQuantity, OutOfStock, ProductNotFound, StockInvalid
+from catalog.models import ProductVariant, Stock, StockMovement, StockReservation, Warehouse
 from catalog.services.facets import facet_counts_refresh_for_products
+from catalog.services.warehouses import Candidate, allocation_plan, warehouse_default
+
+# A planned allocation that a concurrent checkout took first is planned again, this often.
+PLAN_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Units of a variant taken from one warehouse for one reference."""
+
+    variant_id: int
+    warehouse_id: int
+    quantity: int
+    product_id: int = 0
+
+
+class _Taken(Exception):
+    """A planned row was taken by a concurrent checkout: plan again."""
 
 
 def _actor(actor):
@@ -26,12 +46,12 @@ def _actor(actor):
 
 
 def product_lines_merge(lines: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sum quantities per product and sort by product id (the lock order)."""
+    """Sum quantities per id (variant or product) and sort by id (the lock order)."""
     merged: dict[int, int] = defaultdict(int)
-    for product_id, quantity in lines:
+    for item_id, quantity in lines:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise InvalidQuantity(field="quantity")
-        merged[int(product_id)] += quantity
+        merged[int(item_id)] += quantity
     return sorted(merged.items())
 
 
@@ -46,134 +66,226 @@ def _stock_flips_recount(flipped: Iterable[int]) -> None:
         transaction.on_commit(partial(facet_counts_refresh_for_products, product_ids=ids), robust=True)
 
 
-def _stock_available(product_id: int) -> int:
-    row = Stock.objects.filter(product_id=product_id).values_list("on_hand", "reserved").first()
-    return row[0] - row[1] if row else 0
+def _variants_available(variant_ids: Iterable[int]) -> dict[int, int]:
+    """Units left to reserve per variant in active warehouses."""
+    rows = (
+        Stock.objects.filter(variant_id__in=list(variant_ids), warehouse__is_active=True, on_hand__gt=F("reserved"))
+        .values("variant_id")
+        .annotate(total=Sum(F("on_hand") - F("reserved")))
+    )
+    return {row["variant_id"]: row["total"] for row in rows}
 
 
-def stock_reserve(
-    *, lines: Iterable[tuple[int, int]], reference: str, expires_at: datetime, actor=None
-) -> None:
-    """Reserve every (product_id, quantity) line for `reference`, all or nothing.
+def _recount_after(variants: dict[int, int], *, gone_out: bool, delta: dict[int, int] | None = None) -> None:
+    """Queue the facet recount of products with a variant that just went out of (or back in) stock.
 
-    One guarded UPDATE per product, in product-id order (no deadlocks between
-    concurrent checkouts); raises OutOfStock and leaves nothing behind when any
-    line cannot be reserved. Call inside the order's transaction.
+    `variants`: variant id -> product id; `delta`: units added per variant.
+    Per variant, since the option facets (size=M) count variants in stock.
     """
-    merged = product_lines_merge(lines)
-    actor = _actor(actor)
-    with transaction.atomic():
-        inactive = set(
-            Product.objects.filter(pk__in=[pid for pid, _qty in merged], is_active=False).values_list("pk", flat=True)
+    if not variants:
+        return
+    left = _variants_available(variants)
+    if gone_out:
+        _stock_flips_recount(pid for vid, pid in variants.items() if left.get(vid, 0) <= 0)
+    else:
+        _stock_flips_recount(
+            pid for vid, pid in variants.items() if 0 < left.get(vid, 0) <= (delta or {}).get(vid, 0)
         )
-        for product_id, quantity in merged:
-            if product_id in inactive:
-                raise OutOfStock(product_id=product_id, available=0)
-            # A single-table WHERE: PostgreSQL re-checks it against the row a
-            # concurrent reservation just committed (a join would turn it into an
-            # IN (subquery) evaluated on the old snapshot, and oversell).
-            updated = Stock.objects.filter(product_id=product_id, on_hand__gte=F("reserved") + quantity).update(
-                reserved=F("reserved") + quantity
+
+
+def _candidates(variant_ids: list[int], country: str) -> tuple[dict[int, list[Candidate]], dict[int, int], set[int]]:
+    """The stock rows that may serve each variant: active warehouses shipping to `country`.
+
+    Also each variant's product and the variants whose product is not sold;
+    one query (a second only for variants with no row in an active warehouse).
+    """
+    rows = Stock.objects.filter(variant_id__in=variant_ids, warehouse__is_active=True).values_list(
+        "id", "variant_id", "warehouse_id", "on_hand", "reserved", "warehouse__priority", "warehouse__country",
+        "warehouse__ships_to", "product_id", "product__is_active",
+    )
+    by_variant: dict[int, list[Candidate]] = defaultdict(list)
+    products: dict[int, int] = {}
+    unsold: set[int] = set()
+    for sid, vid, wid, on_hand, reserved, priority, wcountry, ships_to, pid, sold in rows:
+        products[vid] = pid
+        if not sold:
+            unsold.add(vid)
+        if ships_to and country and country.upper() not in ships_to:
+            continue
+        by_variant[vid].append(Candidate(sid, vid, wid, on_hand - reserved, priority, wcountry))
+    missing = [vid for vid in variant_ids if vid not in products]
+    if missing:
+        for vid, pid, sold in ProductVariant.objects.filter(pk__in=missing).values_list(
+            "pk", "product_id", "product__is_active"
+        ):
+            products[vid] = pid
+            if not sold:
+                unsold.add(vid)
+    return by_variant, products, unsold
+
+
+def _plan(merged, by_variant, products, unsold) -> list[tuple[Candidate, int]]:
+    plan = []
+    for variant_id, quantity in merged:
+        if variant_id not in products:
+            raise ProductNotFound(field="variant")
+        if variant_id in unsold:
+            raise OutOfStock(product_id=products[variant_id], variant_id=variant_id, requested=quantity, available=0)
+        taken = allocation_plan(by_variant.get(variant_id, []), quantity)
+        if not taken:
+            available = sum(max(c.available, 0) for c in by_variant.get(variant_id, []))
+            raise OutOfStock(
+                product_id=products[variant_id], variant_id=variant_id, requested=quantity, available=available
             )
-            if updated != 1:
-                raise OutOfStock(product_id=product_id, available=_stock_available(product_id))
-        StockReservation.objects.bulk_create(
-            [
-                StockReservation(product_id=pid, quantity=qty, reference=reference, expires_at=expires_at)
-                for pid, qty in merged
-            ]
-        )
-        StockMovement.objects.bulk_create(
-            [
-                StockMovement(
-                    product_id=pid,
-                    kind=StockMovement.Kind.RESERVATION,
-                    reserved_delta=qty,
-                    reference=reference,
-                    reason="checkout",
-                    actor=actor,
-                )
-                for pid, qty in merged
-            ]
-        )
-        # Rows locked by this transaction: exact. Nothing left means the product just went out of stock.
-        after = Stock.objects.filter(product_id__in=[pid for pid, _qty in merged]).values_list(
-            "product_id", "on_hand", "reserved"
-        )
-        _stock_flips_recount(pid for pid, on_hand, reserved in after if on_hand - reserved <= 0)
-        stock_cache_invalidate(pid for pid, _qty in merged)
+        plan.extend(taken)
+    # The lock order: variant, then warehouse.
+    return sorted(plan, key=lambda item: (item[0].variant_id, item[0].warehouse_id))
 
 
-def stock_sell(*, lines: Iterable[tuple[int, int]], reference: str, actor=None) -> None:
-    """Sell every (product_id, quantity) line at once, all or nothing: an order paid in the same transaction.
+def _take(plan: list[tuple[Candidate, int]], *, sell: bool) -> list[int]:
+    """One guarded UPDATE per planned row, in lock order; the variants whose row it emptied.
 
-    A reservation that is turned into a sale before its transaction commits,
-    in one guarded UPDATE per product (`on_hand - reserved >= qty`), in
-    product-id order, plus one SALE movement each; raises OutOfStock and
-    leaves nothing behind when any line cannot be sold. Call it as the last
-    step of the order's transaction: the stock rows stay locked until commit,
-    so the later they are taken, the more checkouts of a hot product commit
-    per second. No savepoint of its own (one round trip less under the lock):
-    an OutOfStock from it must end the caller's transaction, as it does in
-    checkout.
+    Raises _Taken(index) at the first row that no longer has the units.
     """
-    merged = product_lines_merge(lines)
-    actor = _actor(actor)
-    now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        inactive = set(
-            Product.objects.filter(pk__in=[pid for pid, _qty in merged], is_active=False).values_list("pk", flat=True)
-        )
-        # The reservation record, born sold (written before the stock rows are locked).
-        StockReservation.objects.bulk_create(
-            [
-                StockReservation(
-                    product_id=pid, quantity=qty, reference=reference, expires_at=now,
-                    status=StockReservation.Status.SOLD,
-                )
-                for pid, qty in merged
-            ]
-        )
-        flipped = _stock_take_sold(merged, inactive)
-        StockMovement.objects.bulk_create(
-            [
-                StockMovement(
-                    product_id=pid,
-                    kind=StockMovement.Kind.SALE,
-                    on_hand_delta=-qty,
-                    reserved_delta=0,
-                    reference=reference,
-                    reason="sale",
-                    actor=actor,
-                )
-                for pid, qty in merged
-            ]
-        )
-        _stock_flips_recount(flipped)
-        stock_cache_invalidate(pid for pid, _qty in merged)
-
-
-def _stock_take_sold(merged: list[tuple[int, int]], inactive: set[int]) -> list[int]:
-    """Take each line's units off hand, guarded, in product-id order; the ids left with nothing to reserve."""
     table = connection.ops.quote_name(Stock._meta.db_table)
-    flipped = []
+    column = "on_hand" if sell else "reserved"
+    sign = "-" if sell else "+"
+    emptied = []
     with connection.cursor() as cursor:
-        for product_id, quantity in merged:
-            if product_id in inactive:
-                raise OutOfStock(product_id=product_id, available=0)
-            # One statement: the guard, the sale and what is left. Single-table WHERE, so
-            # PostgreSQL re-checks it against a row a concurrent sale just committed.
+        for index, (candidate, quantity) in enumerate(plan):
+            # A single-table WHERE: PostgreSQL re-checks it against a row a concurrent checkout
+            # just committed (a join would be evaluated on the old snapshot, and oversell).
             cursor.execute(
-                f"UPDATE {table} SET on_hand = on_hand - %s "  # noqa: S608 (our table name)
-                "WHERE product_id = %s AND on_hand - reserved >= %s RETURNING on_hand - reserved",
-                [quantity, product_id, quantity],
+                f"UPDATE {table} SET {column} = {column} {sign} %s "  # noqa: S608 (our names)
+                "WHERE id = %s AND on_hand - reserved >= %s RETURNING on_hand - reserved",
+                [quantity, candidate.stock_id, quantity],
             )
             row = cursor.fetchone()
             if row is None:
-                raise OutOfStock(product_id=product_id, available=_stock_available(product_id))
+                raise _Taken(index)
             if row[0] <= 0:
-                flipped.append(product_id)
-    return flipped
+                emptied.append(candidate.variant_id)
+    return emptied
+
+
+def _take_once(plan: list[tuple[Candidate, int]], *, sell: bool) -> list[int]:
+    """_take, undone when a later row fails: a savepoint only when the plan has several rows."""
+    if len(plan) == 1:
+        return _take(plan, sell=sell)  # nothing taken before the only row can fail
+    with transaction.atomic():
+        return _take(plan, sell=sell)
+
+
+def stock_allocate(
+    *, lines: Iterable[tuple[int, int]], country: str = "", sell: bool = False
+) -> list[Allocation]:
+    """Take every (variant_id, quantity) line from the warehouses that serve it, all or nothing.
+
+    Plans from a plain read, then takes the planned rows in (variant,
+    warehouse) order; a row a concurrent checkout emptied meanwhile means
+    planning again (PLAN_ATTEMPTS). OutOfStock names the variant, the units
+    asked and those available. Writes no movement: the callers do.
+    """
+    merged = product_lines_merge(lines)
+    variant_ids = [vid for vid, _qty in merged]
+    for attempt in range(PLAN_ATTEMPTS):
+        by_variant, products, unsold = _candidates(variant_ids, country)
+        plan = _plan(merged, by_variant, products, unsold)
+        try:
+            emptied = _take_once(plan, sell=sell)
+        except _Taken:
+            if attempt == PLAN_ATTEMPTS - 1:
+                by_variant, products, unsold = _candidates(variant_ids, country)
+                _plan(merged, by_variant, products, unsold)  # raises OutOfStock with what is left
+                # Enough again, but taken from under three plans in a row: answer as sold out for now.
+                variant_id, quantity = merged[0]
+                raise OutOfStock(product_id=products[variant_id], variant_id=variant_id, requested=quantity,
+                                 available=0)
+            continue
+        allocations = [Allocation(c.variant_id, c.warehouse_id, qty, products[c.variant_id]) for c, qty in plan]
+        # A variant whose taken rows all kept units is still in stock: only an emptied row needs a recount check.
+        _recount_after({vid: products[vid] for vid in emptied}, gone_out=True)
+        return allocations
+    raise AssertionError("unreachable")
+
+
+def _movements_write(allocations: list[Allocation], *, kind, reference: str, reason: str, actor, sold: bool) -> None:
+    StockMovement.objects.bulk_create(
+        [
+            StockMovement(
+                product_id=a.product_id,
+                variant_id=a.variant_id,
+                warehouse_id=a.warehouse_id,
+                kind=kind,
+                on_hand_delta=-a.quantity if sold else 0,
+                reserved_delta=0 if sold else a.quantity,
+                reference=reference,
+                reason=reason,
+                actor=actor,
+            )
+            for a in allocations
+        ]
+    )
+
+
+def stock_reserve(
+    *, lines: Iterable[tuple[int, int]], reference: str, expires_at: datetime, country: str = "", actor=None
+) -> list[Allocation]:
+    """Reserve every (variant_id, quantity) line for `reference`, all or nothing; returns the allocations.
+
+    Each line from the active warehouses shipping to `country` (see
+    allocation_plan), rows taken in (variant, warehouse) order. Raises
+    OutOfStock and leaves nothing behind when a line cannot be served.
+    Call inside the order's transaction.
+    """
+    actor = _actor(actor)
+    with transaction.atomic():
+        allocations = stock_allocate(lines=lines, country=country)
+        StockReservation.objects.bulk_create(
+            [
+                StockReservation(
+                    product_id=a.product_id, variant_id=a.variant_id, warehouse_id=a.warehouse_id,
+                    quantity=a.quantity, reference=reference, expires_at=expires_at,
+                )
+                for a in allocations
+            ]
+        )
+        _movements_write(
+            allocations, kind=StockMovement.Kind.RESERVATION, reference=reference, reason="checkout", actor=actor,
+            sold=False,
+        )
+        stock_cache_invalidate({a.product_id for a in allocations})
+    return allocations
+
+
+def stock_sell(
+    *, lines: Iterable[tuple[int, int]], reference: str, country: str = "", actor=None
+) -> list[Allocation]:
+    """Sell every (variant_id, quantity) line at once, all or nothing: an order paid in the same transaction.
+
+    Allocated as stock_reserve does, but each guarded UPDATE takes the units
+    off hand directly, plus a reservation record born sold and one SALE
+    movement per allocation. Call it as the last step of the order's
+    transaction: the stock rows stay locked until commit.
+    """
+    actor = _actor(actor)
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):  # as before variants: no savepoint round trip under the lock
+        allocations = stock_allocate(lines=lines, country=country, sell=True)
+        StockReservation.objects.bulk_create(
+            [
+                StockReservation(
+                    product_id=a.product_id, variant_id=a.variant_id, warehouse_id=a.warehouse_id,
+                    quantity=a.quantity, reference=reference, expires_at=now, status=StockReservation.Status.SOLD,
+                )
+                for a in allocations
+            ]
+        )
+        _movements_write(
+            allocations, kind=StockMovement.Kind.SALE, reference=reference, reason="sale", actor=actor, sold=True
+        )
+        stock_cache_invalidate({a.product_id for a in allocations})
+    return allocations
 
 
 def _close_reservations(*, reference: str, status: StockReservation.Status, actor, reason: str) -> int:
@@ -181,28 +293,30 @@ def _close_reservations(*, reference: str, status: StockReservation.Status, acto
     sold = status == StockReservation.Status.SOLD
     total = 0
     released: dict[int, int] = defaultdict(int)
+    variants: dict[int, int] = {}
     with transaction.atomic(savepoint=False):
         # The row locks make a concurrent second call wait, then find nothing open.
-        open_ids = list(
+        open_rows = list(
             StockReservation.objects.select_for_update()
             .filter(reference=reference, status=StockReservation.Status.OPEN)
-            .order_by("product_id", "id")
-            .values_list("id", "product_id", "quantity")
+            .order_by("variant_id", "warehouse_id", "id")
+            .values_list("id", "product_id", "variant_id", "warehouse_id", "quantity")
         )
-        for reservation_id, product_id, quantity in open_ids:
+        for reservation_id, product_id, variant_id, warehouse_id, quantity in open_rows:
             claimed = StockReservation.objects.filter(
                 pk=reservation_id, status=StockReservation.Status.OPEN
             ).update(status=status, updated_at=timezone.now())
             if not claimed:
                 continue
+            row = Stock.objects.filter(variant_id=variant_id, warehouse_id=warehouse_id)
             if sold:
-                Stock.objects.filter(product_id=product_id).update(
-                    on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity
-                )
+                row.update(on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity)
             else:
-                Stock.objects.filter(product_id=product_id).update(reserved=F("reserved") - quantity)
+                row.update(reserved=F("reserved") - quantity)
             StockMovement.objects.create(
                 product_id=product_id,
+                variant_id=variant_id,
+                warehouse_id=warehouse_id,
                 kind=StockMovement.Kind.SALE if sold else StockMovement.Kind.RELEASE,
                 on_hand_delta=-quantity if sold else 0,
                 reserved_delta=-quantity,
@@ -211,13 +325,11 @@ def _close_reservations(*, reference: str, status: StockReservation.Status, acto
                 actor=actor,
             )
             total += quantity
-            released[product_id] += quantity
+            released[variant_id] += quantity
+            variants[variant_id] = product_id
         if released and not sold:  # a sale takes units that were already reserved: availability stays
-            after = Stock.objects.filter(product_id__in=list(released)).values_list("product_id", "on_hand", "reserved")
-            _stock_flips_recount(
-                pid for pid, on_hand, reserved in after if 0 < on_hand - reserved <= released[pid]
-            )
-        stock_cache_invalidate(released)
+            _recount_after(variants, gone_out=False, delta=released)
+        stock_cache_invalidate(set(variants.values()))
     return total
 
 
@@ -233,46 +345,131 @@ def stock_commit_sale(*, reference: str, actor=None) -> int:
     return _close_reservations(reference=reference, status=StockReservation.Status.SOLD, actor=actor, reason="sale")
 
 
-def stock_restock(*, product_id: int, quantity: int, actor=None, reason: str, reference: str = "") -> None:
-    """Add units on hand (deliveries, returned goods)."""
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-        raise InvalidQuantity(field="quantity")
+def _variant_resolve(variant_id: int | None, product_id: int | None) -> tuple[int, int]:
+    """(variant id, product id): the variant named, or a product's default variant."""
+    if variant_id is not None:
+        row = ProductVariant.objects.filter(pk=variant_id).values_list("pk", "product_id").first()
+    else:
+        row = (
+            ProductVariant.objects.filter(product_id=product_id)
+            .order_by("-is_default", "position", "id")
+            .values_list("pk", "product_id")
+            .first()
+        )
+    if row is None:
+        raise ProductNotFound(field="variant")
+    return row
+
+
+def _warehouse_resolve(warehouse_id: int | None) -> int:
+    if warehouse_id is None:
+        return warehouse_default().pk
+    if not Warehouse.objects.filter(pk=warehouse_id).exists():
+        raise StockInvalid(field="warehouse")
+    return warehouse_id
+
+
+def _stock_row_ensure(variant_id: int, warehouse_id: int, product_id: int) -> None:
+    Stock.objects.get_or_create(variant_id=variant_id, warehouse_id=warehouse_id, defaults={"product_id": product_id})
+
+
+def _positive(value, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidQuantity(field=field)
+
+
+def stock_restock(
+    *, quantity: int, reason: str, variant_id: int | None = None, product_id: int | None = None,
+    warehouse_id: int | None = None, actor=None, reference: str = "",
+) -> None:
+    """Add units on hand (deliveries, returned goods) of a variant (or a product's default) in a warehouse."""
+    _positive(quantity, "quantity")
+    variant_id, product_id = _variant_resolve(variant_id, product_id)
+    warehouse_id = _warehouse_resolve(warehouse_id)
     with transaction.atomic():
-        updated = Stock.objects.filter(product_id=product_id).update(on_hand=F("on_hand") + quantity)
-        if not updated:
-            if not Product.objects.filter(pk=product_id).exists():
-                raise ProductNotFound()
-            Stock.objects.get_or_create(product_id=product_id)
-            Stock.objects.filter(product_id=product_id).update(on_hand=F("on_hand") + quantity)
+        _stock_row_ensure(variant_id, warehouse_id, product_id)
+        Stock.objects.filter(variant_id=variant_id, warehouse_id=warehouse_id).update(on_hand=F("on_hand") + quantity)
         StockMovement.objects.create(
-            product_id=product_id,
-            kind=StockMovement.Kind.RESTOCK,
-            on_hand_delta=quantity,
-            reference=reference,
-            reason=reason,
+            product_id=product_id, variant_id=variant_id, warehouse_id=warehouse_id,
+            kind=StockMovement.Kind.RESTOCK, on_hand_delta=quantity, reference=reference, reason=reason,
             actor=_actor(actor),
         )
-        _stock_flips_recount([product_id])
+        _recount_after({variant_id: product_id}, gone_out=False, delta={variant_id: quantity})
         stock_cache_invalidate([product_id])
 
 
-def stock_adjust(*, product_id: int, delta: int, actor=None, reason: str, reference: str = "") -> None:
+def stock_adjust(
+    *, delta: int, reason: str, variant_id: int | None = None, product_id: int | None = None,
+    warehouse_id: int | None = None, actor=None, reference: str = "",
+) -> None:
     """Correct units on hand by `delta` (stocktake, damage); never below what is reserved."""
     if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
         raise InvalidQuantity(field="delta")
+    variant_id, product_id = _variant_resolve(variant_id, product_id)
+    warehouse_id = _warehouse_resolve(warehouse_id)
     with transaction.atomic():
-        updated = Stock.objects.filter(product_id=product_id, on_hand__gte=F("reserved") - delta).update(
-            on_hand=F("on_hand") + delta
-        )
+        _stock_row_ensure(variant_id, warehouse_id, product_id)
+        updated = Stock.objects.filter(
+            variant_id=variant_id, warehouse_id=warehouse_id, on_hand__gte=F("reserved") - delta
+        ).update(on_hand=F("on_hand") + delta)
         if not updated:
-            raise OutOfStock(product_id=product_id, available=_stock_available(product_id))
+            raise OutOfStock(
+                product_id=product_id, variant_id=variant_id, field="delta",
+                available=_row_available(variant_id, warehouse_id),
+            )
         StockMovement.objects.create(
-            product_id=product_id,
-            kind=StockMovement.Kind.ADJUSTMENT,
-            on_hand_delta=delta,
-            reference=reference,
-            reason=reason,
+            product_id=product_id, variant_id=variant_id, warehouse_id=warehouse_id,
+            kind=StockMovement.Kind.ADJUSTMENT, on_hand_delta=delta, reference=reference, reason=reason,
             actor=_actor(actor),
         )
-        _stock_flips_recount([product_id])
+        if delta < 0:
+            _recount_after({variant_id: product_id}, gone_out=True)
+        else:
+            _recount_after({variant_id: product_id}, gone_out=False, delta={variant_id: delta})
+        stock_cache_invalidate([product_id])
+
+
+def _row_available(variant_id: int, warehouse_id: int) -> int:
+    row = Stock.objects.filter(variant_id=variant_id, warehouse_id=warehouse_id).values_list("on_hand", "reserved")
+    row = row.first()
+    return max(row[0] - row[1], 0) if row else 0
+
+
+def stock_transfer(
+    *, variant_id: int, from_warehouse_id: int, to_warehouse_id: int, quantity: int, reason: str, actor=None,
+    reference: str = "",
+) -> None:
+    """Move units on hand between warehouses: two balanced TRANSFER movements in one transaction.
+
+    Only units not reserved can move (OutOfStock, field "quantity", otherwise).
+    The two rows are taken in warehouse-id order (the stock lock order).
+    """
+    _positive(quantity, "quantity")
+    if from_warehouse_id == to_warehouse_id:
+        raise StockInvalid(field="to_warehouse")
+    variant_id, product_id = _variant_resolve(variant_id, None)
+    for field, wid in (("from_warehouse", from_warehouse_id), ("to_warehouse", to_warehouse_id)):
+        if not Warehouse.objects.filter(pk=wid).exists():
+            raise StockInvalid(field=field)
+    with transaction.atomic():
+        _stock_row_ensure(variant_id, to_warehouse_id, product_id)
+        steps = sorted([(from_warehouse_id, -quantity), (to_warehouse_id, quantity)])
+        for warehouse_id, delta in steps:
+            rows = Stock.objects.filter(variant_id=variant_id, warehouse_id=warehouse_id)
+            if delta < 0:
+                rows = rows.filter(on_hand__gte=F("reserved") - delta)
+            if rows.update(on_hand=F("on_hand") + delta) != 1:
+                raise OutOfStock(
+                    product_id=product_id, variant_id=variant_id, field="quantity", requested=quantity,
+                    available=_row_available(variant_id, from_warehouse_id),
+                )
+        StockMovement.objects.bulk_create(
+            [
+                StockMovement(
+                    product_id=product_id, variant_id=variant_id, warehouse_id=wid, kind=StockMovement.Kind.TRANSFER,
+                    on_hand_delta=delta, reference=reference, reason=reason, actor=_actor(actor),
+                )
+                for wid, delta in steps
+            ]
+        )
         stock_cache_invalidate([product_id])

@@ -18,6 +18,7 @@ from shop.cart.services import (
     cart_line_update,
 )
 from shop.core.api import MoneyField
+from shop.core.exceptions import CoreErrorCode
 from shop.core.money import request_currency
 from shop.core.schema import CURRENCY_PARAMETER, error_responses
 
@@ -46,7 +47,9 @@ def api_currency(request) -> str:
 class CartLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     product = serializers.IntegerField(source="product_id")
-    sku = serializers.CharField(source="product.sku", default="")
+    variant = serializers.IntegerField(source="variant_id", allow_null=True)
+    sku = serializers.CharField(default="")
+    options = serializers.DictField(child=serializers.CharField())
     name = serializers.CharField(source="product.name", default="")
     slug = serializers.CharField(source="product.slug", default="")
     quantity = serializers.IntegerField()
@@ -116,7 +119,10 @@ class CartApi(APIView):
 
 
 class CartLineAddInput(serializers.Serializer):
-    product = StrictIntegerField(min_value=1, max_value=DB_ID_MAX)
+    """`variant`, or `product` alone for a product with a single variant (else 400 variant_required)."""
+
+    product = StrictIntegerField(min_value=1, max_value=DB_ID_MAX, required=False)
+    variant = StrictIntegerField(min_value=1, max_value=DB_ID_MAX, required=False)
     quantity = StrictIntegerField(
         min_value=1,
         max_value=MAX_LINE_QUANTITY,
@@ -135,17 +141,34 @@ class CartLinesApi(APIView):
         operation_id="cart_line_add",
         parameters=[CURRENCY_PARAMETER],
         request=CartLineAddInput,
-        responses={201: CartOutput, **error_responses(codes={409: [CatalogErrorCode.OUT_OF_STOCK]})},
-        summary="Add a product to the cart",
-        description="Adds `quantity` of a product; a product already in the cart adds up. Answers with the whole cart.",
-        examples=[OpenApiExample("add", value={"product": 42, "quantity": 2}, request_only=True), CART_EXAMPLE],
+        responses={
+            201: CartOutput,
+            **error_responses(
+                codes={
+                    400: [CoreErrorCode.INVALID, CatalogErrorCode.VARIANT_REQUIRED, CatalogErrorCode.VARIANT_INVALID],
+                    409: [CatalogErrorCode.OUT_OF_STOCK],
+                }
+            ),
+        },
+        summary="Add a variant to the cart",
+        description="Adds `quantity` of a variant (or of a product that has a single variant; a product with "
+        "several is a 400 `variant_required`); a variant already in the cart adds up. Answers with the whole cart.",
+        examples=[
+            OpenApiExample("add a variant", value={"variant": 42, "quantity": 2}, request_only=True),
+            OpenApiExample("add a single-variant product", value={"product": 7, "quantity": 1}, request_only=True),
+            CART_EXAMPLE,
+        ],
     )
     def post(self, request):
         data = CartLineAddInput(data=request.data)
         data.is_valid(raise_exception=True)
+        product_id, variant_id = data.validated_data.get("product"), data.validated_data.get("variant")
+        if product_id is None and variant_id is None:
+            raise serializers.ValidationError({"product": [_("Choose a product or a variant.")]})
         cart_line_add(
             owner=CartOwner(user=request.user),
-            product_id=data.validated_data["product"],
+            product_id=product_id,
+            variant_id=variant_id,
             quantity=data.validated_data["quantity"],
         )
         return _cart_response(request, status.HTTP_201_CREATED)
@@ -168,6 +191,7 @@ class CartLineDetailApi(APIView):
         cart_line_update(
             owner=CartOwner(user=request.user),
             product_id=line.product_id,
+            variant_id=line.variant_id,
             quantity=data.validated_data["quantity"],
         )
         return _cart_response(request)
@@ -183,5 +207,5 @@ class CartLineDetailApi(APIView):
     )
     def delete(self, request, line_id: int):
         line = cart_line_get_for_user(user=request.user, line_id=line_id)
-        cart_line_remove(owner=CartOwner(user=request.user), product_id=line.product_id)
+        cart_line_remove(owner=CartOwner(user=request.user), product_id=line.product_id, variant_id=line.variant_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

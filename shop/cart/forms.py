@@ -9,6 +9,9 @@ class CartAddForm(forms.Form):
         label=_("Product"), min_value=1, max_value=DB_ID_MAX, widget=forms.HiddenInput,
         error_messages={"min_value": _("This product is not available."), "max_value": _("This product is not available.")},
     )
+    variant = forms.IntegerField(
+        label=_("Variant"), min_value=1, max_value=DB_ID_MAX, required=False, widget=forms.HiddenInput,
+    )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_LINE_QUANTITY, initial=1)
 
 
@@ -16,3 +19,10 @@ class CartQuantityForm(forms.Form):
     """0 removes the line."""
 
     quantity = forms.IntegerField(label=_("Quantity"), min_value=0, max_value=MAX_LINE_QUANTITY)
+    variant = forms.IntegerField(min_value=1, max_value=DB_ID_MAX, required=False, widget=forms.HiddenInput)
+
+
+class CartVariantForm(forms.Form):
+    """Which variant of the product a line change is about (none: the product's lines)."""
+
+    variant = forms.IntegerField(min_value=1, max_value=DB_ID_MAX, required=False, widget=forms.HiddenInput)

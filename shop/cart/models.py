@@ -22,10 +22,12 @@ class Cart(models.Model):
 
 
 class CartLine(models.Model):
-    """A product and a quantity in a cart, with the price seen when it was added."""
+    """A variant of a product and a quantity in a cart, with the price seen when it was added."""
 
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    # What is bought; `product` is its product, kept beside it for the product-keyed reads.
+    variant = models.ForeignKey("catalog.ProductVariant", on_delete=models.CASCADE, related_name="+")
     quantity = models.PositiveIntegerField(_("quantity"))
     # The product's own price (its base currency) when last added or changed,
     # so the cart can tell the shopper when the price moved since.
@@ -38,9 +40,9 @@ class CartLine(models.Model):
         verbose_name_plural = _("cart lines")
         ordering = ["created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["cart", "product"], name="cart_line_one_per_product"),
+            models.UniqueConstraint(fields=["cart", "variant"], name="cart_line_one_per_variant"),
             models.CheckConstraint(condition=models.Q(quantity__gte=1), name="cart_line_quantity_positive"),
         ]
 
     def __str__(self):
-        return f"{self.quantity} x product {self.product_id}"
+        return f"{self.quantity} x variant {self.variant_id}"

@@ -10,10 +10,10 @@ from djmoney.money import Money
 
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
-from catalog.selectors.stock import product_available
+from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import CartLine
-from shop.cart.services import CartOwner, id_in_range, seen_price, session_lines
+from shop.cart.services import CartOwner, id_in_range, seen_price, session_key_parse, session_lines
 
 
 @dataclass
@@ -24,6 +24,9 @@ class CartLineView:
     product_id: int
     product: object | None
     quantity: int
+    variant_id: int | None = None
+    sku: str = ""
+    options: dict = field(default_factory=dict)
     unit_price: Money | None = None
     line_total: Money | None = None
     available: int = 0
@@ -54,51 +57,68 @@ class CartView:
         return bool(self.lines) and all(line.is_orderable for line in self.lines)
 
     @property
+    def has_short_lines(self) -> bool:
+        """Some line asks for more than is in stock: "take what is available" can fix it."""
+        return any(line.product is not None and line.quantity > line.available for line in self.lines)
+
+    @property
     def warnings(self) -> list[str]:
         return [w for line in self.lines for w in line.warnings]
 
 
-def cart_raw_lines(*, owner: CartOwner) -> list[tuple[int | None, int, int, Money | None]]:
-    """(line id, product id, quantity, price seen) of every line, oldest first; one query at most."""
+def cart_raw_lines(*, owner: CartOwner) -> list[tuple[int | None, int, int | None, int, Money | None]]:
+    """(line id, product id, variant id, quantity, price seen) of every line, oldest first; one query at most.
+
+    A guest's line of a product's default variant has variant id None (see
+    `cart_variant_ids`).
+    """
     if owner.is_guest:
         rows = []
         for key, data in session_lines(owner.session).items():
+            ids = session_key_parse(key)
             try:
-                rows.append((None, int(key), int(data.get("quantity", 0)), seen_price(data)))
+                if ids is not None:
+                    rows.append((None, ids[0], ids[1], int(data.get("quantity", 0)), seen_price(data)))
             except (TypeError, ValueError, AttributeError):
                 continue
-        return [row for row in rows if row[2] > 0 and id_in_range(row[1])]
+        return [row for row in rows if row[3] > 0]
     return [
-        (line.id, line.product_id, line.quantity, line.price_seen)
+        (line.id, line.product_id, line.variant_id, line.quantity, line.price_seen)
         for line in CartLine.objects.filter(cart__user=owner.user).order_by("created_at", "id")
     ]
 
 
+def cart_variant_ids(raw) -> list[int | None]:
+    """Each raw line's variant id, a default variant looked up for the guest lines that have none."""
+    missing = [product_id for _id, product_id, variant_id, _q, _p in raw if variant_id is None]
+    defaults = default_variant_ids(missing) if missing else {}
+    return [variant_id or defaults.get(product_id) for _id, product_id, variant_id, _q, _p in raw]
+
+
 def cart_get(*, owner: CartOwner, currency: str) -> CartView:
-    """The cart with current prices in `currency`, stock, and what changed (two queries + prices)."""
+    """The cart with current prices in `currency`, stock, and what changed (a few queries + prices)."""
     raw = cart_raw_lines(owner=owner)
-    products = products_by_ids([product_id for _id, product_id, _q, _p in raw]) if raw else {}
+    products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw]) if raw else {}
+    variant_ids = cart_variant_ids(raw)
+    variants = variants_info(variant_ids)
     convert = price_converter(currency)  # one rate lookup for all lines (same rounding as product_price)
     lines: list[CartLineView] = []
     subtotal = Money(Decimal("0"), currency)
-    for line_id, product_id, quantity, seen in raw:
+    for (line_id, product_id, _v, quantity, seen), variant_id in zip(raw, variant_ids, strict=True):
         product = products.get(product_id)
-        view = CartLineView(id=line_id, product_id=product_id, product=product, quantity=quantity)
-        if product is None or not product.is_active:
+        variant = variants.get(variant_id)
+        view = CartLineView(id=line_id, product_id=product_id, product=product, quantity=quantity,
+                            variant_id=variant_id)
+        if product is None or not product.is_active or variant is None or variant.product_id != product_id:
             view.warnings.append(_("A product in your cart is no longer sold; remove it to check out."))
             lines.append(view)
             continue
-        view.available = product_available(product)
-        view.unit_price = convert(product.price)
+        view.sku, view.options = variant.sku, dict(variant.options)
+        view.available = max(variant.stock_available, 0)
+        view.unit_price = convert(variant_price(variant, product))
         view.line_total = view.unit_price * quantity
         subtotal += view.line_total
-        if view.available <= 0:
-            view.warnings.append(_("“%(name)s” is out of stock.") % {"name": product.name})
-        elif view.available < quantity:
-            view.warnings.append(
-                _("Only %(n)d of “%(name)s” left: lower the quantity to check out.")
-                % {"n": view.available, "name": product.name}
-            )
+        _stock_warnings(view, product)
         if seen is not None and seen != product.price:
             view.price_changed = True
             view.warnings.append(
@@ -108,9 +128,19 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
     return CartView(currency=currency, lines=lines, subtotal=subtotal)
 
 
+def _stock_warnings(view: CartLineView, product) -> None:
+    if view.available <= 0:
+        view.warnings.append(_("“%(name)s” is out of stock.") % {"name": product.name})
+    elif view.available < view.quantity:
+        view.warnings.append(
+            _("Only %(n)d of “%(name)s” left: lower the quantity to check out.")
+            % {"n": view.available, "name": product.name}
+        )
+
+
 def cart_item_count(*, owner: CartOwner) -> int:
     """How many items the cart holds (the header's count): one query at most, whatever the lines."""
-    return sum(quantity for _id, _product_id, quantity, _seen in cart_raw_lines(owner=owner))
+    return sum(quantity for _id, _product_id, _variant_id, quantity, _seen in cart_raw_lines(owner=owner))
 
 
 def cart_line_get_for_user(*, user, line_id) -> CartLine:

@@ -2,8 +2,9 @@
 
 A signed-in shopper's cart is in the database (Cart/CartLine); a guest's is
 in the session, as {"<product id>": {"quantity": n, "price": "12.50",
-"currency": "USD"}} where the price is the product's price when it was
-added (to warn about price changes). Both go through the same functions via
+"currency": "USD"}} for a product's default variant and {"<product id>:<variant
+id>": ...} for its other variants, where the price is the product's price when
+it was added (to warn about price changes). Both go through the same functions via
 a CartOwner, so pages, the API and the login merge share one set of rules.
 """
 
@@ -20,9 +21,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from catalog.exceptions import OutOfStock
+from catalog.exceptions import OutOfStock, VariantInvalid, VariantRequired
+from catalog.models import ProductVariant
 from catalog.selectors.products import products_by_ids
-from catalog.selectors.stock import product_available
+from catalog.selectors.stock import variants_available
+from catalog.selectors.variants import default_variant_ids
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
 
@@ -80,12 +83,54 @@ def _product_for_cart(product_id):
     return product
 
 
-def _check_stock(product, quantity: int) -> None:
-    available = product_available(product)
+@dataclass(frozen=True)
+class LineTarget:
+    """What a cart line holds: a variant of an active product."""
+
+    product: Any
+    variant_id: int
+    is_default: bool
+
+    @property
+    def session_key(self) -> str:
+        return session_key(self.product.id, None if self.is_default else self.variant_id)
+
+
+def session_key(product_id: int, variant_id: int | None) -> str:
+    """A guest line's key: the product id for its default variant, "<product>:<variant>" otherwise."""
+    return str(product_id) if variant_id is None else f"{product_id}:{variant_id}"
+
+
+def line_target(*, product_id=None, variant_id=None) -> LineTarget:
+    """The variant a request names: `variant` (of `product`, if given too), or a single-variant product's.
+
+    A product with several variants and no `variant` is VariantRequired; a
+    variant of another product VariantInvalid (both field "variant").
+    """
+    if variant_id is None:
+        product = _product_for_cart(product_id)
+        variants = list(ProductVariant.objects.filter(product_id=product.id).values_list("pk", "is_default")[:2])
+        if len(variants) != 1:
+            raise VariantRequired(field="variant")
+        return LineTarget(product=product, variant_id=variants[0][0], is_default=variants[0][1])
+    if isinstance(variant_id, bool) or not id_in_range(variant_id):
+        raise ProductUnavailable(_("Choose a variant."), field="variant")
+    row = ProductVariant.objects.filter(pk=variant_id).values_list("product_id", "is_default").first()
+    if row is None:
+        raise ProductUnavailable(_("Choose a variant."), field="variant")
+    if product_id is not None and product_id != row[0]:
+        raise VariantInvalid(field="variant")
+    return LineTarget(product=_product_for_cart(row[0]), variant_id=variant_id, is_default=row[1])
+
+
+def _check_stock(target: LineTarget, quantity: int) -> None:
+    available = variants_available([target.variant_id]).get(target.variant_id, 0)
     if quantity > available:
         raise OutOfStock(
-            _("Only %(available)d of “%(name)s” in stock.") % {"available": available, "name": product.name},
-            product_id=product.id,
+            _("Only %(available)d of “%(name)s” in stock.") % {"available": available, "name": target.product.name},
+            product_id=target.product.id,
+            variant_id=target.variant_id,
+            requested=quantity,
             available=available,
         )
 
@@ -106,15 +151,17 @@ def _locked_cart(user) -> Cart:
     return cart
 
 
-def _set_quantity(*, owner: CartOwner, product, quantity: int, add: bool) -> int:
+def _set_quantity(*, owner: CartOwner, target: LineTarget, quantity: int, add: bool) -> int:
+    product = target.product
     if owner.is_guest:
         lines = session_lines(owner.session)
-        current = lines.get(str(product.id), {}).get("quantity", 0) if add else 0
+        key = target.session_key
+        current = lines.get(key, {}).get("quantity", 0) if add else 0
         new = current + quantity
         if new > MAX_LINE_QUANTITY:
             quantity_validate(new)
-        _check_stock(product, new)
-        lines[str(product.id)] = {
+        _check_stock(target, new)
+        lines[key] = {
             "quantity": new,
             "price": str(product.price.amount),
             "currency": product.price.currency.code,
@@ -123,13 +170,15 @@ def _set_quantity(*, owner: CartOwner, product, quantity: int, add: bool) -> int
         return new
     with transaction.atomic():
         cart = _locked_cart(owner.user)
-        line = CartLine.objects.filter(cart=cart, product_id=product.id).first()
+        line = CartLine.objects.filter(cart=cart, variant_id=target.variant_id).first()
         new = (line.quantity if (line and add) else 0) + quantity
         if new > MAX_LINE_QUANTITY:
             quantity_validate(new)
-        _check_stock(product, new)
+        _check_stock(target, new)
         if line is None:
-            CartLine.objects.create(cart=cart, product_id=product.id, quantity=new, price_seen=product.price)
+            CartLine.objects.create(
+                cart=cart, product_id=product.id, variant_id=target.variant_id, quantity=new, price_seen=product.price
+            )
         else:
             line.quantity = new
             line.price_seen = product.price
@@ -138,40 +187,59 @@ def _set_quantity(*, owner: CartOwner, product, quantity: int, add: bool) -> int
         return new
 
 
-def cart_line_add(*, owner: CartOwner, product_id: int, quantity: int) -> int:
-    """Add `quantity` of a product (added to what is there); returns the line's new quantity.
+def cart_line_add(*, owner: CartOwner, quantity: int, product_id: int | None = None, variant_id=None) -> int:
+    """Add `quantity` of a variant (or of a single-variant product); returns the line's new quantity.
 
-    Refuses an inactive product (400), a bad quantity (400) and more than is
-    in stock (409 out_of_stock). Takes the cart row lock.
+    Refuses an inactive product (400), a bad quantity (400), a product with
+    several variants and none chosen (400 variant_required), a variant of
+    another product (400 variant_invalid) and more than is in stock (409
+    out_of_stock). Takes the cart row lock.
     """
     quantity_validate(quantity)
-    product = _product_for_cart(product_id)
-    return _set_quantity(owner=owner, product=product, quantity=quantity, add=True)
+    target = line_target(product_id=product_id, variant_id=variant_id)
+    return _set_quantity(owner=owner, target=target, quantity=quantity, add=True)
 
 
-def cart_line_update(*, owner: CartOwner, product_id: int, quantity: int) -> int:
+def cart_line_update(*, owner: CartOwner, quantity: int, product_id: int | None = None, variant_id=None) -> int:
     """Set a line's quantity (1..MAX, at most the stock); the line must exist."""
     quantity_validate(quantity)
-    product = _product_for_cart(product_id)
+    target = line_target(product_id=product_id, variant_id=variant_id)
     if owner.is_guest:
-        if str(product.id) not in session_lines(owner.session):
+        if target.session_key not in session_lines(owner.session):
             raise ProductUnavailable(_("This product is not in your cart."))
-    elif not CartLine.objects.filter(cart__user=owner.user, product_id=product.id).exists():
+    elif not CartLine.objects.filter(cart__user=owner.user, variant_id=target.variant_id).exists():
         raise ProductUnavailable(_("This product is not in your cart."))
-    return _set_quantity(owner=owner, product=product, quantity=quantity, add=False)
+    return _set_quantity(owner=owner, target=target, quantity=quantity, add=False)
 
 
-def cart_line_remove(*, owner: CartOwner, product_id: int) -> None:
-    """Remove a product from the cart (nothing happens if it is not there)."""
-    if not id_in_range(product_id):
+def _session_keys_of(lines: dict, product_id: int, variant_id: int | None) -> list[str]:
+    """The guest lines of a product (all its variants), or of one variant of it."""
+    if variant_id is not None:
+        return [k for k in lines if k == f"{product_id}:{variant_id}"]
+    return [k for k in lines if k == str(product_id) or k.startswith(f"{product_id}:")]
+
+
+def cart_line_remove(*, owner: CartOwner, product_id: int, variant_id: int | None = None) -> None:
+    """Remove a product's lines from the cart, or only one variant's (nothing happens if not there)."""
+    if not id_in_range(product_id) or (variant_id is not None and not id_in_range(variant_id)):
         return
     if owner.is_guest:
         lines = session_lines(owner.session)
-        if lines.pop(str(product_id), None) is not None:
+        keys = _session_keys_of(lines, product_id, variant_id)
+        if variant_id is not None and not keys:
+            # The default variant's line is keyed by the product alone.
+            default = ProductVariant.objects.filter(pk=variant_id, product_id=product_id, is_default=True).exists()
+            keys = [str(product_id)] if default and str(product_id) in lines else []
+        for key in keys:
+            lines.pop(key, None)
+        if keys:
             _session_save(owner.session, lines)
         return
     with transaction.atomic():
-        CartLine.objects.filter(cart__user=owner.user, product_id=product_id).delete()
+        qs = CartLine.objects.filter(cart__user=owner.user, product_id=product_id)
+        if variant_id is not None:
+            qs = qs.filter(variant_id=variant_id)
+        qs.delete()
 
 
 def cart_clear(*, owner: CartOwner, product_ids: list[int] | None = None) -> None:
@@ -182,7 +250,8 @@ def cart_clear(*, owner: CartOwner, product_ids: list[int] | None = None) -> Non
             lines = {}
         else:
             for product_id in product_ids:
-                lines.pop(str(product_id), None)
+                for key in _session_keys_of(lines, product_id, None):
+                    lines.pop(key, None)
         _session_save(owner.session, lines)
         return
     with transaction.atomic(savepoint=False):
@@ -193,7 +262,7 @@ def cart_clear(*, owner: CartOwner, product_ids: list[int] | None = None) -> Non
 
 
 def cart_lines_take(*, user, lines: list[tuple[int, int]]) -> None:
-    """Take exactly these (product id, quantity) lines out of the user's cart, for an order.
+    """Take exactly these (variant id, quantity) lines out of the user's cart, for an order.
 
     Call in the transaction that creates the order. Two checkouts of the same
     cart at once (a double submit with two keys, two windows) both read the
@@ -205,16 +274,16 @@ def cart_lines_take(*, user, lines: list[tuple[int, int]]) -> None:
     if not lines:
         return
     wanted = Q()
-    for product_id, quantity in lines:
-        wanted |= Q(product_id=product_id, quantity=quantity)
+    for variant_id, quantity in lines:
+        wanted |= Q(variant_id=variant_id, quantity=quantity)
     with transaction.atomic(savepoint=False):
         deleted, _detail = CartLine.objects.filter(wanted, cart__user=user).delete()
         if deleted != len(lines):
             raise CartChanged()
 
 
-def cart_lines_put_back(*, user, lines: list[tuple[int, int, Money]]) -> None:
-    """Return (product id, quantity, price seen) lines taken for an order that did not go through.
+def cart_lines_put_back(*, user, lines: list[tuple[int, int, int, Money]]) -> None:
+    """Return (product id, variant id, quantity, price seen) lines taken for an order that did not go through.
 
     A line the shopper has added again meanwhile is left as it is now.
     """
@@ -222,12 +291,12 @@ def cart_lines_put_back(*, user, lines: list[tuple[int, int, Money]]) -> None:
         return
     with transaction.atomic():
         cart = _locked_cart(user)
-        present = set(CartLine.objects.filter(cart=cart).values_list("product_id", flat=True))
+        present = set(CartLine.objects.filter(cart=cart).values_list("variant_id", flat=True))
         CartLine.objects.bulk_create(
             [
-                CartLine(cart=cart, product_id=product_id, quantity=quantity, price_seen=seen)
-                for product_id, quantity, seen in lines
-                if product_id not in present
+                CartLine(cart=cart, product_id=product_id, variant_id=variant_id, quantity=quantity, price_seen=seen)
+                for product_id, variant_id, quantity, seen in lines
+                if variant_id not in present
             ]
         )
 
@@ -243,15 +312,17 @@ def cart_merge(*, request, user) -> list[str]:
     guest_lines = session_lines(session)
     if not guest_lines:
         return []
-    wanted = _guest_lines_by_product(guest_lines)
+    wanted = _guest_lines_by_variant(guest_lines)
     notes: list[str] = []
     with transaction.atomic():
         cart = _locked_cart(user)
-        existing = {line.product_id: line for line in CartLine.objects.filter(cart=cart)}
-        products = products_by_ids(list(wanted))
-        for product_id, data in wanted.items():
+        existing = {line.variant_id: line for line in CartLine.objects.filter(cart=cart)}
+        products = products_by_ids({pid for pid, _vid in wanted})
+        available = variants_available(vid for _pid, vid in wanted)
+        for (product_id, variant_id), data in wanted.items():
             notes += _merge_line(
-                cart=cart, product=products.get(product_id), data=data, line=existing.get(product_id)
+                cart=cart, product=products.get(product_id), variant_id=variant_id, data=data,
+                line=existing.get(variant_id), available=available.get(variant_id, 0),
             )
     session.pop(SESSION_CART_KEY, None)
     session.modified = True
@@ -262,22 +333,47 @@ def cart_merge(*, request, user) -> list[str]:
     return notes
 
 
-def _guest_lines_by_product(guest_lines: dict[str, dict]) -> dict[int, dict]:
-    """The session's lines keyed by product id; keys that are no row id are dropped."""
-    wanted: dict[int, dict] = {}
+def session_key_parse(key) -> tuple[int, int | None] | None:
+    """(product id, variant id or None for the default) of a guest line's key; None for a bad key."""
+    try:
+        parts = [int(part) for part in str(key).split(":")]
+    except (TypeError, ValueError):
+        return None
+    if len(parts) == 1 and id_in_range(parts[0]):
+        return parts[0], None
+    if len(parts) == 2 and id_in_range(parts[0]) and id_in_range(parts[1]):
+        return parts[0], parts[1]
+    return None
+
+
+def _guest_lines_by_variant(guest_lines: dict[str, dict]) -> dict[tuple[int, int], dict]:
+    """The session's lines keyed by (product id, variant id); keys that name no variant of theirs are dropped."""
+    parsed = {key: session_key_parse(key) for key in guest_lines}
+    defaults = default_variant_ids({p[0] for p in parsed.values() if p is not None})
+    owners = dict(
+        ProductVariant.objects.filter(pk__in=[p[1] for p in parsed.values() if p and p[1]]).values_list(
+            "pk", "product_id"
+        )
+    )
+    wanted: dict[tuple[int, int], dict] = {}
     for key, data in guest_lines.items():
-        try:
-            product_id = int(key)
-        except (TypeError, ValueError):
+        ids = parsed[key]
+        if ids is None:
             continue
-        if id_in_range(product_id):
-            wanted[product_id] = data
+        product_id, variant_id = ids
+        variant_id = defaults.get(product_id) if variant_id is None else variant_id
+        if variant_id is not None and (ids[1] is None or owners.get(variant_id) == product_id):
+            wanted[(product_id, variant_id)] = data
+        elif ids[1] is None:
+            wanted[(product_id, 0)] = data  # a product gone: reported by the merge
     return wanted
 
 
-def _merge_line(*, cart: Cart, product, data: dict, line: CartLine | None) -> list[str]:
+def _merge_line(
+    *, cart: Cart, product, variant_id: int, data: dict, line: CartLine | None, available: int
+) -> list[str]:
     """Add one guest line to the locked cart (capped at the stock); returns the notes for the shopper."""
-    if product is None or not product.is_active:
+    if product is None or not product.is_active or not variant_id:
         return [_("A product from your cart is no longer available and was removed.")]
     try:
         guest_quantity = int(data.get("quantity", 0))
@@ -286,7 +382,7 @@ def _merge_line(*, cart: Cart, product, data: dict, line: CartLine | None) -> li
     notes: list[str] = []
     current = line.quantity if line else 0
     want = current + max(guest_quantity, 0)
-    cap = min(product_available(product), MAX_LINE_QUANTITY)
+    cap = min(available, MAX_LINE_QUANTITY)
     new = min(want, cap)
     if new < want:
         if new <= current:
@@ -303,7 +399,9 @@ def _merge_line(*, cart: Cart, product, data: dict, line: CartLine | None) -> li
     if new <= 0 or new == current:
         return notes
     if line is None:
-        CartLine.objects.create(cart=cart, product_id=product.id, quantity=new, price_seen=product.price)
+        CartLine.objects.create(
+            cart=cart, product_id=product.id, variant_id=variant_id, quantity=new, price_seen=product.price
+        )
     else:
         line.quantity = new
         line.save(update_fields=["quantity", "updated_at"])
@@ -315,3 +413,43 @@ def seen_price(data: dict) -> Money | None:
         return Money(Decimal(str(data["price"])), data["currency"])
     except Exception:  # noqa: BLE001 - a malformed session entry just has no price to compare
         return None
+
+
+def cart_lines_fit_stock(*, owner: CartOwner) -> int:
+    """Take what is available: lower each line to its variant's stock, drop the sold-out ones; returns lines changed.
+
+    Takes the cart row lock (signed-in carts).
+    """
+    if owner.is_guest:
+        lines = session_lines(owner.session)
+        parsed = {key: session_key_parse(key) for key in lines}
+        defaults = default_variant_ids({ids[0] for ids in parsed.values() if ids})
+        variant_of = {key: (ids[1] or defaults.get(ids[0])) for key, ids in parsed.items() if ids}
+        available = variants_available(v for v in variant_of.values() if v)
+        changed = 0
+        for key, variant_id in variant_of.items():
+            have = min(available.get(variant_id, 0), MAX_LINE_QUANTITY)
+            quantity = lines[key].get("quantity", 0) if isinstance(lines[key], dict) else 0
+            if quantity > have:
+                changed += 1
+                if have > 0:
+                    lines[key]["quantity"] = have
+                else:
+                    lines.pop(key)
+        if changed:
+            _session_save(owner.session, lines)
+        return changed
+    with transaction.atomic():
+        cart = _locked_cart(owner.user)
+        rows = list(CartLine.objects.filter(cart=cart))
+        available = variants_available(line.variant_id for line in rows)
+        changed = 0
+        for line in rows:
+            have = min(available.get(line.variant_id, 0), MAX_LINE_QUANTITY)
+            if line.quantity > have:
+                changed += 1
+                if have > 0:
+                    CartLine.objects.filter(pk=line.pk).update(quantity=have, updated_at=timezone.now())
+                else:
+                    line.delete()
+        return changed

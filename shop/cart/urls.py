@@ -8,6 +8,7 @@ app_name = "cart"
 urlpatterns = [
     path("", views.cart_detail, name="detail"),
     path("add/", views.cart_add, name="add"),
+    path("fit/", views.cart_fit_stock, name="fit"),
     path("lines/<int:product_id>/", views.cart_line_change, name="line_change"),
     path("lines/<int:product_id>/remove/", views.cart_line_delete, name="line_remove"),
 ]

@@ -12,9 +12,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from shop.cart.forms import CartAddForm, CartQuantityForm
+from shop.cart.forms import CartAddForm, CartQuantityForm, CartVariantForm
 from shop.cart.selectors import cart_get, cart_item_count
-from shop.cart.services import cart_line_add, cart_line_remove, cart_line_update, cart_owner_for_request
+from shop.cart.services import (
+    cart_line_add,
+    cart_line_remove,
+    cart_line_update,
+    cart_lines_fit_stock,
+    cart_owner_for_request,
+)
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
 
@@ -69,6 +75,7 @@ def cart_add(request):
         cart_line_add(
             owner=cart_owner_for_request(request),
             product_id=form.cleaned_data["product"],
+            variant_id=form.cleaned_data["variant"],
             quantity=form.cleaned_data["quantity"],
         )
     except ShopError as exc:
@@ -82,12 +89,12 @@ def cart_line_change(request, product_id: int):
     if not form.is_valid():
         return _answer(request, ok=False, message=_form_error(form), status=400)
     owner = cart_owner_for_request(request)
-    quantity = form.cleaned_data["quantity"]
+    quantity, variant_id = form.cleaned_data["quantity"], form.cleaned_data["variant"]
     try:
         if quantity == 0:
-            cart_line_remove(owner=owner, product_id=product_id)
+            cart_line_remove(owner=owner, product_id=product_id, variant_id=variant_id)
             return _answer(request, ok=True, message=_("Removed from your cart."))
-        cart_line_update(owner=owner, product_id=product_id, quantity=quantity)
+        cart_line_update(owner=owner, product_id=product_id, variant_id=variant_id, quantity=quantity)
     except ShopError as exc:
         return _answer(request, ok=False, message=str(exc.message), status=exc.status_code)
     return _answer(request, ok=True, message=_("Your cart was updated."))
@@ -95,5 +102,15 @@ def cart_line_change(request, product_id: int):
 
 @require_POST
 def cart_line_delete(request, product_id: int):
-    cart_line_remove(owner=cart_owner_for_request(request), product_id=product_id)
+    form = CartVariantForm(request.POST)
+    variant_id = form.cleaned_data["variant"] if form.is_valid() else None
+    cart_line_remove(owner=cart_owner_for_request(request), product_id=product_id, variant_id=variant_id)
     return _answer(request, ok=True, message=_("Removed from your cart."))
+
+
+@require_POST
+def cart_fit_stock(request):
+    """Take what is available: every line lowered to the stock (sold-out lines removed)."""
+    changed = cart_lines_fit_stock(owner=cart_owner_for_request(request))
+    message = _("Your cart now holds what is available.") if changed else _("Everything in your cart is available.")
+    return _answer(request, ok=True, message=message)

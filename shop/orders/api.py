@@ -89,10 +89,18 @@ def checkout_token_for_key(*, user, key: str) -> str:
     return hashlib.sha256(f"api:{user.pk}:{key}".encode()).hexdigest()  # 64 hex: fits the field
 
 
+class OrderLineAllocationOutput(serializers.Serializer):
+    warehouse = serializers.CharField(source="warehouse.code")
+    quantity = serializers.IntegerField()
+
+
 class OrderLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     product = serializers.IntegerField(source="product_id", allow_null=True)
+    variant = serializers.IntegerField(source="variant_id", allow_null=True)
     sku = serializers.CharField()
+    options = serializers.DictField(child=serializers.CharField())
+    allocations = OrderLineAllocationOutput(many=True, source="allocations.all")
     name = serializers.CharField()
     unit_price = MoneyField()
     quantity = serializers.IntegerField()

@@ -88,7 +88,10 @@ class OrderLine(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey("catalog.Product", on_delete=models.SET_NULL, null=True, related_name="+")
+    variant = models.ForeignKey("catalog.ProductVariant", on_delete=models.SET_NULL, null=True, related_name="+")
     sku = models.CharField(_("SKU"), max_length=64)
+    # The variant's options when bought ({"size": "M"}): a snapshot like sku and name.
+    options = models.JSONField(_("options"), default=dict, blank=True)
     name = models.CharField(_("name"), max_length=255)
     unit_price = MoneyField(_("unit price"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY)
     quantity = models.PositiveIntegerField(_("quantity"))
@@ -116,6 +119,26 @@ class OrderLine(models.Model):
     @property
     def returnable_quantity(self) -> int:
         return self.quantity - self.refunded_quantity
+
+
+class OrderLineAllocation(models.Model):
+    """Units of an order line reserved (then sold) from one warehouse: what a cancel or refund gives back."""
+
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="allocations")
+    warehouse = models.ForeignKey("catalog.Warehouse", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(_("quantity"))
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        ordering = ["line_id", "warehouse_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "warehouse"], name="orders_allocation_one_per_warehouse"),
+            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="orders_allocation_quantity_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x line {self.line_id} from {self.warehouse_id}"
 
 
 class OrderEvent(models.Model):

@@ -4,12 +4,17 @@ from django.db.models import Prefetch, QuerySet
 
 from payments.models import Payment
 from shop.orders.exceptions import OrderNotFound
-from shop.orders.models import Order, OrderEvent, OrderLine, ReturnRequest
+from shop.orders.models import Order, OrderEvent, OrderLine, OrderLineAllocation, ReturnRequest
 
 
 def order_list_for_user(*, user) -> QuerySet[Order]:
-    """The user's orders, newest first, with their lines (two queries per page)."""
-    return Order.objects.filter(user=user).prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
+    """The user's orders, newest first, with their lines and allocations (three queries per page)."""
+    return Order.objects.filter(user=user).prefetch_related(_lines())
+
+
+def _lines() -> Prefetch:
+    allocations = Prefetch("allocations", queryset=OrderLineAllocation.objects.select_related("warehouse"))
+    return Prefetch("lines", queryset=OrderLine.objects.order_by("id").prefetch_related(allocations))
 
 
 def order_get_for_user(*, user, number: str) -> Order:
@@ -17,7 +22,7 @@ def order_get_for_user(*, user, number: str) -> Order:
     order = (
         Order.objects.filter(user=user, number=number)
         .prefetch_related(
-            Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
+            _lines(),
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
             Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
         )

@@ -179,7 +179,8 @@ def _turnover_rows(*, start: date, end: date):
         .iterator(chunk_size=5000)
     )
     stock = (
-        Stock.objects.values("product_id", "product__sku", "product__name", "on_hand")
+        Stock.objects.values("product_id", "product__sku", "product__name")
+        .annotate(on_hand=Sum("on_hand"))  # over the product's variants and warehouses
         .order_by("product_id")
         .iterator(chunk_size=5000)
     )

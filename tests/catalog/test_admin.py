@@ -95,8 +95,8 @@ def test_image_upload_in_admin_makes_a_thumbnail(admin_client, media):
     data = {
         "name": product.name, "slug": product.slug, "brand": "Acme", "category": product.category_id,
         "price_0": "10.00", "price_1": "USD", "is_active": "on", "description": "", "attributes": "{}",
-        "stock-TOTAL_FORMS": "1", "stock-INITIAL_FORMS": "1", "stock-MIN_NUM_FORMS": "0", "stock-MAX_NUM_FORMS": "1",
-        "stock-0-product": product.pk,
+        "stocks-TOTAL_FORMS": "1", "stocks-INITIAL_FORMS": "1", "stocks-MIN_NUM_FORMS": "0",
+        "stocks-MAX_NUM_FORMS": "1", "stocks-0-id": product.stocks.get().pk, "stocks-0-product": product.pk,
         "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0",
         "images-MAX_NUM_FORMS": "1000", "images-0-image": upload, "images-0-alt": "Red", "images-0-position": "0",
     }

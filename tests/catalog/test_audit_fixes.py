@@ -204,7 +204,8 @@ def test_deleting_the_thumbnail_image_in_admin_moves_the_thumbnail_on(admin_clie
         {
             "category": product.category_id, "price_0": "10.00", "price_1": "USD", "is_active": "on",
             "attributes": "{}",
-            "stock-TOTAL_FORMS": "1", "stock-INITIAL_FORMS": "1", "stock-0-product": product.pk,
+            "stocks-TOTAL_FORMS": "1", "stocks-INITIAL_FORMS": "1",
+            "stocks-0-id": product.stocks.get().pk, "stocks-0-product": product.pk,
             "images-TOTAL_FORMS": "2", "images-INITIAL_FORMS": "2",
             "images-0-id": first.pk, "images-0-product": product.pk, "images-0-position": "0", "images-0-DELETE": "on",
             "images-1-id": second.pk, "images-1-product": product.pk, "images-1-position": "1",

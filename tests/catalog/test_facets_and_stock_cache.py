@@ -16,6 +16,12 @@ from catalog.services.products import product_set_active, product_update
 from catalog.services.stock import stock_adjust, stock_release, stock_reserve, stock_restock
 from tests.catalog.factories import make_category, make_product
 
+
+def _v(product):
+    """The product's default variant id (what stock lines name)."""
+    return product.variants.get(is_default=True).pk
+
+
 pytestmark = pytest.mark.django_db
 
 
@@ -70,7 +76,7 @@ def test_facet_counts_match_the_products_after_every_kind_of_change(shelf, djang
     with django_capture_on_commit_callbacks(execute=True):
         product_update(product=c, brand="Acme", price="24.99", category=shelf["garden"])
         product_set_active(product_ids=[d.pk], is_active=False)
-        stock_reserve(lines=[(a.pk, 2)], reference="O-1", expires_at=timezone.now())  # a: out of stock
+        stock_reserve(lines=[(_v(a), 2)], reference="O-1", expires_at=timezone.now())  # a: out of stock
         stock_restock(product_id=b.pk, quantity=1, reason="delivery")  # b: back in stock
     _assert_summary_is_exact(shelf)
     with django_capture_on_commit_callbacks(execute=True):
@@ -115,7 +121,7 @@ def test_stock_change_re_renders_only_the_pages_showing_that_product(shelf, djan
     garden = client.get("/api/v1/products/", {"category": shelf["garden"].slug}).json()
     version = client.get("/api/v1/products/", {"category": shelf["kitchen"].slug}).json()
     with django_capture_on_commit_callbacks(execute=True):
-        stock_reserve(lines=[(a.pk, 2)], reference="O-2", expires_at=timezone.now())
+        stock_reserve(lines=[(_v(a), 2)], reference="O-2", expires_at=timezone.now())
     # The other product's page and a listing without `a` are still served from the cache.
     with CaptureQueriesContext(connection) as captured:
         assert client.get(b.get_absolute_url()).status_code == 200

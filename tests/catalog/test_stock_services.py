@@ -23,6 +23,12 @@ from catalog.services.stock import (
 )
 from tests.catalog.factories import UserFactory, make_category, make_product
 
+
+def _v(product):
+    """The product's default variant id (what stock lines name)."""
+    return product.variants.get(is_default=True).pk
+
+
 pytestmark = pytest.mark.django_db
 
 
@@ -60,7 +66,7 @@ def test_product_create_records_initial_stock_as_a_restock():
 
 def test_reserve_then_release_returns_units_exactly_once():
     a, b = make_product(on_hand=5), make_product(on_hand=3)
-    stock_reserve(lines=[(b.pk, 2), (a.pk, 4)], reference="ORD-1", expires_at=_expires())
+    stock_reserve(lines=[(_v(b), 2), (_v(a), 4)], reference="ORD-1", expires_at=_expires())
     assert (_stock(a).reserved, _stock(b).reserved) == (4, 2)
     assert product_available(products_by_ids([a.pk])[a.pk]) == 1
     assert stock_release(reference="ORD-1", reason="cancelled") == 6
@@ -73,7 +79,7 @@ def test_reserve_then_release_returns_units_exactly_once():
 
 def test_commit_sale_takes_units_off_hand_exactly_once():
     product = make_product(on_hand=5)
-    stock_reserve(lines=[(product.pk, 2)], reference="ORD-2", expires_at=_expires())
+    stock_reserve(lines=[(_v(product), 2)], reference="ORD-2", expires_at=_expires())
     assert stock_commit_sale(reference="ORD-2") == 2
     assert stock_commit_sale(reference="ORD-2") == 0
     assert stock_release(reference="ORD-2") == 0
@@ -88,7 +94,7 @@ def test_out_of_stock_leaves_nothing_of_the_call():
     a, b = make_product(on_hand=5), make_product(on_hand=1)
     before = StockMovement.objects.count()
     with pytest.raises(OutOfStock) as info:
-        stock_reserve(lines=[(a.pk, 2), (b.pk, 2)], reference="ORD-3", expires_at=_expires())
+        stock_reserve(lines=[(_v(a), 2), (_v(b), 2)], reference="ORD-3", expires_at=_expires())
     assert info.value.product_id == b.pk
     assert info.value.available == 1
     assert info.value.as_dict()["code"] == "out_of_stock"
@@ -100,22 +106,22 @@ def test_out_of_stock_leaves_nothing_of_the_call():
 def test_duplicate_lines_are_summed_before_the_guard():
     product = make_product(on_hand=3)
     with pytest.raises(OutOfStock):
-        stock_reserve(lines=[(product.pk, 2), (product.pk, 2)], reference="ORD-4", expires_at=_expires())
-    stock_reserve(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-5", expires_at=_expires())
+        stock_reserve(lines=[(_v(product), 2), (_v(product), 2)], reference="ORD-4", expires_at=_expires())
+    stock_reserve(lines=[(_v(product), 1), (_v(product), 2)], reference="ORD-5", expires_at=_expires())
     assert StockReservation.objects.get(reference="ORD-5").quantity == 3
 
 
 def test_inactive_product_cannot_be_reserved():
     product = make_product(on_hand=3, is_active=False)
     with pytest.raises(OutOfStock):
-        stock_reserve(lines=[(product.pk, 1)], reference="ORD-6", expires_at=_expires())
+        stock_reserve(lines=[(_v(product), 1)], reference="ORD-6", expires_at=_expires())
 
 
 @pytest.mark.parametrize("quantity", [0, -1, True, "2"])
 def test_bad_quantities_are_refused(quantity):
     product = make_product(on_hand=3)
     with pytest.raises(InvalidQuantity):
-        stock_reserve(lines=[(product.pk, quantity)], reference="ORD-7", expires_at=_expires())
+        stock_reserve(lines=[(_v(product), quantity)], reference="ORD-7", expires_at=_expires())
     with pytest.raises(InvalidQuantity):
         stock_restock(product_id=product.pk, quantity=quantity, reason="x")
 
@@ -124,7 +130,7 @@ def test_restock_and_adjustment_record_who_and_why():
     staff = UserFactory(is_staff=True)
     product = make_product(on_hand=0)
     stock_restock(product_id=product.pk, quantity=10, actor=staff, reason="delivery", reference="PO-9")
-    stock_reserve(lines=[(product.pk, 4)], reference="ORD-8", expires_at=_expires())
+    stock_reserve(lines=[(_v(product), 4)], reference="ORD-8", expires_at=_expires())
     with pytest.raises(OutOfStock):
         stock_adjust(product_id=product.pk, delta=-7, actor=staff, reason="damaged")
     stock_adjust(product_id=product.pk, delta=-6, actor=staff, reason="damaged")
@@ -164,7 +170,7 @@ def test_random_operations_keep_stock_invariants(ops):
             reference = f"R-{product.pk}-{ref}"
             if op == "reserve":
                 try:
-                    stock_reserve(lines=[(product.pk, qty)], reference=f"{reference}-{i}", expires_at=_expires())
+                    stock_reserve(lines=[(_v(product), qty)], reference=f"{reference}-{i}", expires_at=_expires())
                 except OutOfStock:
                     pass
             elif op == "release":
@@ -187,7 +193,7 @@ def test_concurrent_reservations_of_the_last_units_never_oversell():
     def buy(i):
         try:
             barrier.wait()
-            stock_reserve(lines=[(product.pk, 1)], reference=f"C-{i}", expires_at=_expires())
+            stock_reserve(lines=[(_v(product), 1)], reference=f"C-{i}", expires_at=_expires())
             outcomes.append("ok")
         except OutOfStock:
             outcomes.append("out")
@@ -209,7 +215,7 @@ def test_concurrent_reservations_of_the_last_units_never_oversell():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_release_and_sale_settle_a_reservation_once():
     product = make_product(on_hand=5)
-    stock_reserve(lines=[(product.pk, 3)], reference="ORD-R", expires_at=_expires())
+    stock_reserve(lines=[(_v(product), 3)], reference="ORD-R", expires_at=_expires())
     barrier = threading.Barrier(6)
     results = []
 
@@ -234,8 +240,8 @@ def test_concurrent_release_and_sale_settle_a_reservation_once():
 
 def test_a_sale_in_one_step_is_guarded_recorded_and_leaves_reservations_alone():
     product = make_product(on_hand=5)
-    stock_reserve(lines=[(product.pk, 2)], reference="ORD-R", expires_at=_expires())
-    stock_sell(lines=[(product.pk, 1), (product.pk, 2)], reference="ORD-S")
+    stock_reserve(lines=[(_v(product), 2)], reference="ORD-R", expires_at=_expires())
+    stock_sell(lines=[(_v(product), 1), (_v(product), 2)], reference="ORD-S")
     stock = _stock(product)
     assert (stock.on_hand, stock.reserved) == (2, 2)  # 3 sold; the other order's 2 stay reserved
     sale = StockReservation.objects.get(reference="ORD-S")
@@ -246,13 +252,13 @@ def test_a_sale_in_one_step_is_guarded_recorded_and_leaves_reservations_alone():
 
 def test_a_sale_beyond_what_is_free_ends_the_transaction_with_nothing_sold():
     a, b = make_product(on_hand=5), make_product(on_hand=3)
-    stock_reserve(lines=[(b.pk, 2)], reference="ORD-R", expires_at=_expires())
+    stock_reserve(lines=[(_v(b), 2)], reference="ORD-R", expires_at=_expires())
     with pytest.raises(OutOfStock) as info:
         with transaction.atomic():  # as the order's transaction
-            stock_sell(lines=[(a.pk, 1), (b.pk, 2)], reference="ORD-S")
+            stock_sell(lines=[(_v(a), 1), (_v(b), 2)], reference="ORD-S")
     assert (info.value.product_id, info.value.available) == (b.pk, 1)
     assert (_stock(a).on_hand, _stock(b).on_hand, _stock(b).reserved) == (5, 3, 2)
     assert not StockReservation.objects.filter(reference="ORD-S").exists()
     assert not StockMovement.objects.filter(reference="ORD-S").exists()
     with pytest.raises(OutOfStock):
-        stock_sell(lines=[(make_product(on_hand=3, is_active=False).pk, 1)], reference="ORD-I")
+        stock_sell(lines=[(_v(make_product(on_hand=3, is_active=False)), 1)], reference="ORD-I")

@@ -173,8 +173,8 @@ def test_every_kind_of_discrepancy_is_reported_exactly_once(provider, rates):
     assert item[Kind.ORDER_PAID_AT_MISSING].related == seeded["no_paid_at"].number
     assert item[Kind.PAYMENT_WITHOUT_ORDER].object_id == str(seeded["orphan"].pk)
     first, second = seeded["products"]
-    assert item[Kind.STOCK_RESERVED].object_id == str(first.pk)
-    assert item[Kind.STOCK_ON_HAND].object_id == str(second.pk)
+    assert item[Kind.STOCK_RESERVED].object_id == str(Stock.objects.get(product=first).pk)
+    assert item[Kind.STOCK_ON_HAND].object_id == str(Stock.objects.get(product=second).pk)
 
     # The one safe repair: the unknown payment the provider charged is settled through the service.
     settled = item[Kind.CHARGE_SETTLED]

@@ -187,32 +187,31 @@ def assert_money_invariants() -> None:
 
 def assert_stock_invariants() -> None:
     """No counter below zero, nothing oversold, and every counter explained by its records:
-    on_hand == the sum of the product's movements' on_hand_delta, reserved == the sum of their
+    on_hand == the sum of the (variant, warehouse)'s movements' on_hand_delta, reserved == the sum of their
     reserved_delta == the open reservations."""
     from catalog.models import Stock, StockMovement, StockReservation
 
     assert not Stock.objects.filter(on_hand__lt=0).exists()
     assert not Stock.objects.filter(reserved__lt=0).exists()
     movements = {
-        row["product_id"]: (row["on_hand"], row["reserved"])
-        for row in StockMovement.objects.values("product_id").annotate(
+        (row["variant_id"], row["warehouse_id"]): (row["on_hand"], row["reserved"])
+        for row in StockMovement.objects.values("variant_id", "warehouse_id").annotate(
             on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
         )
     }
-    open_units = dict(
-        StockReservation.objects.filter(status=StockReservation.Status.OPEN)
-        .values("product_id")
+    open_units = {
+        (row["variant_id"], row["warehouse_id"]): row["n"]
+        for row in StockReservation.objects.filter(status=StockReservation.Status.OPEN)
+        .values("variant_id", "warehouse_id")
         .annotate(n=Sum("quantity"))
-        .values_list("product_id", "n")
-    )
+    }
     for stock in Stock.objects.all():
+        key = (stock.variant_id, stock.warehouse_id)
         assert stock.reserved <= stock.on_hand, stock
-        assert (stock.on_hand, stock.reserved) == movements.get(stock.product_id, (0, 0)), (
-            stock, "movements", movements.get(stock.product_id)
-        )
-        assert stock.reserved == open_units.get(stock.product_id, 0), (stock, "open reservations", open_units)
-    # No movement or reservation of a product that has no stock row.
-    assert set(movements) <= set(Stock.objects.values_list("product_id", flat=True))
+        assert (stock.on_hand, stock.reserved) == movements.get(key, (0, 0)), (stock, "movements", movements.get(key))
+        assert stock.reserved == open_units.get(key, 0), (stock, "open reservations", open_units)
+    # No movement or reservation of a (variant, warehouse) that has no stock row.
+    assert set(movements) <= set(Stock.objects.values_list("variant_id", "warehouse_id"))
 
 
 def assert_orders_invariants() -> None:

@@ -108,7 +108,10 @@ def _movement(product, *, kind, delta, day):
 
     from catalog.models import Stock, StockMovement
 
-    movement = StockMovement.objects.create(product=product, kind=kind, on_hand_delta=delta)
+    stock = Stock.objects.get(product=product)
+    movement = StockMovement.objects.create(
+        product=product, variant_id=stock.variant_id, warehouse_id=stock.warehouse_id, kind=kind, on_hand_delta=delta
+    )
     StockMovement.objects.filter(pk=movement.pk).update(created_at=datetime.combine(day, time(12), tzinfo=UTC))
     Stock.objects.filter(product=product).update(on_hand=F("on_hand") + delta)
 

@@ -8,10 +8,11 @@ from django.db import connection, transaction
 from django.utils.text import slugify
 
 from catalog.demo import leaf_categories, product_fields
-from catalog.models import Product, Stock, StockMovement
+from catalog.models import Product, ProductVariant, Stock, StockMovement
 from catalog.services.facets import facet_counts_rebuild
 from catalog.services.products import product_set_active
 from catalog.services.search import product_search_vector_refresh
+from catalog.services.warehouses import warehouse_default
 
 BATCH = 5000
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         leaves = leaf_categories()
         run = f"{int(time.time()):x}"
         created = 0
+        warehouse = warehouse_default()
         while created < products:
             size = min(BATCH, products - created)
             batch = []
@@ -43,16 +45,23 @@ class Command(BaseCommand):
                 stock_levels.append(rng.choice([0, 1, 5, 20, 50, 200]))
             with transaction.atomic():
                 made = Product.objects.bulk_create(batch, batch_size=1000)
+                variants = ProductVariant.objects.bulk_create(
+                    [ProductVariant(product_id=p.pk, sku=p.sku, is_default=True) for p in made], batch_size=2000
+                )
                 Stock.objects.bulk_create(
-                    [Stock(product_id=p.pk, on_hand=q) for p, q in zip(made, stock_levels, strict=True)],
+                    [
+                        Stock(product_id=p.pk, variant_id=v.pk, warehouse_id=warehouse.pk, on_hand=q)
+                        for p, v, q in zip(made, variants, stock_levels, strict=True)
+                    ],
                     batch_size=2000,
                 )
                 StockMovement.objects.bulk_create(
                     [
                         StockMovement(
-                            product_id=p.pk, kind=StockMovement.Kind.RESTOCK, on_hand_delta=q, reason="seed_catalog"
+                            product_id=p.pk, variant_id=v.pk, warehouse_id=warehouse.pk,
+                            kind=StockMovement.Kind.RESTOCK, on_hand_delta=q, reason="seed_catalog",
                         )
-                        for p, q in zip(made, stock_levels, strict=True)
+                        for p, v, q in zip(made, variants, stock_levels, strict=True)
                         if q
                     ],
                     batch_size=2000,

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 DEMO_MODULES = [
     "accounts.demo",
     "catalog.demo",
+    "catalog.demo_variants",
     "payments.demo",
     "shop.pricing.demo",
     "shop.shipping.demo",

@@ -1,13 +1,14 @@
 """Placing an order: the checkout of a cart, paid by wallet or by card.
 
 Lock order: the cart's lines, then the wallet (wallet payments), then the
-stock rows last (product-id order), so the rows buyers of a hot product
+stock rows last ((variant, warehouse) order), so the rows buyers of a hot product
 queue on stay locked only for a transaction's final statements and commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from accounts.selectors import address_get_for_user
 from catalog.exceptions import OutOfStock
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
+from catalog.selectors.variants import variant_alternatives, variant_price, variants_info
 from catalog.services.stock import stock_reserve, stock_sell
 from payments.breaker import breaker_refuse_if_open
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
@@ -35,7 +37,7 @@ from shop.cart.selectors import cart_raw_lines
 from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
 from shop.core.exceptions import ShopError
 from shop.orders.exceptions import CheckoutInvalid
-from shop.orders.models import Order, OrderLine, OutboxEmail, order_number_new
+from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, order_number_new
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.payment_handlers import payment_failure_code
 from shop.orders.services.transitions import S, order_event_record
@@ -59,9 +61,13 @@ class PlaceResult:
 @dataclass
 class _Line:
     product: object
+    variant_id: int
     quantity: int
     unit_price: Money
     price_seen: Money | None = None  # the cart line's, to put it back if the order does not go through
+    sku: str = ""
+    options: dict = dc_field(default_factory=dict)
+    available: int = 0  # when the cart was read: only for the fast sold-out answer
 
 
 def order_place(
@@ -96,12 +102,32 @@ def order_place(
     address = _address_snapshot(user=user, shipping_address=shipping_address)
     lines = _checkout_lines(user=user, currency=currency)
     _expected_total_check(lines, currency, expected_total)
-    _sold_out_refuse(lines)
     by_wallet = payment_method == Order.PaymentMethod.WALLET
+    try:
+        _sold_out_refuse(lines)
+        placed = _order_place_atomic(
+            user=user, currency=currency, method=payment_method, address=address, lines=lines,
+            checkout_token=checkout_token, card_token=card_token, by_wallet=by_wallet,
+        )
+    except OutOfStock as exc:
+        raise _out_of_stock_explained(exc, lines) from None
+    if isinstance(placed, PlaceResult):
+        return placed
+    order, payment = placed
+    if by_wallet:
+        order.refresh_from_db()
+        return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
+    return _card_pay(order, payment, lines, user=user)
+
+
+def _order_place_atomic(
+    *, user, currency, method, address, lines, checkout_token, card_token, by_wallet
+) -> tuple[Order, Payment] | PlaceResult:
+    """The order and its payment: its cart lines taken, its payment opened and (wallet) paid or (card) its stock reserved."""
     try:
         with transaction.atomic():
             order = _order_create(
-                user=user, currency=currency, method=payment_method, address=address, lines=lines,
+                user=user, currency=currency, method=method, address=address, lines=lines,
                 checkout_token=checkout_token, reserve=False,
             )
             _cart_take(user, lines)
@@ -116,10 +142,22 @@ def order_place(
         if existing is not None:
             return _replay(existing)
         raise
-    if by_wallet:
-        order.refresh_from_db()
-        return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
-    return _card_pay(order, payment, lines, user=user)
+    return order, payment
+
+
+def _out_of_stock_explained(exc: OutOfStock, lines: list[_Line]) -> OutOfStock:
+    """The 409 body: each short line (variant, requested, available) and up to three alternatives."""
+    short = [
+        {"variant": line.variant_id, "requested": line.quantity, "available": line.available}
+        for line in lines
+        if line.available < line.quantity or line.variant_id == exc.variant_id
+    ]
+    for item in short:
+        if item["variant"] == exc.variant_id and exc.available is not None:
+            item["available"] = exc.available
+    exc.extra["lines"] = short
+    exc.extra["alternatives"] = variant_alternatives(variant_id=short[0]["variant"]) if short else []
+    return exc
 
 
 def _checkout_validate(*, payment_method: str, card_token: str, currency: str) -> str:
@@ -156,7 +194,7 @@ def _expected_total_check(lines: list[_Line], currency: str, expected_total: Mon
 def _cart_take(user, lines: list[_Line]) -> None:
     """The cart's lines go with the order: a second checkout of the same cart waits
     here and is refused (CartChanged) before it touches a wallet or a payment."""
-    cart_lines_take(user=user, lines=[(line.product.id, line.quantity) for line in lines])
+    cart_lines_take(user=user, lines=[(line.variant_id, line.quantity) for line in lines])
 
 
 def _payment_open(order: Order, *, user, card_token: str) -> Payment:
@@ -183,7 +221,8 @@ def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> 
             reason="no_wallet",
         )
     # Paid in this transaction: reserved and sold in one guarded step, last.
-    stock_sell(lines=_stock_lines(lines), reference=order.number, actor=user)
+    allocations = stock_sell(lines=_stock_lines(lines), reference=order.number, country=_country(order), actor=user)
+    _allocations_record(order, allocations)
 
 
 def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> PlaceResult:
@@ -197,7 +236,11 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> Pl
     if result.outcome == PlaceOutcome.DECLINED:
         cart_lines_put_back(
             user=user,
-            lines=[(line.product.id, line.quantity, line.price_seen) for line in lines if line.price_seen is not None],
+            lines=[
+                (line.product.id, line.variant_id, line.quantity, line.price_seen)
+                for line in lines
+                if line.price_seen is not None
+            ],
         )
     return result
 
@@ -268,17 +311,24 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
     raw = cart_raw_lines(owner=CartOwner(user=user))
     if not raw:
         raise CartEmpty()
-    products = products_by_ids([product_id for _id, product_id, _q, _p in raw])
+    products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw])
+    variants = variants_info([variant_id for _id, _p, variant_id, _q, _s in raw])
     convert = price_converter(currency)  # one rate lookup for all lines
     lines = []
-    for _id, product_id, quantity, seen in raw:
-        product = products.get(product_id)
-        if product is None or not product.is_active:
+    for _id, product_id, variant_id, quantity, seen in raw:
+        product, variant = products.get(product_id), variants.get(variant_id)
+        if product is None or not product.is_active or variant is None or variant.product_id != product_id:
             raise ProductUnavailable(
                 _("A product in your cart is no longer sold; remove it and try again."), product_id=product_id
             )
         quantity_validate(quantity)
-        lines.append(_Line(product=product, quantity=quantity, unit_price=convert(product.price), price_seen=seen))
+        lines.append(
+            _Line(
+                product=product, variant_id=variant_id, quantity=quantity,
+                unit_price=convert(variant_price(variant, product)), price_seen=seen, sku=variant.sku,
+                options=variant.options, available=max(variant.stock_available, 0),
+            )
+        )
     return lines
 
 
@@ -294,12 +344,14 @@ def _order_create(
         user=user, currency=currency, method=method, address=address, total=_lines_total(lines, currency),
         checkout_token=checkout_token,
     )
-    OrderLine.objects.bulk_create(
+    order.created_lines = OrderLine.objects.bulk_create(
         [
             OrderLine(
                 order=order,
                 product=line.product,
-                sku=line.product.sku,
+                variant_id=line.variant_id,
+                options=line.options,
+                sku=line.sku or line.product.sku,
                 name=line.product.name,
                 unit_price=line.unit_price,
                 quantity=line.quantity,
@@ -342,23 +394,40 @@ def _order_row_create(*, user, currency, method, address: dict, total: Money, ch
 
 
 def _order_reserve(order: Order, lines: list[_Line], *, actor) -> None:
-    stock_reserve(
-        lines=_stock_lines(lines), reference=order.number, expires_at=order.reservation_expires_at, actor=actor
+    allocations = stock_reserve(
+        lines=_stock_lines(lines), reference=order.number, expires_at=order.reservation_expires_at,
+        country=_country(order), actor=actor,
+    )
+    _allocations_record(order, allocations)
+
+
+def _allocations_record(order: Order, allocations) -> None:
+    """The order keeps where each line's units come from (one line per variant in an order)."""
+    line_of = {line.variant_id: line.pk for line in order.created_lines}
+    OrderLineAllocation.objects.bulk_create(
+        [OrderLineAllocation(line_id=line_of[a.variant_id], warehouse_id=a.warehouse_id, quantity=a.quantity)
+         for a in allocations]
     )
 
 
+def _country(order: Order) -> str:
+    """Where the order ships: the warehouses that ship there serve it."""
+    return (order.shipping_address or {}).get("country", "")
+
+
 def _stock_lines(lines: list[_Line]) -> list[tuple[int, int]]:
-    return [(line.product.id, line.quantity) for line in lines]
+    return [(line.variant_id, line.quantity) for line in lines]
 
 
 def _sold_out_refuse(lines: list[_Line]) -> None:
     """Refuse at once a line that is visibly sold out, before any write (the stock loaded with the cart).
 
     Only a fast answer for the many buyers of a sold-out flash sale: the
-    guarded UPDATE in the transaction is what decides. A product with no
-    stock row (none loaded) is left to that UPDATE too.
+    guarded UPDATEs in the transaction are what decide.
     """
     for line in lines:
-        stock = getattr(line.product, "stock", None)
-        if stock is not None and stock.on_hand - stock.reserved < line.quantity:
-            raise OutOfStock(product_id=line.product.id, available=max(0, stock.on_hand - stock.reserved))
+        if line.available < line.quantity:
+            raise OutOfStock(
+                product_id=line.product.id, variant_id=line.variant_id, requested=line.quantity,
+                available=line.available,
+            )

@@ -143,8 +143,29 @@ def _refund_restock(order: Order, lines: dict[int, OrderLine], restock: dict[int
         if quantity <= 0:
             continue
         OrderLine.objects.filter(pk=line_id).update(refunded_quantity=line.refunded_quantity + quantity)
-        if line.product_id:
+        if line.variant_id is None and line.product_id is None:
+            continue
+        # Back to the warehouses the units came from, in allocation order, after those returned before.
+        for warehouse_id, units in _restock_targets(line, quantity):
             stock_restock(
-                product_id=line.product_id, quantity=quantity, actor=actor, reason=f"refund {reference}",
-                reference=order.number,
+                variant_id=line.variant_id, product_id=line.product_id, warehouse_id=warehouse_id, quantity=units,
+                actor=actor, reason=f"refund {reference}", reference=order.number,
             )
+
+
+def _restock_targets(line: OrderLine, quantity: int) -> list[tuple[int | None, int]]:
+    """(warehouse id, units) for `quantity` more units of `line` coming back; None: the default warehouse."""
+    allocations = list(line.allocations.order_by("warehouse_id").values_list("warehouse_id", "quantity"))
+    if not allocations:
+        return [(None, quantity)]
+    skip, targets = line.refunded_quantity, []
+    for warehouse_id, allocated in allocations:
+        free = allocated - min(skip, allocated)
+        skip -= allocated - free
+        take = min(free, quantity)
+        if take:
+            targets.append((warehouse_id, take))
+            quantity -= take
+    if quantity:  # more back than was allocated (never by the guards above): the last warehouse takes it
+        targets.append((allocations[-1][0], quantity))
+    return targets
