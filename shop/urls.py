@@ -32,6 +32,7 @@ urlpatterns = [
     path("account/", include(accounts_urls)),
     path("cart/", include(cart_urls)),
     path("orders/", include(orders_urls)),
+    path("pages/", include("django.contrib.flatpages.urls")),
     path("", include(payments_urls)),
     path("", include(catalog_urls)),
 ]
