@@ -27,6 +27,7 @@ from catalog.selectors.recommendations import (
 )
 from catalog.selectors.reviews import product_reviews_for_page, review_refusal, review_summary
 from catalog.selectors.search import product_search
+from catalog.selectors.spelling import query_suggestion
 from catalog.selectors.stock import product_available, products_attach_stock
 from catalog.services.reviews import review_create
 from shop.core.api import _first_field_error
@@ -147,6 +148,8 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
             "items": _priced(result.products, convert),
             "querystring": base.urlencode(),
             "attribute_choices": _attribute_choices(query, result.facets),
+            # An empty result offers the query with its words spelt as the catalogue spells them.
+            "suggestion": query_suggestion(query.q) if query.q and not result.count else "",
             "orderings": [
                 (ProductOrdering.RELEVANCE, _("Relevance")),
                 (ProductOrdering.PRICE, _("Price: low to high")),
