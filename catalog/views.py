@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 
 from catalog.api import product_query_from_params
 from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key, stock_tokens_current
+from catalog.engagement.selectors import wishlist_has
 from catalog.forms import ReviewForm
 from catalog.selectors.categories import category_breadcrumbs, category_get_by_slug, category_tree
 from catalog.selectors.filters import ProductOrdering
@@ -256,7 +257,11 @@ def product_detail(request, slug: str):
         form = ReviewForm()
     # The add-to-cart form carries this visitor's CSRF token, so it is rendered
     # per request and slotted into the cached fragment.
-    cart_form = render_to_string("catalog/_add_to_cart.html", {"page": cached}, request=request)
+    cart_form = render_to_string(
+        "catalog/_add_to_cart.html",
+        {"page": cached, "in_wishlist": wishlist_has(user=request.user, product_id=cached["product_id"])},
+        request=request,
+    )
     body = cached["body"].replace(CART_SLOT, cart_form, 1)
     response = render(
         request,

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "shop",
     "accounts",
     "catalog",
+    "catalog.engagement",
     "payments",
     "payments.psp_sandbox",
     "shop.cart",

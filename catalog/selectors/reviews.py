@@ -4,6 +4,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils.translation import gettext
 
+from catalog.engagement.models import HiddenReview
 from catalog.models import Product, ProductPurchase, Review
 
 
@@ -31,6 +32,7 @@ def product_reviews_for_page(*, product: Product, limit: int = 20) -> list[Revie
     return list(
         Review.objects.filter(product=product)
         .exclude(title="", body="")
+        .exclude(pk__in=HiddenReview.objects.values("review_id"))  # hidden by staff after a report
         .select_related("user")
         .annotate(words=Length("body") + Length("title"))
         .order_by("-words", "-created_at", "-id")[:limit]
