@@ -30,7 +30,7 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo_data
+	$(PY) manage.py load_demo_data --address http://$(HOST):$(PORT)/
 
 run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)

@@ -14,7 +14,13 @@ from catalog.services.products import product_create, product_image_add
 from catalog.services.recommendations import product_purchase_record
 from catalog.services.reviews import review_create
 from shop.orders.models import Order
-from tests.e2e.journeys import ADDRESS, add_to_cart_from_product_page, checkout, open_wallet, sign_up, wallet_deposit
+from tests.e2e.journeys import (
+    ADDRESS,
+    add_to_cart_from_product_page,
+    open_wallet,
+    sign_up,
+    wallet_deposit,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -161,7 +167,7 @@ def test_storefront_journey(new_page, shot, mailbox, psp, storefront, phone):
 
     # Review what was bought, then report another shopper's review.
     page.goto(cat.aurora.get_absolute_url())
-    form = page.locator("form[action='%s']" % cat.aurora.get_absolute_url())
+    form = page.locator(f"form[action='{cat.aurora.get_absolute_url()}']")
     form.locator("select[name=rating]").select_option("5")
     form.locator("input[name=title]").fill("Lovely sound")
     form.locator("button[type=submit]").click()
