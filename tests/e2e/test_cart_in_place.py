@@ -25,7 +25,7 @@ def assert_same_page(page) -> None:
 
 
 def header_count(page):
-    return page.locator("nav.main-nav a[href='/cart/'] [data-cart-count]")
+    return page.locator("header a.cart-link[href='/cart/'] [data-cart-count]")
 
 
 def test_product_page_and_cart_update_in_place_with_javascript(page, shot, shop_catalog, verified_user):
