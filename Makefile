@@ -16,7 +16,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 WORKERS ?= 3
 
-.PHONY: install install-dev run serve demo test lint format messages worker beat bench clean
+.PHONY: install install-dev run serve demo test lint format messages worker beat bench clean audit
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo_data
+	$(PY) manage.py load_demo_data --address http://$(HOST):$(PORT)/
 
 run: demo
 	$(PY) manage.py runshop $(HOST):$(PORT)
@@ -65,6 +65,21 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A shop beat --loglevel=INFO
+
+# Lighthouse 12.2.3 (tools/audit, npm) with Debian's chromium, mobile settings, on home, category,
+# search, product, cart and sign-in of the demo shop on its own SQLite file; prints the table.
+AUDIT_PORT ?= 8130
+AUDIT_DB ?= $(CURDIR)/var/audit.sqlite3
+audit: install
+	cd tools/audit && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p var
+	DATABASE_URL=sqlite:///$(AUDIT_DB) MEDIA_ROOT=$(CURDIR)/var/audit-media $(PY) manage.py migrate --noinput >/dev/null
+	DATABASE_URL=sqlite:///$(AUDIT_DB) MEDIA_ROOT=$(CURDIR)/var/audit-media $(PY) manage.py load_demo_data >/dev/null
+	DATABASE_URL=sqlite:///$(AUDIT_DB) MEDIA_ROOT=$(CURDIR)/var/audit-media $(PY) manage.py runserver --noreload \
+		127.0.0.1:$(AUDIT_PORT) >var/audit-server.log 2>&1 & echo $$! >var/audit-server.pid; \
+	for i in $$(seq 60); do curl -sf -o /dev/null http://127.0.0.1:$(AUDIT_PORT)/ && break; sleep 1; done; \
+	node tools/audit/audit.mjs http://127.0.0.1:$(AUDIT_PORT); status=$$?; \
+	kill $$(cat var/audit-server.pid); exit $$status
 
 bench: install
 	$(PY) -m bench

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "accounts"
     label = "accounts"
-    verbose_name = _("Accounts")
+    verbose_name = _("Shoppers and staff")  # not a second "Accounts" beside allauth's
 
     def ready(self):
         from accounts.privacy import privacy_export_register

@@ -1,10 +1,9 @@
 """Demo catalog: a three-level category tree, ~300 products with generated images and stock.
 
 Idempotent: categories and products are keyed by slug/SKU, so a second run
-adds nothing. Images are drawn with Pillow (no downloads).
+adds nothing. Product shots are drawn with Pillow (catalog.demo_images; no downloads).
 """
 
-import io
 import random
 
 from django.conf import settings
@@ -12,8 +11,9 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils.text import slugify
 from djmoney.money import Money
-from PIL import Image, ImageDraw, ImageFont
 
+from catalog.demo_images import product_noun, product_shots
+from catalog.demo_reviews import reviews_load
 from catalog.models import Category, Product
 from catalog.services.categories import category_create
 from catalog.services.products import product_create, product_image_add
@@ -52,38 +52,8 @@ COLOURS = {
 SIZES = ["XS", "S", "M", "L", "XL"]
 MATERIALS = ["cotton", "steel", "aluminium", "bamboo", "leather", "plastic", "wool"]
 PRODUCTS_PER_LEAF = 17
+VIEW_ALTS = ["front view", "turned view", "close-up of the material"]
 SEED = 20261122
-
-
-def _draw_image(name: str, colour: tuple[int, int, int], rng: random.Random, size: int = 600) -> bytes:
-    img = Image.new("RGB", (size, size), tuple(min(255, c + 150) for c in colour))
-    draw = ImageDraw.Draw(img)
-    for _ in range(6):
-        x0, y0 = rng.randint(0, size - 120), rng.randint(0, size - 220)
-        x1, y1 = x0 + rng.randint(60, 260), y0 + rng.randint(60, 260)
-        shade = tuple(max(0, min(255, c + rng.randint(-60, 40))) for c in colour)
-        if rng.random() < 0.5:
-            draw.ellipse([x0, y0, x1, y1], fill=shade)
-        else:
-            draw.rectangle([x0, y0, x1, y1], fill=shade)
-    draw.rectangle([0, size - 110, size, size], fill=(255, 255, 255))
-    try:
-        font = ImageFont.load_default(size=34)
-    except TypeError:  # older Pillow without sized default font
-        font = ImageFont.load_default()
-    words, lines, line = name.split(), [], ""
-    for word in words:
-        if len(line) + len(word) > 24:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
-    for i, text in enumerate(lines[:2]):
-        draw.text((20, size - 100 + i * 44), text, fill=(29, 35, 48), font=font)
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=80)
-    return out.getvalue()
 
 
 def _category(name: str, parent: Category | None) -> Category:
@@ -106,10 +76,10 @@ def leaf_categories() -> list[Category]:
 
 def product_fields(rng: random.Random, leaf: Category, n: int) -> dict:
     """Deterministic name, brand, price, attributes and description for one demo product."""
-    noun = leaf.name.rstrip("s") if not leaf.name.endswith("ss") else leaf.name
+    noun = product_noun(leaf.name, rng)
     colour = rng.choice(list(COLOURS))
     brand = rng.choice(BRANDS)
-    name = f"{brand} {rng.choice(ADJECTIVES)} {noun} {n}"
+    name = f"{brand} {rng.choice(ADJECTIVES)} {noun}"
     attributes = {"colour": colour, "material": rng.choice(MATERIALS)}
     if leaf.name in {"Shirts", "Shoes", "Dresses"}:
         attributes["size"] = rng.choice(SIZES)
@@ -128,8 +98,9 @@ def load(*, stdout) -> None:
     with transaction.atomic():
         leaves = leaf_categories()
     existing = set(Product.objects.filter(sku__startswith="DEMO-").values_list("sku", flat=True))
-    for leaf_index, leaf in enumerate(leaves):
-        for i in range(PRODUCTS_PER_LEAF):
+    # Round the leaves, so the newest products span every category (not seventeen of the last one).
+    for i in range(PRODUCTS_PER_LEAF):
+        for leaf_index, leaf in enumerate(leaves):
             n = leaf_index * PRODUCTS_PER_LEAF + i + 1
             fields = product_fields(rng, leaf, n)
             on_hand = rng.choice([0, 2, 5, 12, 25, 60, 100])
@@ -139,8 +110,11 @@ def load(*, stdout) -> None:
                 continue
             with transaction.atomic():
                 product = product_create(sku=sku, category=leaf, on_hand=on_hand, **fields)
-                data = _draw_image(product.name, COLOURS[fields["attributes"]["colour"]], random.Random(image_seed))
-                product_image_add(product=product, data=data, filename=f"{product.slug}.jpg")
+                shots = product_shots(leaf.name, COLOURS[fields["attributes"]["colour"]], image_seed)
+                for view, (data, alt) in enumerate(zip(shots, VIEW_ALTS, strict=True)):
+                    product_image_add(product=product, data=data, filename=f"{product.slug}-{view}.jpg",
+                                      alt=f"{product.name}, {alt}")
             created += 1
+    reviews_load(stdout=stdout)
     bought_together_compute()
     stdout.write(f"   catalog: {created} products created, {Product.objects.count()} in total")

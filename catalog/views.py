@@ -13,14 +13,22 @@ from rest_framework.exceptions import ValidationError
 
 from catalog.api import product_query_from_params
 from catalog.cache import LISTING_TTL, TTL, catalog_cache_key, listing_cache_key, stock_tokens_current
+from catalog.engagement.selectors import wishlist_has
 from catalog.forms import ReviewForm
-from catalog.selectors.categories import category_get_by_slug, category_tree
+from catalog.selectors.categories import category_breadcrumbs, category_get_by_slug, category_tree
 from catalog.selectors.filters import ProductOrdering
 from catalog.selectors.prices import price_converter
-from catalog.selectors.products import product_get_for_page
-from catalog.selectors.recommendations import products_bought_together, products_new, products_recommended_for
-from catalog.selectors.reviews import product_reviews, review_allowed
+from catalog.selectors.products import product_get_for_page, products_by_ids
+from catalog.selectors.recommendations import (
+    products_best_rated,
+    products_bought_together,
+    products_new,
+    products_recommended_for,
+    products_similar,
+)
+from catalog.selectors.reviews import product_reviews_for_page, review_refusal, review_summary
 from catalog.selectors.search import product_search
+from catalog.selectors.spelling import query_suggestion
 from catalog.selectors.stock import product_available, products_attach_stock
 from catalog.selectors.variants import variant_options, variant_price, variants_of_product
 from catalog.services.reviews import review_create
@@ -45,16 +53,49 @@ def _priced(products, convert):
     ]
 
 
+# "Recently viewed" lives in a signed cookie of the shopper's browser: no session row to write
+# on every product view, so a cached product page still costs no query.
+RECENT_COOKIE = "recently_viewed"
+RECENT_MAX = 8
+RECENT_AGE = 60 * 60 * 24 * 30
+
+
+def _recent_ids(request) -> list[int]:
+    raw = request.get_signed_cookie(RECENT_COOKIE, default="", salt=RECENT_COOKIE)
+    return [int(part) for part in raw.split(",") if part.isdigit()][:RECENT_MAX]
+
+
+def _recently_viewed_note(request, response, product_id: int) -> None:
+    """Remember a viewed product (newest first, at most RECENT_MAX) in the shopper's cookie."""
+    ids = [product_id, *(pid for pid in _recent_ids(request) if pid != product_id)][:RECENT_MAX]
+    response.set_signed_cookie(
+        RECENT_COOKIE, ",".join(map(str, ids)), salt=RECENT_COOKIE, max_age=RECENT_AGE, httponly=True, samesite="Lax"
+    )
+
+
+def _recently_viewed(request, convert, *, exclude_id: int | None = None) -> list[dict]:
+    ids = [pid for pid in _recent_ids(request) if pid != exclude_id][:4]
+    found = products_by_ids(ids) if ids else {}
+    return _priced([found[i] for i in ids if i in found], convert)
+
+
 def home(request):
     currency = request_currency(request)
     convert = price_converter(currency)
+    new = products_new(limit=8)
+    if request.user.is_authenticated:
+        picked = products_recommended_for(user=request.user, limit=8)
+    else:
+        # "Best rated" is its own list: rated by enough shoppers, and not the new arrivals again.
+        picked = products_best_rated(exclude_ids={p.pk for p in new}, limit=8)
     return render(
         request,
         "catalog/home.html",
         {
             "categories": category_tree(),
-            "new_products": _priced(products_new(limit=8), convert),
-            "recommended": _priced(products_recommended_for(user=request.user, limit=8), convert),
+            "new_products": _priced(new, convert),
+            "recommended": _priced(picked, convert),
+            "recently_viewed": _recently_viewed(request, convert),
         },
     )
 
@@ -72,7 +113,12 @@ def _listing(request, *, template: str, category=None):
         listing, status, tokens = _listing_html(request, currency=currency, category=category)
         if status == 200:
             cache.set(key, {"html": listing, "stock": tokens}, LISTING_TTL)
-    context = {"category": category, "q": request.GET.get("q", ""), "listing": mark_safe(listing)}  # noqa: S308
+    context = {
+        "category": category,
+        "q": request.GET.get("q", ""),
+        "listing": mark_safe(listing),  # noqa: S308
+        "breadcrumbs": category_breadcrumbs(category) if category else [{"name": _("Search")}],
+    }
     return render(request, template, context, status=status)
 
 
@@ -114,6 +160,8 @@ def _listing_html(request, *, currency: str, category) -> tuple[str, int, dict]:
             "items": _priced(result.products, convert),
             "querystring": base.urlencode(),
             "attribute_choices": _attribute_choices(query, result.facets),
+            # An empty result offers the query with its words spelt as the catalogue spells them.
+            "suggestion": query_suggestion(query.q) if query.q and not result.count else "",
             "orderings": [
                 (ProductOrdering.RELEVANCE, _("Relevance")),
                 (ProductOrdering.PRICE, _("Price: low to high")),
@@ -141,9 +189,10 @@ def search(request):
 def _product_body(request, product, currency: str) -> tuple[str, dict, dict]:
     """The cacheable part of a product page, and the stock tokens it is current for."""
     convert = price_converter(currency)
-    bought_together = products_bought_together(product=product)
+    bought_together = products_bought_together(product=product, limit=4)
+    similar = products_similar(product=product, exclude_ids={p.pk for p in bought_together})
     # Stock read after its tokens, for the product and every card shown (catalog.cache).
-    tokens = products_attach_stock([product, *bought_together])
+    tokens = products_attach_stock([product, *bought_together, *similar])
     picker = variant_picker(product, convert)
     html = render_to_string(
         "catalog/_product_body.html",
@@ -152,8 +201,10 @@ def _product_body(request, product, currency: str) -> tuple[str, dict, dict]:
             "price": convert(getattr(product, "price_from", product.price)),
             "price_from": len(picker["variants"]) > 1,
             "available": product_available(product),
-            "reviews": list(product_reviews(product=product, limit=20)),
+            "reviews": product_reviews_for_page(product=product),
+            **review_summary(product=product),
             "bought_together": _priced(bought_together, convert),
+            "similar": _priced(similar, convert),
             "images": list(product.images.all()),
         },
         request=None,
@@ -225,21 +276,28 @@ def product_detail(request, slug: str):
             "available": product_available(product),
             "url": product.get_absolute_url(),
             "category": {"name": product.category.name, "url": product.category.get_absolute_url()},
+            "breadcrumbs": [*category_breadcrumbs(product.category), {"name": product.name}],
+            "description": product.description,
             "body": body,
             "stock": tokens,
         }
         if anonymous:
             cache.set(key, cached, TTL)
-        can_review = review_allowed(user=request.user, product=product)
+        refusal = review_refusal(user=request.user, product=product)
     else:
-        can_review = False
+        refusal = review_refusal(user=request.user, product=None)
+    can_review = not refusal
     if can_review and form is None:
         form = ReviewForm()
     # The add-to-cart form carries this visitor's CSRF token, so it is rendered
     # per request and slotted into the cached fragment.
-    cart_form = render_to_string("catalog/_add_to_cart.html", {"page": cached}, request=request)
+    cart_form = render_to_string(
+        "catalog/_add_to_cart.html",
+        {"page": cached, "in_wishlist": wishlist_has(user=request.user, product_id=cached["product_id"])},
+        request=request,
+    )
     body = cached["body"].replace(CART_SLOT, cart_form, 1)
-    return render(
+    response = render(
         request,
         "catalog/product_detail.html",
         {
@@ -247,7 +305,11 @@ def product_detail(request, slug: str):
             "body": mark_safe(body),  # noqa: S308
             "form": form,
             "can_review": can_review,
+            "review_refusal": refusal,
+            "breadcrumbs": cached.get("breadcrumbs", []),
             "recommended": _recommended_for(request, exclude_id=cached["product_id"], currency=currency),
         },
         status=400 if form is not None and form.is_bound else 200,
     )
+    _recently_viewed_note(request, response, cached["product_id"])
+    return response

@@ -174,21 +174,29 @@ class PaymentAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry now (finance): ask the provider, charge again only if it has nothing"))
     def retry_now(self, request, queryset):
-        """What the stuck-payment job would do at the next retry time, now; audited with its outcome."""
+        """What the stuck-payment job would do at the next retry time, now; asks for a reason like every
+        other money action, and is audited with it and its outcome."""
         require_perm(request, PERM_RETRY)
+        form, page = action_confirm(
+            self, request, queryset, form_class=ReasonForm, action="retry_now", title=_("Retry payments now"),
+            explanation=_("The provider is asked for each payment's outcome first; it is charged again only "
+                          "if the provider has no record of it."),
+            submit_label=_("Retry now"),
+        )
+        if page is not None:
+            return page
+        reason = form.cleaned_data["reason"]
         retried = 0
         for payment in queryset.filter(status__in=Payment.OPEN_STATUSES, method=Payment.Method.CARD):
             try:
                 result = payment_retry(payment_id=payment.pk)
             except ShopError as exc:
-                audit_record(actor=request.user, action="payment_retry_refused", obj=payment,
-                             reason=str(_("Retry requested by staff")),
+                audit_record(actor=request.user, action="payment_retry_refused", obj=payment, reason=reason,
                              data={"was": payment.status, "error": exc.code})
                 self.message_user(request, f"{payment.pk}: {exc.message}", messages.ERROR)
                 continue
             retried += 1
-            audit_record(actor=request.user, action="payment_retry", obj=payment,
-                         reason=str(_("Retry requested by staff")),
+            audit_record(actor=request.user, action="payment_retry", obj=payment, reason=reason,
                          data={"was": payment.status, "now": result.status, "error": result.last_error_code})
             self.message_user(request, f"{payment.pk}: {result.get_status_display()}")
         if not retried:

@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
     label = "payments"
+    verbose_name = _("Payments and wallets")
 
     def ready(self):
         from accounts.privacy import privacy_audit_register, privacy_erase_register, privacy_export_register

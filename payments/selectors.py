@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
+from djmoney.money import Money
 
 from accounts.selectors import user_has_verified_email as accounts_user_has_verified_email
 from payments.exceptions import GiftCardInvalid, InvalidCardToken, PaymentNotFound, WalletNotFound
@@ -242,3 +244,43 @@ def gift_cards_with_wrong_cached_balance() -> list[GiftCard]:
             summed=Coalesce(Subquery(summed, output_field=amount), Value(Decimal("0")), output_field=amount)
         ).exclude(balance=F("summed"))
     )
+
+
+def statement_words(tx: LedgerTransaction, amount: Decimal) -> str:
+    """What a wallet movement was, in the shopper's words (no internal references)."""
+    kind, text = tx.kind, tx.description or ""
+    Kind = LedgerTransaction.Kind
+    order = re.match(r"^(?:order|Order) (\S+)$", text)
+    if kind == Kind.DEPOSIT:
+        return gettext("Top-up by card") if "demo" not in text else gettext("Welcome credit")
+    if kind == Kind.PURCHASE:
+        return gettext("Payment for order %(number)s") % {"number": order.group(1)} if order else gettext("Payment")
+    if kind == Kind.REFUND:
+        return gettext("Refund to your wallet")
+    if kind == Kind.WITHDRAWAL:
+        return gettext("Withdrawal to your card")
+    if kind == Kind.REVERSAL:
+        return gettext("Withdrawal returned to your wallet") if amount > 0 else gettext("Correction")
+    if kind == Kind.ADJUSTMENT:
+        return gettext("Credit from customer service") if amount > 0 else gettext("Correction by customer service")
+    return tx.get_kind_display()
+
+
+def wallet_activity(*, wallet: Wallet, limit: int = 20) -> list[dict]:
+    """The wallet's latest movements, newest first, each with a human description and the balance
+    after it (counted back from the current balance, so the list explains the balance shown)."""
+    entries = list(wallet_statement(wallet=wallet)[:limit])
+    balance = wallet.balance
+    rows = []
+    for entry in entries:
+        rows.append(
+            {
+                "date": entry.transaction.created_at,
+                "description": statement_words(entry.transaction, entry.amount),
+                "kind": entry.transaction.get_kind_display(),
+                "amount": entry.money,
+                "balance": Money(balance, wallet.currency),
+            }
+        )
+        balance -= entry.amount
+    return rows

@@ -40,6 +40,8 @@ def _wallet_or_404(request, wallet_id):
 def wallet_overview(request):
     """The shopper's wallets with balances, recent deposits and a form to open one."""
     wallets = list(selectors.wallet_list_for_user(user=request.user))
+    for wallet in wallets:
+        wallet.activity = selectors.wallet_activity(wallet=wallet, limit=10)
     taken = {wallet.currency for wallet in wallets}
     available = [code for code in settings.CURRENCIES if code not in taken]
     return render(
@@ -85,11 +87,12 @@ def wallet_statement(request, wallet_id: int):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="wallet-{wallet.pk}-statement.csv"'
         writer = csv.writer(response)
-        writer.writerow([_("Date"), _("Reference"), _("Kind"), _("Description"), _("Amount"), _("Currency")])
+        writer.writerow([_("Date"), _("Kind"), _("Description"), _("Amount"), _("Currency")])
         for entry in entries.iterator():
             tx = entry.transaction
             writer.writerow(
-                [tx.created_at.isoformat(), tx.reference, tx.get_kind_display(), tx.description, entry.amount, entry.currency]
+                [tx.created_at.isoformat(), tx.get_kind_display(), selectors.statement_words(tx, entry.amount),
+                 entry.amount, entry.currency]
             )
         return response
     context = {

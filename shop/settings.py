@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.postgres",
+    "django.contrib.sites",  # flat pages belong to a site
+    "django.contrib.flatpages",  # contact, shipping and returns, privacy, terms, legal notice: edited by staff
     # third party
     "rest_framework",
     "django_filters",
@@ -74,6 +76,7 @@ INSTALLED_APPS = [
     "shop",
     "accounts",
     "catalog",
+    "catalog.engagement",
     "payments",
     "payments.psp_sandbox",
     "shop.pricing",
@@ -354,6 +357,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- storefront ---------------------------------------------------------------
+SHOP_NAME = "Ferngrove"  # the brand shown in the header, titles and e-mails
+SITE_ID = 1
 
 # --- i18n, money ------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import urls as accounts_urls
 from catalog import urls as catalog_urls
+from catalog.engagement import urls as engagement_urls
 from payments import urls as payments_urls
 from shop import views
 from shop.cart import urls as cart_urls
@@ -15,6 +16,7 @@ from shop.shipping import urls as shipping_urls
 api_v1 = [
     path("", include((accounts_urls.api_urlpatterns, "accounts_api"))),
     path("", include((catalog_urls.api_urlpatterns, "catalog_api"))),
+    path("", include((engagement_urls.api_urlpatterns, "engagement_api"))),
     path("", include((cart_urls.api_urlpatterns, "cart_api"))),
     path("", include((orders_urls.api_urlpatterns, "orders_api"))),
     path("", include((payments_urls.api_urlpatterns, "payments_api"))),
@@ -36,7 +38,9 @@ urlpatterns = [
     path("cart/", include(cart_urls)),
     path("orders/", include(orders_urls)),
     path("shipping/", include(shipping_urls)),
+    path("pages/", include("django.contrib.flatpages.urls")),
     path("", include(payments_urls)),
+    path("", include(engagement_urls)),
     path("", include(catalog_urls)),
 ]
 

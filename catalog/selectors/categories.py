@@ -4,6 +4,7 @@ import hashlib
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from catalog.cache import TTL, catalog_cache_key
 from catalog.models import Category
@@ -40,3 +41,22 @@ def category_get_by_slug(slug: str) -> Category | None:
 def category_descendant_ids(category: Category) -> QuerySet:
     """Ids of `category` and every category below it (a subquery)."""
     return Category.objects.filter(path__startswith=category.path).values("id")
+
+
+def category_breadcrumbs(category: Category) -> list[dict]:
+    """The path from the top category down to `category`, as {name, url} for breadcrumbs.
+
+    Read from the cached tree, so a listing page asks the database nothing more.
+    """
+
+    def walk(nodes: list[dict], trail: list[dict]) -> list[dict] | None:
+        for node in nodes:
+            here = [*trail, node]
+            if node["id"] == category.pk:
+                return here
+            if found := walk(node["children"], here):
+                return found
+        return None
+
+    path = walk(category_tree(), []) or [{"name": category.name, "slug": category.slug}]
+    return [{"name": n["name"], "url": reverse("catalog:category", kwargs={"slug": n["slug"]})} for n in path]

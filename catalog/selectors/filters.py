@@ -12,6 +12,7 @@ from django.db.models import F, Q, QuerySet, TextChoices
 from catalog.models import Category, Product, ProductVariant
 from catalog.selectors.categories import category_descendant_ids
 from catalog.selectors.prices import price_range_in_base
+from catalog.selectors.spelling import product_vocabulary, query_suggestion, word_nearest
 from catalog.selectors.stock import in_stock_q
 
 
@@ -54,20 +55,34 @@ def _sku_match(q: str) -> Q:
 
 
 def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
-    """Full-text match on PostgreSQL (ranked); word-by-word icontains elsewhere; a variant's SKU finds its product."""
+    """Full-text match on PostgreSQL (ranked); word-by-word icontains elsewhere, where a word
+    the catalogue does not know also matches its nearest catalogue word ("hedphone": headphone).
+    A variant's SKU finds its product on both."""
     sku = _sku_match(q)
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config="english")
+        if corrected := query_suggestion(q):  # misspelt words: also the catalogue's spelling
+            query |= SearchQuery(corrected, search_type="websearch", config="english")
         return qs.filter(Q(search_vector=query) | sku).annotate(rank=SearchRank(F("search_vector"), query)), True
+    vocabulary = None
     words = Q()
     for word in q.split()[:8]:
-        words &= (
-            Q(name__icontains=word)
-            | Q(brand__icontains=word)
-            | Q(category__name__icontains=word)
-            | Q(description__icontains=word)
-        )
+        match = _word_q(word)
+        if len(word) >= 4 and word.lower() not in (vocabulary := vocabulary or product_vocabulary()):
+            nearest = word_nearest(word, vocabulary)
+            if nearest and nearest != word.lower():
+                match |= _word_q(nearest)
+        words &= match
     return qs.filter(words | sku), False
+
+
+def _word_q(word: str) -> Q:
+    return (
+        Q(name__icontains=word)
+        | Q(brand__icontains=word)
+        | Q(category__name__icontains=word)
+        | Q(description__icontains=word)
+    )
 
 
 def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:

@@ -43,3 +43,35 @@ def products_recommended_for(*, user, limit: int = 8) -> list[Product]:
         if personal:
             return personal
     return list(qs.order_by("-rating_avg", "-rating_count", "-id")[:limit])
+
+
+def products_similar(*, product: Product, exclude_ids: set[int] = frozenset(), limit: int = 4) -> list[Product]:
+    """Products of the same category, those sharing most attribute values (colour, material...) first."""
+    candidates = list(
+        Product.objects.filter(is_active=True, category_id=product.category_id)
+        .exclude(pk__in={product.pk, *exclude_ids})
+        .select_related("category", "stock")
+        .defer("search_vector", "description")
+        .order_by("-rating_avg", "-id")[:40]
+    )
+    def values(p: Product) -> set[tuple[str, str]]:
+        return {(key, str(value)) for key, value in (p.attributes or {}).items()}
+
+    mine = values(product)
+
+    def shared(other: Product) -> int:
+        return len(mine & values(other))
+
+    candidates.sort(key=lambda p: (-shared(p), -p.rating_avg, -p.pk))
+    return candidates[:limit]
+
+
+def products_best_rated(*, min_reviews: int = 3, exclude_ids: set[int] = frozenset(), limit: int = 8) -> list[Product]:
+    """The best-rated active products with at least `min_reviews` ratings (a lone 5 is no proof)."""
+    return list(
+        Product.objects.filter(is_active=True, rating_count__gte=min_reviews)
+        .exclude(pk__in=exclude_ids)
+        .select_related("category", "stock")
+        .defer(*LIST_DEFERRED)
+        .order_by("-rating_avg", "-rating_count", "-id")[:limit]
+    )

@@ -1,7 +1,10 @@
 """Review reads: a product's reviews and who may still write one."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Length
+from django.utils.translation import gettext
 
+from catalog.engagement.models import HiddenReview
 from catalog.models import Product, ProductPurchase, Review
 
 
@@ -19,3 +22,43 @@ def review_allowed(*, user, product: Product) -> bool:
         ProductPurchase.objects.filter(user=user, product=product).exists()
         and not Review.objects.filter(user=user, product=product).exists()
     )
+
+
+def product_reviews_for_page(*, product: Product, limit: int = 20) -> list[Review]:
+    """The product's reviews that have words, most helpful first (the longest, then the newest).
+
+    A rating alone counts in the average and the distribution but makes no card.
+    """
+    return list(
+        Review.objects.filter(product=product)
+        .exclude(title="", body="")
+        .exclude(pk__in=HiddenReview.objects.values("review_id"))  # hidden by staff after a report
+        .select_related("user")
+        .annotate(words=Length("body") + Length("title"))
+        .order_by("-words", "-created_at", "-id")[:limit]
+    )
+
+
+def review_summary(*, product: Product) -> dict:
+    """Counts per star (5 to 1) and how many ratings came without words, in one query."""
+    counts = {
+        row["rating"]: row
+        for row in Review.objects.filter(product=product)
+        .values("rating")
+        .annotate(n=Count("id"), silent=Count("id", filter=Q(title="", body="")))
+    }
+    return {
+        "distribution": [{"stars": s, "count": counts.get(s, {}).get("n", 0)} for s in range(5, 0, -1)],
+        "rating_only": sum(row["silent"] for row in counts.values()),
+    }
+
+
+def review_refusal(*, user, product: Product) -> str:
+    """Why `user` may not review `product` ("" when they may)."""
+    if not getattr(user, "is_authenticated", False):
+        return gettext("Log in to review a product you bought.")
+    if not ProductPurchase.objects.filter(user=user, product=product).exists():
+        return gettext("Only shoppers who bought this product can review it, so every review comes from a real purchase.")
+    if Review.objects.filter(user=user, product=product).exists():
+        return gettext("You have reviewed this product already. Thank you!")
+    return ""

@@ -5,6 +5,7 @@ from django import template
 from django.utils.translation import get_language
 from djmoney.money import Money
 
+from catalog.selectors.categories import category_tree
 from shop.core.money import money_round
 
 register = template.Library()
@@ -37,3 +38,15 @@ def stars(value) -> str:
     except (TypeError, ValueError):
         n = 0
     return "★" * n + "☆" * (5 - n)
+
+
+@register.simple_tag
+def category_menu() -> list[dict]:
+    """The top categories for the header's menu (the cached tree, so no query per page)."""
+    return category_tree()
+
+
+@register.inclusion_tag("components/rating.html")
+def rating(value, count=None):
+    """Stars for a rating with its words for screen readers ("Rated 4.2 of 5")."""
+    return {"value": value, "count": count, "stars": stars(value)}

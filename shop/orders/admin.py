@@ -14,6 +14,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, TextChoices
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -127,7 +129,47 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         "cancel": (PERM_CHANGE_ORDER,),
         "refund": (PERM_REFUND,),
     }
-    readonly_fields = [f.name for f in Order._meta.fields]
+    readonly_fields = [f.name for f in Order._meta.fields] + ["address"]
+    # Fields that only mean something in some states; never the internal checkout token.
+    STATE_FIELDS = {
+        "reservation_expires_at": {Order.Status.PENDING_PAYMENT},
+        "cancel_reason": {Order.Status.CANCELLED},
+        "cancelled_at": {Order.Status.CANCELLED},
+        "shipped_at": {Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED},
+        "delivered_at": {Order.Status.DELIVERED, Order.Status.REFUNDED},
+    }
+    HIDDEN_FIELDS = {"checkout_token", "shipping_address", "updated_at"}
+    # The buttons on an order's page, by the states in which each can apply.
+    ORDER_BUTTONS = (
+        ("mark_shipped", _("Ship…"), {Order.Status.PAID}),
+        ("mark_delivered", _("Deliver…"), {Order.Status.SHIPPED}),
+        ("cancel", _("Cancel…"), {Order.Status.PENDING_PAYMENT}),
+        ("refund", _("Refund…"), {Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED}),
+    )
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f not in self.HIDDEN_FIELDS and f != "address"]
+        if obj is not None:
+            fields = [f for f in fields if obj.status in self.STATE_FIELDS.get(f, {obj.status})]
+            if not obj.refunded_total.amount:
+                fields = [f for f in fields if f != "refunded_total"]
+        at = fields.index("email") if "email" in fields else len(fields)
+        return [*fields[:at], "address", *fields[at:]]
+
+    @admin.display(description=_("shipping address"))
+    def address(self, obj):
+        a = obj.shipping_address or {}
+        lines = [a.get("full_name"), a.get("line1"), a.get("line2"),
+                 " ".join(p for p in (a.get("postal_code"), a.get("city")) if p), a.get("country")]
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line)) or "-"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        buttons = [
+            (action, label) for action, label, states in self.ORDER_BUTTONS
+            if order is not None and order.status in states and request.user.has_perms(self.ACTION_PERMS[action])
+        ]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "order_actions": buttons})
 
     def has_add_permission(self, request):
         return False

@@ -77,12 +77,14 @@ class PlaceOrderForm(forms.Form):
 class ReturnForm(forms.Form):
     reason = forms.CharField(label=_("Why are you returning these items?"), max_length=500, widget=forms.Textarea)
 
-    def __init__(self, *args, order, **kwargs):
+    def __init__(self, *args, order, left: dict[int, int] | None = None, **kwargs):
+        """`left`: per line id, the units not yet refunded nor waiting in a return request."""
         super().__init__(*args, **kwargs)
-        self.order_lines = [line for line in order.lines.all() if line.returnable_quantity > 0]
+        left = left if left is not None else {line.id: line.returnable_quantity for line in order.lines.all()}
+        self.order_lines = [line for line in order.lines.all() if left.get(line.id, 0) > 0]
         for line in self.order_lines:
             self.fields[f"line_{line.id}"] = forms.IntegerField(
-                label=line.name, min_value=0, max_value=line.returnable_quantity, initial=0, required=False
+                label=line.name, min_value=0, max_value=left[line.id], initial=0, required=False
             )
 
     def line_quantities(self) -> dict[int, int]:

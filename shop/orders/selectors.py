@@ -36,3 +36,14 @@ def order_get_for_user(*, user, number: str) -> Order:
 def order_payment_being_confirmed(order: Order) -> bool:
     """Whether the order's payment outcome is still unknown (processing or unknown at the provider)."""
     return Payment.objects.filter(reference=order.number, status__in=Payment.OPEN_STATUSES).exists()
+
+
+def order_return_left(order: Order) -> dict[int, int]:
+    """Per order line id, how many units the shopper may still ask to return: bought, less
+    refunded, less those in a return request still waiting for staff (uses the prefetched returns)."""
+    pending: dict[int, int] = {}
+    for request in order.returns.all():
+        if request.status == ReturnRequest.Status.REQUESTED:
+            for rl in request.lines.all():
+                pending[rl.order_line_id] = pending.get(rl.order_line_id, 0) + rl.quantity
+    return {line.id: max(0, line.returnable_quantity - pending.get(line.id, 0)) for line in order.lines.all()}

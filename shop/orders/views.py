@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from djmoney.money import Money
 
 from accounts.selectors import address_default_for_user, addresses_for_user
+from payments.selectors import wallet_list_for_user
 from shop.cart.selectors import cart_get
 from shop.cart.services import CartOwner
 from shop.core.exceptions import ShopError
@@ -26,7 +27,12 @@ from shop.core.money import request_currency
 from shop.orders.exceptions import CheckoutInvalid, OrderNotFound
 from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
 from shop.orders.models import Order
-from shop.orders.selectors import order_get_for_user, order_list_for_user, order_payment_being_confirmed
+from shop.orders.selectors import (
+    order_get_for_user,
+    order_list_for_user,
+    order_payment_being_confirmed,
+    order_return_left,
+)
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
@@ -105,7 +111,29 @@ def checkout_payment(request):
     else:
         state = _state(request)
         form = PaymentStepForm(initial={"payment_method": state.get("payment_method", "wallet"), "card_token": state.get("card_token")})
-    return render(request, "orders/checkout_payment.html", {"form": form, "cart": cart, "step": 2})
+    wallet = next(
+        (w for w in wallet_list_for_user(user=request.user) if w.currency == cart.currency), None
+    ) if request.user.is_authenticated else None
+    return render(
+        request,
+        "orders/checkout_payment.html",
+        {
+            "form": form,
+            "cart": cart,
+            "step": 2,
+            # The chosen address stays in view, and the wallet's balance is shown where it is chosen.
+            "ship_to": _chosen_address(request, _state(request)["address"]),
+            "wallet": wallet,
+        },
+    )
+
+
+def _chosen_address(request, address) -> dict | None:
+    """The checkout's address as a snapshot: a saved address (by id) or the one typed in."""
+    if isinstance(address, int):
+        saved = addresses_for_user(request.user).filter(pk=address).first()
+        return saved.as_snapshot() if saved else None
+    return address
 
 
 def _review(request, *, error: str = "", status: int = 200):
@@ -119,12 +147,9 @@ def _review(request, *, error: str = "", status: int = 200):
         return redirect("orders:checkout_payment")
     token = state.get("token") or secrets.token_urlsafe(24)
     _save_state(request, token=token)
-    address = state["address"]
-    if isinstance(address, int):
-        saved = addresses_for_user(request.user).filter(pk=address).first()
-        address = saved.as_snapshot() if saved else None
-        if address is None:
-            return redirect("orders:checkout")
+    address = _chosen_address(request, state["address"])
+    if address is None:
+        return redirect("orders:checkout")
     return render(
         request,
         "orders/checkout_review.html",
@@ -211,10 +236,24 @@ def order_history(request):
 def order_detail(request, number: str):
     order = _order_or_404(request, number)
     confirming = order.status == Order.Status.PENDING_PAYMENT and order_payment_being_confirmed(order)
+    left = order_return_left(order)
+    lines = {line.id: line for line in order.lines.all()}
+    returns = [
+        {"request": ret, "items": [(lines.get(rl.order_line_id), rl.quantity) for rl in ret.lines.all()]}
+        for ret in order.returns.all()
+    ]
     return render(
         request,
         "orders/detail.html",
-        {"order": order, "payment_confirming": confirming, "can_cancel": order.is_cancellable and not confirming},
+        {
+            "order": order,
+            "payment_confirming": confirming,
+            "can_cancel": order.is_cancellable and not confirming,
+            # No return offer for what is already refunded or waiting in a return request.
+            "can_return": order.is_returnable and any(left.values()),
+            "returns": returns,
+            "breadcrumbs": [{"name": _("Orders"), "url": "/orders/"}, {"name": order.number}],
+        },
     )
 
 
@@ -236,7 +275,7 @@ def order_cancel_view(request, number: str):
 def order_return(request, number: str):
     order = _order_or_404(request, number)
     if request.method == "POST":
-        form = ReturnForm(request.POST, order=order)
+        form = ReturnForm(request.POST, order=order, left=order_return_left(order))
         if form.is_valid():
             try:
                 return_request_create(
@@ -249,5 +288,5 @@ def order_return(request, number: str):
                 messages.success(request, _("Your return request was sent. We will e-mail you when it is approved."))
                 return redirect("orders:detail", number=number)
     else:
-        form = ReturnForm(order=order)
+        form = ReturnForm(order=order, left=order_return_left(order))
     return render(request, "orders/return.html", {"order": order, "form": form})

@@ -85,8 +85,10 @@ def test_review_page_form_for_buyers(rates):
     assert product.reviews.get().rating == 4
     page = client.get(product.get_absolute_url())
     assert b"Write a review" not in page.content and b"Nice" in page.content
+    assert b"You have reviewed this product already" in page.content  # told why, not just no form
     stranger = Client()
     stranger.force_login(UserFactory())
+    assert b"Only shoppers who bought this product can review it" in stranger.get(product.get_absolute_url()).content
     stranger.post(product.get_absolute_url(), {"rating": "5"})
     assert product.reviews.count() == 1
 

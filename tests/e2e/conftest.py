@@ -86,9 +86,10 @@ def new_page(browser, live_server, exchange_rates):
     """A factory of fresh browser contexts (one per actor: shopper, staff), English by default."""
     contexts = []
 
-    def make(locale: str = "en-US"):
+    def make(locale: str = "en-US", phone: bool = False):
+        size = PHONE if phone else {"width": 1280, "height": 900}
         context = browser.new_context(
-            base_url=live_server.url, locale=locale, viewport={"width": 1280, "height": 900}
+            base_url=live_server.url, locale=locale, viewport=size, is_mobile=phone, has_touch=phone
         )
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
@@ -109,9 +110,43 @@ def page(new_page):
     return new_page()
 
 
+PHONE = {"width": 390, "height": 844}
+# axe-core's rules for WCAG 2.1 A and AA; a violation of impact serious or critical fails the test.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_FAILING = {"serious", "critical"}
+# Django's own admin and the API's Swagger page are not the storefront's markup.
+AXE_SKIPPED_PATHS = ("/admin/", "/api/v1/docs/")
+
+
+def _axe_source() -> str:
+    from importlib.resources import files
+
+    return (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each.
+
+    The script is evaluated through the DevTools protocol, not added as a <script>, so the
+    shop's Content-Security-Policy (no inline scripts) does not stop it.
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(_axe_source())
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        AXE_TAGS,
+    )
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+        if v["impact"] in AXE_FAILING
+    ]
+
+
 @pytest.fixture
 def shot(request):
-    """`shot(page, name)` saves a full-page screenshot as screenshots/<test>/<nn>-<name>.png."""
+    """`shot(page, name)` saves a full-page screenshot as screenshots/<test>/<nn>-<name>.png,
+    then checks the page with axe-core (storefront pages: no serious or critical violation)."""
     folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name)
     shutil.rmtree(folder, ignore_errors=True)
     counter = {"n": 0}
@@ -122,6 +157,9 @@ def shot(request):
         path = folder / f"{counter['n']:02d}-{safe}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path), full_page=True)
+        if not getattr(page, "javascript_off", False) and not any(p in page.url for p in AXE_SKIPPED_PATHS):
+            violations = axe_violations(page)
+            assert not violations, f"axe on {page.url} ({name}):\n" + "\n".join(violations)
         return path
 
     return take

@@ -31,8 +31,9 @@ def sign_up(page: Page, shot, mailbox, email: str, password: str = PASSWORD) -> 
     page.locator("input[name=code]").fill(verification_code(mailbox, email))
     page.locator("form.card button[type=submit]").first.click()
     page.wait_for_load_state()
-    # Logged in: the header offers "Log out" (a form button), not "Log in".
-    expect(page.locator("form[action='/accounts/logout/'] button")).to_be_visible()
+    # Logged in: the header offers "Log out" (a form button), not "Log in" (on a phone it sits in the menu).
+    expect(page.locator("form[action='/accounts/logout/'] button")).to_have_count(1)
+    expect(page.locator("a[href='/accounts/login/']")).to_have_count(0)
     shot(page, "verified-and-logged-in")
 
 

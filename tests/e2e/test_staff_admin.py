@@ -83,6 +83,7 @@ def test_staff_ships_then_approves_and_refunds_a_return(new_page, shot, psp, sho
     shot(staff, "order-after-refund")
     shopper_page.goto(f"/orders/{order.number}/")
     expect(shopper_page.locator("ol.timeline li strong").filter(has_text="shipped").first).to_be_visible()
-    expect(shopper_page.get_by_text("Refunded")).to_be_visible()
+    expect(shopper_page.locator("aside").get_by_text("Refunded")).to_be_visible()
+    expect(shopper_page.locator(".return-request")).to_contain_text("approved")  # the return lists its items
     shot(shopper_page, "order-refunded")
     assert not staff.js_errors and not shopper_page.js_errors

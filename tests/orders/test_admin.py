@@ -171,5 +171,21 @@ def test_rejecting_a_return_records_the_reason(roles):
     assert act(clerk, RETURNS, "reject", [request.pk], reason="worn").status_code == 302
     request.refresh_from_db()
     assert request.status == ReturnRequest.Status.REJECTED
-    assert order.events.last().reason == f"Return {request.pk} rejected: worn"
+    assert order.events.last().reason == "Return request rejected: worn"  # no internal id for the shopper
     assert AuditLog.objects.get(action="return_request_reject").reason == "worn"
+
+
+def test_order_page_shows_the_address_its_buttons_and_no_irrelevant_fields(roles):
+    clerk = staff_client(perms=["orders.view_order", "orders.change_order"])
+    order = paid_order()
+    page = clerk.get(f"{ORDERS}{order.pk}/change/")
+    html = page.content.decode()
+    address = order.shipping_address
+    assert f"{address['postal_code']} {address['city']}" in html  # formatted, not JSON
+    assert "Checkout token" not in html and "reservation expires" not in html.lower()
+    # The paid order's own buttons: ship and not deliver or cancel; refund is finance's.
+    buttons = {v for v in ("mark_shipped", "mark_delivered", "cancel", "refund") if f'value="{v}"' in html}
+    assert buttons == {"mark_shipped"}
+    # The button posts to the list's action, which asks for a reason first.
+    asked = act(clerk, ORDERS, "mark_shipped", [order.pk])
+    assert b'name="reason"' in asked.content

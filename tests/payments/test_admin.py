@@ -44,8 +44,13 @@ def test_retry_now_action_settles_an_unknown_payment(psp, staff_client):
     payment = wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
     assert payment.status == Payment.Status.UNKNOWN
     assert staff_client.get(f"/admin/payments/payment/{payment.pk}/change/").status_code == 200
+    asked = staff_client.post("/admin/payments/payment/", {"action": "retry_now", "_selected_action": [payment.pk]})
+    assert asked.status_code == 200 and b'name="reason"' in asked.content  # a reason first, like every money action
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.UNKNOWN
     response = staff_client.post(
-        "/admin/payments/payment/", {"action": "retry_now", "_selected_action": [payment.pk]}
+        "/admin/payments/payment/",
+        {"action": "retry_now", "_selected_action": [payment.pk], "apply": "1", "reason": "shopper called"},
     )
     assert response.status_code == 302
     payment.refresh_from_db()

@@ -85,13 +85,13 @@ def test_finance_retries_a_payment_now_and_the_audit_holds_the_outcome(provider,
     wallet = wallet_with_balance(VerifiedUserFactory())
     payment = wallets.wallet_deposit(wallet_id=wallet.pk, amount=Money("8.00", "USD"), card_token="tok_timeout")
 
-    assert act(finance, PAYMENTS, "retry_now", [payment.pk]).status_code == 302
+    assert act(finance, PAYMENTS, "retry_now", [payment.pk], apply="1", reason="provider was down").status_code == 302
 
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
     entry = AuditLog.objects.get(action="payment_retry")
-    assert (entry.actor, entry.object_id, entry.data["was"], entry.data["now"]) == (
-        finance_user, str(payment.pk), "unknown", "succeeded"
+    assert (entry.actor, entry.object_id, entry.reason, entry.data["was"], entry.data["now"]) == (
+        finance_user, str(payment.pk), "provider was down", "unknown", "succeeded"
     )
 
 

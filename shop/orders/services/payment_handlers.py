@@ -58,10 +58,10 @@ def order_payment_succeeded(payment) -> None:
         logger.error("payment %s succeeded for unknown order %s", payment.pk, payment.reference)
         return
     if order.status == S.PENDING_PAYMENT:
-        order_mark_paid_locked(order, reason=_("Payment %(id)s succeeded") % {"id": payment.pk})
+        order_mark_paid_locked(order, reason=_("Payment received"))
         return
     if order.status == S.CANCELLED:
-        order_note(order, reason=_("Payment %(id)s succeeded after cancellation: refunding") % {"id": payment.pk})
+        order_note(order, reason=_("Payment received after the order was cancelled: refunding it"))
         task_enqueue_on_commit("shop.orders.tasks.refund_late_payment", payment.pk, order.number)
 
 

@@ -108,5 +108,5 @@ def return_request_reject(*, return_id: int, actor=None, reason: str = "") -> Re
         request.save()
         order = order_lock(request.order_id)
         order_note(order, actor=actor,
-                   reason=_("Return %(id)s rejected: %(reason)s") % {"id": request.pk, "reason": reason})
+                   reason=_("Return request rejected: %(reason)s") % {"reason": reason})
     return request

@@ -1,0 +1,71 @@
+"""Forgiving search: the catalogue's words, and the nearest of them to a misspelt one.
+
+Similarity is pg_trgm's, computed in Python so the embedded SQLite default forgives typos
+the way PostgreSQL's trigram index does: the share of three-letter pieces two words have
+in common ("hedphone" and "headphones" share enough). The word list is read once per
+catalogue version (catalog.cache) and kept in the cache.
+"""
+
+import re
+
+from django.core.cache import cache
+
+from catalog.cache import TTL, catalog_cache_key
+from catalog.models import Category, Product
+
+WORD_RE = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+# pg_trgm's default `similarity_threshold` is 0.3; a little stricter keeps suggestions sensible.
+THRESHOLD = 0.35
+
+
+def trigrams(word: str) -> set[str]:
+    """pg_trgm's trigrams of one word: padded with two spaces before and one after."""
+    padded = f"  {word.lower()} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def similarity(a: str, b: str) -> float:
+    """Shared trigrams over all trigrams of both words (0 to 1), as pg_trgm's similarity()."""
+    ta, tb = trigrams(a), trigrams(b)
+    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
+
+
+def product_vocabulary() -> frozenset[str]:
+    """Every word (3+ letters, lower case) of active product names, brands and category names."""
+    key = catalog_cache_key("vocabulary")
+    words = cache.get(key)
+    if words is None:
+        found: set[str] = set()
+        names = Product.objects.filter(is_active=True).values_list("name", "brand")
+        for name, brand in names.iterator(chunk_size=2000):
+            found.update(WORD_RE.findall(f"{name} {brand}".lower()))
+        for name in Category.objects.values_list("name", flat=True):
+            found.update(WORD_RE.findall(name.lower()))
+        words = frozenset(found)
+        cache.set(key, words, TTL)
+    return words
+
+
+def word_nearest(word: str, vocabulary: frozenset[str] | None = None) -> str:
+    """The catalogue word nearest to `word` ("" when none is near enough); the word itself if known."""
+    word = word.lower()
+    vocabulary = product_vocabulary() if vocabulary is None else vocabulary
+    if word in vocabulary or len(word) < 3:
+        return word if word in vocabulary else ""
+    best, best_score = "", THRESHOLD
+    for candidate in vocabulary:
+        if abs(len(candidate) - len(word)) > 4:
+            continue
+        score = similarity(word, candidate)
+        if score > best_score or (score == best_score and best and candidate < best):
+            best, best_score = candidate, score
+    return best
+
+
+def query_suggestion(q: str) -> str:
+    """The query with each unknown word replaced by the nearest catalogue word ("" if nothing changes)."""
+    vocabulary = product_vocabulary()
+    words = q.split()[:8]
+    fixed = [word_nearest(w, vocabulary) or w for w in words]
+    suggestion = " ".join(fixed)
+    return suggestion if suggestion.lower() != " ".join(words).lower() else ""
