@@ -9,7 +9,8 @@ from decimal import Decimal
 from django.db import transaction
 from djmoney.money import Money
 
-from catalog.demo import COLOURS, _draw_image
+from catalog.demo import COLOURS
+from catalog.demo_images import product_shots
 from catalog.models import Category, Product, ProductType, Warehouse
 from catalog.services.categories import category_create
 from catalog.services.products import product_create, product_image_add
@@ -74,7 +75,7 @@ def load(*, stdout) -> None:
                     if units:
                         stock_restock(variant_id=variant.pk, warehouse_id=warehouse.pk, quantity=units,
                                       reason="demo stock")
-            colour = COLOURS["red"]
-            product_image_add(product=product, data=_draw_image(name, colour, rng), filename=f"{product.slug}.jpg")
+            for view, shot in enumerate(product_shots("Shirts", COLOURS["red"], rng.random())):
+                product_image_add(product=product, data=shot, filename=f"{product.slug}-{view + 1}.jpg")
         created += 1
     stdout.write(f"   apparel: {created} products with sizes and colours in {germany.code} and {usa.code}")

@@ -4,6 +4,7 @@ from django.db.models import Count, QuerySet
 
 from catalog.engagement.models import HiddenReview, ReviewReport, StockAlert, WishlistItem
 from catalog.models import Product
+from catalog.selectors.stock import AVAILABLE_ATTR, products_available
 
 
 def wishlist_for_user(*, user) -> list[WishlistItem]:
@@ -11,15 +12,17 @@ def wishlist_for_user(*, user) -> list[WishlistItem]:
     for is in stock again (their alert was sent)."""
     items = list(
         WishlistItem.objects.filter(user=user, product__is_active=True)
-        .select_related("product__stock", "product__category")
+        .select_related("product__category")
         .defer("product__search_vector", "product__description")
     )
     alerted = set(
         StockAlert.objects.filter(user=user, notified_at__isnull=False, product_id__in=[i.product_id for i in items])
         .values_list("product_id", flat=True)
     )
+    available = products_available([item.product_id for item in items])  # one query for the whole list
     for item in items:
         item.back = item.product_id in alerted
+        setattr(item.product, AVAILABLE_ATTR, available.get(item.product_id, 0))
     return items
 
 

@@ -48,9 +48,9 @@ def products_recommended_for(*, user, limit: int = 8) -> list[Product]:
 def products_similar(*, product: Product, exclude_ids: set[int] = frozenset(), limit: int = 4) -> list[Product]:
     """Products of the same category, those sharing most attribute values (colour, material...) first."""
     candidates = list(
-        Product.objects.filter(is_active=True, category_id=product.category_id)
+        with_available(Product.objects.filter(is_active=True, category_id=product.category_id))
         .exclude(pk__in={product.pk, *exclude_ids})
-        .select_related("category", "stock")
+        .select_related("category")
         .defer("search_vector", "description")
         .order_by("-rating_avg", "-id")[:40]
     )
@@ -69,9 +69,9 @@ def products_similar(*, product: Product, exclude_ids: set[int] = frozenset(), l
 def products_best_rated(*, min_reviews: int = 3, exclude_ids: set[int] = frozenset(), limit: int = 8) -> list[Product]:
     """The best-rated active products with at least `min_reviews` ratings (a lone 5 is no proof)."""
     return list(
-        Product.objects.filter(is_active=True, rating_count__gte=min_reviews)
+        with_available(Product.objects.filter(is_active=True, rating_count__gte=min_reviews))
         .exclude(pk__in=exclude_ids)
-        .select_related("category", "stock")
+        .select_related("category")
         .defer(*LIST_DEFERRED)
         .order_by("-rating_avg", "-rating_count", "-id")[:limit]
     )

@@ -71,8 +71,9 @@ def test_product_detail_is_a_small_fixed_number_of_queries(many_products, django
         response = Client().get(f"/api/v1/products/{product.slug}/")
     assert response.status_code == 200 and len(response.json()["bought_together"]) == 4
     cache.clear()
-    # The page also shows similar products, the rating distribution and the category menu.
-    with django_assert_max_num_queries(9):
+    # The page also shows similar products, the rating distribution, the category menu and the
+    # variant picker (the product's variants with their options and stock).
+    with django_assert_max_num_queries(10):
         assert Client().get(product.get_absolute_url()).status_code == 200
 
 
