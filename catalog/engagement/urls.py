@@ -14,4 +14,5 @@ urlpatterns = [
 
 api_urlpatterns = [
     path("wishlist/", api.WishlistApi.as_view(), name="wishlist"),
+    path("wishlist/<slug:product>/", api.WishlistItemApi.as_view(), name="wishlist_item"),
 ]
