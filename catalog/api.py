@@ -37,7 +37,7 @@ MAX_QUERY_LENGTH = 200
 
 
 def _currency(request, raw: str | None) -> str:
-    if raw:
+    if raw is not None:  # present, even empty: one of the shop's currencies or a 400
         if raw not in settings.CURRENCIES:
             raise serializers.ValidationError({"currency": [_("Unknown currency: %(c)s.") % {"c": raw[:10]}]})
         return raw

@@ -15,7 +15,7 @@ from djmoney.money import Money
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from catalog.models import StockReservation
+from catalog.models import Stock, StockReservation
 from payments import breaker
 from payments.models import Payment, ReconciliationItem, ReconciliationRun
 from payments.tasks import prune_idempotency_keys
@@ -154,7 +154,11 @@ def test_shop_gauges_are_computed_at_scrape_time(db, metrics_token, settings):
     )
     Payment.objects.filter(provider_key="payment-metrics-1").update(created_at=Payment.objects.get(
         provider_key="payment-metrics-1").created_at.replace(year=2025))
-    StockReservation.objects.create(product=product, quantity=1, reference="SO-Y", expires_at=product.created_at)
+    stock = Stock.objects.get(product=product)
+    StockReservation.objects.create(
+        product=product, variant_id=stock.variant_id, warehouse_id=stock.warehouse_id,
+        quantity=1, reference="SO-Y", expires_at=product.created_at,
+    )
     run = ReconciliationRun.objects.create(day=product.created_at.date())
     ReconciliationItem.objects.create(run=run, kind=ReconciliationItem.Kind.LEDGER_TOTALS, suggested_action=ReconciliationItem.Action.REVIEW)
     settings.PROVIDER_BREAKER_THRESHOLD = 3

@@ -66,6 +66,7 @@ def query_suggestion(q: str) -> str:
     """The query with each unknown word replaced by the nearest catalogue word ("" if nothing changes)."""
     vocabulary = product_vocabulary()
     words = q.split()[:8]
-    fixed = [word_nearest(w, vocabulary) or w for w in words]
+    # Only plain words are corrected: "-cable", '"closed' and OR are search syntax, kept as typed.
+    fixed = [word_nearest(w, vocabulary) or w if w.isalnum() and w != "OR" else w for w in words]
     suggestion = " ".join(fixed)
     return suggestion if suggestion.lower() != " ".join(words).lower() else ""

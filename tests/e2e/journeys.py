@@ -43,11 +43,15 @@ def log_in(page: Page, email: str, password: str = PASSWORD, next_url: str = "")
     page.locator("input[name=password]").fill(password)
     page.locator("form.card button[type=submit]").first.click()
     page.wait_for_load_state()
-    expect(page.locator("form[action='/accounts/logout/'] button")).to_be_visible()
+    # Signed in: the header's menu holds the log-out button (on a phone the menu is closed).
+    expect(page.locator("form[action='/accounts/logout/'] button")).to_be_attached()
 
 
 def log_out(page: Page) -> None:
-    page.locator("form[action='/accounts/logout/'] button").click()
+    button = page.locator("form[action='/accounts/logout/'] button")
+    if not button.is_visible():  # a phone: the button is in the closed menu
+        page.locator("[data-menu-toggle]").click()
+    button.click()
     page.wait_for_load_state()
     expect(page.locator("a[href='/accounts/login/']")).to_be_visible()
 

@@ -88,7 +88,7 @@ def test_finance_reads_the_dashboard_and_reports_and_exports_csv(new_page, shot,
     usd_total = sum((o.total.amount for o in trading_day["orders"] if o.currency == "USD"), Decimal(0))
     expect(staff.locator("#sales-today")).to_contain_text(f"{usd_total:,.2f} USD")
     expect(staff.locator("#sales-today")).to_contain_text("EUR")
-    expect(staff.locator("#attention")).to_contain_text("1 payment stuck in unknown")
+    expect(staff.locator("#attention")).to_contain_text("1 payment stuck (processing or unknown)")
     expect(staff.locator("#stuck-payments")).to_contain_text(trading_day["stuck"].number)
     expect(staff.locator("#orders-by-status svg")).to_be_visible()
     expect(staff.locator("#sales-chart svg")).to_have_count(2)  # one chart per currency

@@ -21,6 +21,7 @@ from payments.psp_sandbox.models import SandboxCharge
 from payments.services import sweep, wallets
 from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.orders.helpers import stock_of
 from tests.payments.fixtures import wallet_with_balance
 
 
@@ -218,8 +219,7 @@ def test_an_open_breaker_refuses_a_card_checkout_before_reserving_while_wallet_c
     assert not Order.objects.exists()
     assert not Payment.objects.exists()
     assert not StockReservation.objects.exists()
-    product.stock.refresh_from_db()
-    assert (product.stock.on_hand, product.stock.reserved) == (5, 0)
+    assert stock_of(product) == (5, 0)
     assert not SandboxCharge.objects.exists()
     # The cart is kept, and the wallet pays for it while the provider is down.
     wallet = client.post(
