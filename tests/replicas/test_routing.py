@@ -210,7 +210,9 @@ def test_each_celery_task_starts_unpinned_and_leaves_the_caller_pinned(routed):
 
     def write_then_task():
         ProductPurchase.objects.filter(pk=-1).delete()  # the caller wrote: pinned
-        in_task = catalog_db.apply().get()
+        # .result, not .get(): an in-process worker started by an earlier test leaves Celery's
+        # "joining would block" flag set, and .get() then refuses to run here.
+        in_task = catalog_db.apply().result
         return in_task, Product.objects.all().db
 
     assert fresh(write_then_task) == (routed.alias, "default")
