@@ -11,6 +11,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from djmoney.models.fields import MoneyField
@@ -140,6 +141,9 @@ class Product(models.Model):
             ),
             models.Index(fields=["is_active", "name", "id"], name="catalog_prod_active_name"),
             models.Index(fields=["category", "is_active"], name="catalog_prod_cat_active"),
+            # "Similar products": the best rated of one category, read off the index (a category of
+            # 5,000 products was sorted whole on every first view of a product page).
+            models.Index(fields=["category", "is_active", "-rating_avg", "-id"], name="catalog_prod_cat_rating"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="catalog_product_price_not_negative"),
@@ -212,6 +216,8 @@ class ProductVariant(models.Model):
         verbose_name = _("variant")
         verbose_name_plural = _("variants")
         ordering = ["position", "id"]
+        # Search finds a variant by its SKU in any case (sku__iexact is UPPER(sku) = UPPER(q) on PostgreSQL).
+        indexes = [models.Index(Upper("sku"), name="catalog_variant_sku_upper")]
         constraints = [
             models.UniqueConstraint(
                 fields=["product"], condition=Q(is_default=True), name="catalog_variant_one_default"

@@ -2,9 +2,11 @@
 offers the catalogue's spelling."""
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
-from catalog.selectors.spelling import query_suggestion, similarity, word_nearest
+from catalog.cache import catalog_cache_invalidate
+from catalog.selectors.spelling import product_vocabulary, query_suggestion, similarity, word_nearest
 from tests.catalog.factories import make_category, make_product
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +45,24 @@ def test_empty_result_says_did_you_mean(audio):
     html = Client().get("/search/", {"q": "hedphone", "max_price": "0.01"}).content.decode()
     assert "Did you mean" in html and "?q=headphones" in html
     assert "Did you mean" not in Client().get("/search/", {"q": "zzzzqqq"}).content.decode()
+
+
+def test_the_vocabulary_is_read_once_per_catalogue_version(
+    audio, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    assert "headphones" in product_vocabulary()
+    with django_assert_num_queries(0):  # the process keeps it: no query, and no large cache read to unpickle
+        assert "headphones" in product_vocabulary()
+    make_product(name="Tundra Lantern", category=make_category("Camping"))
+    assert "lantern" not in product_vocabulary()  # same catalogue version: the words it read
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_cache_invalidate()  # what the catalogue's services do after commit
+    assert "lantern" in product_vocabulary()
+    assert query_suggestion("lanturn") == "lantern"
+
+
+def test_a_flushed_cache_is_not_mistaken_for_the_words_this_process_kept(audio):
+    assert "lantern" not in product_vocabulary()
+    make_product(name="Tundra Lantern", category=make_category("Camping"))
+    cache.clear()  # the catalogue version starts again at 1, the key of the words kept in memory
+    assert "lantern" in product_vocabulary()

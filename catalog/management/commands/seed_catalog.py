@@ -78,7 +78,10 @@ class Command(BaseCommand):
                     cursor.execute("ANALYZE catalog_product")
                 else:
                     cursor.execute("VACUUM ANALYZE catalog_product")
-                cursor.execute("ANALYZE catalog_stock")
+                # Every table a listing joins: without statistics on the variants (new with issue 19)
+                # PostgreSQL planned the stock and price joins for empty tables.
+                for table in ("catalog_productvariant", "catalog_stock", "catalog_warehouse", "catalog_stockmovement"):
+                    cursor.execute(f"ANALYZE {table}")
         facet_counts_rebuild()
         product_set_active(product_ids=[], is_active=True)  # bump the catalog cache version
         self.stdout.write(
