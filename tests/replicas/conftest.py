@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import pytest
@@ -40,6 +40,7 @@ class Replica:
     datadir: str
     bindir: str
     run_as: list[str]
+    alias_settings: dict = field(default_factory=dict)
 
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(
@@ -165,9 +166,30 @@ def _write_config(datadir: str, port: int, primary: dict) -> None:
         handle.write("local all all trust\nhost all all 127.0.0.1/32 trust\n")
 
 
+@pytest.fixture(scope="package")
+def replica(replica_server):
+    """The running replica, registered as the database alias `replica_test` while this folder's tests run.
+
+    The router sends catalog reads to every `replica_*` alias in DATABASES: registered for the
+    whole session, it kept routing the catalog reads of every later test (of other folders) there.
+    Package scope, not function scope: pytest-django fixes a test's allowed databases before
+    function fixtures run.
+    """
+    settings.DATABASES[ALIAS] = replica_server.alias_settings
+    connections.settings[ALIAS] = replica_server.alias_settings
+    replica_db.replica_health_forget()
+    try:
+        yield replica_server
+    finally:
+        connections[ALIAS].close()
+        settings.DATABASES.pop(ALIAS, None)
+        connections.settings.pop(ALIAS, None)
+        replica_db.replica_health_forget()
+
+
 @pytest.fixture(scope="session")
-def replica(django_db_setup, django_db_blocker):
-    """The running replica, registered as the database alias `replica_test`."""
+def replica_server(django_db_setup, django_db_blocker):
+    """The running replica for the session (a streaming copy of the test database), not yet routed to."""
     if not settings.IS_POSTGRES:
         pytest.skip("read replicas need PostgreSQL (run with DATABASE_URL=postgres://...)")
     info = _primary_conninfo()
@@ -204,20 +226,16 @@ def _replica_running(info: dict, primary: dict, bindir: str, port: int, run_as: 
     _write_config(datadir, port, primary)
     if run_as:
         subprocess.run(["chown", "-R", "postgres:postgres", datadir], check=True)
-    replica = Replica(alias=ALIAS, port=port, datadir=datadir, bindir=bindir, run_as=run_as)
-    replica.start()
     alias_settings = {
         **_primary(), "PORT": str(port), "HOST": "127.0.0.1", "CONN_MAX_AGE": 0,
         "OPTIONS": {"connect_timeout": 2}, "TEST": {**_primary()["TEST"], "MIRROR": "default"},
     }
-    settings.DATABASES[ALIAS] = alias_settings
-    connections.settings[ALIAS] = alias_settings
+    replica = Replica(alias=ALIAS, port=port, datadir=datadir, bindir=bindir, run_as=run_as,
+                      alias_settings=alias_settings)
+    replica.start()
     try:
         yield replica
     finally:
-        connections[ALIAS].close()
-        settings.DATABASES.pop(ALIAS, None)
-        connections.settings.pop(ALIAS, None)
         with contextlib.suppress(subprocess.SubprocessError):
             replica.pg_ctl("-m", "immediate", "-w", "stop")
         shutil.rmtree(datadir, ignore_errors=True)
