@@ -104,8 +104,8 @@ def ledger_unbalanced_transactions() -> QuerySet[LedgerTransaction]:
     return LedgerTransaction.objects.filter(pk__in=bad_ids)
 
 
-def wallets_with_wrong_cached_balance() -> list[Wallet]:
-    """Wallets whose cached balance differs from the sum of their entries (should be empty).
+def _with_wrong_cached_balance(queryset: QuerySet) -> list:
+    """Rows of `queryset` (wallets or gift cards) whose cached balance differs from their account's entries.
 
     One statement, so one snapshot: a posting committed meanwhile never shows as a mismatch.
     """
@@ -116,18 +116,19 @@ def wallets_with_wrong_cached_balance() -> list[Wallet]:
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    amount = DecimalField(
-        max_digits=Wallet._meta.get_field("balance").max_digits,
-        decimal_places=Wallet._meta.get_field("balance").decimal_places,
-    )
+    amount = DecimalField(max_digits=24, decimal_places=4)
     return list(
-        Wallet.objects.select_related("account")
-        .annotate(
+        queryset.annotate(
             summed=Coalesce(Subquery(summed, output_field=amount), Value(Decimal("0")), output_field=amount)
         )
         .exclude(balance=F("summed"))
         .order_by("pk")
     )
+
+
+def wallets_with_wrong_cached_balance() -> list[Wallet]:
+    """Wallets whose cached balance differs from the sum of their entries (should be empty)."""
+    return _with_wrong_cached_balance(Wallet.objects.select_related("account"))
 
 
 def payment_get_for_user(*, user, payment_id) -> Payment:
@@ -230,20 +231,8 @@ def gift_card_get_by_code(*, code: str, currency: str | None = None, now: dateti
 
 
 def gift_cards_with_wrong_cached_balance() -> list[GiftCard]:
-    """Gift cards whose cached balance differs from the sum of their entries (should be empty); one statement."""
-    summed = (
-        LedgerEntry.objects.filter(account_id=OuterRef("account_id"))
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    amount = DecimalField(max_digits=24, decimal_places=4)
-    return list(
-        GiftCard.objects.annotate(
-            summed=Coalesce(Subquery(summed, output_field=amount), Value(Decimal("0")), output_field=amount)
-        ).exclude(balance=F("summed"))
-    )
+    """Gift cards whose cached balance differs from the sum of their entries (should be empty)."""
+    return _with_wrong_cached_balance(GiftCard.objects.all())
 
 
 def statement_words(tx: LedgerTransaction, amount: Decimal) -> str:

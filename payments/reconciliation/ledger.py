@@ -1,9 +1,11 @@
 """The ledger's own integrity for one day: balanced transactions, zero-sum totals, cached balances (wallets, gift cards)."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import DecimalField, Q, Sum, Value
+from django.db.models import DecimalField, Model, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -30,8 +32,8 @@ def check_ledger(day: date, out: ItemWriter) -> dict:
     explained = _unbalanced_transactions(day_entries, out)
     entries_checked = day_entries.count()
     _ledger_totals(end, explained, out)
-    _wallet_balances(out)
-    _gift_card_balances(out)
+    _cached_balances(_WALLETS, out)
+    _cached_balances(_GIFT_CARDS, out)
     return {
         "ledger_entries": entries_checked,
         "wallets": Wallet.objects.count(),
@@ -95,61 +97,65 @@ def _ledger_totals(end, explained: dict[str, Decimal], out: ItemWriter) -> None:
             )
 
 
-def _wallet_balances(out: ItemWriter) -> None:
-    """Each wallet's cached balance against the sum of its account's entries (two streams merged)."""
-    wallets = (
-        Wallet.objects.values("id", "user_id", "account_id", "currency", "balance")
+@dataclass(frozen=True)
+class _CachedBalances:
+    """One kind of stored-value account whose cached `balance` must equal its ledger entries."""
+
+    model: type[Model]
+    purpose: str
+    kind: str
+    object_type: str
+    owner_field: str
+    owner: Callable[[dict], str]
+    detail: str
+
+
+_WALLETS = _CachedBalances(
+    model=Wallet,
+    purpose=LedgerAccount.Purpose.CUSTOMER_WALLET,
+    kind=Kind.WALLET_BALANCE,
+    object_type="payments.wallet",
+    owner_field="user_id",
+    owner=lambda row: f"user {row['user_id']}",
+    detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
+)
+# The shop's gift-card liability, card by card.
+_GIFT_CARDS = _CachedBalances(
+    model=GiftCard,
+    purpose=LedgerAccount.Purpose.GIFT_CARD,
+    kind=Kind.GIFT_CARD_BALANCE,
+    object_type="payments.giftcard",
+    owner_field="last4",
+    owner=lambda row: f"card ···{row['last4']}",
+    detail=_("The gift card's cached balance differs from the sum of its ledger entries."),
+)
+
+
+def _cached_balances(spec: _CachedBalances, out: ItemWriter) -> None:
+    """Each account's cached balance against the sum of its ledger entries (two streams merged by account)."""
+    rows = (
+        spec.model.objects.values("id", spec.owner_field, "account_id", "currency", "balance")
         .order_by("account_id")
         .iterator(chunk_size=BATCH)
     )
     sums = (
-        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.CUSTOMER_WALLET)
+        LedgerEntry.objects.filter(account__purpose=spec.purpose)
         .values("account_id")
         .annotate(total=Sum("amount"))
         .order_by("account_id")
         .iterator(chunk_size=BATCH)
     )
-    for row, totals in merge_sums(wallets, "account_id", entries=sums):
+    for row, totals in merge_sums(rows, "account_id", entries=sums):
         total = as_decimal(totals["entries"])
         if row["balance"] != total:
             out.add(
-                kind=Kind.WALLET_BALANCE,
+                kind=spec.kind,
                 action=Action.INVESTIGATE_LEDGER,
-                object_type="payments.wallet",
+                object_type=spec.object_type,
                 object_id=row["id"],
-                related=f"account {row['account_id']}, user {row['user_id']}",
+                related=f"account {row['account_id']}, {spec.owner(row)}",
                 currency=row["currency"],
                 expected=total,
                 actual=row["balance"],
-                detail=_("The wallet's cached balance differs from the sum of its ledger entries."),
-            )
-
-
-def _gift_card_balances(out: ItemWriter) -> None:
-    """Each gift card's cached balance against its account's entries: the shop's gift-card liability, card by card."""
-    cards = (
-        GiftCard.objects.values("id", "last4", "account_id", "currency", "balance")
-        .order_by("account_id")
-        .iterator(chunk_size=BATCH)
-    )
-    sums = (
-        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.GIFT_CARD)
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .order_by("account_id")
-        .iterator(chunk_size=BATCH)
-    )
-    for row, totals in merge_sums(cards, "account_id", entries=sums):
-        total = as_decimal(totals["entries"])
-        if row["balance"] != total:
-            out.add(
-                kind=Kind.GIFT_CARD_BALANCE,
-                action=Action.INVESTIGATE_LEDGER,
-                object_type="payments.giftcard",
-                object_id=row["id"],
-                related=f"account {row['account_id']}, card ···{row['last4']}",
-                currency=row["currency"],
-                expected=total,
-                actual=row["balance"],
-                detail=_("The gift card's cached balance differs from the sum of its ledger entries."),
+                detail=spec.detail,
             )

@@ -87,6 +87,15 @@ def test_unsigned_badly_signed_or_stale_events_are_refused(processing_payment, s
     assert processing_payment.status == Payment.Status.UNKNOWN
 
 
+def test_with_no_secret_configured_every_event_is_refused(processing_payment, settings):
+    # An empty secret is a key anyone can sign with: the receiver refuses everything instead.
+    settings.PAYMENT_WEBHOOK_SECRET = ""
+    body = event_for(processing_payment)
+    response = post(body, signature_header(payload=body, secret=""))
+    assert response.status_code == 400 and response.json()["code"] == "invalid_signature"
+    assert not WebhookEvent.objects.exists()
+
+
 def test_an_event_within_the_tolerance_is_accepted(processing_payment, settings):
     body = event_for(processing_payment)
     header = signature_header(payload=body, secret=settings.PAYMENT_WEBHOOK_SECRET, timestamp=int(time.time()) - 290)
