@@ -1,4 +1,4 @@
-"""Fixtures for the API fuzz run: a verified, funded shopper with an app session token."""
+"""Fixtures for the API fuzz run (tests/edges/test_schema_all_checks.py): a verified, funded shopper with an app session token."""
 
 import json
 

@@ -1,5 +1,6 @@
 """Schemathesis over the whole API with every check, positive and negative data.
 
+The shop's one fuzz run (it replaced tests/api/test_fuzz.py, whose three checks are among these).
 The schema must say what the server does: no 5xx, every status documented,
 every body and header as described, invalid data (per the schema) refused
 with a 4xx, valid data accepted. Operations whose outcome depends on state
