@@ -239,9 +239,9 @@ def variant_picker(product, convert) -> dict:
     return {
         "options": sorted(options.values(), key=lambda o: o["position"]),
         "variants": [
-            {"id": v.pk, "sku": v.sku, "options": variant_options(v), "price": money(convert(variant_price(v, product))),
-             "available": max(v.stock_available, 0)}
-            for v in variants
+            {"id": v.pk, "sku": v.sku, "options": variant_options(v), "price": money(price),
+             "amount": str(price.amount), "currency": price.currency.code, "available": max(v.stock_available, 0)}
+            for v, price in ((v, convert(variant_price(v, product))) for v in variants)
         ],
     }
 
@@ -287,6 +287,7 @@ def product_detail(request, slug: str):
             "picker": picker,
             "title": product.name,
             "product_id": product.pk,
+            "category_id": product.category_id,
             "available": product_available(product),
             "url": product.get_absolute_url(),
             "category": {"name": product.category.name, "url": product.category.get_absolute_url()},

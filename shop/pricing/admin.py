@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from catalog.cache import catalog_cache_invalidate
 from shop.pricing.models import (
     ProductTaxClass,
     Promotion,
@@ -40,6 +41,20 @@ class PromotionAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     filter_horizontal = ("products", "categories")
     inlines = [PromotionAmountInline]
+
+    # Listings and product pages show promoted prices from cached rules and fragments:
+    # a changed promotion starts a new catalog version once it is committed.
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        catalog_cache_invalidate()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog_cache_invalidate()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalog_cache_invalidate()
 
 
 class VoucherAmountInline(admin.TabularInline):
