@@ -64,8 +64,9 @@ class VoucherAmountInline(admin.TabularInline):
 
 @admin.register(Voucher)
 class VoucherAdmin(admin.ModelAdmin):
-    list_display = (
+    list_display = (  # active right after the code: visible at 1280 px
         "code",
+        "is_active",
         "kind",
         "percentage",
         "uses",
@@ -73,7 +74,6 @@ class VoucherAdmin(admin.ModelAdmin):
         "per_customer_limit",
         "starts_at",
         "ends_at",
-        "is_active",
     )
     list_filter = ("kind", "is_active")
     search_fields = ("code",)
