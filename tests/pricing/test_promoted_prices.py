@@ -119,3 +119,16 @@ def test_promoted_listings_cost_the_same_queries_for_a_few_or_many_products(url)
         make_product(category=category, name=f"Lamp {i}")
     assert _queries(Client(), url) <= few
     assert len(_prices(Client().get(url).content.decode())) >= 8  # the cards did get their promoted prices
+
+
+def test_the_wishlist_shows_promoted_prices_too():
+    from catalog.engagement.services import wishlist_add
+    from tests.catalog.factories import UserFactory
+
+    product = make_product(name="Lamp", price="50.00")
+    _promotion(products=[product])
+    shopper = UserFactory()
+    wishlist_add(user=shopper, product=product)
+    client = Client()
+    client.force_login(shopper)
+    assert _prices(client.get("/wishlist/").content.decode()) == [("$40.00", "$50.00")]
