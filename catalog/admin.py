@@ -143,7 +143,8 @@ def _stock_sum(column: str):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("sku", "name", "brand", "category", "price", "is_active", "on_hand", "reserved", "rating_avg")
+    # Active right after the name: the state stays in view at 1280 px however long the names.
+    list_display = ("sku", "name", "is_active", "brand", "category", "price", "on_hand", "reserved", "rating_avg")
     list_select_related = ("category",)
     list_filter = ("is_active", "brand", ("category", admin.RelatedOnlyFieldListFilter))
     search_fields = ("sku", "name", "brand")
@@ -324,7 +325,7 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
 @admin.register(StockReservation)
 class StockReservationAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "variant", "warehouse", "quantity", "status", "expires_at", "created_at")
+    list_display = ("reference", "status", "variant", "warehouse", "quantity", "expires_at", "created_at")
     list_filter = ("status", "warehouse")
     search_fields = ("reference", "variant__sku")
     list_select_related = ("variant", "warehouse")
@@ -346,7 +347,7 @@ class BoughtTogetherAdmin(ReadOnlyAdmin):
 
 @admin.register(Review)
 class ReviewAdmin(admin.ModelAdmin):
-    list_display = ("product", "user", "rating", "title", "created_at")
+    list_display = ("product", "user", "rating", "helpful_count", "title", "created_at")
     list_filter = ("rating",)
     search_fields = ("product__sku", "user__email", "title")
     list_select_related = ("product", "user")

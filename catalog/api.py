@@ -17,18 +17,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.cache import LISTING_TTL, listing_cache_key, stock_tokens_current
-from catalog.exceptions import CatalogErrorCode
+from catalog.exceptions import CatalogErrorCode, ReviewNotFound
 from catalog.models import Product
 from catalog.selectors.categories import category_get_by_slug, category_tree
 from catalog.selectors.filters import ATTRIBUTE_KEY, ORDERINGS, ProductQuery
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import product_get_for_page
 from catalog.selectors.recommendations import products_bought_together, products_recommended_for
-from catalog.selectors.reviews import product_reviews
+from catalog.selectors.reviews import product_reviews, review_get_votable
 from catalog.selectors.search import product_autocomplete, product_search
 from catalog.selectors.stock import product_available, products_attach_stock
 from catalog.selectors.variants import variant_options, variant_price, variants_of_product
-from catalog.services.reviews import review_create
+from catalog.services.reviews import review_create, review_helpful_unvote, review_helpful_vote
 from shop.core.api import MoneyField, Pagination, paginated
 from shop.core.money import money_to_dict, request_currency
 from shop.core.schema import CURRENCY_PARAMETER, error_responses
@@ -431,6 +431,7 @@ class ReviewOutput(serializers.Serializer):
     title = serializers.CharField()
     body = serializers.CharField()
     author = serializers.SerializerMethodField()
+    helpful_count = serializers.IntegerField(help_text="How many signed-in shoppers found this review helpful.")
     created_at = serializers.DateTimeField()
 
     def get_author(self, review) -> str:
@@ -444,6 +445,7 @@ REVIEW_EXAMPLE = {
     "title": "Great",
     "body": "Fits well.",
     "author": "Alex",
+    "helpful_count": 4,
     "created_at": "2026-11-30T10:15:00Z",
 }
 
@@ -460,7 +462,7 @@ class ProductReviewsApi(APIView):
         operation_id="product_reviews_list",
         responses=paginated(ReviewOutput),
         summary="A product's reviews",
-        description="Reviews of the product, newest first; paginated.",
+        description="Reviews of the product, most helpful first (helpful votes), then newest; paginated.",
         examples=[_response_example("page", {"count": 1, "next": None, "previous": None, "results": [REVIEW_EXAMPLE]})],
     )
     def get(self, request, slug: str):
@@ -491,3 +493,52 @@ class ProductReviewsApi(APIView):
         serializer.is_valid(raise_exception=True)
         review = review_create(user=request.user, product=product, **serializer.validated_data)
         return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewHelpfulOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    helpful_count = serializers.IntegerField()
+    voted = serializers.BooleanField(help_text="Whether the caller's helpful vote is counted now.")
+
+
+def _votable_review(review_id: int):
+    review = review_get_votable(review_id=review_id)
+    if review is None:
+        raise ReviewNotFound()
+    return review
+
+
+class ReviewHelpfulApi(APIView):
+    """One helpful vote per signed-in shopper and review: PUT-like POST (a repeat changes nothing), DELETE takes it back."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="review_helpful_vote",
+        request=None,
+        responses={
+            200: ReviewHelpfulOutput,
+            **error_responses(
+                codes={403: [CatalogErrorCode.OWN_REVIEW_VOTE], 404: [CatalogErrorCode.REVIEW_NOT_FOUND]}
+            ),
+        },
+        summary="Mark a review helpful",
+        description="Counts the caller's vote once; voting again changes nothing. Not on one's own review.",
+        examples=[_response_example("voted", {"id": 3, "helpful_count": 5, "voted": True})],
+    )
+    def post(self, request, review_id: int):
+        review = review_helpful_vote(user=request.user, review=_votable_review(review_id))
+        return Response(ReviewHelpfulOutput({"id": review.pk, "helpful_count": review.helpful_count, "voted": True}).data)
+
+    @extend_schema(
+        operation_id="review_helpful_unvote",
+        responses={200: ReviewHelpfulOutput, **error_responses(codes={404: [CatalogErrorCode.REVIEW_NOT_FOUND]})},
+        summary="Take back a helpful vote",
+        description="Removes the caller's helpful vote; nothing happens when there is none.",
+        examples=[_response_example("unvoted", {"id": 3, "helpful_count": 4, "voted": False})],
+    )
+    def delete(self, request, review_id: int):
+        review = review_helpful_unvote(user=request.user, review=_votable_review(review_id))
+        return Response(
+            ReviewHelpfulOutput({"id": review.pk, "helpful_count": review.helpful_count, "voted": False}).data
+        )

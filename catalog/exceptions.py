@@ -19,6 +19,8 @@ class CatalogErrorCode(TextChoices):
     STOCK_INVALID = "stock_invalid"
     VARIANT_REQUIRED = "variant_required"
     VARIANT_INVALID = "variant_invalid"
+    OWN_REVIEW_VOTE = "own_review_vote"
+    REVIEW_NOT_FOUND = "review_not_found"
 
 
 class OutOfStock(ShopError):
@@ -95,3 +97,15 @@ class VariantInvalid(ShopError):
     code = CatalogErrorCode.VARIANT_INVALID
     status_code = 400
     default_message = _("This variant does not belong to this product.")
+
+
+class OwnReviewVote(ShopError):
+    code = CatalogErrorCode.OWN_REVIEW_VOTE
+    status_code = 403
+    default_message = _("You cannot vote for your own review.")
+
+
+class ReviewNotFound(ShopError):
+    code = CatalogErrorCode.REVIEW_NOT_FOUND
+    status_code = 404
+    default_message = _("Review not found.")

@@ -407,6 +407,8 @@ class Review(models.Model):
     )
     title = models.CharField(_("title"), max_length=120, blank=True)
     body = models.TextField(_("review"), blank=True)
+    # Cached count of the ReviewHelpfulVote rows; changes only with them, in the same transaction.
+    helpful_count = models.PositiveIntegerField(_("helpful votes"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -417,9 +419,34 @@ class Review(models.Model):
             models.UniqueConstraint(fields=["product", "user"], name="catalog_review_one_per_user"),
             models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="catalog_review_rating_1_5"),
         ]
+        indexes = [
+            models.Index(fields=["product", "-helpful_count", "-created_at"], name="catalog_review_helpful_idx"),
+        ]
 
     def __str__(self):
         return f"{self.product_id} by {self.user_id}: {self.rating}"
+
+
+class ReviewHelpfulVote(models.Model):
+    """A signed-in shopper found a review helpful: one vote per shopper and review, never on their own."""
+
+    review = models.ForeignKey(
+        Review, verbose_name=_("review"), on_delete=models.CASCADE, related_name="helpful_votes"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="review_votes"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("helpful vote")
+        verbose_name_plural = _("helpful votes")
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user"], name="catalog_review_vote_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.review_id} helpful to {self.user_id}"
 
 
 class BoughtTogether(models.Model):

@@ -1,14 +1,16 @@
 """Catalog pages: home, category, search (with facets), product detail (+ review form)."""
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
 
 from catalog.api import product_query_from_params
@@ -26,12 +28,18 @@ from catalog.selectors.recommendations import (
     products_recommended_for,
     products_similar,
 )
-from catalog.selectors.reviews import product_reviews_for_page, review_refusal, review_summary
+from catalog.selectors.reviews import (
+    product_reviews_for_page,
+    review_get_votable,
+    review_ids_voted,
+    review_refusal,
+    review_summary,
+)
 from catalog.selectors.search import product_search
 from catalog.selectors.spelling import query_suggestion
 from catalog.selectors.stock import product_available, products_attach_stock
 from catalog.selectors.variants import variant_options, variant_price, variants_of_product
-from catalog.services.reviews import review_create
+from catalog.services.reviews import review_create, review_helpful_toggle
 from catalog.templatetags.catalog_tags import money
 from shop.core.api import _first_field_error
 from shop.core.exceptions import ShopError
@@ -189,6 +197,7 @@ def search(request):
 def _product_body(request, product, currency: str) -> tuple[str, dict, dict]:
     """The cacheable part of a product page, and the stock tokens it is current for."""
     convert = price_converter(currency)
+    reviews = product_reviews_for_page(product=product)
     bought_together = products_bought_together(product=product, limit=4)
     similar = products_similar(product=product, exclude_ids={p.pk for p in bought_together})
     # Stock read after its tokens, for the product and every card shown (catalog.cache).
@@ -201,8 +210,13 @@ def _product_body(request, product, currency: str) -> tuple[str, dict, dict]:
             "price": convert(getattr(product, "price_from", product.price)),
             "price_from": len(picker["variants"]) > 1,
             "available": product_available(product),
-            "reviews": product_reviews_for_page(product=product),
+            "reviews": reviews,
             **review_summary(product=product),
+            # Signed-in pages are never cached, so they may carry the shopper's votes and CSRF token;
+            # a visitor's (cached) page shows the counts and a sign-in link instead.
+            "voter": request.user if request.user.is_authenticated else None,
+            "voted": review_ids_voted(user=request.user, review_ids=[r.pk for r in reviews]),
+            "csrf_value": get_token(request) if request.user.is_authenticated else "",
             "bought_together": _priced(bought_together, convert),
             "similar": _priced(similar, convert),
             "images": list(product.images.all()),
@@ -225,9 +239,9 @@ def variant_picker(product, convert) -> dict:
     return {
         "options": sorted(options.values(), key=lambda o: o["position"]),
         "variants": [
-            {"id": v.pk, "sku": v.sku, "options": variant_options(v), "price": money(convert(variant_price(v, product))),
-             "available": max(v.stock_available, 0)}
-            for v in variants
+            {"id": v.pk, "sku": v.sku, "options": variant_options(v), "price": money(price),
+             "amount": str(price.amount), "currency": price.currency.code, "available": max(v.stock_available, 0)}
+            for v, price in ((v, convert(variant_price(v, product))) for v in variants)
         ],
     }
 
@@ -273,6 +287,7 @@ def product_detail(request, slug: str):
             "picker": picker,
             "title": product.name,
             "product_id": product.pk,
+            "category_id": product.category_id,
             "available": product_available(product),
             "url": product.get_absolute_url(),
             "category": {"name": product.category.name, "url": product.category.get_absolute_url()},
@@ -313,3 +328,19 @@ def product_detail(request, slug: str):
     )
     _recently_viewed_note(request, response, cached["product_id"])
     return response
+
+
+@login_required
+@require_POST
+def review_helpful_view(request, review_id: int):
+    """The review's "Helpful" button: a vote, or the vote taken back when the shopper has voted already."""
+    review = review_get_votable(review_id=review_id)
+    if review is None:
+        raise Http404(_("Review not found."))
+    try:
+        voted = review_helpful_toggle(user=request.user, review=review)
+    except ShopError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Thank you for your vote.") if voted else _("Your vote was taken back."))
+    return redirect(f"{review.product.get_absolute_url()}#review-{review.pk}")

@@ -329,8 +329,9 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ReconciliationItem)
 class ReconciliationItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "run", "kind", "object_type", "object_id", "related", "currency", "expected", "actual",
-                    "suggested_action", "auto_repaired", "resolved", "resolved_by"]
+    # Whether it is resolved comes early: the whole row does not fit 1280 px, the state must.
+    list_display = ["id", "run", "kind", "resolved", "object_type", "object_id", "related", "currency", "expected",
+                    "actual", "suggested_action", "auto_repaired", "resolved_by"]
     list_filter = ["resolved", "auto_repaired", "kind", "suggested_action", ("run__day", admin.DateFieldListFilter)]
     list_select_related = ["run", "resolved_by"]
     search_fields = ["object_id", "related", "detail"]

@@ -22,12 +22,24 @@ def beat_schedule_sync(*, using: str = "default", **kwargs) -> None:
         ModelEntry.from_entry(name, app=app, **entry)
 
 
+THIRD_PARTY_SECTION_NAMES = {
+    "account": _("Sign-in e-mail addresses"),
+    "exchange": _("Exchange rates"),
+}
+
+
 class ShopConfig(AppConfig):
     name = "shop"
     verbose_name = _("Shop")
 
     def ready(self):
         from shop.core import checks  # noqa: F401  (registers the deploy checks)
+
+        # Admin sections of third-party apps, named for staff: allauth's "Accounts" holds only
+        # sign-in e-mail addresses (the shop's own users are "Shoppers and staff"), and
+        # django-money's "Exchange" holds exchange rates.
+        for label, name in THIRD_PARTY_SECTION_NAMES.items():
+            self.apps.get_app_config(label).verbose_name = name
 
         # Sent once per app with models; django_celery_beat's is the one whose tables this fills.
         post_migrate.connect(

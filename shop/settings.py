@@ -467,6 +467,8 @@ PRICES_INCLUDE_TAX = env_bool("PRICES_INCLUDE_TAX", True)
 CARRIER_WEBHOOK_SECRETS = dict(
     item.partition(":")[::2] for item in env_list("CARRIER_WEBHOOK_SECRETS") if item.partition(":")[2]
 )
+# The country a visitor's delivery estimate is for until they sign in with a default address.
+SHOP_DEFAULT_COUNTRY = os.environ.get("SHOP_DEFAULT_COUNTRY", "DE").strip().upper()
 
 # --- orders, catalog -------------------------------------------------------------
 # An outbox row (e-mail, late refund) is tried this many times before it is left for staff.

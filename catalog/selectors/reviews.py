@@ -1,17 +1,43 @@
 """Review reads: a product's reviews and who may still write one."""
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Length
 from django.utils.translation import gettext
 
 from catalog.engagement.models import HiddenReview
-from catalog.models import Product, ProductPurchase, Review
+from catalog.models import Product, ProductPurchase, Review, ReviewHelpfulVote
+
+# Most helpful first (votes of signed-in shoppers), then the newest.
+REVIEW_ORDER = ("-helpful_count", "-created_at", "-id")
 
 
 def product_reviews(*, product: Product, limit: int | None = None) -> QuerySet[Review]:
-    """The product's reviews with their authors, newest first (the first `limit` when given)."""
-    qs = Review.objects.filter(product=product).select_related("user").order_by("-created_at", "-id")
+    """The product's reviews with their authors, most helpful then newest first (the first `limit` when given)."""
+    qs = (
+        Review.objects.filter(product=product)
+        .exclude(pk__in=HiddenReview.objects.values("review_id"))
+        .select_related("user")
+        .order_by(*REVIEW_ORDER)
+    )
     return qs[:limit] if limit else qs
+
+
+def review_get_votable(*, review_id: int) -> Review | None:
+    """A review shoppers may vote on: shown on an active product's page (not hidden by staff)."""
+    return (
+        Review.objects.filter(pk=review_id, product__is_active=True)
+        .exclude(pk__in=HiddenReview.objects.values("review_id"))
+        .select_related("product")
+        .first()
+    )
+
+
+def review_ids_voted(*, user, review_ids) -> set[int]:
+    """Which of these reviews `user` has found helpful (one query; empty for a visitor)."""
+    if not getattr(user, "is_authenticated", False) or not review_ids:
+        return set()
+    return set(
+        ReviewHelpfulVote.objects.filter(user=user, review_id__in=list(review_ids)).values_list("review_id", flat=True)
+    )
 
 
 def review_allowed(*, user, product: Product) -> bool:
@@ -25,7 +51,7 @@ def review_allowed(*, user, product: Product) -> bool:
 
 
 def product_reviews_for_page(*, product: Product, limit: int = 20) -> list[Review]:
-    """The product's reviews that have words, most helpful first (the longest, then the newest).
+    """The product's reviews that have words, most helpful first (helpful votes, then the newest).
 
     A rating alone counts in the average and the distribution but makes no card.
     """
@@ -34,8 +60,7 @@ def product_reviews_for_page(*, product: Product, limit: int = 20) -> list[Revie
         .exclude(title="", body="")
         .exclude(pk__in=HiddenReview.objects.values("review_id"))  # hidden by staff after a report
         .select_related("user")
-        .annotate(words=Length("body") + Length("title"))
-        .order_by("-words", "-created_at", "-id")[:limit]
+        .order_by(*REVIEW_ORDER)[:limit]
     )
 
 

@@ -1,13 +1,13 @@
-"""Review writes: a buyer's one review per product, moderation, the product's rating."""
+"""Review writes: a buyer's one review per product, moderation, the product's rating, helpful votes."""
 
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 
-from catalog.cache import catalog_cache_invalidate
-from catalog.exceptions import AlreadyReviewed, InvalidRating, NotABuyer
-from catalog.models import Product, ProductPurchase, Review
+from catalog.cache import catalog_cache_invalidate, stock_cache_invalidate
+from catalog.exceptions import AlreadyReviewed, InvalidRating, NotABuyer, OwnReviewVote
+from catalog.models import Product, ProductPurchase, Review, ReviewHelpfulVote
 
 
 def review_create(*, user, product: Product, rating: int, title: str = "", body: str = "") -> Review:
@@ -52,3 +52,49 @@ def review_delete(*, review_id: int) -> None:
         Product.objects.select_for_update().filter(pk=review.product_id).values_list("pk", flat=True).first()
         review.delete()
         _rating_refresh(product_id=review.product_id)
+
+
+def review_helpful_vote(*, user, review: Review) -> Review:
+    """Record that `user` found `review` helpful (once; a repeat changes nothing) and return the review.
+
+    The vote row and the cached `helpful_count` change together; the count moves with a guarded F() update.
+    """
+    if review.user_id == user.pk:
+        raise OwnReviewVote()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ReviewHelpfulVote.objects.create(review=review, user=user)
+        except IntegrityError:
+            pass  # voted already: one vote per shopper
+        else:
+            Review.objects.filter(pk=review.pk).update(helpful_count=F("helpful_count") + 1)
+            _review_pages_stale(review)
+    review.refresh_from_db(fields=["helpful_count"])
+    return review
+
+
+def review_helpful_unvote(*, user, review: Review) -> Review:
+    """Take back `user`'s helpful vote on `review` (nothing when there is none) and return the review."""
+    with transaction.atomic():
+        deleted, _rows = ReviewHelpfulVote.objects.filter(review=review, user=user).delete()
+        if deleted:
+            Review.objects.filter(pk=review.pk, helpful_count__gt=0).update(helpful_count=F("helpful_count") - 1)
+            _review_pages_stale(review)
+    review.refresh_from_db(fields=["helpful_count"])
+    return review
+
+
+def review_helpful_toggle(*, user, review: Review) -> bool:
+    """The page's one button: vote when `user` has not, take the vote back when they have. True when voted now."""
+    if ReviewHelpfulVote.objects.filter(review=review, user=user).exists():
+        review_helpful_unvote(user=user, review=review)
+        return False
+    review_helpful_vote(user=user, review=review)
+    return True
+
+
+def _review_pages_stale(review: Review) -> None:
+    # A vote changes one product's review order, nothing else in the catalogue: renewing that
+    # product's token (catalog.cache) re-renders only the cached pages that show it.
+    stock_cache_invalidate([review.product_id])

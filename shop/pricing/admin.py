@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from catalog.cache import catalog_cache_invalidate
 from shop.pricing.models import (
     ProductTaxClass,
     Promotion,
@@ -41,6 +42,20 @@ class PromotionAdmin(admin.ModelAdmin):
     filter_horizontal = ("products", "categories")
     inlines = [PromotionAmountInline]
 
+    # Listings and product pages show promoted prices from cached rules and fragments:
+    # a changed promotion starts a new catalog version once it is committed.
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        catalog_cache_invalidate()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog_cache_invalidate()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalog_cache_invalidate()
+
 
 class VoucherAmountInline(admin.TabularInline):
     model = VoucherAmount
@@ -49,8 +64,9 @@ class VoucherAmountInline(admin.TabularInline):
 
 @admin.register(Voucher)
 class VoucherAdmin(admin.ModelAdmin):
-    list_display = (
+    list_display = (  # active right after the code: visible at 1280 px
         "code",
+        "is_active",
         "kind",
         "percentage",
         "uses",
@@ -58,7 +74,6 @@ class VoucherAdmin(admin.ModelAdmin):
         "per_customer_limit",
         "starts_at",
         "ends_at",
-        "is_active",
     )
     list_filter = ("kind", "is_active")
     search_fields = ("code",)

@@ -313,6 +313,19 @@ def _best_promotion(
     return best, best_id
 
 
+def unit_price_promoted(
+    *, unit_price: Money, product_id: int | None, category_ids: frozenset[int], promotions: Sequence[PromotionRule]
+) -> tuple[Money, int | None]:
+    """(price, promotion id) of one unit after step 2: what a cart line of one unit pays before vouchers.
+
+    The listing's "new price": the same rule (`_best_promotion`) on the same line the cart builds.
+    """
+    line = LineInput(key="", unit_price=unit_price, quantity=1, product_id=product_id, category_ids=category_ids)
+    base = _round(unit_price)
+    off, promotion_id = _best_promotion(line, base, promotions, unit_price.currency.code)
+    return base - off, promotion_id
+
+
 def _voucher_discounts(data: PricingInput, amounts: list[Money]) -> tuple[list[Money], Money]:
     """(per-line voucher shares, shipping discount); checks the voucher's minimum order value."""
     currency = data.currency

@@ -11,10 +11,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 from djmoney.money import Money
 
+from catalog.cache import catalog_cache_key
 from catalog.models import Category
 from shop.pricing.exceptions import VoucherExhausted, VoucherExpired, VoucherInvalid
 from shop.pricing.models import ProductTaxClass, Promotion, TaxClass, TaxRate, Voucher
@@ -26,7 +28,13 @@ from shop.pricing.pipeline import (
     PromotionRule,
     VoucherRule,
     price_order,
+    unit_price_promoted,
 )
+
+# Listings read the active promotions from the cache: a page of cards costs no query for them.
+# Saving a promotion bumps the catalog version (a new key); a start or end time shows within
+# this many seconds (the cart and checkout always read the promotions running at that moment).
+PROMOTION_RULES_TTL = 60
 
 
 def tax_rates_for(*, country: str, region: str = "") -> dict[str, Decimal]:
@@ -140,3 +148,31 @@ def order_price(
             gift_cards=gift_cards,
         )
     )
+
+
+def promotions_active_cached() -> list[PromotionRule]:
+    """`promotions_active()` for pages: from the cache (at most PROMOTION_RULES_TTL old), else four queries."""
+    key = catalog_cache_key("promotion-rules")
+    rules = cache.get(key)
+    if rules is None:
+        rules = promotions_active()
+        cache.set(key, rules, PROMOTION_RULES_TTL)
+    return rules
+
+
+def unit_prices_promoted(
+    items: Iterable[tuple[Money, int, int | None]], *, promotions: Sequence[PromotionRule] | None = None
+) -> list[Money]:
+    """The price after catalogue promotions of each (unit price, product id, category id), in one batch.
+
+    The pipeline's own promotion step on a one-unit line, so a card's price is what the cart charges.
+    """
+    rules = promotions_active_cached() if promotions is None else promotions
+    return [
+        unit_price_promoted(
+            unit_price=price, product_id=product_id,
+            category_ids=frozenset([category_id]) if category_id else frozenset(), promotions=rules,
+        )[0]
+        if rules else price
+        for price, product_id, category_id in items
+    ]

@@ -104,7 +104,7 @@ class WeightBandInline(admin.TabularInline):
 
 @admin.register(ShippingMethod)
 class ShippingMethodAdmin(admin.ModelAdmin):
-    list_display = ["name", "carrier", "kind", "min_delivery_days", "max_delivery_days", "is_active"]
+    list_display = ["name", "is_active", "carrier", "kind", "min_delivery_days", "max_delivery_days"]
     list_filter = ["is_active", "kind", "carrier", "zones"]
     list_select_related = ["carrier"]
     search_fields = ["name", "carrier__name"]
@@ -116,7 +116,7 @@ class ShippingMethodAdmin(admin.ModelAdmin):
 class CarrierEventAdmin(admin.ModelAdmin):
     """What carriers told the shop: written only by the verified webhook, never by hand."""
 
-    list_display = ["received_at", "carrier", "event_id", "tracking_number", "status"]
+    list_display = ["received_at", "carrier", "status", "event_id", "tracking_number"]
     list_filter = ["carrier", "status"]
     list_select_related = ["carrier"]
     search_fields = ["event_id", "tracking_number"]

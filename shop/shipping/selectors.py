@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 from djmoney.money import Money
 
@@ -145,3 +146,45 @@ def tracking_url(*, carrier: Carrier, tracking_number: str) -> str:
     return carrier.tracking_url_template.replace(
         TRACKING_PLACEHOLDER, quote(tracking_number.strip(), safe="")
     )
+
+
+@dataclass(frozen=True)
+class DeliveryEstimate:
+    """How long delivery to a country takes: by the cheapest method, and by a faster one when there is one."""
+
+    country: str
+    min_days: int
+    max_days: int
+    fast_min_days: int | None = None
+    fast_max_days: int | None = None
+
+
+# Estimates are the same for every product page in a country and currency: cached this long.
+DELIVERY_ESTIMATE_TTL = 300
+
+
+def delivery_estimate(*, country: str, currency: str) -> DeliveryEstimate | None:
+    """The delivery days of the cheapest method serving `country` for a light parcel (None: no method serves it).
+
+    Four queries (shipping_methods_available), or none from the cache.
+    """
+    country = (country or "").strip().upper()
+    key = f"shipping:delivery-estimate:{country}:{currency}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    quotes = shipping_methods_available(country=country, weight_grams=0, subtotal=Money(0, currency))
+    estimate = None
+    if quotes:
+        cheapest = quotes[0]
+        fastest = min(quotes, key=lambda q: (q.max_delivery_days, q.min_delivery_days, q.price.amount))
+        faster = fastest.max_delivery_days < cheapest.max_delivery_days
+        estimate = DeliveryEstimate(
+            country=country,
+            min_days=cheapest.min_delivery_days,
+            max_days=cheapest.max_delivery_days,
+            fast_min_days=fastest.min_delivery_days if faster else None,
+            fast_max_days=fastest.max_delivery_days if faster else None,
+        )
+    cache.set(key, estimate or False, DELIVERY_ESTIMATE_TTL)
+    return estimate

@@ -58,7 +58,8 @@
       submit.disabled = complete;
       return;
     }
-    price.textContent = variant.price;
+    // A promotion: the new price, then the catalogue's ("€40.00, was €50.00").
+    price.textContent = variant.old_price ? variant.price + ", " + (texts.textWas || "was") + " " + variant.old_price : variant.price;
     if (variant.available <= 0) {
       stock.textContent = texts.textOut;
     } else if (variant.available <= 5) {
