@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_variants_warehouses'),
+        ('catalog', '0005_review_helpful_votes'),
     ]
 
     operations = [
