@@ -220,8 +220,9 @@ def variant_picker(product, convert) -> dict:
         for value in variant.option_values.all():
             entry = options.setdefault(value.option.code, {"code": value.option.code, "name": value.option.name,
                                                            "position": value.option.position, "values": []})
-            if value.value not in entry["values"]:
-                entry["values"].append(value.value)
+            if value.value not in [known["value"] for known in entry["values"]]:
+                # The key the variants and the form speak, and the label in the shopper's language.
+                entry["values"].append({"value": value.value, "label": value.display})
     return {
         "options": sorted(options.values(), key=lambda o: o["position"]),
         "variants": [

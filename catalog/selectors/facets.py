@@ -27,6 +27,7 @@ from catalog.selectors.filters import (
 )
 from catalog.selectors.prices import price_converter_at, price_threshold
 from catalog.selectors.stock import in_stock_q
+from catalog.translation import translated_expression
 from shop.core.money import exchange_rate, minor_unit_quantum
 
 # Price bands in the shopper's currency: (lower inclusive, upper exclusive or None).
@@ -317,7 +318,7 @@ _MATCH_ORDER = {
     ProductOrdering.RELEVANCE: "rank DESC, id DESC",
     ProductOrdering.PRICE: "price ASC, id ASC",
     ProductOrdering.PRICE_DESC: "price DESC, id DESC",
-    ProductOrdering.NAME: "name ASC, id ASC",
+    ProductOrdering.NAME: "sort_name ASC, id ASC",
     ProductOrdering.NEWEST: "created_at DESC, id DESC",
     ProductOrdering.RATING: "rating_avg DESC, rating_count DESC, id DESC",
 }
@@ -369,6 +370,7 @@ def product_facets_with_page(
 def _one_pass_matches_sql(qs: QuerySet, bounds, attribute_names: list[str], *, ranked: bool) -> tuple[str, tuple, list]:
     """(SQL, params) of the matches with their facet columns, and the names of the columns to group by."""
     annotations = {
+        "sort_name": translated_expression("name"),
         "facet_band": _band_case("price", bounds),
         "facet_available": Case(When(in_stock_q(), then=Value(1)), default=Value(0)),
     }
@@ -389,7 +391,7 @@ def _one_pass_matches_sql(qs: QuerySet, bounds, attribute_names: list[str], *, r
     inner = inner.annotate(**annotations)
     attr_columns = [f"facet_attr_{i}" for i in range(len(attribute_names))]
     inner_sql, params = inner.values(
-        "id", "category_id", "brand", "price", "name", "created_at", "rating_avg", "rating_count",
+        "id", "category_id", "brand", "price", "sort_name", "created_at", "rating_avg", "rating_count",
         "facet_band", "facet_available", "rank", *attr_columns,
     ).query.sql_with_params()
     return inner_sql, params, ["category_id", "brand", "facet_band", *attr_columns]

@@ -14,6 +14,7 @@ from catalog.selectors.categories import category_descendant_ids
 from catalog.selectors.prices import price_range_in_base
 from catalog.selectors.spelling import product_vocabulary, query_suggestion, word_nearest
 from catalog.selectors.stock import in_stock_q
+from catalog.translation import localized_fields, search_config, shop_languages
 
 
 class ProductOrdering(TextChoices):
@@ -60,9 +61,10 @@ def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
     A variant's SKU finds its product on both."""
     sku = _sku_match(q)
     if connection.vendor == "postgresql":
-        query = SearchQuery(q, search_type="websearch", config="english")
+        # The vector holds every language's words, each stemmed as its language: so is the query.
+        query = _search_query(q)
         if corrected := query_suggestion(q):  # misspelt words: also the catalogue's spelling
-            query |= SearchQuery(corrected, search_type="websearch", config="english")
+            query |= _search_query(corrected)
         return qs.filter(Q(search_vector=query) | sku).annotate(rank=SearchRank(F("search_vector"), query)), True
     vocabulary = None
     words = Q()
@@ -76,13 +78,22 @@ def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
     return qs.filter(words | sku), False
 
 
+def _search_query(q: str) -> SearchQuery:
+    query = None
+    for config in dict.fromkeys(search_config(lang) for lang in shop_languages()):
+        one = SearchQuery(q, search_type="websearch", config=config)
+        query = one if query is None else query | one
+    return query
+
+
 def _word_q(word: str) -> Q:
-    return (
-        Q(name__icontains=word)
-        | Q(brand__icontains=word)
-        | Q(category__name__icontains=word)
-        | Q(description__icontains=word)
-    )
+    """The word in the name, brand, category or description, in any shop language."""
+    match = Q(brand__icontains=word)
+    for name, category, description in zip(
+        localized_fields("name"), localized_fields("category__name"), localized_fields("description"), strict=True
+    ):
+        match |= Q(**{f"{name}__icontains": word, f"{category}__icontains": word, f"{description}__icontains": word}, _connector=Q.OR)
+    return match
 
 
 def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:

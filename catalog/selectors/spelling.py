@@ -12,6 +12,7 @@ from django.core.cache import cache
 
 from catalog.cache import TTL, catalog_cache_key
 from catalog.models import Category, Product
+from catalog.translation import localized_fields
 
 WORD_RE = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 # pg_trgm's default `similarity_threshold` is 0.3; a little stricter keeps suggestions sensible.
@@ -31,16 +32,16 @@ def similarity(a: str, b: str) -> float:
 
 
 def product_vocabulary() -> frozenset[str]:
-    """Every word (3+ letters, lower case) of active product names, brands and category names."""
+    """Every word (3+ letters, lower case) of active product names, brands and category names, in every language."""
     key = catalog_cache_key("vocabulary")
     words = cache.get(key)
     if words is None:
         found: set[str] = set()
-        names = Product.objects.filter(is_active=True).values_list("name", "brand")
-        for name, brand in names.iterator(chunk_size=2000):
-            found.update(WORD_RE.findall(f"{name} {brand}".lower()))
-        for name in Category.objects.values_list("name", flat=True):
-            found.update(WORD_RE.findall(name.lower()))
+        names = Product.objects.filter(is_active=True).values_list(*localized_fields("name"), "brand")
+        for row in names.iterator(chunk_size=2000):
+            found.update(WORD_RE.findall(" ".join(text for text in row if text).lower()))
+        for row in Category.objects.values_list(*localized_fields("name")):
+            found.update(WORD_RE.findall(" ".join(text for text in row if text).lower()))
         words = frozenset(found)
         cache.set(key, words, TTL)
     return words
