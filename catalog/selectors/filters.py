@@ -11,7 +11,7 @@ from django.db.models import F, Q, QuerySet, TextChoices
 
 from catalog.models import Category, Product, ProductVariant
 from catalog.selectors.categories import category_descendant_ids
-from catalog.selectors.prices import price_range_in_base
+from catalog.selectors.prices import price_from_expression, price_range_in_base
 from catalog.selectors.spelling import product_vocabulary, query_suggestion, word_nearest
 from catalog.selectors.stock import in_stock_q
 from catalog.translation import localized_fields, search_config, shop_languages
@@ -108,10 +108,12 @@ def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
         qs = qs.filter(brand__in=query.brand)
     if query.min_price is not None or query.max_price is not None:
         low, high = price_range_in_base(query.min_price, query.max_price, query.currency)
+        # The "from" price the listing shows (the lowest variant's), not the product's own.
+        qs = qs.alias(price_from=price_from_expression())
         if low is not None:
-            qs = qs.filter(price__gte=low)
+            qs = qs.filter(price_from__gte=low)
         if high is not None:
-            qs = qs.filter(price__lt=high)
+            qs = qs.filter(price_from__lt=high)
     if query.in_stock is True:
         qs = qs.filter(in_stock_q())
     elif query.in_stock is False:
