@@ -219,3 +219,16 @@ def test_csv_round_trip_carries_the_german_columns(headphones):
     # A file without the German columns keeps the stored German.
     products_import_csv(data=f"sku,name,category,price\nNEW-1,Newer,{row['category']},1.00\n")
     assert Product.objects.values_list("name_en", "name_de").get(sku="NEW-1") == ("Newer", "Neu")
+
+
+def test_bulk_seeded_products_have_english_and_generated_german(rates):
+    import io
+
+    from django.core.management import call_command
+    from django.utils import translation
+
+    with translation.override("de"):  # the active language does not decide which column is English
+        call_command("seed_catalog", "--products", "3", stdout=io.StringIO())
+    rows = list(Product.objects.filter(sku__startswith="SEED-").values_list("name_en", "name_de", "description_de"))
+    assert len(rows) == 3
+    assert all(en and de and " von " in desc for en, de, desc in rows)  # German words, not a copy

@@ -41,7 +41,11 @@ class Command(BaseCommand):
                 leaf = leaves[rng.randrange(len(leaves))]
                 fields = product_fields(rng, leaf, i + 1)
                 sku = f"SEED-{run}-{i + 1:07d}"
-                batch.append(Product(sku=sku, slug=slugify(f"{fields['name']}-{sku}"), category=leaf, **fields))
+                # English in the English columns whatever language is active; the German beside it.
+                text = {"name_en": fields["name"], "description_en": fields["description"], **fields.pop("translations")}
+                batch.append(
+                    Product(sku=sku, slug=slugify(f"{fields['name']}-{sku}"), category=leaf, **fields, **text)
+                )
                 stock_levels.append(rng.choice([0, 1, 5, 20, 50, 200]))
             with transaction.atomic():
                 made = Product.objects.bulk_create(batch, batch_size=1000)
