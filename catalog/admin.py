@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from djmoney.contrib.exchange.admin import RateAdmin as DjmoneyRateAdmin
 from djmoney.contrib.exchange.models import Rate
-from modeltranslation.admin import TabbedTranslationAdmin
+from modeltranslation.admin import TranslationAdmin
 from treebeard.admin import TreeAdmin
 from treebeard.exceptions import InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow
 from treebeard.forms import movenodeform_factory
@@ -62,8 +62,9 @@ class MoveRelation(TextChoices):
 
 
 @admin.register(Category)
-class CategoryAdmin(TabbedTranslationAdmin, TreeAdmin):
-    """Names and descriptions in a tab per shop language (django-modeltranslation)."""
+class CategoryAdmin(TranslationAdmin, TreeAdmin):
+    """Names and descriptions in every shop language, side by side (django-modeltranslation's TranslationAdmin:
+    its tabbed variant loads jQuery UI from a CDN, which the shop does not use)."""
 
     form = movenodeform_factory(Category)
     list_display = ("name", "slug")
@@ -155,7 +156,7 @@ def _stock_sum(column: str):
 
 
 @admin.register(Product)
-class ProductAdmin(TabbedTranslationAdmin):
+class ProductAdmin(TranslationAdmin):
     list_display = ("sku", "name", "brand", "category", "price", "is_active", "on_hand", "reserved", "rating_avg")
     list_select_related = ("category",)
     list_filter = ("is_active", "brand", ("category", admin.RelatedOnlyFieldListFilter))

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
-from modeltranslation.admin import TabbedTranslationAdmin, TranslationTabularInline
+from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
 
 from catalog.forms import RestockForm, StockAdjustForm, StockTransferForm
 from catalog.models import OptionValue, ProductOption, ProductType, ProductVariant, Stock, Warehouse
@@ -36,7 +36,7 @@ class OptionValueInline(TranslationTabularInline):
 
 
 @admin.register(ProductOption)
-class ProductOptionAdmin(TabbedTranslationAdmin):
+class ProductOptionAdmin(TranslationAdmin):
     list_display = ("name", "code", "product_type", "position")
     list_select_related = ("product_type",)
     inlines = [OptionValueInline]

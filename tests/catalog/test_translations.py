@@ -79,6 +79,8 @@ def test_admin_edits_category_and_option_translations(admin_client, rates):
     option = ProductOption.objects.get(code="colour")
     page = admin_client.get(f"/admin/catalog/productoption/{option.pk}/change/")
     assert b'name="name_de"' in page.content and b'name="values-0-label_de"' in page.content
+    for url in ("/admin/catalog/product/add/", f"/admin/catalog/category/{category.pk}/change/"):
+        assert b"googleapis" not in admin_client.get(url).content  # no CDN (the tabbed admin's jQuery UI)
 
 
 def test_product_page_in_german_with_english_fallback(headphones):
