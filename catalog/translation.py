@@ -9,7 +9,7 @@ back (slugs, SKUs, option codes and values) are not translated.
 from django.conf import settings
 from django.db.models import CharField, F, Value
 from django.db.models.functions import Coalesce, NullIf
-from django.utils.translation import get_language
+from django.utils.translation import get_language, override
 from modeltranslation import settings as mt_settings
 from modeltranslation.translator import TranslationOptions, register
 from modeltranslation.utils import build_localized_fieldname
@@ -64,3 +64,10 @@ def translated_expression(field: str, language: str | None = None):
     if len(columns) == 1:
         return F(next(iter(columns)))
     return Coalesce(*[NullIf(F(column), Value("")) for column in columns], output_field=CharField())
+
+
+def in_default_language():
+    """Save inside this: the original columns (`name`, kept by django-modeltranslation and read by
+    apps that join products without its manager, e.g. staff reports) then hold the English text,
+    not whichever language the saving request happened to speak."""
+    return override(mt_settings.DEFAULT_LANGUAGE)

@@ -8,7 +8,7 @@ from django.utils.text import slugify
 from catalog.cache import catalog_cache_invalidate
 from catalog.models import Category, Product
 from catalog.services.search import product_search_vector_refresh
-from catalog.translation import localized_field, localized_fields
+from catalog.translation import in_default_language, localized_field, localized_fields
 
 
 def category_create(
@@ -27,7 +27,10 @@ def category_create(
             localized_field("description", "en"): description,
             **(translations or {}),
         }
-        category = Category.objects.add_child(parent, fields) if parent is not None else Category.objects.add_root(fields)
+        with in_default_language():
+            category = (
+                Category.objects.add_child(parent, fields) if parent is not None else Category.objects.add_root(fields)
+            )
         catalog_cache_invalidate()
         return category
 
@@ -43,7 +46,8 @@ def category_update(
         for column, text in (translations or {}).items():
             setattr(category, column, text)
         columns = ["name", "description", *localized_fields("name"), *localized_fields("description")]
-        category.save(update_fields=columns)
+        with in_default_language():
+            category.save(update_fields=columns)
         product_search_vector_refresh(
             product_ids=list(Product.objects.filter(category=category).values_list("id", flat=True))
         )

@@ -21,7 +21,7 @@ from catalog.services.facets import facet_counts_refresh, facet_counts_refresh_f
 from catalog.services.search import product_search_vector_refresh
 from catalog.services.stock import stock_restock
 from catalog.services.warehouses import warehouse_default
-from catalog.translation import localized_field, localized_fields
+from catalog.translation import in_default_language, localized_field, localized_fields
 
 THUMBNAIL_SIZE = (320, 320)
 
@@ -56,16 +56,17 @@ def product_create(
     if price.currency.code != settings.DEFAULT_CURRENCY:
         raise ImportFailed(_("Prices are kept in %(currency)s.") % {"currency": settings.DEFAULT_CURRENCY}, field="price")
     with transaction.atomic():
-        product = Product.objects.create(
-            sku=sku,
-            slug=slug or product_slug_for(name, sku),
-            **_translated({"name": name, "description": description, **(translations or {})}),
-            brand=brand,
-            category=category,
-            attributes=attributes or {},
-            price=price,
-            is_active=is_active,
-        )
+        with in_default_language():
+            product = Product.objects.create(
+                sku=sku,
+                slug=slug or product_slug_for(name, sku),
+                **_translated({"name": name, "description": description, **(translations or {})}),
+                brand=brand,
+                category=category,
+                attributes=attributes or {},
+                price=price,
+                is_active=is_active,
+            )
         variant = ProductVariant.objects.create(product=product, sku=sku, is_default=True)
         Stock.objects.create(product=product, variant=variant, warehouse=warehouse_default())
         if on_hand:
@@ -105,7 +106,8 @@ def product_update(*, product: Product, **fields) -> Product:
         before = Product.objects.filter(pk=product.pk).values("category_id", "brand", "price", "is_active").first()
         for name, value in _translated(fields).items():
             setattr(product, name, value)
-        product.save()
+        with in_default_language():
+            product.save()
         product_search_vector_refresh(product_ids=[product.pk])
         after = {"category_id": product.category_id, "brand": product.brand, "price": product.price.amount,
                  "is_active": product.is_active}

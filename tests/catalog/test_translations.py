@@ -234,3 +234,19 @@ def test_bulk_seeded_products_have_english_and_generated_german(rates):
     rows = list(Product.objects.filter(sku__startswith="SEED-").values_list("name_en", "name_de", "description_de"))
     assert len(rows) == 3
     assert all(en and de and " von " in desc for en, de, desc in rows)  # German words, not a copy
+
+
+def test_original_columns_hold_english_whatever_language_saves(rates):
+    """Apps that join products without modeltranslation's manager (staff reports) read English."""
+    from django.utils import translation
+
+    from catalog.models import Stock
+    from catalog.services.products import product_create
+
+    with translation.override("de"):
+        category = make_category("Audio")
+        category_update(category=category, name="Audio", translations={"name_de": "Tonwiedergabe"})
+        product = product_create(sku="RAW-1", name="Kettle", category=category, price="1.00",
+                                 translations={"name_de": "Kessel"})
+        product_update(product=product, name_de="Wasserkessel")
+    assert list(Stock.objects.values_list("product__name", "product__category__name")) == [("Kettle", "Audio")]
