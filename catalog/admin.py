@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from djmoney.contrib.exchange.admin import RateAdmin as DjmoneyRateAdmin
 from djmoney.contrib.exchange.models import Rate
+from modeltranslation.admin import TranslationAdmin
 from treebeard.admin import TreeAdmin
 from treebeard.exceptions import InvalidMoveToDescendant, InvalidPosition, MissingNodeOrderBy, PathOverflow
 from treebeard.forms import movenodeform_factory
@@ -49,6 +50,7 @@ from catalog.services.products import (
 )
 from catalog.services.reviews import review_delete
 from catalog.services.stock import stock_restock
+from catalog.translation import localized_fields
 from shop.core.exceptions import ShopError
 
 
@@ -60,16 +62,28 @@ class MoveRelation(TextChoices):
 
 
 @admin.register(Category)
-class CategoryAdmin(TreeAdmin):
+class CategoryAdmin(TranslationAdmin, TreeAdmin):
+    """Names and descriptions in every shop language, side by side (django-modeltranslation's TranslationAdmin:
+    its tabbed variant loads jQuery UI from a CDN, which the shop does not use)."""
+
     form = movenodeform_factory(Category)
     list_display = ("name", "slug")
-    search_fields = ("name", "slug")
-    prepopulated_fields = {"slug": ("name",)}
+    search_fields = [*localized_fields("name"), "slug"]
+    prepopulated_fields = {"slug": ("name_en",)}
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        # Renames reach the products' search text and the cached tree.
-        category_update(category=form.instance, name=form.instance.name)
+        # Renames (in any language) reach the products' search text and the cached tree.
+        category = form.instance
+        translations = {
+            column: getattr(category, column)
+            for column in [*localized_fields("name"), *localized_fields("description")]
+            if column not in ("name_en", "description_en")
+        }
+        category_update(
+            category=category, name=category.name_en, description=category.description_en or "",
+            translations=translations,
+        )
 
     def delete_model(self, request, obj):
         category_delete(category_ids=[obj.pk])
@@ -142,12 +156,12 @@ def _stock_sum(column: str):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(TranslationAdmin):
     # Active right after the name: the state stays in view at 1280 px however long the names.
     list_display = ("sku", "name", "is_active", "brand", "category", "price", "on_hand", "reserved", "rating_avg")
     list_select_related = ("category",)
     list_filter = ("is_active", "brand", ("category", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("sku", "name", "brand")
+    search_fields = ("sku", *localized_fields("name"), "brand")
     ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False
@@ -179,7 +193,13 @@ class ProductAdmin(admin.ModelAdmin):
         if change:
             product_update(product=obj, **data)
         else:
-            created = product_create(sku=form.cleaned_data["sku"], actor=request.user, **data)
+            # The English columns are the service's name and description; the others its translations.
+            data["name"] = data.pop("name_en")
+            data["description"] = data.pop("description_en", "") or ""
+            translations = {key: data.pop(key) for key in list(data) if key.startswith(("name_", "description_"))}
+            created = product_create(
+                sku=form.cleaned_data["sku"], actor=request.user, translations=translations, **data
+            )
             obj.pk = created.pk
             obj._state.adding = False
             obj._state.db = created._state.db

@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
 
 from catalog.forms import RestockForm, StockAdjustForm, StockTransferForm
 from catalog.models import OptionValue, ProductOption, ProductType, ProductVariant, Stock, Warehouse
@@ -29,19 +30,19 @@ class WarehouseAdmin(admin.ModelAdmin):
             obj.is_active = is_active
 
 
-class OptionValueInline(admin.TabularInline):
+class OptionValueInline(TranslationTabularInline):
     model = OptionValue
     extra = 1
 
 
 @admin.register(ProductOption)
-class ProductOptionAdmin(admin.ModelAdmin):
+class ProductOptionAdmin(TranslationAdmin):
     list_display = ("name", "code", "product_type", "position")
     list_select_related = ("product_type",)
     inlines = [OptionValueInline]
 
 
-class ProductOptionInline(admin.TabularInline):
+class ProductOptionInline(TranslationTabularInline):
     model = ProductOption
     extra = 1
     show_change_link = True

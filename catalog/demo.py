@@ -14,6 +14,7 @@ from djmoney.money import Money
 
 from catalog.demo_images import product_noun, product_shots
 from catalog.demo_reviews import reviews_load
+from catalog.demo_translations import CATEGORIES_DE, product_translations, translations_load
 from catalog.models import Category, Product
 from catalog.services.categories import category_create
 from catalog.services.products import product_create, product_image_add
@@ -59,7 +60,9 @@ SEED = 20261122
 def _category(name: str, parent: Category | None) -> Category:
     slug = slugify(name)
     existing = Category.objects.filter(slug=slug).first()
-    return existing or category_create(name=name, parent=parent, slug=slug)
+    return existing or category_create(
+        name=name, parent=parent, slug=slug, translations={"name_de": CATEGORIES_DE.get(name, name)}
+    )
 
 
 def leaf_categories() -> list[Category]:
@@ -79,16 +82,19 @@ def product_fields(rng: random.Random, leaf: Category, n: int) -> dict:
     noun = product_noun(leaf.name, rng)
     colour = rng.choice(list(COLOURS))
     brand = rng.choice(BRANDS)
-    name = f"{brand} {rng.choice(ADJECTIVES)} {noun}"
+    adjective = rng.choice(ADJECTIVES)
+    name = f"{brand} {adjective} {noun}"
     attributes = {"colour": colour, "material": rng.choice(MATERIALS)}
     if leaf.name in {"Shirts", "Shoes", "Dresses"}:
         attributes["size"] = rng.choice(SIZES)
     price = Money(f"{rng.randint(5, 400)}.{rng.choice(['00', '49', '95', '99'])}", settings.DEFAULT_CURRENCY)
-    description = (
-        f"A {colour} {noun.lower()} by {brand}, made of {attributes['material']}. "
-        f"{rng.choice(['Built to last.', 'Loved by our customers.', 'Great value.', 'New this season.'])}"
+    tagline = rng.choice(["Built to last.", "Loved by our customers.", "Great value.", "New this season."])
+    description = f"A {colour} {noun.lower()} by {brand}, made of {attributes['material']}. {tagline}"
+    translations = product_translations(
+        brand=brand, adjective=adjective, noun=noun, colour=colour, material=attributes["material"], tagline=tagline
     )
-    return {"name": name, "brand": brand, "price": price, "attributes": attributes, "description": description}
+    return {"name": name, "brand": brand, "price": price, "attributes": attributes, "description": description,
+            "translations": translations}
 
 
 def load(*, stdout) -> None:
@@ -115,6 +121,7 @@ def load(*, stdout) -> None:
                     product_image_add(product=product, data=data, filename=f"{product.slug}-{view}.jpg",
                                       alt=f"{product.name}, {alt}")
             created += 1
+    translations_load(stdout=stdout)
     reviews_load(stdout=stdout)
     bought_together_compute()
     stdout.write(f"   catalog: {created} products created, {Product.objects.count()} in total")

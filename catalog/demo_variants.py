@@ -11,6 +11,7 @@ from djmoney.money import Money
 
 from catalog.demo import COLOURS
 from catalog.demo_images import product_shots
+from catalog.demo_translations import APPAREL_DE, translations_load
 from catalog.models import Category, Product, ProductType, Warehouse
 from catalog.services.categories import category_create
 from catalog.services.products import product_create, product_image_add
@@ -61,8 +62,10 @@ def load(*, stdout) -> None:
         if Product.objects.filter(sku=sku).exists():
             continue
         with transaction.atomic():
+            name_de, description_de = APPAREL_DE[sku]
             product = product_create(sku=sku, name=name, category=category, price=Money(price, "USD"),
-                                     description=description, brand="Northwind", attributes={"material": "cotton"})
+                                     description=description, brand="Northwind", attributes={"material": "cotton"},
+                                     translations={"name_de": name_de, "description_de": description_de})
             combos = [(s, c) for s in SIZES for c in APPAREL_COLOURS]
             variants = product_variants_create(
                 product=product, product_type=product_type,
@@ -78,4 +81,5 @@ def load(*, stdout) -> None:
             for view, shot in enumerate(product_shots("Shirts", COLOURS["red"], rng.random())):
                 product_image_add(product=product, data=shot, filename=f"{product.slug}-{view + 1}.jpg")
         created += 1
+    translations_load(stdout=stdout)  # the apparel options' German
     stdout.write(f"   apparel: {created} products with sizes and colours in {germany.code} and {usa.code}")

@@ -75,8 +75,12 @@ class ProductOption(models.Model):
 
 
 class OptionValue(models.Model):
+    """One allowed value of an option. `value` is the stable key (the API's options, attr=size:M);
+    `label` is what shoppers read, translated, the value when empty."""
+
     option = models.ForeignKey(ProductOption, verbose_name=_("option"), on_delete=models.CASCADE, related_name="values")
     value = models.CharField(_("value"), max_length=60)
+    label = models.CharField(_("label"), max_length=60, blank=True, help_text=_("shown to shoppers; the value when empty"))
     position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     class Meta:
@@ -90,6 +94,10 @@ class OptionValue(models.Model):
     def __str__(self):
         return self.value
 
+    @property
+    def display(self) -> str:
+        """The label in the active language (English as the fallback), else the value."""
+        return self.label or self.value
 
 
 class Product(models.Model):

@@ -234,10 +234,19 @@ def variant_picker(product, convert) -> dict:
         for value in variant.option_values.all():
             entry = options.setdefault(value.option.code, {"code": value.option.code, "name": value.option.name,
                                                            "position": value.option.position, "values": []})
-            if value.value not in entry["values"]:
-                entry["values"].append(value.value)
+            if value.value not in [known["value"] for known in entry["values"]]:
+                # The key the variants and the form speak, and the label in the shopper's language.
+                entry["values"].append({"value": value.value, "label": value.display})
+    ordered = sorted(options.values(), key=lambda o: o["position"])
+    labels = {(o["code"], v["value"]): v["label"] for o in ordered for v in o["values"]}
     return {
-        "options": sorted(options.values(), key=lambda o: o["position"]),
+        "options": ordered,
+        # Sold-out variants a shopper can ask to be told about ("M / Red"), in the shopper's language.
+        "sold_out": [
+            {"id": v.pk, "label": " / ".join(labels[(code, value)] for code, value in variant_options(v).items())}
+            for v in variants
+            if v.stock_available <= 0 and variant_options(v)
+        ],
         "variants": [
             {"id": v.pk, "sku": v.sku, "options": variant_options(v), "price": money(price),
              "amount": str(price.amount), "currency": price.currency.code, "available": max(v.stock_available, 0)}

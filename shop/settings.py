@@ -48,6 +48,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # Before the admin: its TranslationAdmin and the translated fields' descriptors.
+    "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -366,6 +368,13 @@ SITE_ID = 1
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Catalogue content (names, descriptions) in every shop language (django-modeltranslation):
+# one column per language, English the fallback when a translation is missing.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+# Full-text search configuration per language (PostgreSQL's text search dictionaries);
+# a language not listed is searched with "simple" (no stemming).
+CATALOG_SEARCH_CONFIGS = {"en": "english", "de": "german"}
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from catalog.models import Product, Review
+from catalog.models import Product, ProductVariant, Review
 
 
 class WishlistItem(models.Model):
@@ -31,12 +31,18 @@ class WishlistItem(models.Model):
 class StockAlert(models.Model):
     """"Tell me when it is back": one e-mail to `email` when the product is restocked, once.
 
+    With a `variant` ("size M in red"), only a restock of that variant (in any warehouse)
+    makes it due; without one, a restock of any variant of the product does.
+
     The row is its own outbox: a restock marks it due in the restock's transaction, and
     the sender claims it (skip locked) and stamps `notified_at` in the transaction that
     sends, so it is never sent twice.
     """
 
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(
+        ProductVariant, verbose_name=_("variant"), on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     email = models.EmailField(_("e-mail"))
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("shopper"), on_delete=models.CASCADE, null=True, blank=True,
@@ -53,12 +59,19 @@ class StockAlert(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["product", "email"], condition=Q(notified_at__isnull=True), name="engagement_alert_open_once"
-            )
+                fields=["product", "email"],
+                condition=Q(notified_at__isnull=True, variant__isnull=True),
+                name="engagement_alert_open_once",
+            ),
+            models.UniqueConstraint(
+                fields=["variant", "email"],
+                condition=Q(notified_at__isnull=True, variant__isnull=False),
+                name="engagement_variant_alert_open_once",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.email}: {self.product_id}"
+        return f"{self.email}: {self.product_id}" + (f"/{self.variant_id}" if self.variant_id else "")
 
 
 class ReviewReport(models.Model):

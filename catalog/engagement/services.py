@@ -6,13 +6,15 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from catalog.cache import catalog_cache_invalidate
 from catalog.engagement.models import HiddenReview, ReviewReport, StockAlert, WishlistItem
-from catalog.models import Product, Review
+from catalog.models import Product, ProductVariant, Review
+from catalog.selectors.variants import variant_label
 from shop.core.exceptions import CoreErrorCode, ShopError
 from shop.core.tasks import task_enqueue_on_commit
 
@@ -32,29 +34,34 @@ def wishlist_remove(*, user, product: Product) -> bool:
         return WishlistItem.objects.filter(user=user, product=product).delete()[0] > 0
 
 
-def stock_alert_subscribe(*, product: Product, email: str, user=None) -> StockAlert:
-    """Ask for one e-mail when the product is back; asking again while waiting changes nothing."""
+def stock_alert_subscribe(*, product: Product, email: str, user=None, variant: ProductVariant | None = None) -> StockAlert:
+    """Ask for one e-mail when the product (or that variant of it) is back; asking again while
+    waiting changes nothing. A variant of another product is refused (field "variant")."""
     email = (email or "").strip()
     if not email or "@" not in email:
         raise ShopError(_("Enter the e-mail address to tell."), code=CoreErrorCode.INVALID, field="email")
+    if variant is not None and variant.product_id != product.pk:
+        raise ShopError(_("Choose a variant of this product."), code=CoreErrorCode.INVALID, field="variant")
     fields = {"user": user if getattr(user, "is_authenticated", False) else None,
               "language": translation.get_language() or ""}
+    waiting = {"product": product, "variant": variant, "email__iexact": email, "notified_at__isnull": True}
     try:
         with transaction.atomic():
-            alert, _created = StockAlert.objects.get_or_create(
-                product=product, email__iexact=email, notified_at__isnull=True, defaults={"email": email, **fields}
-            )
+            alert, _created = StockAlert.objects.get_or_create(**waiting, defaults={"email": email, **fields})
     except IntegrityError:  # a concurrent request asked first
-        alert = StockAlert.objects.get(product=product, email__iexact=email, notified_at__isnull=True)
+        alert = StockAlert.objects.get(**waiting)
     return alert
 
 
-def stock_alerts_mark_due(*, product_id: int) -> int:
-    """Mark the product's waiting alerts due, in the restock's transaction; they are e-mailed
-    after it commits. Returns how many."""
-    due = StockAlert.objects.filter(product_id=product_id, notified_at__isnull=True, due_at__isnull=True).update(
-        due_at=timezone.now()
-    )
+def stock_alerts_mark_due(*, product_id: int, variant_id: int | None = None) -> int:
+    """Mark due, in the restock's transaction, the product's waiting alerts and those of the restocked
+    variant (alerts for its other variants keep waiting); they are e-mailed after it commits. Returns how many."""
+    which = Q(variant__isnull=True)
+    if variant_id is not None:
+        which |= Q(variant_id=variant_id)
+    due = StockAlert.objects.filter(
+        which, product_id=product_id, notified_at__isnull=True, due_at__isnull=True
+    ).update(due_at=timezone.now())
     if due:
         task_enqueue_on_commit("catalog.engagement.tasks.send_stock_alerts", product_id)
     return due
@@ -71,8 +78,8 @@ def stock_alerts_send(*, product_id: int) -> int:
     for alert_id in ids:
         with transaction.atomic():
             alert = (
-                StockAlert.objects.select_for_update(skip_locked=True)
-                .select_related("product")
+                StockAlert.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("product", "variant")
                 .filter(pk=alert_id, notified_at__isnull=True)
                 .first()
             )
@@ -87,10 +94,12 @@ def stock_alerts_send(*, product_id: int) -> int:
 
 def _stock_alert_email(alert: StockAlert) -> None:
     with translation.override(alert.language or settings.LANGUAGE_CODE):
-        context = {"product": alert.product, "brand_name": settings.SHOP_NAME,
+        options = variant_label(alert.variant) if alert.variant is not None else ""
+        name = f"{alert.product.name} ({options})" if options else alert.product.name
+        context = {"product": alert.product, "name": name, "brand_name": settings.SHOP_NAME,
                    "url": settings.SITE_URL.rstrip("/") + alert.product.get_absolute_url()}
         send_mail(
-            subject=_("%(name)s is back in stock") % {"name": alert.product.name},
+            subject=_("%(name)s is back in stock") % {"name": name},
             message=render_to_string("engagement/email/back_in_stock.txt", context),
             from_email=None,
             recipient_list=[alert.email],

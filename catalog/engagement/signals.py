@@ -17,4 +17,4 @@ def stock_movement_saved(sender, instance: StockMovement, created: bool, **kwarg
     if created and instance.on_hand_delta > 0 and instance.kind in {
         StockMovement.Kind.RESTOCK, StockMovement.Kind.ADJUSTMENT
     }:
-        stock_alerts_mark_due(product_id=instance.product_id)
+        stock_alerts_mark_due(product_id=instance.product_id, variant_id=instance.variant_id)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.engagement.selectors import wishlist_for_user
 from catalog.engagement.services import review_report, stock_alert_subscribe, wishlist_add, wishlist_remove
-from catalog.models import Product, Review
+from catalog.models import Product, ProductVariant, Review
 from catalog.selectors.prices import price_converter
 from catalog.selectors.stock import product_available
 from shop.core.exceptions import ShopError
@@ -21,6 +21,8 @@ from shop.core.money import request_currency
 
 class StockAlertForm(forms.Form):
     product = forms.IntegerField(widget=forms.HiddenInput)
+    # Empty: any variant of the product; set: only that one ("size M in red").
+    variant = forms.IntegerField(required=False, min_value=1)
     email = forms.EmailField(label=gettext_lazy("Your e-mail address"))
 
 
@@ -80,7 +82,16 @@ def stock_alert_view(request):
     if not form.is_valid():
         messages.error(request, _("Enter a valid e-mail address to be told when it is back."))
         return _back(request, product)
-    stock_alert_subscribe(product=product, email=form.cleaned_data["email"], user=request.user)
+    variant = None
+    if form.cleaned_data["variant"]:
+        variant = ProductVariant.objects.filter(pk=form.cleaned_data["variant"]).first()
+        if variant is None:
+            raise Http404(_("Product not found."))
+    try:
+        stock_alert_subscribe(product=product, variant=variant, email=form.cleaned_data["email"], user=request.user)
+    except ShopError as exc:
+        messages.error(request, str(exc.message))
+        return _back(request, product)
     messages.success(request, _("We will e-mail you once when it is back in stock."))
     return _back(request, product)
 

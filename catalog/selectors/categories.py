@@ -5,14 +5,15 @@ import hashlib
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.translation import get_language
 
 from catalog.cache import TTL, catalog_cache_key
 from catalog.models import Category
 
 
 def category_tree() -> list[dict]:
-    """The whole category tree as nested dicts, cached until the catalog changes."""
-    key = catalog_cache_key("tree")
+    """The whole category tree as nested dicts in the active language, cached until the catalog changes."""
+    key = catalog_cache_key("tree", get_language())
     tree = cache.get(key)
     if tree is not None:
         return tree

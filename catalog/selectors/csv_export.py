@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
-from catalog.csv_format import CSV_FIELDS
+from catalog.csv_format import CSV_FIELDS, CSV_TRANSLATED_FIELDS
 from catalog.models import Product
 
 
@@ -17,11 +17,12 @@ def products_export_rows(qs: QuerySet[Product] | None = None) -> Iterable[list[s
         yield [
             p.sku,
             p.slug,
-            p.name,
+            p.name_en,
             p.brand,
             p.category.slug,
             str(p.price.amount),
             "1" if p.is_active else "0",
-            p.description,
+            p.description_en or "",
             json.dumps(p.attributes, sort_keys=True, ensure_ascii=False),
+            *[getattr(p, column) or "" for column in CSV_TRANSLATED_FIELDS],
         ]

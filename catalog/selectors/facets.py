@@ -11,12 +11,12 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, CharField, Count, FloatField, Func, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, FloatField, Func, Q, QuerySet, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from djmoney.contrib.exchange.exceptions import MissingRate
 
 from catalog.cache import TTL, catalog_cache_key
-from catalog.models import AttributeCount, Category, FacetCount
+from catalog.models import AttributeCount, Category, FacetCount, ProductVariant, Stock
 from catalog.selectors.categories import category_descendant_ids
 from catalog.selectors.filters import (
     ATTRIBUTE_KEY,
@@ -25,8 +25,9 @@ from catalog.selectors.filters import (
     product_query_browsing,
     products_filtered,
 )
-from catalog.selectors.prices import price_converter_at, price_threshold
+from catalog.selectors.prices import price_converter_at, price_from_expression, price_threshold
 from catalog.selectors.stock import in_stock_q
+from catalog.translation import translated_expression
 from shop.core.money import exchange_rate, minor_unit_quantum
 
 # Price bands in the shopper's currency: (lower inclusive, upper exclusive or None).
@@ -211,17 +212,24 @@ def _slots_into_bands(slots, bounds, totals: dict) -> bool:
     return True
 
 
+def with_price_from(qs: QuerySet) -> QuerySet:
+    """`qs` with its "from" price (the lowest variant's) as `price_from`, for bands and filters."""
+    return qs if "price_from" in qs.query.annotations else qs.alias(price_from=price_from_expression())
+
+
 def _facets_from_products(qs: QuerySet, bounds) -> tuple[dict, list[tuple[int, int]], list[dict]]:
-    """Facets counted over the matching products themselves (search words and other filters)."""
+    """Facets counted over the matching products themselves (search words and other filters);
+    a product's price band is that of its "from" price."""
+    qs = with_price_from(qs)
     if connection.vendor == "postgresql":
         inner = qs.order_by().annotate(
-            facet_band=_band_case("price", bounds),
+            facet_band=_band_case("price_from", bounds),
             facet_weight=Value(1),
             facet_available=Case(When(in_stock_q(), then=Value(1)), default=Value(0)),
             facet_stale=Value(0),
         )
         return _facets_grouped_postgres(inner, len(bounds))
-    return _facets_grouped_portable(qs, bounds, price="price", weight=None, available=in_stock_q(), stale=None)
+    return _facets_grouped_portable(qs, bounds, price="price_from", weight=None, available=in_stock_q(), stale=None)
 
 
 def _attribute_facets_from_counts(query: ProductQuery) -> list[tuple[str, str, int]]:
@@ -257,10 +265,29 @@ def _attribute_facets_from_products(qs: QuerySet) -> list[tuple[str, str, int]]:
     return [(name, value, n) for (name, value), n in counts.items()]
 
 
+def _option_facets_from_products(qs: QuerySet, query: ProductQuery) -> list[tuple[str, str, int]]:
+    """Variant options (size=M) of the matching products: products per value, one query. Asked for
+    products in stock, only in-stock variants count (as AttributeCount's in-stock rows do)."""
+    variants = ProductVariant.objects.filter(product_id__in=qs.order_by().values("id"), option_values__isnull=False)
+    if query.in_stock is True:
+        serving = Stock.objects.filter(warehouse__is_active=True, on_hand__gt=F("reserved"))
+        variants = variants.filter(pk__in=serving.values("variant_id"))
+    rows = (
+        variants.order_by()
+        .values("option_values__option__code", "option_values__value")
+        .annotate(n=Count("product_id", distinct=True))
+    )
+    return [(row["option_values__option__code"], row["option_values__value"], int(row["n"])) for row in rows]
+
+
 def _attribute_facets(rows: list[tuple[str, str, int]]) -> list[dict]:
-    """[{"name", "values": [{"value", "count"}]}]: at most 10 attributes, 20 values each, most frequent first."""
-    by_name: dict[str, list[dict]] = {}
+    """[{"name", "values": [{"value", "count"}]}]: at most 10 attributes, 20 values each, most frequent first.
+    A value both an attribute and a variant option has (colour=red) adds up."""
+    merged: dict[tuple[str, str], int] = {}
     for name, value, n in rows:
+        merged[(name, value)] = merged.get((name, value), 0) + n
+    by_name: dict[str, list[dict]] = {}
+    for (name, value), n in merged.items():
         if n and ATTRIBUTE_KEY.match(name) and 0 < len(value) <= 100 and ":" not in name:
             by_name.setdefault(name, []).append({"value": value, "count": n})
     facets = []
@@ -280,7 +307,7 @@ def product_facets(query: ProductQuery, qs: QuerySet | None = None) -> dict:
         if qs is None:
             qs, _ranked = products_filtered(query)
         result = _facets_from_products(qs, bounds)
-        attribute_rows = _attribute_facets_from_products(qs)
+        attribute_rows = _attribute_facets_from_products(qs) + _option_facets_from_products(qs, query)
     return _facets_dict(query, *result, attribute_rows)
 
 
@@ -317,7 +344,7 @@ _MATCH_ORDER = {
     ProductOrdering.RELEVANCE: "rank DESC, id DESC",
     ProductOrdering.PRICE: "price ASC, id ASC",
     ProductOrdering.PRICE_DESC: "price DESC, id DESC",
-    ProductOrdering.NAME: "name ASC, id ASC",
+    ProductOrdering.NAME: "sort_name ASC, id ASC",
     ProductOrdering.NEWEST: "created_at DESC, id DESC",
     ProductOrdering.RATING: "rating_avg DESC, rating_count DESC, id DESC",
 }
@@ -363,13 +390,15 @@ def product_facets_with_page(
         cursor.execute(sql, [*params, query.page_size, offset])
         rows = cursor.fetchall()
     totals, by_category, by_brand, attribute_rows, page_ids = _one_pass_read(rows, grouped, attribute_names, bounds)
+    attribute_rows += _option_facets_from_products(qs, query)
     return _facets_dict(query, totals, by_category, by_brand, attribute_rows), page_ids
 
 
 def _one_pass_matches_sql(qs: QuerySet, bounds, attribute_names: list[str], *, ranked: bool) -> tuple[str, tuple, list]:
     """(SQL, params) of the matches with their facet columns, and the names of the columns to group by."""
     annotations = {
-        "facet_band": _band_case("price", bounds),
+        "sort_name": translated_expression("name"),
+        "facet_band": _band_case("price_from", bounds),
         "facet_available": Case(When(in_stock_q(), then=Value(1)), default=Value(0)),
     }
     if not ranked:
@@ -381,7 +410,7 @@ def _one_pass_matches_sql(qs: QuerySet, bounds, attribute_names: list[str], *, r
             default=Value(None),
             output_field=CharField(),
         )
-    inner = qs.order_by()
+    inner = with_price_from(qs).order_by()
     for i, name in enumerate(attribute_names):
         inner = inner.annotate(
             **{f"facet_type_{i}": Func(KeyTransform(name, "attributes"), function="jsonb_typeof", output_field=CharField())}
@@ -389,7 +418,7 @@ def _one_pass_matches_sql(qs: QuerySet, bounds, attribute_names: list[str], *, r
     inner = inner.annotate(**annotations)
     attr_columns = [f"facet_attr_{i}" for i in range(len(attribute_names))]
     inner_sql, params = inner.values(
-        "id", "category_id", "brand", "price", "name", "created_at", "rating_avg", "rating_count",
+        "id", "category_id", "brand", "price", "sort_name", "created_at", "rating_avg", "rating_count",
         "facet_band", "facet_available", "rank", *attr_columns,
     ).query.sql_with_params()
     return inner_sql, params, ["category_id", "brand", "facet_band", *attr_columns]

@@ -11,9 +11,10 @@ from django.db.models import F, Q, QuerySet, TextChoices
 
 from catalog.models import Category, Product, ProductVariant
 from catalog.selectors.categories import category_descendant_ids
-from catalog.selectors.prices import price_range_in_base
+from catalog.selectors.prices import price_from_expression, price_range_in_base
 from catalog.selectors.spelling import product_vocabulary, query_suggestion, word_nearest
 from catalog.selectors.stock import in_stock_q
+from catalog.translation import localized_fields, search_config, shop_languages
 
 
 class ProductOrdering(TextChoices):
@@ -68,9 +69,10 @@ def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
     A variant's SKU finds its product on both."""
     sku = _sku_match(q)
     if connection.vendor == "postgresql":
-        query = SearchQuery(q, search_type="websearch", config="english")
+        # The vector holds every language's words, each stemmed as its language: so is the query.
+        query = _search_query(q)
         if corrected := query_suggestion(q):  # misspelt words: also the catalogue's spelling
-            query |= SearchQuery(corrected, search_type="websearch", config="english")
+            query |= _search_query(corrected)
         return qs.filter(Q(search_vector=query) | sku).annotate(rank=SearchRank(F("search_vector"), query)), True
     vocabulary = None
     words = Q()
@@ -84,13 +86,22 @@ def _text_filter(qs: QuerySet, q: str) -> tuple[QuerySet, bool]:
     return qs.filter(words | sku), False
 
 
+def _search_query(q: str) -> SearchQuery:
+    query = None
+    for config in dict.fromkeys(search_config(lang) for lang in shop_languages()):
+        one = SearchQuery(q, search_type="websearch", config=config)
+        query = one if query is None else query | one
+    return query
+
+
 def _word_q(word: str) -> Q:
-    return (
-        Q(name__icontains=word)
-        | Q(brand__icontains=word)
-        | Q(category__name__icontains=word)
-        | Q(description__icontains=word)
-    )
+    """The word in the name, brand, category or description, in any shop language."""
+    match = Q(brand__icontains=word)
+    for name, category, description in zip(
+        localized_fields("name"), localized_fields("category__name"), localized_fields("description"), strict=True
+    ):
+        match |= Q(**{f"{name}__icontains": word, f"{category}__icontains": word, f"{description}__icontains": word}, _connector=Q.OR)
+    return match
 
 
 def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
@@ -105,10 +116,12 @@ def products_filtered(query: ProductQuery) -> tuple[QuerySet, bool]:
         qs = qs.filter(brand__in=query.brand)
     if query.min_price is not None or query.max_price is not None:
         low, high = price_range_in_base(query.min_price, query.max_price, query.currency)
+        # The "from" price the listing shows (the lowest variant's), not the product's own.
+        qs = qs.alias(price_from=price_from_expression())
         if low is not None:
-            qs = qs.filter(price__gte=low)
+            qs = qs.filter(price_from__gte=low)
         if high is not None:
-            qs = qs.filter(price__lt=high)
+            qs = qs.filter(price_from__lt=high)
     if query.in_stock is True:
         qs = qs.filter(in_stock_q())
     elif query.in_stock is False:

@@ -4,9 +4,11 @@ from collections.abc import Callable
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.db.models import Case, DecimalField, Exists, F, Min, OuterRef, Subquery, When
+from django.db.models.functions import Coalesce, Least
 from djmoney.money import Money
 
-from catalog.models import Product
+from catalog.models import Product, ProductVariant
 from shop.core.money import exchange_rate, minor_unit_quantum, money_convert
 
 
@@ -77,3 +79,20 @@ def price_range_in_base(
         next_amount = max_price.quantize(quantum, rounding=ROUND_FLOOR) + quantum
         high = price_threshold(next_amount, currency, convert)
     return low, high
+
+
+def price_from_expression():
+    """SQL for a product's "from" price in the base currency: the lowest over its variants (a variant's
+    own price, else the product's), as listings show it; the product's price when it has no variant.
+    Price filters and price facets use it, so a band counts what its filter finds."""
+    variants = ProductVariant.objects.filter(product_id=OuterRef("pk")).order_by()
+    lowest_own = Subquery(
+        variants.filter(price__isnull=False).values("product_id").annotate(low=Min("price")).values("low")[:1]
+    )
+    inherits = Exists(variants.filter(price__isnull=True))
+    money = DecimalField(max_digits=12, decimal_places=2)
+    return Case(
+        When(inherits, then=Least(F("price"), Coalesce(lowest_own, F("price"), output_field=money))),
+        default=Coalesce(lowest_own, F("price"), output_field=money),
+        output_field=money,
+    )

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.contrib.postgres.search import TrigramWordDistance
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Value, When
+from django.db.models import Case, Q, Value, When
+from django.utils.translation import get_language
 
 from catalog.cache import catalog_cache_key
 from catalog.models import Product
@@ -15,6 +16,7 @@ from catalog.selectors.facets import product_facets, product_facets_with_page
 from catalog.selectors.filters import ProductOrdering, ProductQuery, product_query_browsing, products_filtered
 from catalog.selectors.products import LIST_DEFERRED
 from catalog.selectors.stock import products_attach_stock
+from catalog.translation import localized_field, translated_expression
 
 
 @dataclass
@@ -45,7 +47,7 @@ def _ordering(query: ProductQuery, ranked: bool) -> tuple[str, list]:
     by = {
         ProductOrdering.PRICE: ["price", "id"],
         ProductOrdering.PRICE_DESC: ["-price", "-id"],
-        ProductOrdering.NAME: ["name", "id"],
+        ProductOrdering.NAME: ["sort_name", "id"],
         ProductOrdering.NEWEST: ["-created_at", "-id"],
         ProductOrdering.RATING: ["-rating_avg", "-rating_count", "-id"],
     }
@@ -69,6 +71,7 @@ def product_search(query: ProductQuery) -> ProductSearchResult:
         query.in_stock,
         sorted(query.attributes.items()),
         query.min_rating,
+        get_language(),  # category names in the facets
     )
     facet_key = "catalog:facets:" + hashlib.sha256(facet_key.encode()).hexdigest()
     facets = cache.get(facet_key)
@@ -87,6 +90,8 @@ def product_search(query: ProductQuery) -> ProductSearchResult:
         found = Product.objects.select_related("category").defer(*LIST_DEFERRED).in_bulk(page_ids)
         products = [found[pk] for pk in page_ids if pk in found]
     elif offset < count:
+        if ordering == ProductOrdering.NAME:
+            qs = qs.annotate(sort_name=translated_expression("name"))
         products = list(
             qs.select_related("category")
             .defer(*LIST_DEFERRED)
@@ -107,20 +112,34 @@ def product_search(query: ProductQuery) -> ProductSearchResult:
 
 
 def product_autocomplete(*, q: str, limit: int = 10) -> list[Product]:
-    """Product names for the search box; tolerant of typos on PostgreSQL (trigram word similarity)."""
+    """Product names for the search box, in the shopper's language and English; tolerant of typos on
+    PostgreSQL (trigram word similarity)."""
     q = q.strip()[:100]
     if not q:
         return []
+    # The active language's names, then English: a German shopper finds "Kopfhörer" and "headphones".
+    columns = list(dict.fromkeys([localized_field("name"), localized_field("name", "en")]))
     qs = Product.objects.filter(is_active=True).only("id", "name", "slug", "thumbnail")
     if connection.vendor == "postgresql":
-        # Nearest names first, straight from the GiST trigram index; a distance
+        # Nearest names first, straight from each language's GiST trigram index; a distance
         # below 0.6 (word similarity above 0.4) still matches one or two typos.
         # The cut-off is applied to the `limit` nearest, not inside the index scan:
         # as a filter, a word with no near name made the scan visit every product.
-        nearest = qs.annotate(distance=TrigramWordDistance(q, "name")).order_by("distance")[:limit]
-        return [product for product in nearest if product.distance < 0.6]
+        found: dict[int, tuple[float, Product]] = {}
+        for column in columns:
+            nearest = qs.annotate(distance=TrigramWordDistance(q, column)).order_by("distance")[:limit]
+            for product in nearest:
+                distance = product.distance  # None: no name in that language
+                if distance is not None and distance < 0.6 and distance < found.get(product.pk, (1.0,))[0]:
+                    found[product.pk] = (distance, product)
+        return [product for _distance, product in sorted(found.values(), key=lambda f: (f[0], f[1].pk))][:limit]
+    matches = Q()
+    starts = Q()
+    for column in columns:
+        matches |= Q(**{f"{column}__icontains": q})
+        starts |= Q(**{f"{column}__istartswith": q})
     return list(
-        qs.filter(name__icontains=q)
-        .annotate(starts=Case(When(name__istartswith=q, then=Value(0)), default=Value(1)))
-        .order_by("starts", "name", "id")[:limit]
+        qs.filter(matches)
+        .annotate(starts=Case(When(starts, then=Value(0)), default=Value(1)), sort_name=translated_expression("name"))
+        .order_by("starts", "sort_name", "id")[:limit]
     )

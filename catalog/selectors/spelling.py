@@ -15,6 +15,7 @@ from django.core.cache import cache
 
 from catalog.cache import TTL, catalog_cache_key
 from catalog.models import Category, Product
+from catalog.translation import localized_fields
 
 WORD_RE = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 # pg_trgm's default `similarity_threshold` is 0.3; a little stricter keeps suggestions sensible.
@@ -40,7 +41,7 @@ _memo: tuple[str, str, frozenset[str]] = ("", "", frozenset())
 
 
 def product_vocabulary() -> frozenset[str]:
-    """Every word (3+ letters, lower case) of active product names, brands and category names."""
+    """Every word (3+ letters, lower case) of active product names, brands and category names, in every language."""
     global _memo  # noqa: PLW0603 - a per-process memo of an immutable value, replaced whole
     key = catalog_cache_key("vocabulary")
     generation = cache.get(f"{key}:generation")
@@ -49,11 +50,11 @@ def product_vocabulary() -> frozenset[str]:
     words = cache.get(key) if generation is not None else None
     if words is None:
         found: set[str] = set()
-        names = Product.objects.filter(is_active=True).values_list("name", "brand")
-        for name, brand in names.iterator(chunk_size=2000):
-            found.update(WORD_RE.findall(f"{name} {brand}".lower()))
-        for name in Category.objects.values_list("name", flat=True):
-            found.update(WORD_RE.findall(name.lower()))
+        names = Product.objects.filter(is_active=True).values_list(*localized_fields("name"), "brand")
+        for row in names.iterator(chunk_size=2000):
+            found.update(WORD_RE.findall(" ".join(text for text in row if text).lower()))
+        for row in Category.objects.values_list(*localized_fields("name")):
+            found.update(WORD_RE.findall(" ".join(text for text in row if text).lower()))
         words, generation = frozenset(found), uuid.uuid4().hex
         cache.set_many({key: words, f"{key}:generation": generation}, TTL)
     _memo = (key, generation, words)

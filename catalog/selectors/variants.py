@@ -102,6 +102,12 @@ def variant_options(variant: ProductVariant) -> dict[str, str]:
     return {value.option.code: value.value for value in variant.option_values.all()}
 
 
+def variant_label(variant: ProductVariant) -> str:
+    """Its option values as shoppers read them ("M / Red", translated, in the options' order); one query."""
+    values = variant.option_values.select_related("option").order_by("option__position", "option_id")
+    return " / ".join(value.display for value in values)
+
+
 def variant_price(variant: ProductVariant, product: Product):
     """The variant's own price, else its product's."""
     return variant.price if variant.price is not None else product.price

@@ -8,24 +8,46 @@ from django.utils.text import slugify
 from catalog.cache import catalog_cache_invalidate
 from catalog.models import Category, Product
 from catalog.services.search import product_search_vector_refresh
+from catalog.translation import in_default_language, localized_field, localized_fields
 
 
-def category_create(*, name: str, parent: Category | None = None, slug: str = "", description: str = "") -> Category:
-    """Add a category under `parent` (or as a root)."""
+def category_create(
+    *,
+    name: str,
+    parent: Category | None = None,
+    slug: str = "",
+    description: str = "",
+    translations: dict[str, str] | None = None,
+) -> Category:
+    """Add a category under `parent` (or as a root); name and description in English, `translations` the others."""
     with transaction.atomic():
-        fields = {"name": name, "slug": slug or slugify(name), "description": description}
-        category = Category.objects.add_child(parent, fields) if parent is not None else Category.objects.add_root(fields)
+        fields = {
+            "slug": slug or slugify(name),
+            localized_field("name", "en"): name,
+            localized_field("description", "en"): description,
+            **(translations or {}),
+        }
+        with in_default_language():
+            category = (
+                Category.objects.add_child(parent, fields) if parent is not None else Category.objects.add_root(fields)
+            )
         catalog_cache_invalidate()
         return category
 
 
-def category_update(*, category: Category, name: str, description: str | None = None) -> Category:
-    """Rename a category; its products' search text follows."""
+def category_update(
+    *, category: Category, name: str, description: str | None = None, translations: dict[str, str] | None = None
+) -> Category:
+    """Rename a category (English `name`, other languages in `translations`); its products' search text follows."""
     with transaction.atomic():
-        category.name = name
+        setattr(category, localized_field("name", "en"), name)
         if description is not None:
-            category.description = description
-        category.save(update_fields=["name", "description"])
+            setattr(category, localized_field("description", "en"), description)
+        for column, text in (translations or {}).items():
+            setattr(category, column, text)
+        columns = ["name", "description", *localized_fields("name"), *localized_fields("description")]
+        with in_default_language():
+            category.save(update_fields=columns)
         product_search_vector_refresh(
             product_ids=list(Product.objects.filter(category=category).values_list("id", flat=True))
         )

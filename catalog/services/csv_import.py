@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from catalog.csv_format import CSV_REQUIRED_FIELDS
+from catalog.csv_format import CSV_REQUIRED_FIELDS, CSV_TRANSLATED_FIELDS
 from catalog.exceptions import ImportFailed
 from catalog.models import Category, Product
 from catalog.services.products import product_create, product_slug_for, product_update
@@ -101,7 +101,8 @@ def _rows_write(rows: list, existing: dict[str, Product], actor) -> dict:
                 current = line_no
                 product = existing.get(sku)
                 if product is None:
-                    product_create(sku=sku, slug=slug, actor=actor, **fields)
+                    translations = {key: fields.pop(key) for key in CSV_TRANSLATED_FIELDS if key in fields}
+                    product_create(sku=sku, slug=slug, actor=actor, translations=translations, **fields)
                     created += 1
                 else:
                     product_update(product=product, slug=slug, **fields)
@@ -170,4 +171,10 @@ def _import_row(row: dict, line_no: int, categories: dict) -> tuple[str, str, di
         "attributes": attributes,
         "is_active": _parse_bool(row.get("is_active", "1")),
     }
+    for column in CSV_TRANSLATED_FIELDS:
+        if column in row:  # a column the file does not have keeps what is stored
+            text = (row.get(column) or "").strip()
+            if len(text) > (Product._meta.get_field(column).max_length or len(text)):
+                fail(column, _("the text is too long."))
+            fields[column] = text or None  # empty: the English text shows
     return sku, slug, fields

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 
 from catalog.models import AttributeCount, FacetCount, Product, ProductVariant
-from catalog.selectors.facets import facet_price_slots
+from catalog.selectors.facets import facet_price_slots, with_price_from
 from catalog.selectors.filters import ATTRIBUTE_KEY
 from catalog.selectors.stock import in_stock_q
 
@@ -29,13 +29,14 @@ def _facet_group_q(groups: Iterable[tuple[int, str]]) -> Q:
 def _facet_rows(products: QuerySet) -> list[FacetCount]:
     """FacetCount rows (one per category, brand, price slot and availability) of `products`."""
     slots = facet_price_slots()
+    # The slot of the "from" price (the lowest variant's), as searches band and filter it.
     slot = Case(
-        *[When(price__lt=slots[i + 1], then=Value(i)) for i in range(len(slots) - 1)],
+        *[When(price_from__lt=slots[i + 1], then=Value(i)) for i in range(len(slots) - 1)],
         default=Value(len(slots) - 1),
     )
     available = Case(When(in_stock_q(), then=Value(1)), default=Value(0))
     grouped = (
-        products.filter(is_active=True)
+        with_price_from(products.filter(is_active=True))
         .order_by()
         .annotate(facet_slot=slot, facet_available=available)
         .values("category_id", "brand", "facet_slot", "facet_available")

@@ -21,6 +21,7 @@ from catalog.services.facets import facet_counts_refresh, facet_counts_refresh_f
 from catalog.services.search import product_search_vector_refresh
 from catalog.services.stock import stock_restock
 from catalog.services.warehouses import warehouse_default
+from catalog.translation import in_default_language, localized_field, localized_fields
 
 THUMBNAIL_SIZE = (320, 320)
 
@@ -45,25 +46,27 @@ def product_create(
     is_active: bool = True,
     on_hand: int = 0,
     actor=None,
+    translations: dict[str, str] | None = None,
 ) -> Product:
     """Create a product with its default variant (same SKU), its stock row in the default warehouse
-    (and an initial restock movement there)."""
+    (and an initial restock movement there). `name` and `description` are the English text (the
+    fallback), whatever language is active; `translations` the others ({"name_de": ...})."""
     if not isinstance(price, Money):
         price = Money(price, settings.DEFAULT_CURRENCY)
     if price.currency.code != settings.DEFAULT_CURRENCY:
         raise ImportFailed(_("Prices are kept in %(currency)s.") % {"currency": settings.DEFAULT_CURRENCY}, field="price")
     with transaction.atomic():
-        product = Product.objects.create(
-            sku=sku,
-            slug=slug or product_slug_for(name, sku),
-            name=name,
-            description=description,
-            brand=brand,
-            category=category,
-            attributes=attributes or {},
-            price=price,
-            is_active=is_active,
-        )
+        with in_default_language():
+            product = Product.objects.create(
+                sku=sku,
+                slug=slug or product_slug_for(name, sku),
+                **_translated({"name": name, "description": description, **(translations or {})}),
+                brand=brand,
+                category=category,
+                attributes=attributes or {},
+                price=price,
+                is_active=is_active,
+            )
         variant = ProductVariant.objects.create(product=product, sku=sku, is_default=True)
         Stock.objects.create(product=product, variant=variant, warehouse=warehouse_default())
         if on_hand:
@@ -74,11 +77,24 @@ def product_create(
         return product
 
 
-PRODUCT_UPDATABLE = {"name", "slug", "description", "brand", "category", "attributes", "price", "is_active"}
+PRODUCT_TRANSLATED = ("name", "description")
+PRODUCT_UPDATABLE = {
+    "name", "slug", "description", "brand", "category", "attributes", "price", "is_active",
+    *[column for field in PRODUCT_TRANSLATED for column in localized_fields(field)],
+}
+
+
+def _translated(fields: dict) -> dict:
+    """`name` and `description` as the English columns (never the active language's): a service's
+    meaning does not depend on who calls it; name_de and the like pass as they are."""
+    return {
+        (localized_field(key, "en") if key in PRODUCT_TRANSLATED else key): value for key, value in fields.items()
+    }
 
 
 def product_update(*, product: Product, **fields) -> Product:
-    """Change product fields (price in the default currency) and keep search and caches current."""
+    """Change product fields (price in the default currency) and keep search and caches current.
+    `name`/`description` are the English text; `name_de` etc. the translations (empty: English shows)."""
     unknown = set(fields) - PRODUCT_UPDATABLE
     if unknown:
         raise TypeError(f"product_update got unknown fields: {sorted(unknown)}")
@@ -88,9 +104,10 @@ def product_update(*, product: Product, **fields) -> Product:
     with transaction.atomic():
         # The stored row, not the instance: an admin form has already changed the instance's fields.
         before = Product.objects.filter(pk=product.pk).values("category_id", "brand", "price", "is_active").first()
-        for name, value in fields.items():
+        for name, value in _translated(fields).items():
             setattr(product, name, value)
-        product.save()
+        with in_default_language():
+            product.save()
         product_search_vector_refresh(product_ids=[product.pk])
         after = {"category_id": product.category_id, "brand": product.brand, "price": product.price.amount,
                  "is_active": product.is_active}

@@ -115,5 +115,7 @@ def product_variants_create(
             made.append(
                 variant_create(product=product, sku=spec["sku"], options=spec.get("options"), price=spec.get("price"))
             )
+        # The first variant's options and price count too (price slot, option facets).
+        facet_counts_refresh(groups=[(product.category_id, product.brand)])
         catalog_cache_invalidate()
         return made

@@ -93,8 +93,8 @@ def test_image_upload_in_admin_makes_a_thumbnail(admin_client, media):
     Image.new("RGB", (800, 600), (200, 30, 30)).save(buffer, format="PNG")
     upload = SimpleUploadedFile("red.png", buffer.getvalue(), content_type="image/png")
     data = {
-        "name": product.name, "slug": product.slug, "brand": "Acme", "category": product.category_id,
-        "price_0": "10.00", "price_1": "USD", "is_active": "on", "description": "", "attributes": "{}",
+        "name_en": product.name, "slug": product.slug, "brand": "Acme", "category": product.category_id,
+        "price_0": "10.00", "price_1": "USD", "is_active": "on", "description_en": "", "attributes": "{}",
         "stocks-TOTAL_FORMS": "1", "stocks-INITIAL_FORMS": "1", "stocks-MIN_NUM_FORMS": "0",
         "stocks-MAX_NUM_FORMS": "1", "stocks-0-id": product.stocks.get().pk, "stocks-0-product": product.pk,
         "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0",

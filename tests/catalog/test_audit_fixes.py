@@ -199,7 +199,7 @@ def test_deleting_the_thumbnail_image_in_admin_moves_the_thumbnail_on(admin_clie
     product.refresh_from_db()
     assert product.thumbnail.name == first.thumbnail.name
     form = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").context["adminform"].form
-    data = {name: form.initial.get(name, "") for name in form.fields}
+    data = {name: form.initial.get(name) or "" for name in form.fields}
     data.update(
         {
             "category": product.category_id, "price_0": "10.00", "price_1": "USD", "is_active": "on",

@@ -13,6 +13,7 @@ from catalog.services.facets import facet_counts_rebuild
 from catalog.services.products import product_set_active
 from catalog.services.search import product_search_vector_refresh
 from catalog.services.warehouses import warehouse_default
+from catalog.translation import in_default_language
 
 BATCH = 5000
 
@@ -41,10 +42,15 @@ class Command(BaseCommand):
                 leaf = leaves[rng.randrange(len(leaves))]
                 fields = product_fields(rng, leaf, i + 1)
                 sku = f"SEED-{run}-{i + 1:07d}"
-                batch.append(Product(sku=sku, slug=slugify(f"{fields['name']}-{sku}"), category=leaf, **fields))
+                # English in the English columns whatever language is active; the German beside it.
+                text = {"name_en": fields["name"], "description_en": fields["description"], **fields.pop("translations")}
+                batch.append(
+                    Product(sku=sku, slug=slugify(f"{fields['name']}-{sku}"), category=leaf, **fields, **text)
+                )
                 stock_levels.append(rng.choice([0, 1, 5, 20, 50, 200]))
             with transaction.atomic():
-                made = Product.objects.bulk_create(batch, batch_size=1000)
+                with in_default_language():  # the original name column in English
+                    made = Product.objects.bulk_create(batch, batch_size=1000)
                 variants = ProductVariant.objects.bulk_create(
                     [ProductVariant(product_id=p.pk, sku=p.sku, is_default=True) for p in made], batch_size=2000
                 )

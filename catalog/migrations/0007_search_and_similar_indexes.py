@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0005_review_helpful_votes'),
+        ('catalog', '0006_translations'),
     ]
 
     operations = [
