@@ -171,7 +171,9 @@ def _ship_everything(modeladmin, request, queryset, form) -> None:
     """One parcel per warehouse per order, numbers taken in (order, warehouse) order; audited per order."""
     numbers, reason = form.numbers(), form.cleaned_data["reason"].strip()
     orders = list(queryset.order_by("pk"))
-    needed = [len(order_unshipped_by_warehouse(order.pk)) for order in orders]
+    needed = [
+        len(order_unshipped_by_warehouse(order.pk)) if order.status in shipments.SHIPPABLE else 0 for order in orders
+    ]
     if sum(needed) != len(numbers):
         modeladmin.message_user(
             request, _("These orders ship in %(n)d parcel(s); give exactly one tracking number for each.")

@@ -11,6 +11,7 @@ from shop.orders.models import (
     OrderEvent,
     OrderLine,
     OrderLineAllocation,
+    ReturnLine,
     ReturnRequest,
     Shipment,
     ShipmentLine,
@@ -76,6 +77,18 @@ def order_shipped_quantities(order_id: int, *, warehouse_id: int | None = None) 
     if warehouse_id is not None:
         rows = rows.filter(shipment__warehouse_id=warehouse_id)
     return {r["order_line_id"]: r["n"] for r in rows.values("order_line_id").annotate(n=Sum("quantity"))}
+
+
+def order_returned_quantities(order_id: int) -> dict[int, int]:
+    """Units of each order line taken back by approved returns."""
+    rows = (
+        ReturnLine.objects.filter(
+            return_request__order_id=order_id, return_request__status=ReturnRequest.Status.APPROVED
+        )
+        .values("order_line_id")
+        .annotate(n=Sum("quantity"))
+    )
+    return {row["order_line_id"]: row["n"] for row in rows}
 
 
 def order_unshipped_by_warehouse(order_id: int) -> dict[int, dict[int, int]]:

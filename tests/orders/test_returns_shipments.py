@@ -15,7 +15,7 @@ from shop.orders.reconciliation import shipments_within_allocations_check
 from shop.orders.services import returns
 from shop.orders.services.checkout import order_place
 from shop.orders.services.returns import return_request_approve, return_request_create, return_request_reject
-from shop.orders.services.shipments import shipment_create
+from shop.orders.services.shipments import order_cancel_unshipped, shipment_create
 from tests.catalog.factories import make_warehouse
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced
@@ -114,3 +114,23 @@ def test_reconciliation_finds_shipped_quantities_above_the_allocation(order_two_
         "shipped_over_allocated", line_a.pk, 2, 3
     )
     assert order.number in finding.related
+
+
+def test_returned_units_do_not_count_as_the_unshipped_rest(order_two_warehouses):
+    order, user, line_a, line_b, east, carrier = order_two_warehouses
+    main = line_a.allocations.exclude(warehouse=east).get().warehouse
+    shipment_create(order=order, lines={line_a: 2, line_b: 1}, warehouse=main, carrier=carrier, tracking_number="M1")
+    return_request_approve(
+        return_id=return_request_create(order_id=order.pk, user=user, lines={line_a.pk: 2}, reason="dented").pk
+    )
+    shipment_create(order=order, lines={line_a: 1}, warehouse=east, carrier=carrier, tracking_number="E1")
+    order.refresh_from_db()
+    assert order.status == "partially_shipped"  # one unit of A is still in east
+    east_before = on_hand(line_a, east)
+    order = order_cancel_unshipped(order_id=order.pk, reason="east closed")
+    assert order.status == "shipped"
+    assert order.refunded_total == Money("30.00", "USD")  # the two returned units, then east's last one
+    assert on_hand(line_a, east) == east_before + 1
+    line_a.refresh_from_db()
+    assert line_a.refunded_quantity == 3
+    assert_ledger_balanced()

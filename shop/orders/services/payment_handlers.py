@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,8 +16,8 @@ from payments.exceptions import PaymentErrorCode
 from payments.models import Payment
 from payments.services.refunds import payment_refund
 from shop.core.tasks import task_enqueue_on_commit
-from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnLine, ReturnRequest, ShipmentLine
-from shop.orders.selectors import order_unshipped_by_warehouse
+from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest, ShipmentLine
+from shop.orders.selectors import order_returned_quantities, order_unshipped_by_warehouse
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.shipments import order_unshipped_settle
 from shop.orders.services.transitions import (
@@ -151,7 +150,7 @@ def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) ->
     )
     if request is None:
         return []
-    returned_before = _returned_quantities(order)
+    returned_before = order_returned_quantities(order.pk)
     restock = [
         (rl.order_line_id, warehouse_id, units)
         for rl in request.lines.all()
@@ -163,16 +162,6 @@ def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) ->
     request.decided_by = refund.actor
     request.save()
     return restock
-
-
-def _returned_quantities(order: Order) -> dict[int, int]:
-    """Units of each line already taken back by approved returns."""
-    rows = (
-        ReturnLine.objects.filter(return_request__order=order, return_request__status=ReturnRequest.Status.APPROVED)
-        .values("order_line_id")
-        .annotate(n=Sum("quantity"))
-    )
-    return {row["order_line_id"]: row["n"] for row in rows}
 
 
 def _shipped_targets(line_id: int, quantity: int, skip: int) -> list[tuple[int | None, int]]:

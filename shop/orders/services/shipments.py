@@ -29,7 +29,11 @@ from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import ShipmentExceedsAllocation, ShipmentInvalid, TrackingNumberTaken
 from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, Shipment, ShipmentLine
-from shop.orders.selectors import order_shipped_quantities, order_unshipped_by_warehouse
+from shop.orders.selectors import (
+    order_returned_quantities,
+    order_shipped_quantities,
+    order_unshipped_by_warehouse,
+)
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.transitions import S, order_lock, order_note, order_transition, signed_in_actor
 from shop.shipping.models import Carrier, CarrierEvent
@@ -89,10 +93,15 @@ def _check_within_allocation(order: Order, warehouse_id: int, chosen: dict[int, 
 
 
 def _order_fully_shipped(order: Order) -> bool:
-    """Every unit of every line shipped, or refunded before it shipped (the cancelled rest)."""
+    """Every unit of every line shipped, or refunded before it shipped (the cancelled rest).
+
+    Units refunded by a return had shipped: only refunds beyond the approved
+    returns count as never shipped.
+    """
     shipped = order_shipped_quantities(order.pk)
+    returned = order_returned_quantities(order.pk)
     return all(
-        shipped.get(line_id, 0) >= quantity - refunded
+        shipped.get(line_id, 0) + (refunded - returned.get(line_id, 0)) >= quantity
         for line_id, quantity, refunded in order.lines.values_list("id", "quantity", "refunded_quantity")
     )
 
@@ -216,8 +225,13 @@ def order_ship_everything(*, order_id: int, carrier, tracking_numbers: list[str]
     tracking number is given per warehouse with units left; all or nothing.
     """
     with transaction.atomic():
-        order_lock(order_id)
+        order = order_lock(order_id)
         left = order_unshipped_by_warehouse(order_id)
+        if order.status not in SHIPPABLE or not left:
+            raise InvalidTransition(
+                _("Nothing is left to ship on this %(status)s order.") % {"status": order.get_status_display()},
+                from_status=order.status, to_status=S.SHIPPED,
+            )
         if len(tracking_numbers) != len(left):
             raise ShipmentInvalid(
                 _("This order ships in %(n)d parcel(s): give one tracking number for each.") % {"n": len(left)},
@@ -263,10 +277,13 @@ def order_cancel_unshipped(*, order_id: int, actor=None, reason: str = "") -> Or
                 _("Only a partially shipped order can have its rest cancelled."),
                 from_status=order.status, to_status=S.SHIPPED,
             )
-        shipped = order_shipped_quantities(order.pk)
+        # What the handler will restock: allocated and never shipped (returned units had shipped).
+        unshipped: dict[int, int] = {}
+        for per_line in order_unshipped_by_warehouse(order.pk).values():
+            for line_id, units in per_line.items():
+                unshipped[line_id] = unshipped.get(line_id, 0) + units
         amount = sum(
-            (line.unit_price * (line.quantity - line.refunded_quantity - shipped.get(line.id, 0))
-             for line in order.lines.all() if line.quantity - line.refunded_quantity > shipped.get(line.id, 0)),
+            (line.unit_price * unshipped[line.id] for line in order.lines.all() if unshipped.get(line.id)),
             Money(Decimal("0"), order.currency),
         )
         amount = min(amount, order.total - order.refunded_total)
