@@ -69,6 +69,7 @@ class ReconciliationItem(models.Model):
         PAYMENT_WITHOUT_ORDER = "payment_without_order", _("Succeeded payment without a paid order")
         STOCK_RESERVED = "stock_reserved", _("Reserved stock differs from open reservations")
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")
+        SHIPPED_OVER_ALLOCATED = "shipped_over_allocated", _("Shipped more than allocated from a warehouse")
 
     class Action(models.TextChoices):
         REVIEW = "review", _("Review")

@@ -14,7 +14,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, TextChoices
-from django.utils.html import format_html_join
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -22,8 +23,11 @@ from django.utils.translation import ngettext
 from payments.audit import audit_record
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
-from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
-from shop.orders.services import outbox, returns, transitions
+from shop.orders import admin_shipments
+from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest, Shipment
+from shop.orders.selectors import order_unshipped_by_warehouse
+from shop.orders.services import outbox, returns, shipments, transitions
+from shop.shipping.models import Carrier
 
 PERM_CHANGE_ORDER = "orders.change_order"
 PERM_CHANGE_RETURN = "orders.change_returnrequest"
@@ -51,6 +55,59 @@ class OrderEventInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class ShipmentInline(admin.TabularInline):
+    """The order's parcels, read-only; "Mark delivered…" opens the reason page for one parcel."""
+
+    model = Shipment
+    extra = 0
+    can_delete = False
+    fields = ("tracking_number", "carrier", "warehouse", "contents", "status", "shipped_at", "delivered_at",
+              "created_by", "deliver")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may see the order sees its parcels (fulfilment needs no extra permission).
+        return request.user.has_perm("orders.view_order") or request.user.has_perm(PERM_CHANGE_ORDER)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("carrier", "warehouse", "created_by").prefetch_related(
+            "lines__order_line"
+        )
+
+    @admin.display(description=_("contents"))
+    def contents(self, shipment):
+        return ", ".join(f"{sl.quantity} × {sl.order_line.sku}" for sl in shipment.lines.all())
+
+    @admin.display(description="")
+    def deliver(self, shipment):
+        if shipment.status != Shipment.Status.SHIPPED:
+            return ""
+        url = reverse("admin:orders_order_deliver_shipment", args=[shipment.order_id, shipment.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Mark delivered…"))
+
+
+class ShipEverythingForm(forms.Form):
+    carrier = forms.ModelChoiceField(label=_("Carrier"), queryset=Carrier.objects.filter(is_active=True))
+    tracking_numbers = forms.CharField(
+        label=_("Tracking numbers"), max_length=2000,
+        help_text=_("One per parcel, separated by spaces or commas: each order ships one parcel per warehouse "
+                    "holding its units, in order number then warehouse order."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"), max_length=200, widget=forms.TextInput(attrs={"size": 60}),
+        help_text=_("Kept in the audit log and shown in the order's timeline, which the shopper sees too."),
+    )
+
+    def numbers(self) -> list[str]:
+        return [n for n in self.cleaned_data["tracking_numbers"].replace(",", " ").split() if n]
 
 
 class ActionReasonForm(forms.Form):
@@ -110,6 +167,41 @@ def _apply(modeladmin, request, queryset, *, service, reason: str, done_message,
         modeladmin.message_user(request, done_message(done), messages.SUCCESS)
 
 
+def _ship_everything(modeladmin, request, queryset, form) -> None:
+    """One parcel per warehouse per order, numbers taken in (order, warehouse) order; audited per order."""
+    numbers, reason = form.numbers(), form.cleaned_data["reason"].strip()
+    orders = list(queryset.order_by("pk"))
+    needed = [
+        len(order_unshipped_by_warehouse(order.pk)) if order.status in shipments.SHIPPABLE else 0 for order in orders
+    ]
+    if sum(needed) != len(numbers):
+        modeladmin.message_user(
+            request, _("These orders ship in %(n)d parcel(s); give exactly one tracking number for each.")
+            % {"n": sum(needed)}, messages.ERROR,
+        )
+        return
+    done, at = 0, 0
+    for order, count in zip(orders, needed, strict=True):
+        mine, at = numbers[at:at + count], at + count
+        try:
+            made = shipments.order_ship_everything(
+                order_id=order.pk, carrier=form.cleaned_data["carrier"], tracking_numbers=mine,
+                actor=request.user, reason=reason,
+            )
+        except ShopError as exc:
+            modeladmin.message_user(request, f"{order}: {exc.message}", messages.ERROR)
+            audit_record(actor=request.user, action="order_ship_everything", obj=order, reason=reason,
+                         data={"ok": False, "refused": exc.code, "detail": str(exc.message)})
+            continue
+        done += 1
+        audit_record(actor=request.user, action="order_ship_everything", obj=order, reason=reason,
+                     data={"ok": True, "tracking_numbers": [s.tracking_number for s in made]})
+    if done:
+        modeladmin.message_user(
+            request, ngettext("%d order shipped.", "%d orders shipped.", done) % done, messages.SUCCESS
+        )
+
+
 def _refund_details(order) -> dict:
     return {"refunded_total": str(order.refunded_total.amount), "currency": order.currency, "status": order.status}
 
@@ -121,13 +213,15 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     search_fields = ("number", "user__email", "lines__sku")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    inlines = [OrderLineInline, OrderEventInline]
-    actions = ["mark_shipped", "mark_delivered", "refund", "cancel"]
+    inlines = [OrderLineInline, ShipmentInline, OrderEventInline]
+    actions = ["ship_everything", "mark_delivered", "refund", "cancel", "cancel_unshipped"]
     ACTION_PERMS = {
-        "mark_shipped": (PERM_CHANGE_ORDER,),
+        "ship_everything": (PERM_CHANGE_ORDER,),
         "mark_delivered": (PERM_CHANGE_ORDER,),
         "cancel": (PERM_CHANGE_ORDER,),
         "refund": (PERM_REFUND,),
+        # Cancelling what did not ship gives its money back: both permissions.
+        "cancel_unshipped": (PERM_CHANGE_ORDER, PERM_REFUND),
     }
     readonly_fields = [f.name for f in Order._meta.fields] + ["address"]
     # Fields that only mean something in some states; never the internal checkout token.
@@ -141,10 +235,11 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     HIDDEN_FIELDS = {"checkout_token", "shipping_address", "updated_at"}
     # The buttons on an order's page, by the states in which each can apply.
     ORDER_BUTTONS = (
-        ("mark_shipped", _("Ship…"), {Order.Status.PAID}),
-        ("mark_delivered", _("Deliver…"), {Order.Status.SHIPPED}),
+        ("ship_everything", _("Ship everything…"), shipments.SHIPPABLE),
+        ("mark_delivered", _("Deliver everything…"), {Order.Status.SHIPPED}),
         ("cancel", _("Cancel…"), {Order.Status.PENDING_PAYMENT}),
-        ("refund", _("Refund…"), {Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED}),
+        ("cancel_unshipped", _("Cancel the rest…"), {Order.Status.PARTIALLY_SHIPPED}),
+        ("refund", _("Refund…"), transitions.REFUNDABLE),
     )
 
     def get_fields(self, request, obj=None):
@@ -169,7 +264,22 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
             (action, label) for action, label, states in self.ORDER_BUTTONS
             if order is not None and order.status in states and request.user.has_perms(self.ACTION_PERMS[action])
         ]
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "order_actions": buttons})
+        create_shipment_url = None
+        if order is not None and order.status in shipments.SHIPPABLE and request.user.has_perm(PERM_CHANGE_ORDER):
+            create_shipment_url = reverse("admin:orders_order_create_shipment", args=[order.pk])
+        extra = {"order_actions": buttons, "create_shipment_url": create_shipment_url}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/ship/", wrap(lambda request, object_id: admin_shipments.shipment_create_view(
+                self, request, object_id)), name="orders_order_create_shipment"),
+            path("<path:object_id>/shipments/<int:shipment_id>/deliver/",
+                 wrap(lambda request, object_id, shipment_id: admin_shipments.shipment_deliver_view(
+                     self, request, object_id, shipment_id)), name="orders_order_deliver_shipment"),
+            *super().get_urls(),
+        ]
 
     def has_add_permission(self, request):
         return False
@@ -177,18 +287,19 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Mark selected orders shipped"))
-    def mark_shipped(self, request, queryset):
-        self.require(request, "mark_shipped")
-        reason, page = _reason_or_page(
-            self, request, queryset, action="mark_shipped", title=_("Mark orders shipped"),
-            explanation=_("The shoppers are told by e-mail. Say how they were sent (carrier, tracking)."),
-            submit_label=_("Mark shipped"),
+    @admin.action(description=_("Ship everything left of the selected orders"))
+    def ship_everything(self, request, queryset):
+        self.require(request, "ship_everything")
+        form, page = action_confirm(
+            self, request, queryset, form_class=ShipEverythingForm, action="ship_everything",
+            title=_("Ship everything left"),
+            explanation=_("Each order ships what is left in one parcel per warehouse; the shoppers are "
+                          "e-mailed the tracking links."),
+            submit_label=_("Ship"),
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=transitions.order_ship, reason=reason,
-               done_message=lambda n: ngettext("%d order marked shipped.", "%d orders marked shipped.", n) % n)
+        _ship_everything(self, request, queryset, form)
         return None
 
     @admin.action(description=_("Mark selected orders delivered"))
@@ -196,12 +307,13 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         self.require(request, "mark_delivered")
         reason, page = _reason_or_page(
             self, request, queryset, action="mark_delivered", title=_("Mark orders delivered"),
-            explanation=_("Say how the delivery is known (carrier confirmation, signature)."),
+            explanation=_("Every parcel of each shipped order is marked delivered. "
+                          "Say how the delivery is known (carrier confirmation, signature)."),
             submit_label=_("Mark delivered"),
         )
         if page is not None:
             return page
-        _apply(self, request, queryset, service=transitions.order_deliver, reason=reason,
+        _apply(self, request, queryset, service=shipments.order_deliver_everything, reason=reason,
                done_message=lambda n: ngettext("%d order marked delivered.", "%d orders marked delivered.", n) % n)
         return None
 
@@ -232,6 +344,22 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
             return page
         _apply(self, request, queryset, service=transitions.order_cancel, reason=reason,
                done_message=lambda n: ngettext("%d order cancelled.", "%d orders cancelled.", n) % n)
+        return None
+
+    @admin.action(description=_("Cancel what did not ship of partially shipped orders (finance)"))
+    def cancel_unshipped(self, request, queryset):
+        self.require(request, "cancel_unshipped")
+        reason, page = _reason_or_page(
+            self, request, queryset, action="cancel_unshipped", title=_("Cancel what did not ship"),
+            explanation=_("The units not shipped are refunded the way they were paid and put back in the "
+                          "warehouses that held them; what shipped stays shipped."),
+            submit_label=_("Cancel the rest"),
+        )
+        if page is not None:
+            return page
+        _apply(self, request, queryset, service=shipments.order_cancel_unshipped, reason=reason,
+               details=_refund_details,
+               done_message=lambda n: ngettext("%d order's rest cancelled.", "%d orders' rest cancelled.", n) % n)
         return None
 
 

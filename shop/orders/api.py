@@ -31,7 +31,7 @@ from shop.core.money import request_currency
 from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
 from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
-from shop.orders.models import Order
+from shop.orders.models import Order, Shipment
 from shop.orders.selectors import order_get_for_user, order_list_for_user
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.returns import return_request_create
@@ -108,6 +108,21 @@ class OrderLineOutput(serializers.Serializer):
     refunded_quantity = serializers.IntegerField()
 
 
+class ShipmentLineOutput(serializers.Serializer):
+    sku = serializers.CharField(source="order_line.sku")
+    quantity = serializers.IntegerField()
+
+
+class ShipmentOutput(serializers.Serializer):
+    carrier = serializers.CharField(source="carrier.name")
+    tracking_number = serializers.CharField()
+    tracking_url = serializers.URLField(help_text="The carrier's public tracking page for the parcel.")
+    status = serializers.ChoiceField(choices=Shipment.Status.choices)
+    shipped_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    lines = ShipmentLineOutput(many=True, source="lines.all")
+
+
 class OrderEventOutput(serializers.Serializer):
     from_status = serializers.CharField()
     to_status = serializers.CharField()
@@ -136,6 +151,7 @@ class OrderOutput(serializers.Serializer):
     cancel_reason = serializers.CharField()
     reservation_expires_at = serializers.DateTimeField(allow_null=True)
     lines = OrderLineOutput(many=True)
+    shipments = ShipmentOutput(many=True, source="shipments.all")
 
 
 class OrderDetailOutput(OrderOutput):
@@ -162,11 +178,25 @@ ORDER_EXAMPLE = {
     "reservation_expires_at": None,
     "lines": [{"id": 9, "product": 42, "sku": "TEE-RED-M", "name": "Red T-shirt", "unit_price":
                {"amount": "12.50", "currency": "USD"}, "quantity": 2, "line_total": _MONEY, "refunded_quantity": 0}],
+    "shipments": [],
 }
 ORDER_DETAIL_EXAMPLE = {
     **ORDER_EXAMPLE,
     "events": [{"from_status": "pending_payment", "to_status": "paid", "reason": "",
                 "at": "2026-11-30T10:15:01Z", "by_staff": False}],
+}
+SHIPPED_ORDER_DETAIL_EXAMPLE = {
+    **ORDER_DETAIL_EXAMPLE,
+    "status": "shipped",
+    "status_display": "Shipped",
+    "shipped_at": "2026-12-01T09:00:00Z",
+    "shipments": [{"carrier": "DHL", "tracking_number": "00340434161234567890",
+                   "tracking_url": "https://www.dhl.com/de-en/home/tracking.html?tracking-id=00340434161234567890",
+                   "status": "shipped", "shipped_at": "2026-12-01T09:00:00Z", "delivered_at": None,
+                   "lines": [{"sku": "TEE-RED-M", "quantity": 2}]}],
+    "events": [*ORDER_DETAIL_EXAMPLE["events"],
+               {"from_status": "paid", "to_status": "shipped", "reason": "Shipped 00340434161234567890 with DHL",
+                "at": "2026-12-01T09:00:00Z", "by_staff": True}],
 }
 _NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
 
@@ -281,7 +311,7 @@ class OrderDetailApi(APIView):
         responses=OrderDetailOutput,
         summary="One of the caller's orders",
         description="One of the caller's orders with its timeline; another user's is a 404.",
-        examples=[_response_example("order", ORDER_DETAIL_EXAMPLE)],
+        examples=[_response_example("order", SHIPPED_ORDER_DETAIL_EXAMPLE)],
     )
     def get(self, request, number: str):
         return Response(OrderDetailOutput(order_get_for_user(user=request.user, number=number)).data)

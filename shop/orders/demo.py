@@ -1,4 +1,9 @@
-"""Demo data: one paid order for the demo shopper, made through the services (wallet payment)."""
+"""Demo data: paid orders for the demo shopper, made through the services (wallet payment), some shipped.
+
+The first order ships with DHL and is delivered, the second ships with UPS
+(on its way), the third waits to be shipped; tracking numbers are made up
+but have the carriers' shapes, so their tracking links open the real pages.
+"""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -6,9 +11,15 @@ from django.contrib.auth import get_user_model
 from shop.cart.services import CartOwner, cart_clear, cart_line_add
 from shop.core.exceptions import ShopError
 from shop.orders.models import Order
+from shop.orders.selectors import order_unshipped_by_warehouse
 from shop.orders.services.checkout import order_place
+from shop.orders.services.shipments import order_deliver_everything, order_ship_everything
+from shop.shipping.models import Carrier
 
 DEMO_EMAIL = "shopper@example.com"
+DEMO_ORDERS = 3
+# (carrier code, tracking-number prefix, deliver it): the demo orders' parcels, in order.
+DEMO_PARCELS = (("dhl", "00340434", True), ("ups", "1Z999AA1", False))
 
 
 def load(*, stdout) -> None:
@@ -34,14 +45,18 @@ def load(*, stdout) -> None:
         address_value = address.pk
     ids = list(Product.objects.filter(is_active=True).order_by("id").values_list("id", flat=True)[:10])
     products = products_by_ids(ids)
-    chosen = [p for p in products.values() if product_available(p) >= 1][:2]
+    chosen = [p for p in products.values() if product_available(p) >= 1][:DEMO_ORDERS]
     if not chosen:
         stdout.write("   no products in stock; skipping the demo order")
         return
+    orders = [order for product in chosen if (order := _order_place(user, product, address_value, stdout))]
+    _orders_ship(orders, stdout)
+
+
+def _order_place(user, product, address_value, stdout) -> Order | None:
     owner = CartOwner(user=user)
     cart_clear(owner=owner)
-    for product in chosen:
-        cart_line_add(owner=owner, product_id=product.id, quantity=1)
+    cart_line_add(owner=owner, product_id=product.id, quantity=1)
     try:
         result = order_place(
             user=user, payment_method=Order.PaymentMethod.WALLET, shipping_address=address_value,
@@ -50,5 +65,27 @@ def load(*, stdout) -> None:
     except ShopError as exc:
         cart_clear(owner=owner)
         stdout.write(f"   could not place the demo order: {exc.message}")
-        return
+        return None
     stdout.write(f"   demo order {result.order.number}: {result.order.get_status_display()}")
+    return result.order
+
+
+def _orders_ship(orders: list[Order], stdout) -> None:
+    """Ship the first demo orders with the shipping demo's carriers (skipped without them)."""
+    carriers = {c.code: c for c in Carrier.objects.filter(is_active=True)}
+    for order, (code, prefix, deliver) in zip(orders, DEMO_PARCELS, strict=False):
+        if code not in carriers or order.status != Order.Status.PAID:
+            stdout.write(f"   demo order {order.number} not shipped (no {code} carrier)")
+            continue
+        warehouses = sorted(order_unshipped_by_warehouse(order.pk))
+        numbers = [f"{prefix}{order.pk:06d}{i}" for i, _wid in enumerate(warehouses, start=1)]
+        try:
+            order_ship_everything(order_id=order.pk, carrier=carriers[code], tracking_numbers=numbers,
+                                  reason="demo data")
+            if deliver:
+                order_deliver_everything(order_id=order.pk, reason="demo data")
+        except ShopError as exc:
+            stdout.write(f"   could not ship demo order {order.number}: {exc.message}")
+            continue
+        order.refresh_from_db()
+        stdout.write(f"   demo order {order.number}: {order.get_status_display()} ({', '.join(numbers)})")

@@ -11,6 +11,8 @@ class OrderErrorCode(TextChoices):
     PAYMENT_BEING_CONFIRMED = "payment_being_confirmed"
     # Why an unpaid order was cancelled by the expiry job (its payment_failed e-mail's code).
     RESERVATION_EXPIRED = "expired"
+    SHIPMENT_EXCEEDS_ALLOCATION = "shipment_exceeds_allocation"
+    TRACKING_NUMBER_TAKEN = "tracking_number_taken"
 
 
 __all__ = [
@@ -49,3 +51,26 @@ class ReturnInvalid(ShopError):
     code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("This return request is not valid.")
+
+
+class ShipmentInvalid(ShopError):
+    """Bad shipment input (400 with the field): no lines, no tracking number, an inactive carrier."""
+
+    code = CoreErrorCode.INVALID
+    status_code = 400
+    default_message = _("Please check the shipment.")
+
+
+class ShipmentExceedsAllocation(ShopError):
+    """More units than the warehouse allocated to the line and not yet shipped."""
+
+    code = OrderErrorCode.SHIPMENT_EXCEEDS_ALLOCATION
+    status_code = 400
+    default_message = _("More units than this warehouse holds for the order are left to ship.")
+
+
+class TrackingNumberTaken(Conflict):
+    """The carrier's tracking number already belongs to another parcel."""
+
+    code = OrderErrorCode.TRACKING_NUMBER_TAKEN
+    default_message = _("This carrier's tracking number is already used by another shipment.")

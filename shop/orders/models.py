@@ -21,6 +21,7 @@ class Order(models.Model):
     class Status(models.TextChoices):
         PENDING_PAYMENT = "pending_payment", _("pending payment")
         PAID = "paid", _("paid")
+        PARTIALLY_SHIPPED = "partially_shipped", _("partially shipped")
         SHIPPED = "shipped", _("shipped")
         DELIVERED = "delivered", _("delivered")
         CANCELLED = "cancelled", _("cancelled")
@@ -80,7 +81,8 @@ class Order(models.Model):
 
     @property
     def is_returnable(self) -> bool:
-        return self.status in {self.Status.PAID, self.Status.SHIPPED, self.Status.DELIVERED}
+        # Only what was shipped comes back; an unshipped order is refunded or its rest cancelled instead.
+        return self.status in {self.Status.PARTIALLY_SHIPPED, self.Status.SHIPPED, self.Status.DELIVERED}
 
 
 class OrderLine(models.Model):
@@ -259,3 +261,6 @@ class OutboxEmail(models.Model):
 
     def __str__(self):
         return self.key
+
+
+from shop.orders.shipment_models import Shipment, ShipmentLine  # noqa: E402, F401 (the app's models)

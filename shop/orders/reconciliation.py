@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from payments.models import Payment, ReconciliationItem
@@ -23,11 +23,11 @@ from shop.core.reconciliation import (
     as_decimal,
     day_bounds,
 )
-from shop.orders.models import Order
+from shop.orders.models import Order, OrderLineAllocation, ShipmentLine
 
 Kind = ReconciliationItem.Kind
 Action = ReconciliationItem.Action
-PAID_STATES = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
+PAID_STATES = (Order.Status.PAID, Order.Status.PARTIALLY_SHIPPED, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
 
 
 def order_payments_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
@@ -141,3 +141,38 @@ def _payments_without_order(start: datetime, end: datetime, report: Reconciliati
                 detail=_("The payment succeeded, but its order is not paid or refunded."),
             )
         )
+
+
+def shipments_within_allocations_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
+    """Every (order line, warehouse) shipped at most what was allocated from it (all shipments: they have no day).
+
+    Two grouped sums merged here (a line shipped from a warehouse it has no
+    allocation in counts as allocated 0).
+    """
+    allocated = {
+        (row["line_id"], row["warehouse_id"]): row["n"]
+        for row in OrderLineAllocation.objects.values("line_id", "warehouse_id").annotate(n=Sum("quantity"))
+    }
+    shipped = (
+        ShipmentLine.objects.values("order_line_id", "shipment__warehouse_id", "order_line__order__number")
+        .annotate(n=Sum("quantity"))
+        .order_by("order_line_id", "shipment__warehouse_id")
+    )
+    checked = 0
+    for row in shipped.iterator(chunk_size=BATCH):
+        checked += 1
+        key = (row["order_line_id"], row["shipment__warehouse_id"])
+        if row["n"] > allocated.get(key, 0):
+            report(
+                ReconciliationFinding(
+                    kind=Kind.SHIPPED_OVER_ALLOCATED,
+                    action=Action.REVIEW,
+                    object_type="orders.orderline",
+                    object_id=row["order_line_id"],
+                    related=f"{row['order_line__order__number']} / warehouse {row['shipment__warehouse_id']}",
+                    expected=allocated.get(key, 0),
+                    actual=row["n"],
+                    detail=_("More units of this order line shipped from the warehouse than were allocated there."),
+                )
+            )
+    return {"shipped_lines": checked}

@@ -1,20 +1,36 @@
 """Reads of orders, shaped for pages and the API; ownership is checked here."""
 
-from django.db.models import Prefetch, QuerySet
+from collections import defaultdict
+
+from django.db.models import Prefetch, QuerySet, Sum
 
 from payments.models import Payment
 from shop.orders.exceptions import OrderNotFound
-from shop.orders.models import Order, OrderEvent, OrderLine, OrderLineAllocation, ReturnRequest
+from shop.orders.models import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderLineAllocation,
+    ReturnLine,
+    ReturnRequest,
+    Shipment,
+    ShipmentLine,
+)
 
 
 def order_list_for_user(*, user) -> QuerySet[Order]:
-    """The user's orders, newest first, with their lines and allocations (three queries per page)."""
-    return Order.objects.filter(user=user).prefetch_related(_lines())
+    """The user's orders, newest first, with their lines, allocations and shipments (six queries per page)."""
+    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments())
 
 
 def _lines() -> Prefetch:
     allocations = Prefetch("allocations", queryset=OrderLineAllocation.objects.select_related("warehouse"))
     return Prefetch("lines", queryset=OrderLine.objects.order_by("id").prefetch_related(allocations))
+
+
+def _shipments() -> Prefetch:
+    lines = Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line"))
+    return Prefetch("shipments", queryset=Shipment.objects.select_related("carrier").prefetch_related(lines))
 
 
 def order_get_for_user(*, user, number: str) -> Order:
@@ -25,6 +41,7 @@ def order_get_for_user(*, user, number: str) -> Order:
             _lines(),
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
             Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
+            _shipments(),
         )
         .first()
     )
@@ -39,11 +56,53 @@ def order_payment_being_confirmed(order: Order) -> bool:
 
 
 def order_return_left(order: Order) -> dict[int, int]:
-    """Per order line id, how many units the shopper may still ask to return: bought, less
-    refunded, less those in a return request still waiting for staff (uses the prefetched returns)."""
-    pending: dict[int, int] = {}
+    """Per order line id, how many units the shopper may still ask to return: those shipped, less
+    those in a return request approved or still waiting for staff (uses prefetched shipments and
+    returns when there are). A line not shipped yet has none to return."""
+    shipped: dict[int, int] = {}
+    for shipment in order.shipments.all():
+        for sl in shipment.lines.all():
+            shipped[sl.order_line_id] = shipped.get(sl.order_line_id, 0) + sl.quantity
+    taken: dict[int, int] = {}
     for request in order.returns.all():
-        if request.status == ReturnRequest.Status.REQUESTED:
+        if request.status != ReturnRequest.Status.REJECTED:
             for rl in request.lines.all():
-                pending[rl.order_line_id] = pending.get(rl.order_line_id, 0) + rl.quantity
-    return {line.id: max(0, line.returnable_quantity - pending.get(line.id, 0)) for line in order.lines.all()}
+                taken[rl.order_line_id] = taken.get(rl.order_line_id, 0) + rl.quantity
+    return {line.id: max(0, shipped.get(line.id, 0) - taken.get(line.id, 0)) for line in order.lines.all()}
+
+
+def order_shipped_quantities(order_id: int, *, warehouse_id: int | None = None) -> dict[int, int]:
+    """Units shipped so far per order line id (from one warehouse, or from all)."""
+    rows = ShipmentLine.objects.filter(shipment__order_id=order_id)
+    if warehouse_id is not None:
+        rows = rows.filter(shipment__warehouse_id=warehouse_id)
+    return {r["order_line_id"]: r["n"] for r in rows.values("order_line_id").annotate(n=Sum("quantity"))}
+
+
+def order_returned_quantities(order_id: int) -> dict[int, int]:
+    """Units of each order line taken back by approved returns."""
+    rows = (
+        ReturnLine.objects.filter(
+            return_request__order_id=order_id, return_request__status=ReturnRequest.Status.APPROVED
+        )
+        .values("order_line_id")
+        .annotate(n=Sum("quantity"))
+    )
+    return {row["order_line_id"]: row["n"] for row in rows}
+
+
+def order_unshipped_by_warehouse(order_id: int) -> dict[int, dict[int, int]]:
+    """Per warehouse id, per order line id: units allocated there and not shipped from there."""
+    shipped: dict[tuple[int, int], int] = defaultdict(int)
+    for line_id, wid, n in ShipmentLine.objects.filter(shipment__order_id=order_id).values_list(
+        "order_line_id", "shipment__warehouse_id", "quantity"
+    ):
+        shipped[(line_id, wid)] += n
+    left: dict[int, dict[int, int]] = defaultdict(dict)
+    for line_id, wid, allocated in OrderLineAllocation.objects.filter(line__order_id=order_id).values_list(
+        "line_id", "warehouse_id", "quantity"
+    ).order_by("warehouse_id", "line_id"):
+        free = allocated - shipped[(line_id, wid)]
+        if free > 0:
+            left[wid][line_id] = free
+    return dict(left)

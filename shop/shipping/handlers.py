@@ -1,6 +1,6 @@
 """Callbacks that higher apps register for carrier events (no upward imports).
 
-`shop.orders` will register, in its AppConfig.ready, what a shipped or delivered
+`shop.orders` registers, in its AppConfig.ready, what a shipped or delivered
 event does to a shipment. Shipping calls every handler with the recorded
 `CarrierEvent`, inside the transaction that records it: a handler that raises
 rolls the record back, the webhook answers 500 and the carrier delivers the

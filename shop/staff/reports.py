@@ -30,7 +30,10 @@ _DEC = DecimalField(max_digits=24, decimal_places=2)
 
 
 def _paid_states():
-    return (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
+    return (
+        Order.Status.PAID, Order.Status.PARTIALLY_SHIPPED, Order.Status.SHIPPED, Order.Status.DELIVERED,
+        Order.Status.REFUNDED,
+    )
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:

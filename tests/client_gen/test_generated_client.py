@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from django.core import mail
 
+from shop.orders.models import Order
 from tests.catalog.factories import make_product
+from tests.orders.shipments import ship_all
 
 pytestmark = pytest.mark.client_gen
 
@@ -190,6 +192,10 @@ def test_generated_python_client_runs_the_mobile_journey(client_package, catalog
     assert order.events and order.lines[0].product == product_id
     orders = _call("orders.order_list", 200, client=api)
     assert {item.number for item in orders.results} == {by_wallet.number, by_card.number}
+    ship_all(Order.objects.get(number=by_wallet.number))  # staff ship it: only shipped units can be returned
+    shipped = _call("orders.order_get", 200, client=api, number=by_wallet.number)
+    assert shipped.status == "shipped" and shipped.shipments[0].tracking_url.startswith("https://")
+    assert shipped.shipments[0].lines[0].quantity == order.lines[0].quantity
     returned = _call(
         "orders.order_return_request", 201, client=api, number=by_wallet.number,
         body=models.ReturnCreateInput(reason="Too small", lines=[models.ReturnLineInput(line=order.lines[0].id, quantity=1)]),

@@ -13,6 +13,7 @@ from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order, ReturnRequest
 from shop.orders.services.checkout import order_place
 from tests.e2e.journeys import ADDRESS, PASSWORD, log_in
+from tests.orders.shipments import carrier_new
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +48,21 @@ def test_staff_ships_then_approves_and_refunds_a_return(new_page, shot, psp, sho
     expect(staff.locator("#user-tools")).to_be_visible()
     shot(staff, "admin-home")
 
-    _admin_action(staff, "/admin/orders/order/", order.pk, "mark_shipped")
+    # Staff ship it from the order's own page: lines, warehouse, carrier, tracking number and a reason.
+    carrier = carrier_new()
+    staff.goto(f"/admin/orders/order/{order.pk}/change/")
+    staff.get_by_role("link", name="Create shipment…").click()
+    staff.wait_for_load_state()
+    line = order.lines.get()
+    warehouse = line.allocations.get().warehouse
+    staff.locator("select[name=warehouse]").select_option(str(warehouse.pk))
+    staff.locator("select[name=carrier]").select_option(str(carrier.pk))
+    staff.locator("input[name=tracking_number]").fill("00340434E2E")
+    staff.locator(f"input[name=line_{line.pk}]").fill("2")
+    staff.locator("input[name=reason]").fill("e2e: packed")
+    shot(staff, "create-shipment")
+    staff.locator("input[type=submit].default").click()
+    staff.wait_for_load_state()
     expect(staff.locator("ul.messagelist li.success")).to_be_visible()
     shot(staff, "order-shipped")
     order.refresh_from_db()
@@ -57,9 +72,9 @@ def test_staff_ships_then_approves_and_refunds_a_return(new_page, shot, psp, sho
     shopper_page = new_page()
     log_in(shopper_page, shopper.email)
     shopper_page.goto(f"/orders/{order.number}/")
+    expect(shopper_page.locator(".shipment a[href='https://track.example.com/parcels/00340434E2E']")).to_be_visible()
     shopper_page.locator(f"a[href='/orders/{order.number}/return/']").click()
     shopper_page.wait_for_load_state()
-    line = order.lines.get()
     shopper_page.locator(f"input[name=line_{line.pk}]").fill("1")
     shopper_page.locator("textarea[name=reason]").fill("Too loud for the office.")
     shot(shopper_page, "return-request")

@@ -12,8 +12,8 @@ from payments.models import AuditLog, Payment, Wallet
 from shop.orders.models import Order, OrderEvent, ReturnRequest
 from shop.orders.services.checkout import order_place
 from shop.orders.services.returns import return_request_create
-from shop.orders.services.transitions import order_ship
 from tests.orders.factories import UserFactory, cart_fill, make_product, shopper_new
+from tests.orders.shipments import carrier_new, ship_all
 
 pytestmark = pytest.mark.django_db
 
@@ -47,8 +47,8 @@ def paid_order(price="10.00", quantity=2) -> Order:
                        currency="USD").order
 
 
-def act(client, changelist, action, ids, reason=None):
-    data = {"action": action, "_selected_action": ids}
+def act(client, changelist, action, ids, reason=None, **fields):
+    data = {"action": action, "_selected_action": ids, **fields}
     if reason is not None:
         data.update(apply="1", reason=reason)
     return client.post(changelist, data)
@@ -67,49 +67,75 @@ RETURNS = "/admin/orders/returnrequest/"
 def test_support_sees_orders_but_cannot_run_any_order_action(roles):
     support = staff_client(group=roles["support"])
     order = paid_order()
+    ship_all(order)
     request = return_request_create(order_id=order.pk, user=order.user, lines={order.lines.get().pk: 1}, reason="x")
     events = OrderEvent.objects.count()
     assert support.get(ORDERS).status_code == 200
     assert offered(support, ORDERS) == set()
     assert offered(support, RETURNS) == set()
-    for action in ("mark_shipped", "mark_delivered", "cancel", "refund"):
+    for action in ("ship_everything", "mark_delivered", "cancel", "refund", "cancel_unshipped"):
         assert act(support, ORDERS, action, [order.pk], reason="because").status_code == 403, action
     for action in ("approve", "reject"):
         assert act(support, RETURNS, action, [request.pk], reason="because").status_code == 403, action
     order.refresh_from_db()
     request.refresh_from_db()
-    assert order.status == Order.Status.PAID
+    assert order.status == Order.Status.SHIPPED
     assert request.status == ReturnRequest.Status.REQUESTED
     assert OrderEvent.objects.count() == events
     assert Payment.objects.get(pk=order.payment_id).status == Payment.Status.SUCCEEDED
     assert not AuditLog.objects.exists()
 
 
-def test_staff_with_change_order_ship_with_a_required_reason(roles):
+def test_staff_with_change_order_ship_everything_with_a_tracking_number_and_a_required_reason(roles):
     clerk = staff_client(perms=["orders.view_order", "orders.change_order"])
     order = paid_order()
-    assert offered(clerk, ORDERS) == {"mark_shipped", "mark_delivered", "cancel"}
-    page = act(clerk, ORDERS, "mark_shipped", [order.pk])
+    carrier = carrier_new()
+    assert offered(clerk, ORDERS) == {"ship_everything", "mark_delivered", "cancel"}
+    page = act(clerk, ORDERS, "ship_everything", [order.pk])
     assert page.status_code == 200
-    assert b'name="reason"' in page.content
-    no_reason = act(clerk, ORDERS, "mark_shipped", [order.pk], reason="  ")
+    assert b'name="reason"' in page.content and b'name="tracking_numbers"' in page.content
+    no_reason = act(clerk, ORDERS, "ship_everything", [order.pk], reason="  ", carrier=carrier.pk,
+                    tracking_numbers="00340434")
     assert no_reason.status_code == 200
     assert no_reason.context["form"].errors["reason"]
+    no_number = act(clerk, ORDERS, "ship_everything", [order.pk], reason="picked", carrier=carrier.pk,
+                    tracking_numbers=" ")
+    assert no_number.context["form"].errors["tracking_numbers"]
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert not AuditLog.objects.exists()
 
-    assert act(clerk, ORDERS, "mark_shipped", [order.pk], reason="DHL 00340434").status_code == 302
+    assert act(clerk, ORDERS, "ship_everything", [order.pk], reason="picked and packed", carrier=carrier.pk,
+               tracking_numbers="00340434").status_code == 302
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED
+    shipment = order.shipments.get()
+    assert (shipment.carrier, shipment.tracking_number, shipment.created_by) == (carrier, "00340434", clerk.user)
     event = order.events.last()
-    assert (event.to_status, event.actor, event.reason) == ("shipped", clerk.user, "DHL 00340434")
+    assert (event.to_status, event.actor, event.reason) == (
+        "shipped", clerk.user, "Shipped 00340434 with DHL: picked and packed"
+    )
     entry = AuditLog.objects.get()
     assert (entry.action, entry.actor, entry.object_id, entry.reason, entry.data) == (
-        "order_ship", clerk.user, str(order.pk), "DHL 00340434", {"ok": True}
+        "order_ship_everything", clerk.user, str(order.pk), "picked and packed",
+        {"ok": True, "tracking_numbers": ["00340434"]},
     )
     # Refunding is not theirs, even with change_order.
     assert act(clerk, ORDERS, "refund", [order.pk], reason="x").status_code == 403
+
+
+def test_ship_everything_wants_one_tracking_number_per_parcel(roles):
+    clerk = staff_client(perms=["orders.view_order", "orders.change_order"])
+    first, second = paid_order(), paid_order()
+    carrier = carrier_new()
+    response = act(clerk, ORDERS, "ship_everything", [first.pk, second.pk], reason="packed", carrier=carrier.pk,
+                   tracking_numbers="ONLY1")
+    assert response.status_code == 302
+    assert not first.shipments.exists() and not second.shipments.exists()
+    assert act(clerk, ORDERS, "ship_everything", [first.pk, second.pk], reason="packed", carrier=carrier.pk,
+               tracking_numbers="A1, B2").status_code == 302
+    assert first.shipments.get().tracking_number == "A1"
+    assert second.shipments.get().tracking_number == "B2"
 
 
 def test_a_refused_action_is_audited_as_refused(roles):
@@ -127,7 +153,7 @@ def test_finance_refunds_an_order_with_a_reason(roles):
     finance = staff_client(group=roles["finance"])
     order = paid_order(price="12.00", quantity=1)
     assert "refund" in offered(finance, ORDERS)
-    assert "mark_shipped" not in offered(finance, ORDERS)
+    assert "ship_everything" not in offered(finance, ORDERS)
     assert act(finance, ORDERS, "refund", [order.pk]).status_code == 200  # asks why first
     assert Wallet.objects.get(user=order.user).balance == Decimal("88.00")
     assert act(finance, ORDERS, "refund", [order.pk], reason="parcel lost by courier").status_code == 302
@@ -142,7 +168,7 @@ def test_finance_refunds_an_order_with_a_reason(roles):
 
 def test_approving_a_return_needs_the_return_change_and_the_refund_permissions(roles):
     order = paid_order(price="10.00", quantity=2)
-    order_ship(order_id=order.pk)
+    ship_all(order)
     request = return_request_create(order_id=order.pk, user=order.user, lines={order.lines.get().pk: 1}, reason="x")
     clerk = staff_client(perms=["orders.view_returnrequest", "orders.change_returnrequest"])
     refunder = staff_client(perms=["orders.view_returnrequest", "payments.refund_payment"])
@@ -166,6 +192,7 @@ def test_approving_a_return_needs_the_return_change_and_the_refund_permissions(r
 
 def test_rejecting_a_return_records_the_reason(roles):
     order = paid_order()
+    ship_all(order)
     request = return_request_create(order_id=order.pk, user=order.user, lines={order.lines.get().pk: 1}, reason="x")
     clerk = staff_client(perms=["orders.view_returnrequest", "orders.change_returnrequest"])
     assert act(clerk, RETURNS, "reject", [request.pk], reason="worn").status_code == 302
@@ -183,9 +210,11 @@ def test_order_page_shows_the_address_its_buttons_and_no_irrelevant_fields(roles
     address = order.shipping_address
     assert f"{address['postal_code']} {address['city']}" in html  # formatted, not JSON
     assert "Checkout token" not in html and "reservation expires" not in html.lower()
-    # The paid order's own buttons: ship and not deliver or cancel; refund is finance's.
-    buttons = {v for v in ("mark_shipped", "mark_delivered", "cancel", "refund") if f'value="{v}"' in html}
-    assert buttons == {"mark_shipped"}
+    # The paid order's own buttons: create a shipment, ship everything; not deliver or cancel; refund is finance's.
+    actions = ("ship_everything", "mark_delivered", "cancel", "refund", "cancel_unshipped")
+    buttons = {v for v in actions if f'value="{v}"' in html}
+    assert buttons == {"ship_everything"}
+    assert f'href="{ORDERS}{order.pk}/ship/"' in html
     # The button posts to the list's action, which asks for a reason first.
-    asked = act(clerk, ORDERS, "mark_shipped", [order.pk])
+    asked = act(clerk, ORDERS, "ship_everything", [order.pk])
     assert b'name="reason"' in asked.content

@@ -10,6 +10,7 @@ from shop.cart.services import CartOwner, cart_clear
 from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import go_to_review, stock_of
+from tests.orders.shipments import ship_all
 
 pytestmark = pytest.mark.django_db
 
@@ -138,10 +139,11 @@ def test_return_request_through_the_api(api, shopper, product):
     cart_fill(shopper, (product, 2))
     body = checkout(api, wallet_body(shopper)).json()
     line = body["lines"][0]["id"]
-    response = api.post(
-        f"/api/v1/orders/{body['number']}/returns/", {"reason": "too small", "lines": [{"line": line, "quantity": 1}]},
-        format="json",
-    )
+    ask = {"reason": "too small", "lines": [{"line": line, "quantity": 1}]}
+    unshipped = api.post(f"/api/v1/orders/{body['number']}/returns/", ask, format="json")
+    assert unshipped.status_code == 409 and unshipped.json()["code"] == "invalid_transition"  # nothing shipped yet
+    ship_all(Order.objects.get(number=body["number"]))
+    response = api.post(f"/api/v1/orders/{body['number']}/returns/", ask, format="json")
     assert response.status_code == 201
     assert response.json()["status"] == "requested"
     bad = api.post(

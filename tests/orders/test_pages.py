@@ -7,6 +7,7 @@ from payments.models import Payment
 from shop.orders.models import Order, ReturnRequest
 from tests.orders.factories import cart_fill, shopper_new
 from tests.orders.helpers import go_to_review, place_order_form, stock_of
+from tests.orders.shipments import carrier_new, ship_all
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +120,7 @@ def test_request_a_return_on_the_page(browser, shopper, product):
     browser.post("/orders/checkout/place/", go_to_review(browser, shopper))
     order = Order.objects.get()
     line = order.lines.get()
+    ship_all(order)
     assert browser.get(f"/orders/{order.number}/return/").status_code == 200
     response = browser.post(f"/orders/{order.number}/return/", {f"line_{line.id}": 1, "reason": "wrong colour"})
     assert response.status_code == 302
@@ -130,9 +132,11 @@ def test_admin_actions_call_the_services(shopper, product, admin_client):
     from shop.orders.services.checkout import order_place
 
     order = order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
+    carrier = carrier_new()
     response = admin_client.post(
         "/admin/orders/order/",
-        {"action": "mark_shipped", "_selected_action": [order.pk], "apply": "1", "reason": "DHL 123"}, follow=True,
+        {"action": "ship_everything", "_selected_action": [order.pk], "apply": "1", "reason": "packed",
+         "carrier": carrier.pk, "tracking_numbers": "DHL123"}, follow=True,
     )
     assert response.status_code == 200
     order.refresh_from_db()

@@ -19,15 +19,15 @@ from shop.orders.models import Order, OutboxEmail, ReturnRequest
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.outbox import outbox_drain, outbox_email_send
 from shop.orders.services.returns import return_request_approve, return_request_create
+from shop.orders.services.shipments import order_deliver_everything
 from shop.orders.services.transitions import (
     order_cancel,
-    order_deliver,
     order_expire_reservations,
     order_refund,
-    order_ship,
 )
 from tests.orders.factories import AddressFactory, cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, stock_of
+from tests.orders.shipments import ship_all
 
 pytestmark = pytest.mark.django_db
 
@@ -184,14 +184,14 @@ def test_empty_cart_cannot_be_checked_out(shopper):
 def test_life_cycle_writes_an_event_per_transition(shopper, product):
     cart_fill(shopper, (product, 1))
     order = place_wallet(shopper).order
-    order_ship(order_id=order.id, actor=None)
-    order_deliver(order_id=order.id)
+    ship_all(order)
+    order_deliver_everything(order_id=order.id)
     order.refresh_from_db()
     assert order.status == Order.Status.DELIVERED
     assert order.shipped_at and order.delivered_at
     assert list(order.events.values_list("to_status", flat=True)) == ["pending_payment", "paid", "shipped", "delivered"]
     with pytest.raises(InvalidTransition) as exc:
-        order_ship(order_id=order.id)
+        order_deliver_everything(order_id=order.id)
     assert exc.value.status_code == 409
     assert exc.value.code == "invalid_transition"
     with pytest.raises(InvalidTransition):
@@ -276,8 +276,8 @@ def test_partial_return_refunds_the_returned_lines_only(shopper, product):
     other = make_product(price="5.00", on_hand=4)
     cart_fill(shopper, (product, 2), (other, 1))
     order = place_wallet(shopper).order
-    order_ship(order_id=order.id)
-    order_deliver(order_id=order.id)
+    ship_all(order)
+    order_deliver_everything(order_id=order.id)
     line = order.lines.get(product=product)
     request = return_request_create(order_id=order.id, user=shopper, lines={line.id: 1}, reason="too big")
     assert request.status == ReturnRequest.Status.REQUESTED
@@ -309,6 +309,9 @@ def test_return_requests_are_checked(shopper, product):
     cart_fill(shopper, (product, 1))
     order = place_wallet(shopper).order
     line = order.lines.get()
+    with pytest.raises(InvalidTransition):  # nothing shipped yet: nothing to return
+        return_request_create(order_id=order.id, user=shopper, lines={line.id: 1}, reason="x")
+    ship_all(order)
     with pytest.raises(ReturnInvalid):
         return_request_create(order_id=order.id, user=shopper, lines={line.id: 2}, reason="x")
     with pytest.raises(ReturnInvalid):

@@ -27,8 +27,10 @@ from payments.reconciliation.runs import reconciliation_run
 from payments.services import ledger
 from payments.services.gift_cards import gift_card_issue
 from payments.tasks import nightly_reconciliation
-from shop.orders.models import Order
+from shop.orders.models import Order, ShipmentLine
+from shop.orders.services.shipments import shipment_create
 from tests.orders.factories import make_product, shopper_new
+from tests.orders.shipments import carrier_new
 from tests.reconciliation import helpers
 
 Kind = ReconciliationItem.Kind
@@ -124,6 +126,12 @@ def seed_every_discrepancy(data) -> dict:
     Stock.objects.filter(product=first).update(reserved=F("reserved") + 1)
     Stock.objects.filter(product=second).update(on_hand=F("on_hand") + 1)
     seeded["products"] = (first, second)
+    # 5. shipments: a parcel row edited around the service holds one unit more than was allocated
+    line = data["wallet_order"].lines.first()
+    parcel = shipment_create(order=data["wallet_order"], lines={line: 1}, warehouse=line.allocations.first().warehouse,
+                             carrier=carrier_new(), tracking_number="OVER1")
+    ShipmentLine.objects.filter(shipment=parcel).update(quantity=line.allocations.first().quantity + 1)
+    seeded["over_shipped_line"] = line
     return seeded
 
 
@@ -175,6 +183,7 @@ def test_every_kind_of_discrepancy_is_reported_exactly_once(provider, rates):
     first, second = seeded["products"]
     assert item[Kind.STOCK_RESERVED].object_id == str(Stock.objects.get(product=first).pk)
     assert item[Kind.STOCK_ON_HAND].object_id == str(Stock.objects.get(product=second).pk)
+    assert item[Kind.SHIPPED_OVER_ALLOCATED].object_id == str(seeded["over_shipped_line"].pk)
 
     # The one safe repair: the unknown payment the provider charged is settled through the service.
     settled = item[Kind.CHARGE_SETTLED]

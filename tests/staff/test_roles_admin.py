@@ -17,6 +17,7 @@ from payments.models import (
 from shop.orders.models import Order
 from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.orders.shipments import carrier_new
 from tests.payments.factories import UserFactory
 from tests.staff.conftest import client_for
 
@@ -137,7 +138,9 @@ def test_support_cannot_ship_orders_but_fulfilment_can_and_it_is_audited(
     support, fulfilment, fulfilment_user, rates
 ):
     order = wallet_order()
-    ship = {"action": "mark_shipped", "_selected_action": [order.pk], "apply": "1", "reason": "parcel 42"}
+    carrier = carrier_new()
+    ship = {"action": "ship_everything", "_selected_action": [order.pk], "apply": "1", "reason": "parcel 42",
+            "carrier": carrier.pk, "tracking_numbers": "JD0042"}
     assert support.post("/admin/orders/order/", ship).status_code == 403
     order.refresh_from_db()
     assert order.status == Order.Status.PAID and not AuditLog.objects.exists()
@@ -145,10 +148,12 @@ def test_support_cannot_ship_orders_but_fulfilment_can_and_it_is_audited(
     assert fulfilment.post("/admin/orders/order/", ship).status_code == 302
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED
-    entry = AuditLog.objects.get(action="order_ship")
+    entry = AuditLog.objects.get(action="order_ship_everything")
     assert entry.actor == fulfilment_user and entry.object_id == str(order.pk) and entry.reason == "parcel 42"
     page = support.get("/admin/payments/auditlog/")
-    assert page.status_code == 200 and "order_ship" in page.content.decode()
+    assert page.status_code == 200 and "order_ship_everything" in page.content.decode()
+    # Fulfilment sees the parcel on the order's page without any shipment permission of its own.
+    assert "JD0042" in fulfilment.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert support.get(f"/admin/payments/auditlog/{entry.pk}/delete/").status_code == 403
 
 

@@ -16,8 +16,10 @@ from payments.exceptions import PaymentErrorCode
 from payments.models import Payment
 from payments.services.refunds import payment_refund
 from shop.core.tasks import task_enqueue_on_commit
-from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest
+from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest, ShipmentLine
+from shop.orders.selectors import order_returned_quantities, order_unshipped_by_warehouse
 from shop.orders.services.outbox import outbox_email_queue
+from shop.orders.services.shipments import order_unshipped_settle
 from shop.orders.services.transitions import (
     REFUNDABLE,
     S,
@@ -103,6 +105,8 @@ def order_payment_refunded(payment, refund) -> None:
     reason = refund.reason or reference
     if order.refunded_total >= order.total and order.status in REFUNDABLE:
         order_transition(order, S.REFUNDED, actor=actor, reason=reason)
+    elif reference == f"{order.number}-unshipped":
+        order_unshipped_settle(order, actor=actor, reason=reason)
     else:
         order_note(
             order, actor=actor, reason=_("Refund of %(amount)s: %(reason)s") % {"amount": amount, "reason": reason}
@@ -113,21 +117,45 @@ def order_payment_refunded(payment, refund) -> None:
     )
 
 
-def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) -> dict[int, int]:
-    """Which units the refund puts back (order line id -> quantity); approves the return it pays."""
+def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) -> list[tuple[int, int | None, int]]:
+    """Which units the refund puts back, and where: (order line id, warehouse id, units); approves the return it pays.
+
+    A full refund of an unshipped order: every unit, to the warehouses its
+    allocations took it from. The rest of a partially shipped order
+    (`-unshipped`, or a full refund before it all shipped): the units
+    allocated and never shipped, to their warehouses. A return: its units,
+    to the warehouses their shipments left from.
+    """
     reference = refund.reference
     if reference == f"{order.number}-refund" and order.status == S.PAID:
-        return {line_id: line.returnable_quantity for line_id, line in lines.items() if line.returnable_quantity}
+        return [
+            (line_id, warehouse_id, units)
+            for line_id, line in lines.items() if line.returnable_quantity
+            for warehouse_id, units in _restock_targets(line, line.returnable_quantity)
+        ]
+    if reference == f"{order.number}-unshipped" or (
+        reference == f"{order.number}-refund" and order.status == S.PARTIALLY_SHIPPED
+    ):
+        return [
+            (line_id, warehouse_id, units)
+            for warehouse_id, left in sorted(order_unshipped_by_warehouse(order.pk).items())
+            for line_id, units in sorted(left.items())
+        ]
     if not reference.startswith(f"{order.number}-return-"):
-        return {}
+        return []
     request = (
         ReturnRequest.objects.select_for_update()
         .filter(pk=reference.rsplit("-", 1)[-1], order=order, status=ReturnRequest.Status.REQUESTED)
         .first()
     )
     if request is None:
-        return {}
-    restock = {rl.order_line_id: rl.quantity for rl in request.lines.all()}
+        return []
+    returned_before = order_returned_quantities(order.pk)
+    restock = [
+        (rl.order_line_id, warehouse_id, units)
+        for rl in request.lines.all()
+        for warehouse_id, units in _shipped_targets(rl.order_line_id, rl.quantity, returned_before.get(rl.order_line_id, 0))
+    ]
     request.status = ReturnRequest.Status.APPROVED
     request.refund_amount = refund.amount
     request.decided_at = timezone.now()
@@ -136,21 +164,39 @@ def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) ->
     return restock
 
 
-def _refund_restock(order: Order, lines: dict[int, OrderLine], restock: dict[int, int], *, reference: str, actor) -> None:
-    for line_id, quantity in restock.items():
+def _shipped_targets(line_id: int, quantity: int, skip: int) -> list[tuple[int | None, int]]:
+    """(warehouse id, units) for `quantity` returned units of a line: where its parcels left from, after `skip`."""
+    targets = []
+    for warehouse_id, shipped in ShipmentLine.objects.filter(order_line_id=line_id).order_by(
+        "shipment_id"
+    ).values_list("shipment__warehouse_id", "quantity"):
+        free = shipped - min(skip, shipped)
+        skip -= shipped - free
+        take = min(free, quantity)
+        if take:
+            targets.append((warehouse_id, take))
+            quantity -= take
+    if quantity:  # a line that never shipped (returns refuse it): the default warehouse
+        targets.append((None, quantity))
+    return targets
+
+
+def _refund_restock(
+    order: Order, lines: dict[int, OrderLine], restock: list[tuple[int, int | None, int]], *, reference: str, actor
+) -> None:
+    for line_id, warehouse_id, quantity in restock:
         line = lines[line_id]
         quantity = min(quantity, line.returnable_quantity)
         if quantity <= 0:
             continue
-        OrderLine.objects.filter(pk=line_id).update(refunded_quantity=line.refunded_quantity + quantity)
+        line.refunded_quantity += quantity
+        OrderLine.objects.filter(pk=line_id).update(refunded_quantity=line.refunded_quantity)
         if line.variant_id is None and line.product_id is None:
             continue
-        # Back to the warehouses the units came from, in allocation order, after those returned before.
-        for warehouse_id, units in _restock_targets(line, quantity):
-            stock_restock(
-                variant_id=line.variant_id, product_id=line.product_id, warehouse_id=warehouse_id, quantity=units,
-                actor=actor, reason=f"refund {reference}", reference=order.number,
-            )
+        stock_restock(
+            variant_id=line.variant_id, product_id=line.product_id, warehouse_id=warehouse_id, quantity=quantity,
+            actor=actor, reason=f"refund {reference}", reference=order.number,
+        )
 
 
 def _restock_targets(line: OrderLine, quantity: int) -> list[tuple[int | None, int]]:

@@ -12,7 +12,8 @@ from djmoney.money import Money
 from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderNotFound, ReturnInvalid
-from shop.orders.models import Order, ReturnLine, ReturnRequest
+from shop.orders.models import Order, OrderLine, ReturnLine, ReturnRequest
+from shop.orders.selectors import order_return_left
 from shop.orders.services.transitions import order_lock, order_note, order_refund_check, signed_in_actor
 
 
@@ -26,7 +27,7 @@ def return_request_create(*, order_id: int, user, lines: dict[int, int], reason:
         if order.user_id != user.id:
             raise OrderNotFound()
         if not order.is_returnable:
-            raise InvalidTransition(_("Only paid, shipped or delivered orders can be returned."))
+            raise InvalidTransition(_("Only shipped or delivered items can be returned."))
         chosen = _return_lines_choose(order, lines)
         request = ReturnRequest.objects.create(order=order, reason=reason[:500])
         ReturnLine.objects.bulk_create(
@@ -37,13 +38,9 @@ def return_request_create(*, order_id: int, user, lines: dict[int, int], reason:
 
 
 def _return_lines_choose(order: Order, lines: dict[int, int]) -> dict[int, int]:
-    """The (order line id -> quantity) to return, each within what is left after pending returns."""
+    """The (order line id -> quantity) to return: shipped lines only, each within what is left to return."""
     order_lines = {line.id: line for line in order.lines.all()}
-    pending: dict[int, int] = {}
-    for rl in ReturnLine.objects.filter(
-        return_request__order=order, return_request__status=ReturnRequest.Status.REQUESTED
-    ):
-        pending[rl.order_line_id] = pending.get(rl.order_line_id, 0) + rl.quantity
+    left = order_return_left(order)
     chosen = {}
     for line_id, quantity in lines.items():
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
@@ -53,16 +50,46 @@ def _return_lines_choose(order: Order, lines: dict[int, int]) -> dict[int, int]:
         line = order_lines.get(line_id)
         if line is None:
             raise ReturnInvalid(_("This item is not in the order."), field="lines")
-        if quantity > line.returnable_quantity - pending.get(line_id, 0):
+        if quantity > left.get(line_id, 0):
             raise ReturnInvalid(
-                _("You can return at most %(n)d of “%(name)s”.")
-                % {"n": line.returnable_quantity - pending.get(line_id, 0), "name": line.name},
+                _("You can return at most %(n)d of “%(name)s” (only what was shipped to you).")
+                % {"n": left.get(line_id, 0), "name": line.name},
                 field="lines",
             )
         chosen[line_id] = quantity
     if not chosen:
         raise ReturnInvalid(_("Choose at least one item to return."), field="lines")
     return chosen
+
+
+def _return_shipping_share(order: Order, lines: dict[OrderLine, int]) -> Money:
+    """The shipping refunded with a return of `lines` ({order line: units returned now}).
+
+    Whole order returned (every unit of every line refunded once these come
+    back) -> the order's shipping price, else zero in the order's currency.
+    """
+    if _order_wholly_returned(order, lines):
+        return _order_shipping_price(order)
+    return Money(Decimal("0"), order.currency)
+
+
+def _order_shipping_price(order: Order) -> Money:
+    """What the shopper paid for shipping. Orders keep no shipping price on this branch: zero in the
+    order's currency (the merge with checkout's shipping puts `order.shipping_price` here)."""
+    return Money(Decimal("0"), order.currency)
+
+
+def _order_wholly_returned(order: Order, lines: dict[OrderLine, int]) -> bool:
+    """Whether every unit of every line is refunded once `lines` come back."""
+    returning = {_pk(line): units for line, units in lines.items()}
+    return all(
+        refunded + returning.get(line_id, 0) >= quantity
+        for line_id, quantity, refunded in order.lines.values_list("id", "quantity", "refunded_quantity")
+    )
+
+
+def _pk(line) -> int:
+    return line if isinstance(line, int) else line.pk
 
 
 def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> ReturnRequest:
@@ -79,10 +106,10 @@ def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> R
         if request.status != ReturnRequest.Status.REQUESTED:
             raise InvalidTransition(_("This return request was already decided."))
         lines = {line.id: line for line in order.lines.all()}
+        returned = {lines[rl.order_line_id]: rl.quantity for rl in request.lines.all()}
         amount = sum(
-            (lines[rl.order_line_id].unit_price * rl.quantity for rl in request.lines.all()),
-            Money(Decimal("0"), order.currency),
-        )
+            (line.unit_price * units for line, units in returned.items()), Money(Decimal("0"), order.currency)
+        ) + _return_shipping_share(order, returned)
         amount = min(amount, order.total - order.refunded_total)
         order_refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"

@@ -32,13 +32,15 @@ S = Order.Status
 # The order state machine: every allowed edge, and nothing else.
 TRANSITIONS: dict[str, set[str]] = {
     S.PENDING_PAYMENT: {S.PAID, S.CANCELLED},
-    S.PAID: {S.SHIPPED, S.REFUNDED},
+    # Shipping happens through shipments (services/shipments.py), never by a bare transition.
+    S.PAID: {S.PARTIALLY_SHIPPED, S.SHIPPED, S.REFUNDED},
+    S.PARTIALLY_SHIPPED: {S.SHIPPED, S.REFUNDED},
     S.SHIPPED: {S.DELIVERED, S.REFUNDED},
     S.DELIVERED: {S.REFUNDED},
     S.CANCELLED: set(),
     S.REFUNDED: set(),
 }
-REFUNDABLE = {S.PAID, S.SHIPPED, S.DELIVERED}
+REFUNDABLE = {S.PAID, S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED}
 PAYMENT_UNSETTLED = Payment.OPEN_STATUSES  # processing, unknown
 _STAMPS = {S.PAID: "paid_at", S.SHIPPED: "shipped_at", S.DELIVERED: "delivered_at", S.CANCELLED: "cancelled_at"}
 
@@ -130,23 +132,6 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: 
             except PaymentInProgress:
                 raise PaymentBeingConfirmed()
         stock_release(reference=order.number, actor=actor, reason=str(reason))
-    return order
-
-
-def order_ship(*, order_id: int, actor=None, reason: str = "") -> Order:
-    """paid -> shipped; the shopper gets an e-mail."""
-    with transaction.atomic():
-        order = order_lock(order_id)
-        order_transition(order, S.SHIPPED, actor=actor, reason=reason or _("Shipped"))
-        outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_SHIPPED)
-    return order
-
-
-def order_deliver(*, order_id: int, actor=None, reason: str = "") -> Order:
-    """shipped -> delivered."""
-    with transaction.atomic():
-        order = order_lock(order_id)
-        order_transition(order, S.DELIVERED, actor=actor, reason=reason or _("Delivered"))
     return order
 
 
