@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from payments.audit import audit_record
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
+from shop.orders.invoice_admin import InvoiceInline
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest
 from shop.orders.services import outbox, returns, transitions
 
@@ -121,7 +122,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     search_fields = ("number", "user__email", "lines__sku")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    inlines = [OrderLineInline, OrderEventInline]
+    inlines = [OrderLineInline, InvoiceInline, OrderEventInline]
     actions = ["mark_shipped", "mark_delivered", "refund", "cancel"]
     ACTION_PERMS = {
         "mark_shipped": (PERM_CHANGE_ORDER,),

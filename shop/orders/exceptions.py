@@ -49,3 +49,7 @@ class ReturnInvalid(ShopError):
     code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("This return request is not valid.")
+
+
+class InvoiceNotFound(NotFound):
+    default_message = _("This document does not exist.")

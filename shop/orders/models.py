@@ -259,3 +259,6 @@ class OutboxEmail(models.Model):
 
     def __str__(self):
         return self.key
+
+
+from shop.orders.invoice_models import Invoice, InvoiceKind, InvoiceSequence  # noqa: E402,F401  (invoices live in their own module)
