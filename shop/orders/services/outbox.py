@@ -114,8 +114,11 @@ def outbox_drain(*, limit: int = 100) -> int:
 def _email_deliver(row: OutboxEmail) -> None:
     order = Order.objects.prefetch_related("lines").get(pk=row.order_id)
     row_context = dict(row.context)
-    documents = Invoice.objects.filter(order=order, pk__in=row_context.pop(ATTACHMENTS, [])).order_by("id")
-    context = {"order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, **row_context}
+    documents = list(Invoice.objects.filter(order=order, pk__in=row_context.pop(ATTACHMENTS, [])).order_by("id"))
+    context = {
+        "order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, "documents": documents,
+        **row_context,
+    }
     with translation.override(row.language or settings.LANGUAGE_CODE):
         subject = render_to_string(f"orders/email/{row.kind}_subject.txt", context).strip()
         text = render_to_string(f"orders/email/{row.kind}.txt", context)
