@@ -1,8 +1,7 @@
 """Invoices and credit notes: numbering, frozen snapshots, the PDF, replays and e-mail attachments."""
 
 import io
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pypdf
@@ -67,9 +66,9 @@ def test_credit_notes_are_numbered_apart_and_refer_to_the_invoice(shopper, produ
 
 def test_numbers_start_again_each_year(shopper, product, monkeypatch):
     for moment, expected in [
-        (datetime(2031, 12, 31, 23, 59, 59, tzinfo=dt_timezone.utc), "INV-2031-000001"),
-        (datetime(2031, 12, 31, 23, 59, 59, tzinfo=dt_timezone.utc), "INV-2031-000002"),
-        (datetime(2032, 1, 1, 0, 0, 1, tzinfo=dt_timezone.utc), "INV-2032-000001"),
+        (datetime(2031, 12, 31, 23, 59, 59, tzinfo=UTC), "INV-2031-000001"),
+        (datetime(2031, 12, 31, 23, 59, 59, tzinfo=UTC), "INV-2031-000002"),
+        (datetime(2032, 1, 1, 0, 0, 1, tzinfo=UTC), "INV-2032-000001"),
     ]:
         monkeypatch.setattr(timezone, "now", lambda moment=moment: moment)
         order = paid_order(shopper, (product, 1))
