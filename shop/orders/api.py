@@ -395,6 +395,10 @@ class _PdfDownloadApi(APIView):
 
 
 _PDF = {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")}
+_PDF_EXAMPLES = [
+    OpenApiExample("PDF", value="%PDF-1.3 … %%EOF", media_type="application/pdf", response_only=True,
+                   status_codes=["200"], description="The document's PDF bytes (Content-Type application/pdf)."),
+]
 _DOCUMENT = OpenApiParameter(
     "document", str, OpenApiParameter.PATH, description="The document's number, e.g. CN-2026-000007."
 )
@@ -405,6 +409,7 @@ class OrderInvoiceApi(_PdfDownloadApi):
         operation_id="order_invoice_pdf",
         parameters=[_NUMBER],
         responses=_PDF,
+        examples=_PDF_EXAMPLES,
         summary="The invoice of one of the caller's orders (PDF)",
         description="The order's invoice as a PDF, issued when the order was paid; an unpaid order "
         "or another user's is a 404.",
@@ -418,6 +423,7 @@ class OrderDocumentApi(_PdfDownloadApi):
         operation_id="order_document_pdf",
         parameters=[_NUMBER, _DOCUMENT],
         responses=_PDF,
+        examples=_PDF_EXAMPLES,
         summary="An invoice or credit note of one of the caller's orders (PDF)",
         description="One of the documents listed in the order's `documents` (an invoice or a credit "
         "note) as a PDF; another user's is a 404.",
