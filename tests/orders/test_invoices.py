@@ -14,6 +14,7 @@ from djmoney.money import Money
 from payments.models import Payment, Refund
 from shop.orders.invoice_pdf import invoice_pdf_render
 from shop.orders.models import Invoice, InvoiceKind, InvoiceSequence, Order, OrderLine
+from shop.orders.privacy import orders_export
 from shop.orders.services.invoices import credit_note_issue, invoice_issue, invoice_pdf
 from shop.orders.services.outbox import outbox_drain
 from shop.orders.services.payment_handlers import order_payment_succeeded
@@ -229,3 +230,11 @@ def test_the_paid_email_carries_the_invoice_and_the_refund_email_the_credit_note
     assert row.context == {"attachments": [invoice.id]}
     sent = next(m for m in mail.outbox if m.attachments and m.attachments[0][0] == invoice.filename)
     assert sent.attachments[0][1] == invoice_pdf(invoice)
+
+
+def test_the_personal_data_export_lists_the_documents(shopper, product):
+    order = paid_order(shopper, (product, 1))
+    invoice = order.invoices.get()
+    assert orders_export(user=shopper)[0]["documents"] == [
+        {"kind": "invoice", "number": invoice.number, "issued_at": invoice.issued_at}
+    ]
