@@ -482,6 +482,17 @@ SHOP_DEFAULT_COUNTRY = os.environ.get("SHOP_DEFAULT_COUNTRY", "DE").strip().uppe
 # --- orders, catalog -------------------------------------------------------------
 # An outbox row (e-mail, late refund) is tried this many times before it is left for staff.
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "20"))
+# The seller printed on invoices and credit notes (frozen into each document when it is issued).
+# The address is one line per "|"-separated part.
+SHOP_SELLER_NAME = os.environ.get("SHOP_SELLER_NAME", "Demo Shop GmbH")
+SHOP_SELLER_ADDRESS = [
+    part.strip()
+    for part in os.environ.get("SHOP_SELLER_ADDRESS", "Musterstraße 1|10115 Berlin|Germany").split("|")
+    if part.strip()
+]
+SHOP_SELLER_VAT_ID = os.environ.get("SHOP_SELLER_VAT_ID", "DE123456789")
+SHOP_SELLER_EMAIL = os.environ.get("SHOP_SELLER_EMAIL", DEFAULT_FROM_EMAIL)
+SHOP_SELLER_REGISTRATION = os.environ.get("SHOP_SELLER_REGISTRATION", "Amtsgericht Berlin-Charlottenburg HRB 000000")
 # How long a search's or listing's facet counts are cached.
 CATALOG_FACETS_CACHE_SECONDS = int(os.environ.get("CATALOG_FACETS_CACHE_SECONDS", "120"))
 

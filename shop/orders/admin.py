@@ -24,6 +24,7 @@ from payments.audit import audit_record
 from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
 from shop.orders import admin_shipments
+from shop.orders.invoice_admin import InvoiceInline
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest, Shipment
 from shop.orders.selectors import order_unshipped_by_warehouse
 from shop.orders.services import outbox, returns, shipments, transitions
@@ -213,7 +214,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     search_fields = ("number", "user__email", "lines__sku")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    inlines = [OrderLineInline, ShipmentInline, OrderEventInline]
+    inlines = [OrderLineInline, ShipmentInline, InvoiceInline, OrderEventInline]
     actions = ["ship_everything", "mark_delivered", "refund", "cancel", "cancel_unshipped"]
     ACTION_PERMS = {
         "ship_everything": (PERM_CHANGE_ORDER,),

@@ -1,10 +1,13 @@
-"""Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/."""
+"""Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/,
+GET /orders/{number}/invoice.pdf and /orders/{number}/documents/{document}.pdf."""
 
 import hashlib
 import math
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -14,6 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,11 +36,12 @@ from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
 from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
 from shop.orders.models import Order, Shipment
-from shop.orders.selectors import order_get_for_user, order_list_for_user
+from shop.orders.selectors import invoice_get_for_user, order_get_for_user, order_list_for_user
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
+from shop.orders.views import invoice_pdf_response
 
 
 @extend_schema_field(
@@ -134,6 +139,19 @@ class OrderEventOutput(serializers.Serializer):
         return bool(event.actor_id and event.actor and event.actor.is_staff)
 
 
+class OrderDocumentOutput(serializers.Serializer):
+    """An invoice or credit note of the order, with where to download its PDF."""
+
+    kind = serializers.CharField(help_text="`invoice` or `credit_note`.")
+    number = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    total = MoneyField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, invoice) -> str:
+        return reverse("orders_api:order-document", args=[invoice.order.number, invoice.number])
+
+
 class OrderOutput(serializers.Serializer):
     number = serializers.CharField()
     status = serializers.CharField()
@@ -152,6 +170,7 @@ class OrderOutput(serializers.Serializer):
     reservation_expires_at = serializers.DateTimeField(allow_null=True)
     lines = OrderLineOutput(many=True)
     shipments = ShipmentOutput(many=True, source="shipments.all")
+    documents = OrderDocumentOutput(many=True, source="invoices.all")
 
 
 class OrderDetailOutput(OrderOutput):
@@ -179,6 +198,9 @@ ORDER_EXAMPLE = {
     "lines": [{"id": 9, "product": 42, "sku": "TEE-RED-M", "name": "Red T-shirt", "unit_price":
                {"amount": "12.50", "currency": "USD"}, "quantity": 2, "line_total": _MONEY, "refunded_quantity": 0}],
     "shipments": [],
+    "documents": [{"kind": "invoice", "number": "INV-2026-000042", "issued_at": "2026-11-30T10:15:01Z",
+                   "total": {"amount": "29.90", "currency": "USD"},
+                   "url": "/api/v1/orders/SH-2026-000123/documents/INV-2026-000042.pdf"}],
 }
 ORDER_DETAIL_EXAMPLE = {
     **ORDER_EXAMPLE,
@@ -391,3 +413,50 @@ class OrderReturnsApi(APIView):
             order_id=order.id, user=request.user, lines=lines, reason=data.validated_data["reason"]
         )
         return Response({"id": request_obj.id, "status": request_obj.status}, status=status.HTTP_201_CREATED)
+
+
+class _PdfDownloadApi(APIView):
+    """A PDF answer; errors stay JSON whatever the Accept header asks for."""
+
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type
+
+
+_PDF = {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")}
+_PDF_EXAMPLES = [
+    OpenApiExample("PDF", value="%PDF-1.3 … %%EOF", media_type="application/pdf", response_only=True,
+                   status_codes=["200"], description="The document's PDF bytes (Content-Type application/pdf)."),
+]
+_DOCUMENT = OpenApiParameter(
+    "document", str, OpenApiParameter.PATH, description="The document's number, e.g. CN-2026-000007."
+)
+
+
+class OrderInvoiceApi(_PdfDownloadApi):
+    @extend_schema(
+        operation_id="order_invoice_pdf",
+        parameters=[_NUMBER],
+        responses=_PDF,
+        examples=_PDF_EXAMPLES,
+        summary="The invoice of one of the caller's orders (PDF)",
+        description="The order's invoice as a PDF, issued when the order was paid; an unpaid order "
+        "or another user's is a 404.",
+    )
+    def get(self, request, number: str):
+        return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number))
+
+
+class OrderDocumentApi(_PdfDownloadApi):
+    @extend_schema(
+        operation_id="order_document_pdf",
+        parameters=[_NUMBER, _DOCUMENT],
+        responses=_PDF,
+        examples=_PDF_EXAMPLES,
+        summary="An invoice or credit note of one of the caller's orders (PDF)",
+        description="One of the documents listed in the order's `documents` (an invoice or a credit "
+        "note) as a PDF; another user's is a 404.",
+    )
+    def get(self, request, number: str, document: str):
+        return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number, number=document))

@@ -74,3 +74,7 @@ class TrackingNumberTaken(Conflict):
 
     code = OrderErrorCode.TRACKING_NUMBER_TAKEN
     default_message = _("This carrier's tracking number is already used by another shipment.")
+
+
+class InvoiceNotFound(NotFound):
+    default_message = _("This document does not exist.")

@@ -263,4 +263,5 @@ class OutboxEmail(models.Model):
         return self.key
 
 
+from shop.orders.invoice_models import Invoice, InvoiceKind, InvoiceSequence  # noqa: E402, F401 (the app's models)
 from shop.orders.shipment_models import Shipment, ShipmentLine  # noqa: E402, F401 (the app's models)

@@ -3,7 +3,9 @@
 Orders stay on erasure (they are the shop's books and back its invoices):
 their address snapshot and e-mail are blanked, keeping the country (the
 tax the invoice charged depends on it); e-mails not sent yet are dropped,
-and sent ones lose their recipient and contents.
+and sent ones lose their recipient and contents. Issued invoices and credit
+notes keep the buyer they name: they are the shop's books, kept unchanged
+for as long as the law requires, and are listed in the export.
 """
 
 from shop.orders.models import Order, OutboxEmail
@@ -34,6 +36,10 @@ def orders_export(*, user) -> list[dict]:
             "events": [
                 {"from": event.from_status, "to": event.to_status, "at": event.created_at}
                 for event in order.events.all()
+            ],
+            "documents": [
+                {"kind": invoice.kind, "number": invoice.number, "issued_at": invoice.issued_at}
+                for invoice in order.invoices.all()
             ],
         }
         for order in orders

@@ -5,8 +5,10 @@ from collections import defaultdict
 from django.db.models import Prefetch, QuerySet, Sum
 
 from payments.models import Payment
-from shop.orders.exceptions import OrderNotFound
+from shop.orders.exceptions import InvoiceNotFound, OrderNotFound
 from shop.orders.models import (
+    Invoice,
+    InvoiceKind,
     Order,
     OrderEvent,
     OrderLine,
@@ -19,8 +21,8 @@ from shop.orders.models import (
 
 
 def order_list_for_user(*, user) -> QuerySet[Order]:
-    """The user's orders, newest first, with their lines, allocations and shipments (six queries per page)."""
-    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments())
+    """The user's orders, newest first, with their lines, allocations, shipments and documents (seven queries per page)."""
+    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments(), _documents())
 
 
 def _lines() -> Prefetch:
@@ -33,12 +35,18 @@ def _shipments() -> Prefetch:
     return Prefetch("shipments", queryset=Shipment.objects.select_related("carrier").prefetch_related(lines))
 
 
+def _documents() -> Prefetch:
+    """The order's invoices and credit notes, oldest first, without their snapshot and PDF."""
+    return Prefetch("invoices", queryset=Invoice.objects.order_by("issued_at", "id").defer("document", "pdf"))
+
+
 def order_get_for_user(*, user, number: str) -> Order:
     """The user's own order by number, with lines, events and returns; another user's is 404."""
     order = (
         Order.objects.filter(user=user, number=number)
         .prefetch_related(
             _lines(),
+            _documents(),
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
             Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
             _shipments(),
@@ -106,3 +114,18 @@ def order_unshipped_by_warehouse(order_id: int) -> dict[int, dict[int, int]]:
         if free > 0:
             left[wid][line_id] = free
     return dict(left)
+
+
+def invoice_get_for_user(*, user, order_number: str, number: str | None = None, staff_access: bool = False) -> Invoice:
+    """An invoice or credit note (by its number; None: the invoice) of the user's own order; else 404.
+
+    With `staff_access`, staff holding `orders.view_invoice` may open any order's documents.
+    """
+    documents = Invoice.objects.filter(order__number=order_number)
+    if not (staff_access and user.is_staff and user.has_perm("orders.view_invoice")):
+        documents = documents.filter(order__user=user)
+    documents = documents.filter(number=number) if number is not None else documents.filter(kind=InvoiceKind.INVOICE)
+    invoice = documents.first()
+    if invoice is None:
+        raise InvoiceNotFound()
+    return invoice

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/cancel/", views.order_cancel_view, name="cancel"),
     path("<str:number>/return/", views.order_return, name="return"),
+    path("<str:number>/invoice/<str:document>.pdf", views.order_document, name="document"),
 ]
 
 # API, mounted under /api/v1/.
@@ -22,4 +23,6 @@ api_urlpatterns = [
     path("orders/<str:number>/", api.OrderDetailApi.as_view(), name="order"),
     path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<str:number>/returns/", api.OrderReturnsApi.as_view(), name="order-returns"),
+    path("orders/<str:number>/invoice.pdf", api.OrderInvoiceApi.as_view(), name="order-invoice"),
+    path("orders/<str:number>/documents/<str:document>.pdf", api.OrderDocumentApi.as_view(), name="order-document"),
 ]

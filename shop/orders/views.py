@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -24,16 +24,18 @@ from shop.cart.selectors import cart_get
 from shop.cart.services import CartOwner
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
-from shop.orders.exceptions import CheckoutInvalid, OrderNotFound
+from shop.orders.exceptions import CheckoutInvalid, InvoiceNotFound, OrderNotFound
 from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
 from shop.orders.models import Order
 from shop.orders.selectors import (
+    invoice_get_for_user,
     order_get_for_user,
     order_list_for_user,
     order_payment_being_confirmed,
     order_return_left,
 )
 from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.invoices import invoice_pdf
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import checkout_attempt_allowed
@@ -290,3 +292,21 @@ def order_return(request, number: str):
     else:
         form = ReturnForm(order=order, left=order_return_left(order))
     return render(request, "orders/return.html", {"order": order, "form": form})
+
+
+def invoice_pdf_response(invoice) -> HttpResponse:
+    """An invoice's or credit note's PDF as a download (pages, API and admin answer the same)."""
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{invoice.filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def order_document(request, number: str, document: str):
+    """An invoice or credit note of the shopper's own order (staff: any order's); anyone else gets 404."""
+    try:
+        invoice = invoice_get_for_user(user=request.user, order_number=number, number=document, staff_access=True)
+    except InvoiceNotFound:
+        raise Http404(_("This document does not exist."))
+    return invoice_pdf_response(invoice)

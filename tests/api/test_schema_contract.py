@@ -44,7 +44,9 @@ def _resolve(schema, node):
 
 
 def _has_examples(schema, content) -> bool:
-    media = (content or {}).get(JSON, {})
+    """Whether the content has an example: its JSON one, or that of its only other type (a PDF download)."""
+    content = content or {}
+    media = content.get(JSON) or (next(iter(content.values())) if len(content) == 1 else {})
     return bool(media.get("examples") or media.get("example"))
 
 

@@ -190,6 +190,14 @@ def test_generated_python_client_runs_the_mobile_journey(client_package, catalog
 
     order = _call("orders.order_get", 200, client=api, number=by_wallet.number)
     assert order.events and order.lines[0].product == product_id
+    # The paid order's invoice: listed with its download URL, served as a PDF file.
+    assert [document.kind for document in order.documents] == ["invoice"]
+    invoice = _call("orders.order_invoice_pdf", 200, client=api, number=by_wallet.number)
+    assert invoice.payload.read(5) == b"%PDF-"
+    document = _call(
+        "orders.order_document_pdf", 200, client=api, number=by_wallet.number, document=order.documents[0].number
+    )
+    assert document.payload.read(5) == b"%PDF-"
     orders = _call("orders.order_list", 200, client=api)
     assert {item.number for item in orders.results} == {by_wallet.number, by_card.number}
     ship_all(Order.objects.get(number=by_wallet.number))  # staff ship it: only shipped units can be returned

@@ -134,6 +134,13 @@ def test_guest_to_paid_order_journey(page, shot, mailbox, psp, shop_catalog, lan
     expect(page.locator("ol.timeline li strong").last).to_have_text(TEXT[language]["paid"])
     expect(page.locator("tfoot .price")).to_contain_text(MONEY[currency])
     shot(page, "order-paid")
+    # The invoice is linked from the order and downloads as a PDF.
+    invoice = order.invoices.get()
+    link = page.locator(f"a[href='/orders/{order.number}/invoice/{invoice.number}.pdf']")
+    expect(link).to_be_visible()
+    download = page.request.get(link.get_attribute("href"))
+    assert download.status == 200 and download.headers["content-type"] == "application/pdf"
+    assert download.body().startswith(b"%PDF-")
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("500.00") - order.total.amount
     assert not CartLine.objects.filter(cart__user=user).exists()

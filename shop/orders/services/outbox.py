@@ -13,13 +13,17 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from shop.core.tasks import task_enqueue_on_commit
-from shop.orders.models import Order, OutboxEmail
+from shop.orders.models import Invoice, Order, OutboxEmail
+from shop.orders.services.invoices import invoice_pdf
 
 logger = logging.getLogger(__name__)
+# The context key holding the ids of the invoices (or credit notes) attached to an e-mail.
+ATTACHMENTS = "attachments"
 
 
 def outbox_email_queue(
-    *, order: Order, kind: str, key_suffix: str = "", context: dict | None = None, first_time: bool = False
+    *, order: Order, kind: str, key_suffix: str = "", context: dict | None = None, first_time: bool = False,
+    attachments: list[int] | None = None,
 ) -> OutboxEmail:
     """Write an e-mail to the outbox in the caller's transaction; sent after commit.
 
@@ -28,7 +32,9 @@ def outbox_email_queue(
     order; a transition made under the order's lock): the row is simply
     inserted, and should that ever be wrong the unique key fails the whole
     transaction rather than sending two. Should the broker be down after
-    commit, the drain_outbox beat job sends it later.
+    commit, the drain_outbox beat job sends it later. `attachments` are
+    ids of the order's invoices or credit notes: the row keeps the ids
+    only, and each document's PDF is loaded when the e-mail is sent.
     """
     key = f"{order.number}:{kind}{key_suffix}"
     fields = {
@@ -36,7 +42,7 @@ def outbox_email_queue(
         "order": order,
         "recipient": order.email or order.user.email,
         "language": order.user.preferred_language or translation.get_language() or "",
-        "context": context or {},
+        "context": {**(context or {}), **({ATTACHMENTS: list(attachments)} if attachments else {})},
     }
     if first_time:
         row, created = OutboxEmail.objects.create(key=key, **fields), True
@@ -107,7 +113,12 @@ def outbox_drain(*, limit: int = 100) -> int:
 
 def _email_deliver(row: OutboxEmail) -> None:
     order = Order.objects.prefetch_related("lines").get(pk=row.order_id)
-    context = {"order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, **row.context}
+    row_context = dict(row.context)
+    documents = list(Invoice.objects.filter(order=order, pk__in=row_context.pop(ATTACHMENTS, [])).order_by("id"))
+    context = {
+        "order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, "documents": documents,
+        **row_context,
+    }
     with translation.override(row.language or settings.LANGUAGE_CODE):
         subject = render_to_string(f"orders/email/{row.kind}_subject.txt", context).strip()
         text = render_to_string(f"orders/email/{row.kind}.txt", context)
@@ -117,4 +128,6 @@ def _email_deliver(row: OutboxEmail) -> None:
         headers={"X-Order": order.number, "Message-ID": outbox_message_id(row.key)},
     )
     message.attach_alternative(html, "text/html")
+    for document in documents:
+        message.attach(document.filename, invoice_pdf(document), "application/pdf")
     message.send()

@@ -18,6 +18,7 @@ from payments.services.refunds import payment_refund
 from shop.core.tasks import task_enqueue_on_commit
 from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest, ShipmentLine
 from shop.orders.selectors import order_returned_quantities, order_unshipped_by_warehouse
+from shop.orders.services.invoices import credit_note_issue
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.shipments import order_unshipped_settle
 from shop.orders.services.transitions import (
@@ -92,6 +93,8 @@ def order_payment_refunded(payment, refund) -> None:
     `<number>-refund` (full refund) restocks an unshipped order's goods;
     `<number>-return-<id>` approves that return and restocks its lines;
     any other refund (late payment, made in payments' admin) is recorded only.
+    A refund of an invoiced order issues a credit note for the units it puts
+    back (and the rest of the amount), attached to the refund e-mail.
     Reaching the order total moves the order to refunded.
     """
     order = _order_for_payment(payment)
@@ -99,7 +102,12 @@ def order_payment_refunded(payment, refund) -> None:
         return
     reference, actor, amount = refund.reference, refund.actor, refund.amount
     lines = {line.id: line for line in order.lines.all()}
-    _refund_restock(order, lines, _refund_restock_wanted(order, lines, refund), reference=reference, actor=actor)
+    restock = _refund_restock_wanted(order, lines, refund)
+    credited = restock
+    if reference == f"{order.number}-refund":  # a full refund credits every unit not yet refunded, shipped or not
+        credited = {line_id: line.returnable_quantity for line_id, line in lines.items() if line.returnable_quantity}
+    credit_note = credit_note_issue(order, refund_reference=reference, amount=amount, lines=credited)
+    _refund_restock(order, lines, restock, reference=reference, actor=actor)
     order.refunded_total = order.refunded_total + amount
     order.save(update_fields=["refunded_total_currency", "refunded_total", "updated_at"])
     reason = refund.reason or reference
@@ -114,6 +122,7 @@ def order_payment_refunded(payment, refund) -> None:
     outbox_email_queue(
         order=order, kind=OutboxEmail.Kind.ORDER_REFUNDED, key_suffix=f":{reference}",
         context={"amount": str(amount.amount), "currency": amount.currency.code},
+        attachments=[credit_note.id] if credit_note else None,
     )
 
 

@@ -26,6 +26,7 @@ from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderErrorCode, PaymentBeingConfirmed
 from shop.orders.models import Order, OrderEvent, OutboxEmail
 from shop.orders.selectors import order_payment_being_confirmed
+from shop.orders.services.invoices import invoice_issue
 from shop.orders.services.outbox import outbox_email_queue
 
 S = Order.Status
@@ -88,7 +89,8 @@ def order_note(order: Order, *, reason: str, actor=None) -> OrderEvent:
 
 
 def order_mark_paid(*, order_id: int, actor=None, reason: str = "") -> Order:
-    """pending_payment -> paid: the reservation becomes a sale, purchases are recorded, receipt queued.
+    """pending_payment -> paid: the reservation becomes a sale, purchases are recorded, the invoice
+    issued, the receipt (with the invoice) queued.
 
     Runs inside the payments transaction that marks the payment succeeded.
     """
@@ -106,8 +108,9 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
         lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
         reference=order.number,
     )
+    invoice = invoice_issue(order)
     # Only the transition out of pending_payment (under the order's lock) gets here.
-    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True)
+    outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True, attachments=[invoice.id])
     return order
 
 

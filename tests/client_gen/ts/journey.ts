@@ -96,6 +96,11 @@ export async function journey(email: string, password: string, code: string): Pr
   const detail = (await call("order_get", "GET", `/api/v1/orders/${order.number}/`, { token }))
     .json as Answer<"order_get", 200>;
   const firstLine = detail.lines[0];
+  const invoiceUrl: string | undefined = detail.documents.find((document) => document.kind === "invoice")?.url;
+  if (invoiceUrl) {
+    const pdf = await fetch(BASE + invoiceUrl, { headers: { "X-Session-Token": token } });
+    if (pdf.headers.get("Content-Type") !== "application/pdf") throw new Error("the invoice is not a PDF");
+  }
   if (firstLine) {
     const ask: JsonBody<"order_return_request"> = { reason: "Too small", lines: [{ line: firstLine.id, quantity: 1 }] };
     await call("order_return_request", "POST", `/api/v1/orders/${order.number}/returns/`, { body: ask, token });

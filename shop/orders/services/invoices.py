@@ -1,0 +1,248 @@
+"""Invoices and credit notes: issued in the transaction that marks an order paid or records a refund.
+
+Numbering: one `InvoiceSequence` row per (kind, year), locked with
+select_for_update inside the issuing transaction; the number and the
+document are written in that same transaction, so a rollback gives the
+number back (no gaps) and a commit keeps it for good (never reused).
+Lock order: the order row (the caller's), then the sequence row; every
+issuer takes them in that order, so issuers never deadlock. The sequence
+lock is held until the issuing transaction commits: issues of one kind are
+serialised, which is the price of gap-free numbers.
+
+What a document says is a JSON snapshot (`Invoice.document`) frozen at
+issue; the PDF renderer (shop.orders.invoice_pdf) and every test of totals
+read only that snapshot. `invoice_document_from_order` is the one place
+that reads an order's money.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from shop.core.money import money_round
+from shop.orders.invoice_models import INVOICE_PREFIX, Invoice, InvoiceKind, InvoiceSequence
+from shop.orders.invoice_pdf import invoice_pdf_render
+from shop.orders.models import Order
+
+ZERO_RATE = "0.00"
+
+
+def _amount(money: Money) -> str:
+    """A snapshot amount: the decimal string rounded to the currency's minor unit ("12.50")."""
+    return str(money_round(money).amount)
+
+
+def invoice_document_from_order(order: Order) -> dict:
+    """What the order's invoice says: seller, buyer, lines, tax summary and totals (amounts as strings).
+
+    The one function that reads an order's money for documents. On this
+    branch an order stores no price components yet, so each line's gross is
+    unit price x quantity with no tax (rate 0), and there is no discount or
+    shipping. When the pricing pipeline's stored components land (Order:
+    subtotal, discount_total, shipping_price, shipping_tax, tax_total,
+    gift_card_total, tax_summary; OrderLine: discount, net, tax_rate, tax,
+    gross), the lead switches this function to read them; nothing else
+    reads the order.
+    """
+    currency = order.currency
+    lines = []
+    for line in order.lines.all():
+        gross = line.unit_price * line.quantity
+        lines.append({
+            "line_id": line.id, "sku": line.sku, "name": line.name, "options": dict(line.options or {}),
+            "quantity": line.quantity, "unit_price": _amount(line.unit_price),
+            "discount": _amount(Money(0, currency)), "net": _amount(gross), "tax_rate": ZERO_RATE,
+            "tax": _amount(Money(0, currency)), "gross": _amount(gross),
+        })
+    zero = _amount(Money(0, currency))
+    document = {
+        "currency": currency,
+        "order_number": order.number,
+        "order_date": timezone.localdate(order.created_at).isoformat(),
+        "language": (order.user.preferred_language if order.user_id else "") or settings.LANGUAGE_CODE,
+        "seller": invoice_seller(),
+        "buyer": _buyer(order),
+        "lines": lines,
+        "discount_total": zero,
+        "shipping": zero,
+        "shipping_tax": zero,
+        "gift_card_total": zero,
+    }
+    return document_totals(document)
+
+
+def invoice_seller() -> dict:
+    """The seller as the settings name it now (frozen into each document at issue)."""
+    return {
+        "name": settings.SHOP_SELLER_NAME,
+        "address": list(settings.SHOP_SELLER_ADDRESS),
+        "vat_id": settings.SHOP_SELLER_VAT_ID,
+        "email": settings.SHOP_SELLER_EMAIL,
+        "registration": settings.SHOP_SELLER_REGISTRATION,
+    }
+
+
+def _buyer(order: Order) -> dict:
+    address = order.shipping_address or {}
+    city = " ".join(part for part in (address.get("postal_code"), address.get("city")) if part)
+    parts = [address.get("line1"), address.get("line2"), city, address.get("region"), address.get("country")]
+    return {
+        "name": address.get("full_name", ""),
+        "address": [str(part) for part in parts if part],
+        "email": order.email or (order.user.email if order.user_id else ""),
+    }
+
+
+def document_totals(document: dict) -> dict:
+    """The document with its tax summary (by rate) and totals, computed from its own lines only.
+
+    subtotal = sum of line gross; total = subtotal - discount_total + shipping + shipping_tax.
+    Line gross already includes the line's discount and tax (net + tax); gift cards are a way
+    of paying, shown but not deducted from the invoice total.
+    """
+    currency = document["currency"]
+    summary: dict[str, dict[str, Decimal]] = {}
+    for line in document["lines"]:
+        rate = summary.setdefault(line["tax_rate"], {"net": Decimal(0), "tax": Decimal(0)})
+        rate["net"] += Decimal(line["net"])
+        rate["tax"] += Decimal(line["tax"])
+    shipping_tax = Decimal(document["shipping_tax"])
+    subtotal = sum((Decimal(line["gross"]) for line in document["lines"]), Decimal(0))
+    tax_total = sum((rate["tax"] for rate in summary.values()), Decimal(0)) + shipping_tax
+    total = subtotal - Decimal(document["discount_total"]) + Decimal(document["shipping"]) + shipping_tax
+
+    def money(value: Decimal) -> str:
+        return _amount(Money(value, currency))
+
+    return {
+        **document,
+        "tax_summary": [
+            {"rate": rate, "net": money(v["net"]), "tax": money(v["tax"]), "gross": money(v["net"] + v["tax"])}
+            for rate, v in sorted(summary.items(), key=lambda item: Decimal(item[0]))
+        ],
+        "subtotal": money(subtotal),
+        "tax_total": money(tax_total),
+        "net_total": money(total - tax_total),
+        "total": money(total),
+    }
+
+
+def _number_take(kind: str, year: int) -> int:
+    """The next number of (kind, year); locks its sequence row until the caller's transaction ends."""
+    InvoiceSequence.objects.bulk_create([InvoiceSequence(kind=kind, year=year)], ignore_conflicts=True)
+    sequence = InvoiceSequence.objects.select_for_update().get(kind=kind, year=year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return sequence.last_number
+
+
+def _document_issue(*, order: Order, kind: str, document: dict, refers_to=None, refund_reference="") -> Invoice:
+    """Number and store a document; the number's sequence lock is the last lock taken."""
+    issued_at = timezone.now()
+    year = timezone.localtime(issued_at).year
+    sequence = _number_take(kind, year)
+    number = f"{INVOICE_PREFIX[kind]}-{year}-{sequence:06d}"
+    document = {
+        **document, "kind": kind, "number": number, "issued_at": issued_at.isoformat(),
+        "issue_date": timezone.localdate(issued_at).isoformat(),
+        "refers_to": refers_to.number if refers_to else "",
+    }
+    currency = document["currency"]
+    return Invoice.objects.create(
+        order=order, kind=kind, number=number, year=year, sequence=sequence, refers_to=refers_to,
+        refund_reference=refund_reference, issued_at=issued_at, document=document,
+        net_total=Money(document["net_total"], currency), tax_total=Money(document["tax_total"], currency),
+        total=Money(document["total"], currency),
+    )
+
+
+def invoice_issue(order: Order) -> Invoice:
+    """Issue the order's invoice, once: a replay returns the invoice issued the first time.
+
+    Call inside the transaction that marks the order paid, holding the
+    order's row lock (order_mark_paid_locked); takes the invoice sequence's
+    lock after it.
+    """
+    with transaction.atomic(savepoint=False):
+        existing = Invoice.objects.filter(order=order, kind=InvoiceKind.INVOICE).first()
+        if existing is not None:
+            return existing
+        return _document_issue(order=order, kind=InvoiceKind.INVOICE, document=invoice_document_from_order(order))
+
+
+def credit_note_issue(
+    order: Order, *, refund_reference: str, amount: Money, lines: dict[int, int] | None = None
+) -> Invoice | None:
+    """Issue a credit note for a refund of the order's invoice, once per refund reference.
+
+    `lines` (order line id -> units) are the units the refund gives back;
+    they are priced from the invoice's own snapshot, and any difference to
+    the refunded `amount` (a capped return, a refund of a sum) is a line of
+    its own, so the credit note's total is exactly what was refunded. An
+    order without an invoice (a late payment refunded for a cancelled order)
+    gets none. Call inside the refund's transaction, holding the order's lock.
+    """
+    with transaction.atomic(savepoint=False):
+        existing = Invoice.objects.filter(
+            order=order, kind=InvoiceKind.CREDIT_NOTE, refund_reference=refund_reference
+        ).first()
+        if existing is not None:
+            return existing
+        invoice = Invoice.objects.filter(order=order, kind=InvoiceKind.INVOICE).first()
+        if invoice is None:
+            return None
+        document = credit_note_document(invoice.document, lines=lines or {}, amount=amount)
+        return _document_issue(
+            order=order, kind=InvoiceKind.CREDIT_NOTE, document=document, refers_to=invoice,
+            refund_reference=refund_reference,
+        )
+
+
+def credit_note_document(invoice_document: dict, *, lines: dict[int, int], amount: Money) -> dict:
+    """A credit note's snapshot from its invoice's snapshot: the given units, totalling `amount`."""
+    currency = invoice_document["currency"]
+    credited = []
+    for line in invoice_document["lines"]:
+        units = min(lines.get(line.get("line_id"), 0), line["quantity"])
+        if units <= 0:
+            continue
+        share = Decimal(units) / Decimal(line["quantity"])
+        net = money_round(Money(Decimal(line["net"]) * share, currency)).amount
+        tax = money_round(Money(Decimal(line["tax"]) * share, currency)).amount
+        discount = money_round(Money(Decimal(line["discount"]) * share, currency)).amount
+        credited.append({**line, "quantity": units, "discount": str(discount), "net": str(net), "tax": str(tax),
+                         "gross": str(net + tax)})
+    difference = money_round(amount).amount - sum((Decimal(line["gross"]) for line in credited), Decimal(0))
+    if difference:
+        credited.append({
+            "line_id": None, "kind": "adjustment", "sku": "", "name": "", "options": {}, "quantity": 1,
+            "unit_price": str(difference), "discount": "0.00", "net": str(difference), "tax_rate": ZERO_RATE,
+            "tax": "0.00", "gross": str(difference),
+        })
+    zero = _amount(Money(0, currency))
+    document = {
+        **{key: invoice_document[key] for key in ("currency", "order_number", "order_date", "language",
+                                                  "seller", "buyer")},
+        "lines": credited, "discount_total": zero, "shipping": zero, "shipping_tax": zero, "gift_card_total": zero,
+    }
+    return document_totals(document)
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    """The document's PDF: the stored bytes, or rendered from its snapshot and stored on first use."""
+    if invoice.pdf:
+        return bytes(invoice.pdf)
+    stored = Invoice.objects.filter(pk=invoice.pk).values_list("pdf", flat=True).first()
+    if stored:
+        invoice.pdf = bytes(stored)
+        return invoice.pdf
+    pdf = invoice_pdf_render(invoice.document)
+    # Deterministic rendering: a racing first render stores the same bytes; the first write wins.
+    Invoice.objects.filter(pk=invoice.pk, pdf__isnull=True).update(pdf=pdf)
+    invoice.pdf = pdf
+    return pdf
