@@ -19,8 +19,10 @@ from shop.orders.services.invoices import credit_note_issue, invoice_issue, invo
 from shop.orders.services.outbox import outbox_drain
 from shop.orders.services.payment_handlers import order_payment_succeeded
 from shop.orders.services.returns import return_request_approve, return_request_create
-from shop.orders.services.transitions import order_deliver, order_refund, order_ship
+from shop.orders.services.shipments import order_deliver_everything
+from shop.orders.services.transitions import order_refund
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.orders.shipments import ship_all
 from tests.orders.test_services import place_wallet
 
 pytestmark = pytest.mark.django_db
@@ -180,8 +182,8 @@ def test_a_euro_invoice_prints_the_euro_sign(rates, product):
 def test_a_return_issues_a_credit_note_for_the_returned_units_only(shopper, product):
     other = make_product(price="5.00", on_hand=4)
     order = paid_order(shopper, (product, 2), (other, 1))
-    order_ship(order_id=order.id)
-    order_deliver(order_id=order.id)
+    ship_all(order)
+    order_deliver_everything(order_id=order.id)
     line = order.lines.get(product=product)
     request = return_request_create(order_id=order.id, user=shopper, lines={line.id: 1}, reason="too big")
     return_request_approve(return_id=request.id)

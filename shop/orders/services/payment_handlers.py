@@ -103,7 +103,9 @@ def order_payment_refunded(payment, refund) -> None:
     reference, actor, amount = refund.reference, refund.actor, refund.amount
     lines = {line.id: line for line in order.lines.all()}
     restock = _refund_restock_wanted(order, lines, refund)
-    credited = restock
+    credited: dict[int, int] = {}  # units per order line, whichever warehouses they go back to
+    for line_id, _warehouse_id, units in restock:
+        credited[line_id] = credited.get(line_id, 0) + units
     if reference == f"{order.number}-refund":  # a full refund credits every unit not yet refunded, shipped or not
         credited = {line_id: line.returnable_quantity for line_id, line in lines.items() if line.returnable_quantity}
     credit_note = credit_note_issue(order, refund_reference=reference, amount=amount, lines=credited)
