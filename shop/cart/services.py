@@ -28,6 +28,9 @@ from catalog.selectors.stock import variants_available
 from catalog.selectors.variants import default_variant_ids
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
+from shop.pricing.exceptions import VoucherInvalid
+from shop.pricing.models import DiscountKind
+from shop.pricing.selectors import voucher_get_usable
 
 MAX_LINE_QUANTITY = 99
 SESSION_CART_KEY = "cart"
@@ -453,3 +456,24 @@ def cart_lines_fit_stock(*, owner: CartOwner) -> int:
                 else:
                     line.delete()
         return changed
+
+
+def cart_voucher_apply(*, user, code: str, currency: str) -> str:
+    """Put a voucher on the user's cart after checking it can be used now; returns the code as stored.
+
+    VoucherInvalid / VoucherExpired / VoucherExhausted (400, field code) leave the cart as it was;
+    the minimum order value is checked when the cart is priced (and again at checkout).
+    """
+    voucher = voucher_get_usable(code=code)
+    priced_in = {row.currency for row in voucher.amounts.all() if row.amount is not None}
+    if voucher.kind == DiscountKind.FIXED and currency not in priced_in:
+        raise VoucherInvalid(field="code")
+    with transaction.atomic():
+        Cart.objects.get_or_create(user=user)
+        Cart.objects.filter(user=user).update(voucher_code=voucher.code)
+    return voucher.code
+
+
+def cart_voucher_remove(*, user) -> None:
+    """Take the voucher off the user's cart (nothing to remove is fine)."""
+    Cart.objects.filter(user=user).update(voucher_code="")

@@ -1,6 +1,7 @@
 """Reads of orders, shaped for pages and the API; ownership is checked here."""
 
 from django.db.models import Prefetch, QuerySet
+from djmoney.money import Money
 
 from payments.models import Payment
 from shop.orders.exceptions import OrderNotFound
@@ -47,3 +48,38 @@ def order_return_left(order: Order) -> dict[int, int]:
             for rl in request.lines.all():
                 pending[rl.order_line_id] = pending.get(rl.order_line_id, 0) + rl.quantity
     return {line.id: max(0, line.returnable_quantity - pending.get(line.id, 0)) for line in order.lines.all()}
+
+
+def order_discounts(order: Order) -> list[dict]:
+    """The stored discounts by source: catalogue promotions, then the voucher (with its code); none when zero."""
+    rows = []
+    promotions = order.discount_total - order.voucher_discount
+    if promotions.amount:
+        rows.append({"source": "promotion", "amount": promotions})
+    if order.voucher_discount.amount:
+        rows.append({"source": "voucher", "code": order.voucher_code, "amount": order.voucher_discount})
+    return rows
+
+
+def order_tax_rows(order: Order) -> list[dict]:
+    """The stored tax summary as Money: [{rate, net, tax, gross}], highest rate first."""
+    return [
+        {"rate": row["rate"], "net": Money(row["net"], order.currency), "tax": Money(row["tax"], order.currency),
+         "gross": Money(row["gross"], order.currency)}
+        for row in order.tax_summary
+    ]
+
+
+def order_breakdown(order: Order) -> dict:
+    """The stored price components as the pages and e-mails show them (templates/components/price_breakdown.html)."""
+    return {
+        "subtotal": order.subtotal,
+        "discounts": order_discounts(order),
+        "shipping": order.shipping_price if order.shipping else None,
+        "shipping_name": (order.shipping or {}).get("name", ""),
+        "tax": order_tax_rows(order),
+        "tax_total": order.tax_total,
+        "prices_include_tax": order.prices_include_tax,
+        "gift_card_total": order.gift_card_total,
+        "total": order.total,
+    }

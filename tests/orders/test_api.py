@@ -10,6 +10,7 @@ from shop.cart.services import CartOwner, cart_clear
 from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import go_to_review, stock_of
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,10 @@ def checkout(client, body, key=None):
 
 
 def wallet_body(user):
-    return {"payment_method": "wallet", "shipping_address": user.addresses.first().pk}
+    return {
+        "payment_method": "wallet", "shipping_method": shipping_method_everywhere(),
+        "shipping_address": user.addresses.first().pk,
+    }
 
 
 def test_wallet_checkout_is_201_with_the_order(api, shopper, product):

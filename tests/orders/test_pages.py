@@ -7,6 +7,7 @@ from payments.models import Payment
 from shop.orders.models import Order, ReturnRequest
 from tests.orders.factories import cart_fill, shopper_new
 from tests.orders.helpers import go_to_review, place_order_form, stock_of
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,7 @@ def test_admin_actions_call_the_services(shopper, product, admin_client):
     cart_fill(shopper, (product, 1))
     from shop.orders.services.checkout import order_place
 
-    order = order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
+    order = order_place(shipping_method=shipping_method_everywhere(), user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
     response = admin_client.post(
         "/admin/orders/order/",
         {"action": "mark_shipped", "_selected_action": [order.pk], "apply": "1", "reason": "DHL 123"}, follow=True,

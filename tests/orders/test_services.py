@@ -28,6 +28,7 @@ from shop.orders.services.transitions import (
 )
 from tests.orders.factories import AddressFactory, cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, stock_of
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.django_db
 def place_wallet(user, **kwargs):
     kwargs.setdefault("shipping_address", user.addresses.first().pk)
     kwargs.setdefault("currency", "USD")
-    return order_place(user=user, payment_method="wallet", **kwargs)
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", **kwargs)
 
 
 def wallet_balance(user, currency="USD") -> Decimal:
@@ -391,7 +392,7 @@ def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
 
     cart_fill(shopper, (product, 1))
     with pytest.raises(InvalidCardToken) as refused:
-        order_place(user=shopper, payment_method="card", card_token="4242424242424242",
+        order_place(shipping_method=shipping_method_everywhere(), user=shopper, payment_method="card", card_token="4242424242424242",
                     shipping_address=shopper.addresses.first().pk, currency="USD")
     assert refused.value.field == "card_token"
     assert not Order.objects.exists()

@@ -26,6 +26,8 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.shipping.factories import shipping_method_everywhere
+
 
 def _checkout(threads: int, user_ids: list[int]) -> list:
     from django.db import connection
@@ -45,7 +47,7 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
             except threading.BrokenBarrierError:
                 pass
             try:
-                result = order_place(user=user, payment_method="wallet", shipping_address=address, currency="USD")
+                result = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=address, currency="USD")
                 return [user_id, result.outcome]
             except ShopError as exc:
                 return [user_id, exc.code]
@@ -87,7 +89,7 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
                 withdrawal = payouts.wallet_withdraw(wallet_id=wallet_id, amount=amount, card_token=arg)
                 return "withdrawn" if withdrawal.status == Withdrawal.Status.SUCCEEDED else f"withdrawal:{withdrawal.status}"
             if kind == "checkout":
-                result = order_place(user=user, payment_method="wallet", shipping_address=address, currency="USD")
+                result = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=address, currency="USD")
                 return "ordered" if result.outcome == PlaceOutcome.PAID else f"order:{result.outcome}"
             return f"crash:unknown spend {spend!r}"
         except ShopError as exc:
@@ -127,6 +129,7 @@ def main(argv: list[str]) -> None:
 
         user = User.objects.get(pk=int(args[0]))
         result = order_place(
+            shipping_method=shipping_method_everywhere(),
             user=user, payment_method="card", card_token=args[1], shipping_address=user.addresses.first().pk,
             currency="USD",
         ).outcome
