@@ -119,7 +119,7 @@ class OrderLineOutput(serializers.Serializer):
     line_total = MoneyField()
     discount = MoneyField()
     net = MoneyField()
-    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=True)
+    tax_rate = serializers.DecimalField(max_digits=6, decimal_places=3, coerce_to_string=True)
     tax = MoneyField()
     gross = MoneyField()
     refunded_quantity = serializers.IntegerField()

@@ -122,7 +122,7 @@ class OrderLine(models.Model):
     discount = MoneyField(_("discount"), max_digits=14, decimal_places=2, default=0,
                           default_currency=settings.DEFAULT_CURRENCY)
     net = MoneyField(_("net"), max_digits=14, decimal_places=2, default=0, default_currency=settings.DEFAULT_CURRENCY)
-    tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=5, decimal_places=2, default=0)
+    tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=6, decimal_places=3, default=0)
     tax = MoneyField(_("tax"), max_digits=14, decimal_places=2, default=0, default_currency=settings.DEFAULT_CURRENCY)
     gross = MoneyField(_("gross"), max_digits=14, decimal_places=2, default=0,
                        default_currency=settings.DEFAULT_CURRENCY)

@@ -39,6 +39,7 @@ from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import checkout_attempt_allowed
+from shop.shipping.exceptions import ShippingUnavailable
 
 SESSION_KEY = "checkout"
 
@@ -124,8 +125,8 @@ def checkout_payment(request):
                      "card_token": state.get("card_token")},
             quotes=price.quotes,
         )
-    if not price.quotes:
-        form.add_error(None, _("We cannot ship this order to that address. Please choose another address."))
+    # No method serves the address and cart: said here, before anything is reserved or charged.
+    shipping_error = "" if price.quotes else str(ShippingUnavailable.default_message)
     wallet = next(
         (w for w in wallet_list_for_user(user=request.user) if w.currency == cart.currency), None
     ) if request.user.is_authenticated else None
@@ -140,6 +141,7 @@ def checkout_payment(request):
             "ship_to": ship_to,
             "wallet": wallet,
             "breakdown": price_breakdown(price),
+            "shipping_error": shipping_error,
         },
     )
 

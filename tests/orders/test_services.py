@@ -14,7 +14,7 @@ from payments.services.charges import payment_create
 from shop.cart.models import CartLine
 from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import InvalidTransition
-from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed
+from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed, PriceChanged
 from shop.orders.models import Order, OutboxEmail, ReturnRequest
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.outbox import outbox_drain, outbox_email_send
@@ -402,9 +402,10 @@ def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
 
 def test_an_expected_total_that_no_longer_matches_places_nothing(shopper, product):
     cart_fill(shopper, (product, 2))
-    with pytest.raises(CheckoutInvalid) as refused:
+    with pytest.raises(PriceChanged) as refused:
         place_wallet(shopper, expected_total=Money("10.00", "USD"))
-    assert refused.value.field == "total"
+    assert (refused.value.status_code, refused.value.code, refused.value.field) == (409, "price_changed", "total")
+    assert refused.value.extra["totals"]["total"] == {"amount": "20.00", "currency": "USD"}
     assert "20.00" in str(refused.value.message)
     assert not Order.objects.exists()
     assert stock_of(product) == (10, 0)

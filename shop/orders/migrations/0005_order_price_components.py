@@ -165,7 +165,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='orderline',
             name='tax_rate',
-            field=models.DecimalField(decimal_places=2, default=0, max_digits=5, verbose_name='tax rate (%)'),
+            field=models.DecimalField(decimal_places=3, default=0, max_digits=6, verbose_name='tax rate (%)'),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]

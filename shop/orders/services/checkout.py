@@ -449,12 +449,18 @@ def _price_fields(price: CartPrice) -> dict:
         "voucher_code": price.voucher_code,
         "prices_include_tax": priced.prices_include_tax,
         "tax_summary": [
-            {"rate": str(row.rate), "net": str(row.net.amount), "tax": str(row.tax.amount),
+            {"rate": _rate_text(row.rate), "net": str(row.net.amount), "tax": str(row.tax.amount),
              "gross": str(row.gross.amount)}
             for row in priced.tax_summary
         ],
         "shipping": shipping_quote_snapshot(price.quote) if price.quote is not None else {},
     }
+
+
+def _rate_text(rate: Decimal) -> str:
+    """A percent as text with two places ("19.00", "5.50"), or more when the rate has them ("5.125")."""
+    two = rate.quantize(Decimal("0.01"))
+    return str(two if two == rate else rate.normalize())
 
 
 def _order_row_create(*, user, currency, method, address: dict, price: CartPrice, checkout_token: str) -> Order:

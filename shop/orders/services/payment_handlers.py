@@ -26,6 +26,7 @@ from shop.orders.services.transitions import (
     order_note,
     order_transition,
 )
+from shop.pricing.services.vouchers import voucher_redemption_release
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def order_payment_refunded(payment, refund) -> None:
     `<number>-refund` (full refund) restocks an unshipped order's goods;
     `<number>-return-<id>` approves that return and restocks its lines;
     any other refund (late payment, made in payments' admin) is recorded only.
-    Reaching the order total moves the order to refunded.
+    Reaching the order total moves the order to refunded and releases its voucher's use.
     """
     order = _order_for_payment(payment)
     if order is None:
@@ -103,6 +104,8 @@ def order_payment_refunded(payment, refund) -> None:
     reason = refund.reason or reference
     if order.refunded_total >= order.total and order.status in REFUNDABLE:
         order_transition(order, S.REFUNDED, actor=actor, reason=reason)
+        if order.voucher_code:  # a fully refunded order gives its voucher's use back
+            voucher_redemption_release(reference=order.number)
     else:
         order_note(
             order, actor=actor, reason=_("Refund of %(amount)s: %(reason)s") % {"amount": amount, "reason": reason}
