@@ -16,9 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
+from django.conf import settings
 from djmoney.money import Money
 
+from accounts.selectors import address_default_for_user
+from shop.cart.selectors import cart_voucher_code
 from shop.core.exceptions import ShopError
 from shop.pricing.exceptions import VoucherError
 from shop.pricing.pipeline import LineInput, PricedOrder, PricingInput, price_order
@@ -96,6 +100,7 @@ def cart_price(
     shipping_method: int | None = None,
     prices_include_tax: bool,
     strict: bool = False,
+    cheapest_by_default: bool = False,
 ) -> CartPrice:
     """Price the cart for a destination: goods, the methods that serve it, then the chosen method's price.
 
@@ -104,7 +109,8 @@ def cart_price(
     country and weight, ShippingMethodRequired when none is chosen,
     ShippingMethodUnavailable (field shipping_method) when the chosen one
     does not serve. Without it, a bad voucher is left out and reported, and
-    an unknown method leaves shipping unpriced.
+    an unknown method leaves shipping unpriced (or, `cheapest_by_default`, priced
+    at the cheapest method serving the destination: the cart's estimate).
     """
     data = PricingInput(
         currency=currency, lines=_line_inputs(items), country=country, region=region,
@@ -119,6 +125,8 @@ def cart_price(
         shipping_methods_available(country=country, weight_grams=weight, subtotal=after_discounts) if country else ()
     )
     quote = next((q for q in quotes if q.method_id == shipping_method), None)
+    if quote is None and cheapest_by_default and quotes:
+        quote = quotes[0]
     if strict:
         _shipping_check(quotes, quote, shipping_method)
     priced = price_order(replace(data, shipping=quote.price)) if quote is not None else goods
@@ -150,6 +158,12 @@ def _shipping_check(quotes, quote, shipping_method) -> None:
         raise ShippingMethodUnavailable(field="shipping_method")
 
 
+def rate_text(rate: Decimal) -> str:
+    """A percent as text with two places ("19.00", "5.50"), or more when the rate has them ("5.125")."""
+    two = rate.quantize(Decimal("0.01"))
+    return str(two if two == rate else rate.normalize())
+
+
 def price_breakdown(price: CartPrice) -> dict:
     """What the cart page, checkout review and e-mails show (templates/components/price_breakdown.html)."""
     priced = price.priced
@@ -163,9 +177,24 @@ def price_breakdown(price: CartPrice) -> dict:
         "discounts": discounts,
         "shipping": priced.shipping,
         "shipping_name": price.quote.name if price.quote else "",
-        "tax": [{"rate": row.rate, "net": row.net, "tax": row.tax} for row in priced.tax_summary],
+        "tax": [{"rate": rate_text(row.rate), "net": row.net, "tax": row.tax} for row in priced.tax_summary],
         "tax_total": priced.tax_total,
         "prices_include_tax": priced.prices_include_tax,
         "gift_card_total": priced.gift_card_total,
         "total": priced.total,
     }
+
+
+
+def cart_price_for_owner(*, owner, cart, country: str = "", shipping_method: int | None = None) -> CartPrice:
+    """A cart as its page and the API price it: the owner's voucher, the given country (else the
+    signed-in shopper's default address's), and the chosen method (else the cheapest serving it)."""
+    region = ""
+    if not country and not owner.is_guest:
+        address = address_default_for_user(owner.user)
+        country, region = (address.country, address.region) if address is not None else ("", "")
+    return cart_price(
+        currency=cart.currency, items=cart_items(cart), country=country, region=region,
+        voucher_code=cart_voucher_code(owner=owner), shipping_method=shipping_method,
+        prices_include_tax=settings.PRICES_INCLUDE_TAX, cheapest_by_default=True,
+    )

@@ -22,7 +22,7 @@ from payments.exceptions import InvalidCardToken, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import KEY_SCHEMA, idempotent
 from payments.selectors import card_token_check
-from shop.cart.api import StrictIntegerField
+from shop.cart.api import DiscountOutput, StrictIntegerField, TaxRowOutput
 from shop.cart.exceptions import CartErrorCode
 from shop.cart.services import DB_ID_MAX
 from shop.core.api import MoneyField, Pagination
@@ -134,18 +134,6 @@ class OrderEventOutput(serializers.Serializer):
 
     def get_by_staff(self, event) -> bool:
         return bool(event.actor_id and event.actor and event.actor.is_staff)
-
-
-class DiscountOutput(serializers.Serializer):
-    source = serializers.ChoiceField(choices=["promotion", "voucher"])
-    code = serializers.CharField(required=False)
-    amount = MoneyField()
-
-
-class TaxRowOutput(serializers.Serializer):
-    rate = serializers.CharField(help_text="percent, e.g. \"19.00\"")
-    net = MoneyField()
-    tax = MoneyField()
 
 
 class OrderShippingOutput(serializers.Serializer):

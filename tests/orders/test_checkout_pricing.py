@@ -138,3 +138,33 @@ def test_api_needs_a_method_and_answers_a_moved_price_with_409_and_the_new_total
     assert data["shipping"]["price"] == {"amount": "4.90", "currency": "USD"}
     assert data["total"] == {"amount": "14.90", "currency": "USD"}
     assert [row["rate"] for row in data["tax"]] == ["19.00"]
+
+
+def test_reconciliation_finds_an_order_whose_components_do_not_add_up(shopper, product, germany_standard):
+    from django.db.models import F
+
+    from shop.orders.reconciliation import order_components_problems
+
+    make_voucher("TENOFF", percentage="10")
+    cart_fill(shopper, (product, 3))
+    Cart.objects.filter(user=shopper).update(voucher_code="TENOFF")
+    order = place(shopper, germany_standard.pk).order
+    fresh = lambda: Order.objects.prefetch_related("lines").get(pk=order.pk)  # noqa: E731
+    assert order_components_problems(fresh()) == []
+    Order.objects.filter(pk=order.pk).update(shipping_price=F("shipping_price") + 1)
+    assert len(order_components_problems(fresh())) == 1
+    Order.objects.filter(pk=order.pk).update(shipping_price=F("shipping_price") - 1)
+    order.lines.update(tax=F("tax") + Decimal("0.01"))
+    assert len(order_components_problems(fresh())) == 2  # the tax total and the line itself
+
+
+def test_prices_entered_net_add_the_tax_on_top(shopper, product, germany_standard, settings):
+    from shop.orders.reconciliation import order_components_problems
+
+    settings.PRICES_INCLUDE_TAX = False
+    cart_fill(shopper, (product, 1))  # 10.00 net + 1.90 VAT; shipping 4.90 net + 0.93 VAT
+    order = place(shopper, germany_standard.pk).order
+    order.refresh_from_db()
+    assert (order.tax_total, order.total) == (Money("2.83", "USD"), Money("17.73", "USD"))
+    assert not order.prices_include_tax
+    assert order_components_problems(Order.objects.prefetch_related("lines").get(pk=order.pk)) == []

@@ -39,7 +39,7 @@ from payments.models import Payment
 from payments.selectors import card_token_check
 from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
-from shop.cart.pricing import CartItem, CartPrice, cart_price
+from shop.cart.pricing import CartItem, CartPrice, cart_price, rate_text
 from shop.cart.selectors import cart_raw_lines, cart_voucher_code
 from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
 from shop.core.exceptions import ShopError
@@ -449,18 +449,12 @@ def _price_fields(price: CartPrice) -> dict:
         "voucher_code": price.voucher_code,
         "prices_include_tax": priced.prices_include_tax,
         "tax_summary": [
-            {"rate": _rate_text(row.rate), "net": str(row.net.amount), "tax": str(row.tax.amount),
+            {"rate": rate_text(row.rate), "net": str(row.net.amount), "tax": str(row.tax.amount),
              "gross": str(row.gross.amount)}
             for row in priced.tax_summary
         ],
         "shipping": shipping_quote_snapshot(price.quote) if price.quote is not None else {},
     }
-
-
-def _rate_text(rate: Decimal) -> str:
-    """A percent as text with two places ("19.00", "5.50"), or more when the rate has them ("5.125")."""
-    two = rate.quantize(Decimal("0.01"))
-    return str(two if two == rate else rate.normalize())
 
 
 def _order_row_create(*, user, currency, method, address: dict, price: CartPrice, checkout_token: str) -> Order:

@@ -14,6 +14,7 @@ from django.utils import timezone, translation
 
 from shop.core.tasks import task_enqueue_on_commit
 from shop.orders.models import Order, OutboxEmail
+from shop.orders.selectors import order_breakdown
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,10 @@ def outbox_drain(*, limit: int = 100) -> int:
 
 def _email_deliver(row: OutboxEmail) -> None:
     order = Order.objects.prefetch_related("lines").get(pk=row.order_id)
-    context = {"order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, **row.context}
+    context = {
+        "order": order, "lines": list(order.lines.all()), "breakdown": order_breakdown(order),
+        "site_url": settings.SITE_URL, **row.context,
+    }
     with translation.override(row.language or settings.LANGUAGE_CODE):
         subject = render_to_string(f"orders/email/{row.kind}_subject.txt", context).strip()
         text = render_to_string(f"orders/email/{row.kind}.txt", context)
