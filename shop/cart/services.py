@@ -483,3 +483,8 @@ def cart_voucher_apply(*, user, code: str, goods: Money) -> str:
 def cart_voucher_remove(*, user) -> None:
     """Take the voucher off the user's cart (nothing to remove is fine)."""
     Cart.objects.filter(user=user).update(voucher_code="")
+
+
+def cart_voucher_put_back(*, user, code: str) -> None:
+    """Put back the voucher an order took from the cart (its card was declined: the shopper tries again)."""
+    Cart.objects.filter(user=user, voucher_code="").update(voucher_code=code)

@@ -168,3 +168,22 @@ def test_prices_entered_net_add_the_tax_on_top(shopper, product, germany_standar
     assert (order.tax_total, order.total) == (Money("2.83", "USD"), Money("17.73", "USD"))
     assert not order.prices_include_tax
     assert order_components_problems(Order.objects.prefetch_related("lines").get(pk=order.pk)) == []
+
+
+def test_the_order_takes_the_voucher_off_the_cart_and_a_declined_card_puts_it_back(psp, germany_standard):
+    from tests.orders.factories import make_product, shopper_new
+
+    shopper, product = shopper_new(), make_product(price="10.00", on_hand=10)
+    make_voucher("TENOFF", percentage="10")
+    cart_fill(shopper, (product, 1))
+    Cart.objects.filter(user=shopper).update(voucher_code="TENOFF")
+    declined = order_place(
+        user=shopper, payment_method="card", card_token="tok_declined", currency="USD",
+        shipping_address=shopper.addresses.first().pk, shipping_method=germany_standard.pk,
+    )
+    assert declined.order.status == Order.Status.CANCELLED
+    assert Voucher.objects.get(code="TENOFF").uses == 0  # released with the cancelled order
+    assert Cart.objects.get(user=shopper).voucher_code == "TENOFF"  # the shopper tries again with it
+    paid = place(shopper, germany_standard.pk).order
+    assert paid.voucher_code == "TENOFF" and Voucher.objects.get(code="TENOFF").uses == 1
+    assert Cart.objects.get(user=shopper).voucher_code == ""

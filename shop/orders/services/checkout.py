@@ -41,7 +41,14 @@ from payments.services.charges import payment_charge_card, payment_create, payme
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.pricing import CartItem, CartPrice, cart_price, rate_text
 from shop.cart.selectors import cart_raw_lines, cart_voucher_code
-from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
+from shop.cart.services import (
+    CartOwner,
+    cart_lines_put_back,
+    cart_lines_take,
+    cart_voucher_put_back,
+    cart_voucher_remove,
+    quantity_validate,
+)
 from shop.core.exceptions import ShopError
 from shop.core.money import money_to_dict
 from shop.orders.exceptions import CheckoutInvalid, PriceChanged
@@ -201,6 +208,7 @@ def _order_place_atomic(
             _cart_take(user, lines)
             if price.voucher_code:
                 voucher_redeem(code=price.voucher_code, reference=order.number, user=user)
+                cart_voucher_remove(user=user)  # the order took it, like the lines
             payment = _payment_open(order, user=user, card_token=card_token)
             if by_wallet:
                 _wallet_pay(order, payment, lines, user=user)
@@ -292,6 +300,8 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> Pl
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
     if result.outcome == PlaceOutcome.DECLINED:
+        if order.voucher_code:
+            cart_voucher_put_back(user=user, code=order.voucher_code)  # its use was released with the order
         cart_lines_put_back(
             user=user,
             lines=[
