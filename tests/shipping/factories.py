@@ -64,18 +64,29 @@ def shipping_method_everywhere() -> int:
     """The id of a free flat-rate method serving every country the shop ships to, in every shop currency.
 
     Every test that places an order chooses it, so totals stay what the lines cost (free shipping,
-    prices entered gross). Get-or-create: safe to call from any test, thread or worker process.
+    prices entered gross). Get-or-create in one transaction, safe when threads or worker processes
+    race to make it: the loser's unique insert fails and it reads the winner's.
     """
     from django.conf import settings
+    from django.db import IntegrityError, transaction
 
     from accounts.countries import COUNTRY_CODES
 
-    method = ShippingMethod.objects.filter(carrier__code=TEST_CARRIER_CODE).first()
-    if method is not None:
-        return method.pk
-    carrier = CarrierFactory(code=TEST_CARRIER_CODE, name="Test Post")
-    zone = ShippingZone.objects.create(name="Everywhere (tests)", countries=sorted(COUNTRY_CODES))
-    method = MethodFactory(name="Test delivery", carrier=carrier, zones=[zone])
-    for currency in settings.CURRENCIES:
-        price_add(method, currency, price="0.00")
-    return method.pk
+    for _attempt in range(5):
+        method = ShippingMethod.objects.filter(carrier__code=TEST_CARRIER_CODE).first()
+        if method is not None:
+            return method.pk
+        try:
+            with transaction.atomic():
+                carrier = Carrier.objects.create(
+                    code=TEST_CARRIER_CODE, name="Test Post",
+                    tracking_url_template="https://track.example.com/?n={tracking_number}",
+                )
+                zone = ShippingZone.objects.create(name="Everywhere (tests)", countries=sorted(COUNTRY_CODES))
+                method = MethodFactory(name="Test delivery", carrier=carrier, zones=[zone])
+                for currency in settings.CURRENCIES:
+                    price_add(method, currency, price="0.00")
+            return method.pk
+        except IntegrityError:
+            continue
+    raise AssertionError("the test shipping method could not be made")
