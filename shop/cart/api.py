@@ -174,7 +174,8 @@ COUNTRY_PARAMETER = OpenApiParameter(
     "Default: the caller's default shipping address.",
 )
 SHIPPING_METHOD_PARAMETER = OpenApiParameter(
-    "shipping_method", int, OpenApiParameter.QUERY, required=False,
+    "shipping_method", {"type": "integer", "minimum": 1, "maximum": DB_ID_MAX}, OpenApiParameter.QUERY,
+    required=False,
     description="The shipping method to price (default: the cheapest serving the country).",
 )
 
@@ -221,7 +222,7 @@ class CartApi(APIView):
     @extend_schema(
         operation_id="cart_get",
         parameters=[CURRENCY_PARAMETER, COUNTRY_PARAMETER, SHIPPING_METHOD_PARAMETER],
-        responses=CartOutput,
+        responses={200: CartOutput, **error_responses(codes={400: [CoreErrorCode.INVALID]})},
         summary="The caller's cart",
         description="The caller's cart with current prices (in `currency`), stock and warnings, and what it "
         "costs delivered to `country`: subtotal, discounts, shipping, tax by rate, gift cards, total.",
@@ -365,7 +366,7 @@ class CartVoucherApi(APIView):
         operation_id="cart_voucher_remove",
         parameters=[CURRENCY_PARAMETER, COUNTRY_PARAMETER],
         request=None,
-        responses={200: CartOutput},
+        responses={200: CartOutput, **error_responses(codes={400: [CoreErrorCode.INVALID]})},
         summary="Remove the voucher",
         description="Takes the voucher off the caller's cart (none on it is fine); answers with the cart.",
         examples=[CART_EXAMPLE],

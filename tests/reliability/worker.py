@@ -26,8 +26,6 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.shipping.factories import shipping_method_everywhere
-
 
 def _checkout(threads: int, user_ids: list[int]) -> list:
     from django.db import connection
@@ -35,6 +33,7 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
     from accounts.models import User
     from shop.core.exceptions import ShopError
     from shop.orders.services.checkout import order_place
+    from tests.shipping.factories import shipping_method_everywhere
 
     barrier = threading.Barrier(min(threads, len(user_ids)))
 
@@ -71,6 +70,7 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
     from payments.services import payouts, wallets
     from shop.core.exceptions import ShopError
     from shop.orders.services.checkout import PlaceOutcome, order_place
+    from tests.shipping.factories import shipping_method_everywhere
 
     amount = Money(Decimal(os.environ.get("SPEND_AMOUNT", "15.00")), "USD")
     user = User.objects.get(pk=user_id)
@@ -126,6 +126,7 @@ def main(argv: list[str]) -> None:
     elif command == "checkout-card":
         from accounts.models import User
         from shop.orders.services.checkout import order_place
+        from tests.shipping.factories import shipping_method_everywhere
 
         user = User.objects.get(pk=int(args[0]))
         result = order_place(
