@@ -147,9 +147,11 @@ def _query_shipping_method(request) -> int | None:
 
 
 def api_country(request) -> str:
-    """?country=DE (two letters), else "" (the default address's is used)."""
-    country = request.query_params.get("country", "").strip().upper()
-    if country and (len(country) != 2 or not country.isalpha()):
+    """?country=DE (two ASCII letters; anything else, even empty, is a 400), else "" (the default address's)."""
+    if "country" not in request.query_params:
+        return ""
+    country = request.query_params["country"].strip().upper()
+    if len(country) != 2 or not country.isalpha() or not country.isascii():
         raise serializers.ValidationError({"country": [_("Enter a two-letter country code.")]})
     return country
 
