@@ -40,7 +40,7 @@ from payments.selectors import card_token_check
 from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.pricing import CartItem, CartPrice, cart_price, rate_text
-from shop.cart.selectors import cart_raw_lines, cart_voucher_code
+from shop.cart.selectors import cart_checkout_read, cart_raw_lines
 from shop.cart.services import (
     CartOwner,
     cart_lines_put_back,
@@ -123,8 +123,9 @@ def order_place(
     if payment_method == Order.PaymentMethod.CARD:
         breaker_refuse_if_open()  # before anything is reserved: 503 provider_unavailable
     address = _address_snapshot(user=user, shipping_address=shipping_address)
-    lines = _checkout_lines(user=user, currency=currency)
-    pricing = _Pricing(currency=currency, address=address, voucher_code=cart_voucher_code(owner=CartOwner(user=user)),
+    raw, voucher_code = cart_checkout_read(user=user)  # one query: the lines and the cart's voucher
+    lines = _checkout_lines(user=user, currency=currency, raw=raw)
+    pricing = _Pricing(currency=currency, address=address, voucher_code=voucher_code,
                        shipping_method=shipping_method, expected_total=expected_total)
     if shipping_method is None:
         pricing.price(lines)  # refuses before anything is made: no method serves, or none chosen
@@ -374,9 +375,9 @@ def _address_new_snapshot(*, user, fields: dict) -> dict:
     return address.as_snapshot()
 
 
-def _checkout_lines(*, user, currency: str) -> list[_Line]:
+def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
     """The cart's lines priced in `currency`; refuses an empty cart or a product no longer sold."""
-    raw = cart_raw_lines(owner=CartOwner(user=user))
+    raw = cart_raw_lines(owner=CartOwner(user=user)) if raw is None else raw
     if not raw:
         raise CartEmpty()
     products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw])
