@@ -187,3 +187,26 @@ def test_the_order_takes_the_voucher_off_the_cart_and_a_declined_card_puts_it_ba
     paid = place(shopper, germany_standard.pk).order
     assert paid.voucher_code == "TENOFF" and Voucher.objects.get(code="TENOFF").uses == 1
     assert Cart.objects.get(user=shopper).voucher_code == ""
+
+
+def test_the_order_page_and_e_mail_show_the_breakdown(shopper, product, germany_standard):
+    from django.template.loader import render_to_string
+    from django.test import Client
+
+    from shop.orders.selectors import order_breakdown
+
+    make_voucher("TENOFF", percentage="10")
+    cart_fill(shopper, (product, 2))
+    Cart.objects.filter(user=shopper).update(voucher_code="TENOFF")
+    order = place(shopper, germany_standard.pk).order
+    order.refresh_from_db()
+    text = render_to_string("orders/email/order_paid.txt", {
+        "order": order, "lines": list(order.lines.all()), "breakdown": order_breakdown(order),
+    })
+    for expected in ("Subtotal: $20.00", "Voucher TENOFF: -$2.00", "Shipping (Standard): $4.90",
+                     "Included VAT 19 %: $3.65", "Total: $22.90"):
+        assert expected in text, text
+    browser = Client()
+    browser.force_login(shopper)
+    page = browser.get(f"/orders/{order.number}/").content.decode()
+    assert "price-breakdown" in page and "TENOFF" in page and "$22.90" in page and "Standard" in page
