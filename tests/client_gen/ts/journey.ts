@@ -92,14 +92,14 @@ export async function journey(email: string, password: string, code: string): Pr
   if (!method) {
     return "shipping_unavailable";
   }
-  const cart = (await call("cart_get", "GET", `/api/v1/cart/?shipping_method=${method.id}`, { token }))
+  const priced = (await call("cart_get", "GET", `/api/v1/cart/?shipping_method=${method.id}`, { token }))
     .json as Answer<"cart_get", 200>;
   const byCard: JsonBody<"order_place"> = {
     payment_method: "card",
     card_token: "tok_ok",
     shipping_address: saved.id,
     shipping_method: method.id,
-    expected_total: { amount: cart.total.amount, currency: cart.total.currency },
+    expected_total: { amount: priced.total.amount, currency: priced.total.currency },
   };
   const placed = await call("order_place", "POST", "/api/v1/orders/", {
     body: byCard,
