@@ -180,7 +180,9 @@ def _checkout_burst(port: int, fx: dict) -> tuple[Result, int]:
         "full_name": "Bench Buyer", "line1": "1 Main Street", "city": "Springfield",
         "postal_code": "12345", "country": "US",
     }
-    body = json.dumps({"payment_method": "wallet", "shipping_address": address}).encode()
+    body = json.dumps(
+        {"payment_method": "wallet", "shipping_address": address, "shipping_method": fx["shipping_method_id"]}
+    ).encode()
     burst = [
         (
             "POST", "/api/v1/orders/",

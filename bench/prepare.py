@@ -90,6 +90,29 @@ def _search_terms(ids: list) -> list[str]:
     return [w for w, _n in sorted(words.items(), key=lambda kv: -kv[1])[:40]] or ["product"]
 
 
+def _shipping_method() -> int:
+    """A free flat-rate method to the buyers' country (US), in every shop currency; made once."""
+    from django.conf import settings
+
+    from shop.shipping.models import Carrier, ShippingMethod, ShippingMethodPrice, ShippingZone
+
+    carrier, _created = Carrier.objects.get_or_create(
+        code="benchpost",
+        defaults={"name": "Bench Post", "tracking_url_template": "https://track.example.com/?n={tracking_number}"},
+    )
+    method = ShippingMethod.objects.filter(carrier=carrier).first()
+    if method is None:
+        zone = ShippingZone.objects.create(name="Bench buyers", countries=["US"])
+        method = ShippingMethod.objects.create(
+            name="Bench standard", carrier=carrier, kind=ShippingMethod.Kind.FLAT,
+            min_delivery_days=1, max_delivery_days=3,
+        )
+        method.zones.set([zone])
+        for currency in settings.CURRENCIES:
+            ShippingMethodPrice.objects.create(method=method, currency=currency, price=Decimal("0.00"))
+    return method.pk
+
+
 def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wallet_funds: Decimal) -> dict:
     from django.db import connection
     from djmoney.money import Money
@@ -145,6 +168,7 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
         "products": total,
         "hot_product_id": hot.pk,
         "hot_stock": hot_stock,
+        "shipping_method_id": _shipping_method(),
         "buyer_tokens": [_session_token(user) for user in buyers],
         "shopper_tokens": [_session_token(user) for user in shoppers],
         "detail_slugs": detail_slugs,

@@ -25,6 +25,7 @@ from shop.orders.models import OutboxEmail
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.fixtures import psp, wallet_with_balance  # noqa: F401
 from tests.reliability.helpers import database_url
+from tests.shipping.factories import shipping_method_everywhere
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "metrics-test-token"
@@ -147,7 +148,7 @@ def test_shop_gauges_are_computed_at_scrape_time(db, metrics_token, settings):
     cart_fill(shopper, (product, 2))
     from shop.orders.services.checkout import order_place
 
-    order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD")
+    order_place(shipping_method=shipping_method_everywhere(), user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD")
     Payment.objects.create(
         user=shopper, purpose=Payment.Purpose.ORDER, reference="SO-X", method=Payment.Method.CARD,
         amount=Money(Decimal("4.00"), "USD"), status=Payment.Status.UNKNOWN, provider_key="payment-metrics-1",

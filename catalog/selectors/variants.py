@@ -58,6 +58,7 @@ class VariantInfo:
     price: Money | None
     stock_available: int
     options: dict[str, str] = field(default_factory=dict)
+    weight_grams: int = 0  # a parcel's weight per unit (no weight entered: 0)
 
 
 def variants_info(ids) -> dict[int, VariantInfo]:
@@ -70,14 +71,14 @@ def variants_info(ids) -> dict[int, VariantInfo]:
         .annotate(stock_available=_variant_available_expression())
         .order_by("pk", "option_values__option__position", "option_values__option_id")
         .values_list("pk", "product_id", "sku", "price", "price_currency", "stock_available",
-                     "option_values__option__code", "option_values__value")
+                     "option_values__option__code", "option_values__value", "weight_grams")
     )
     found: dict[int, VariantInfo] = {}
-    for pk, product_id, sku, amount, currency, available, code, value in rows:
+    for pk, product_id, sku, amount, currency, available, code, value, weight in rows:
         info = found.get(pk)
         if info is None:
             price = Money(amount, currency) if amount is not None else None
-            info = found[pk] = VariantInfo(pk, product_id, sku, price, available)
+            info = found[pk] = VariantInfo(pk, product_id, sku, price, available, weight_grams=weight or 0)
         if code is not None:
             info.options[code] = value
     return found

@@ -66,6 +66,7 @@ class ReconciliationItem(models.Model):
         PAYOUT_STATUS = "payout_status", _("Payout status mismatch")
         ORDER_PAYMENT = "order_payment", _("Paid order without matching payments")
         ORDER_PAID_AT_MISSING = "order_paid_at_missing", _("Paid order without a payment time")
+        ORDER_COMPONENTS = "order_components", _("Paid order whose price components do not add up")
         PAYMENT_WITHOUT_ORDER = "payment_without_order", _("Succeeded payment without a paid order")
         STOCK_RESERVED = "stock_reserved", _("Reserved stock differs from open reservations")
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")

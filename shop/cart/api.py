@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.exceptions import CatalogErrorCode
+from shop.cart.pricing import cart_items, cart_price, cart_price_for_owner, price_breakdown
 from shop.cart.selectors import cart_get, cart_line_get_for_user
 from shop.cart.services import (
     DB_ID_MAX,
@@ -16,11 +17,14 @@ from shop.cart.services import (
     cart_line_add,
     cart_line_remove,
     cart_line_update,
+    cart_voucher_apply,
+    cart_voucher_remove,
 )
 from shop.core.api import MoneyField
 from shop.core.exceptions import CoreErrorCode
 from shop.core.money import request_currency
 from shop.core.schema import CURRENCY_PARAMETER, error_responses
+from shop.pricing.exceptions import PricingErrorCode
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -61,18 +65,121 @@ class CartLineOutput(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
+class DiscountOutput(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["promotion", "voucher"])
+    code = serializers.CharField(required=False, help_text="the voucher's code (voucher discounts only)")
+    amount = MoneyField()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not data.get("code"):
+            data.pop("code", None)
+        return data
+
+
+class TaxRowOutput(serializers.Serializer):
+    rate = serializers.CharField(help_text='percent, e.g. "19.00"')
+    net = MoneyField()
+    tax = MoneyField()
+
+
+class GiftCardUseOutput(serializers.Serializer):
+    last4 = serializers.CharField()
+    amount = MoneyField()
+
+
+class CartShippingOutput(serializers.Serializer):
+    method = serializers.IntegerField(source="method_id")
+    name = serializers.CharField()
+    carrier = serializers.CharField()
+    price = MoneyField()
+
+
+class VoucherErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
 class CartOutput(serializers.Serializer):
+    """The cart with its price breakdown (docs/pricing.md) for `country` (else the default address's)."""
+
     currency = serializers.CharField()
     lines = CartLineOutput(many=True)
     subtotal = MoneyField()
+    voucher = serializers.CharField(source="price.voucher_code", help_text="the applied voucher's code, or empty")
+    voucher_error = VoucherErrorOutput(
+        source="voucher_problem", allow_null=True,
+        help_text="why the cart's voucher is not counted now (it stays on the cart), or null",
+    )
+    discounts = DiscountOutput(many=True, source="breakdown.discounts")
+    shipping = CartShippingOutput(
+        source="price.quote", allow_null=True,
+        help_text="the chosen method (?shipping_method=), else the cheapest serving the country; "
+        "null without a country or when none serves it",
+    )
+    tax = TaxRowOutput(many=True, source="breakdown.tax")
+    gift_cards = GiftCardUseOutput(many=True, source="breakdown.gift_cards")
+    total = MoneyField(source="breakdown.total")
     item_count = serializers.IntegerField()
     orderable = serializers.BooleanField(source="is_orderable")
     warnings = serializers.ListField(child=serializers.CharField())
 
 
+class _PricedCart:
+    """A CartView with its price, as CartOutput reads it."""
+
+    def __init__(self, cart, price):
+        self._cart, self.price, self.breakdown = cart, price, {**price_breakdown(price), "gift_cards": []}
+        error = price.voucher_error
+        self.voucher_problem = None if error is None else {"code": str(error.code), "detail": str(error.message)}
+
+    def __getattr__(self, name):
+        return getattr(self._cart, name)
+
+
+def _query_shipping_method(request) -> int | None:
+    raw = request.query_params.get("shipping_method", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= DB_ID_MAX:
+        raise serializers.ValidationError({"shipping_method": [_("Enter a shipping method id.")]})
+    return int(raw)
+
+
+def api_country(request) -> str:
+    """?country=DE (two ASCII letters; anything else, even empty, is a 400), else "" (the default address's)."""
+    if "country" not in request.query_params:
+        return ""
+    country = request.query_params["country"].strip().upper()
+    if len(country) != 2 or not country.isalpha() or not country.isascii():
+        raise serializers.ValidationError({"country": [_("Enter a two-letter country code.")]})
+    return country
+
+
+def priced_cart(request):
+    """The caller's cart priced for ?country= and ?shipping_method= (CartOutput's object)."""
+    owner = CartOwner(user=request.user)
+    cart = cart_get(owner=owner, currency=api_currency(request))
+    price = cart_price_for_owner(
+        owner=owner, cart=cart, country=api_country(request), shipping_method=_query_shipping_method(request)
+    )
+    return _PricedCart(cart, price)
+
+
 def _cart_response(request, status_code=status.HTTP_200_OK) -> Response:
-    cart = cart_get(owner=CartOwner(user=request.user), currency=api_currency(request))
-    return Response(CartOutput(cart).data, status=status_code)
+    return Response(CartOutput(priced_cart(request)).data, status=status_code)
+
+
+COUNTRY_PARAMETER = OpenApiParameter(
+    "country", str, OpenApiParameter.QUERY, required=False, pattern="^[A-Za-z]{2}$",
+    description="Where the cart ships (ISO 3166-1 alpha-2): its tax rates and shipping methods. "
+    "Default: the caller's default shipping address.",
+)
+SHIPPING_METHOD_PARAMETER = OpenApiParameter(
+    "shipping_method", {"type": "integer", "minimum": 1, "maximum": DB_ID_MAX}, OpenApiParameter.QUERY,
+    required=False,
+    description="The shipping method to price (default: the cheapest serving the country).",
+)
 
 
 _LINE_EXAMPLE = {
@@ -95,6 +202,14 @@ CART_EXAMPLE = OpenApiExample(
         "currency": "USD",
         "lines": [_LINE_EXAMPLE],
         "subtotal": {"amount": "25.00", "currency": "USD"},
+        "voucher": "WELCOME10",
+        "voucher_error": None,
+        "discounts": [{"source": "voucher", "code": "WELCOME10", "amount": {"amount": "2.50", "currency": "USD"}}],
+        "shipping": {"method": 3, "name": "Standard", "carrier": "UPS", "price": {"amount": "4.90", "currency": "USD"}},
+        "tax": [{"rate": "0.00", "net": {"amount": "27.40", "currency": "USD"},
+                 "tax": {"amount": "0.00", "currency": "USD"}}],
+        "gift_cards": [],
+        "total": {"amount": "27.40", "currency": "USD"},
         "item_count": 2,
         "orderable": True,
         "warnings": [],
@@ -108,10 +223,11 @@ _LINE_ID = OpenApiParameter("line_id", int, OpenApiParameter.PATH, description="
 class CartApi(APIView):
     @extend_schema(
         operation_id="cart_get",
-        parameters=[CURRENCY_PARAMETER],
-        responses=CartOutput,
+        parameters=[CURRENCY_PARAMETER, COUNTRY_PARAMETER, SHIPPING_METHOD_PARAMETER],
+        responses={200: CartOutput, **error_responses(codes={400: [CoreErrorCode.INVALID]})},
         summary="The caller's cart",
-        description="The caller's cart with current prices (in `currency`), stock and warnings.",
+        description="The caller's cart with current prices (in `currency`), stock and warnings, and what it "
+        "costs delivered to `country`: subtotal, discounts, shipping, tax by rate, gift cards, total.",
         examples=[CART_EXAMPLE],
     )
     def get(self, request):
@@ -209,3 +325,96 @@ class CartLineDetailApi(APIView):
         line = cart_line_get_for_user(user=request.user, line_id=line_id)
         cart_line_remove(owner=CartOwner(user=request.user), product_id=line.product_id, variant_id=line.variant_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CartVoucherInput(serializers.Serializer):
+    code = serializers.CharField(max_length=40, trim_whitespace=True)
+
+
+_VOUCHER_ERRORS = [
+    CoreErrorCode.INVALID,
+    PricingErrorCode.VOUCHER_INVALID,
+    PricingErrorCode.VOUCHER_EXPIRED,
+    PricingErrorCode.VOUCHER_EXHAUSTED,
+    PricingErrorCode.VOUCHER_MIN_SPEND,
+]
+
+
+class CartVoucherApi(APIView):
+    @extend_schema(
+        operation_id="cart_voucher_apply",
+        parameters=[CURRENCY_PARAMETER, COUNTRY_PARAMETER],
+        request=CartVoucherInput,
+        responses={200: CartOutput, **error_responses(codes={400: _VOUCHER_ERRORS})},
+        summary="Apply a voucher code",
+        description="Puts a voucher on the caller's cart (replacing any other) and answers with the cart "
+        "priced with it. Unknown, expired, used-up codes and carts below the voucher's minimum are a 400 "
+        "and leave the cart as it was. Its use is counted when an order is placed.",
+        examples=[OpenApiExample("apply", value={"code": "WELCOME10"}, request_only=True), CART_EXAMPLE],
+    )
+    def post(self, request):
+        data = CartVoucherInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        owner = CartOwner(user=request.user)
+        cart = cart_get(owner=owner, currency=api_currency(request))
+        goods = cart_price(currency=cart.currency, items=cart_items(cart),
+                           prices_include_tax=settings.PRICES_INCLUDE_TAX).priced
+        cart_voucher_apply(
+            user=request.user, code=data.validated_data["code"], goods=goods.subtotal - goods.promotion_discount
+        )
+        return _cart_response(request)
+
+    @extend_schema(
+        operation_id="cart_voucher_remove",
+        parameters=[CURRENCY_PARAMETER, COUNTRY_PARAMETER],
+        request=None,
+        responses={200: CartOutput, **error_responses(codes={400: [CoreErrorCode.INVALID]})},
+        summary="Remove the voucher",
+        description="Takes the voucher off the caller's cart (none on it is fine); answers with the cart.",
+        examples=[CART_EXAMPLE],
+    )
+    def delete(self, request):
+        cart_voucher_remove(user=request.user)
+        return _cart_response(request)
+
+
+class ShippingMethodDaysOutput(serializers.Serializer):
+    min = serializers.IntegerField(source="min_delivery_days")
+    max = serializers.IntegerField(source="max_delivery_days")
+
+
+class ShippingMethodOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="method_id")
+    name = serializers.CharField()
+    carrier = serializers.CharField()
+    price = MoneyField()
+    delivery_days = ShippingMethodDaysOutput(source="*")
+
+
+class ShippingMethodsApi(APIView):
+    @extend_schema(
+        operation_id="shipping_method_list",
+        parameters=[
+            OpenApiParameter("country", str, OpenApiParameter.QUERY, required=True, pattern="^[A-Za-z]{2}$",
+                             description="Where to ship (ISO 3166-1 alpha-2)."),
+            CURRENCY_PARAMETER,
+        ],
+        responses={200: ShippingMethodOutput(many=True), **error_responses(codes={400: [CoreErrorCode.INVALID]})},
+        summary="Shipping methods for the cart",
+        description="The methods that ship the caller's cart (its weight, its subtotal after discounts, in "
+        "`currency`) to `country`, cheapest first, each with its price and delivery time in working days. "
+        "An empty list: nothing ships there (checkout would answer 400 shipping_unavailable).",
+        examples=[OpenApiExample(
+            "methods", response_only=True,
+            value=[{"id": 3, "name": "Standard", "carrier": "DHL", "price": {"amount": "4.90", "currency": "EUR"},
+                    "delivery_days": {"min": 2, "max": 4}}],
+        )],
+    )
+    def get(self, request):
+        country = api_country(request)
+        if not country:
+            raise serializers.ValidationError({"country": [_("Enter a two-letter country code.")]})
+        owner = CartOwner(user=request.user)
+        cart = cart_get(owner=owner, currency=api_currency(request))
+        price = cart_price_for_owner(owner=owner, cart=cart, country=country)
+        return Response(ShippingMethodOutput(price.quotes, many=True).data)

@@ -26,3 +26,7 @@ class CartVariantForm(forms.Form):
     """Which variant of the product a line change is about (none: the product's lines)."""
 
     variant = forms.IntegerField(min_value=1, max_value=DB_ID_MAX, required=False, widget=forms.HiddenInput)
+
+
+class CartVoucherForm(forms.Form):
+    code = forms.CharField(label=_("Voucher code"), max_length=40)

@@ -10,6 +10,8 @@ class Cart(models.Model):
     """One cart per user; its lines survive logouts and devices."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cart")
+    # The voucher the shopper applied; checked again (and redeemed) at checkout.
+    voucher_code = models.CharField(_("voucher"), max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,7 +12,7 @@ from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
 from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
-from shop.cart.models import CartLine
+from shop.cart.models import Cart, CartLine
 from shop.cart.services import CartOwner, id_in_range, seen_price, session_key_parse, session_lines
 
 
@@ -30,6 +30,7 @@ class CartLineView:
     unit_price: Money | None = None
     line_total: Money | None = None
     available: int = 0
+    weight_grams: int = 0  # per unit
     price_changed: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -88,6 +89,26 @@ def cart_raw_lines(*, owner: CartOwner) -> list[tuple[int | None, int, int | Non
     ]
 
 
+def cart_checkout_read(*, user) -> tuple[list[tuple[int | None, int, int | None, int, Money | None]], str]:
+    """A signed-in shopper's raw lines (as `cart_raw_lines`) and the cart's voucher code, in one query."""
+    rows = list(
+        CartLine.objects.filter(cart__user=user)
+        .order_by("created_at", "id")
+        .values_list("id", "product_id", "variant_id", "quantity", "price_seen", "price_seen_currency",
+                     "cart__voucher_code")
+    )
+    raw = [(pk, product_id, variant_id, quantity, Money(amount, currency))
+           for pk, product_id, variant_id, quantity, amount, currency, _code in rows]
+    return raw, (rows[0][6] if rows else "")
+
+
+def cart_voucher_code(*, owner: CartOwner) -> str:
+    """The voucher code on a signed-in shopper's cart ("" for none, and for a guest's cart)."""
+    if owner.is_guest:
+        return ""
+    return Cart.objects.filter(user=owner.user).values_list("voucher_code", flat=True).first() or ""
+
+
 def cart_variant_ids(raw) -> list[int | None]:
     """Each raw line's variant id, a default variant looked up for the guest lines that have none."""
     missing = [product_id for _id, product_id, variant_id, _q, _p in raw if variant_id is None]
@@ -115,6 +136,7 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
             continue
         view.sku, view.options = variant.sku, dict(variant.options)
         view.available = max(variant.stock_available, 0)
+        view.weight_grams = variant.weight_grams
         view.unit_price = convert(variant_price(variant, product))
         view.line_total = view.unit_price * quantity
         subtotal += view.line_total

@@ -28,6 +28,9 @@ from catalog.selectors.stock import variants_available
 from catalog.selectors.variants import default_variant_ids
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
+from shop.pricing.exceptions import VoucherInvalid, VoucherMinSpend
+from shop.pricing.models import DiscountKind
+from shop.pricing.selectors import voucher_get_usable
 
 MAX_LINE_QUANTITY = 99
 SESSION_CART_KEY = "cart"
@@ -453,3 +456,35 @@ def cart_lines_fit_stock(*, owner: CartOwner) -> int:
                 else:
                     line.delete()
         return changed
+
+
+def cart_voucher_apply(*, user, code: str, goods: Money) -> str:
+    """Put a voucher on the user's cart after checking it can be used now; returns the code as stored.
+
+    `goods`: the cart's subtotal after catalogue promotions, in the cart's currency (what the
+    voucher's minimum order value is compared with). VoucherInvalid / VoucherExpired /
+    VoucherExhausted / VoucherMinSpend (400, field code) leave the cart as it was. The voucher is
+    checked again when the cart is priced and at checkout, where its use is counted.
+    """
+    voucher = voucher_get_usable(code=code)
+    currency = goods.currency.code
+    rows = {row.currency: row for row in voucher.amounts.all()}
+    row = rows.get(currency)
+    if voucher.kind == DiscountKind.FIXED and (row is None or row.amount is None):
+        raise VoucherInvalid(field="code")
+    if row is not None and row.minimum_spend is not None and goods.amount < row.minimum_spend:
+        raise VoucherMinSpend(field="code")
+    with transaction.atomic():
+        Cart.objects.get_or_create(user=user)
+        Cart.objects.filter(user=user).update(voucher_code=voucher.code)
+    return voucher.code
+
+
+def cart_voucher_remove(*, user) -> None:
+    """Take the voucher off the user's cart (nothing to remove is fine)."""
+    Cart.objects.filter(user=user).update(voucher_code="")
+
+
+def cart_voucher_put_back(*, user, code: str) -> None:
+    """Put back the voucher an order took from the cart (its card was declined: the shopper tries again)."""
+    Cart.objects.filter(user=user, voucher_code="").update(voucher_code=code)

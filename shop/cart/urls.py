@@ -11,6 +11,8 @@ urlpatterns = [
     path("fit/", views.cart_fit_stock, name="fit"),
     path("lines/<int:product_id>/", views.cart_line_change, name="line_change"),
     path("lines/<int:product_id>/remove/", views.cart_line_delete, name="line_remove"),
+    path("voucher/", views.cart_voucher_apply_view, name="voucher_apply"),
+    path("voucher/remove/", views.cart_voucher_remove_view, name="voucher_remove"),
 ]
 
 # API, mounted under /api/v1/.
@@ -18,4 +20,6 @@ api_urlpatterns = [
     path("cart/", api.CartApi.as_view(), name="cart"),
     path("cart/lines/", api.CartLinesApi.as_view(), name="cart-lines"),
     path("cart/lines/<int:line_id>/", api.CartLineDetailApi.as_view(), name="cart-line"),
+    path("cart/voucher/", api.CartVoucherApi.as_view(), name="cart-voucher"),
+    path("shipping-methods/", api.ShippingMethodsApi.as_view(), name="shipping-methods"),
 ]

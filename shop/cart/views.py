@@ -3,6 +3,7 @@ with JavaScript (header X-Requested-With: fetch) the same views answer JSON
 with the cart's item count (for the header) and, from the cart page, the
 re-rendered cart, so the page updates in place."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -12,7 +13,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from shop.cart.forms import CartAddForm, CartQuantityForm, CartVariantForm
+from shop.cart.forms import CartAddForm, CartQuantityForm, CartVariantForm, CartVoucherForm
+from shop.cart.pricing import cart_items, cart_price, cart_price_for_owner, price_breakdown
 from shop.cart.selectors import cart_get, cart_item_count
 from shop.cart.services import (
     cart_line_add,
@@ -20,6 +22,8 @@ from shop.cart.services import (
     cart_line_update,
     cart_lines_fit_stock,
     cart_owner_for_request,
+    cart_voucher_apply,
+    cart_voucher_remove,
 )
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
@@ -30,7 +34,13 @@ def _is_fetch(request) -> bool:
 
 
 def _context(request) -> dict:
-    return {"cart": cart_get(owner=cart_owner_for_request(request), currency=request_currency(request))}
+    owner = cart_owner_for_request(request)
+    cart = cart_get(owner=owner, currency=request_currency(request))
+    price = cart_price_for_owner(owner=owner, cart=cart)
+    return {
+        "cart": cart, "breakdown": price_breakdown(price), "voucher_code": price.voucher_code,
+        "voucher_error": price.voucher_error, "voucher_form": None if owner.is_guest else CartVoucherForm(),
+    }
 
 
 def _answer(request, *, ok: bool, message: str, status: int = 200, with_cart: bool = True):
@@ -114,3 +124,32 @@ def cart_fit_stock(request):
     changed = cart_lines_fit_stock(owner=cart_owner_for_request(request))
     message = _("Your cart now holds what is available.") if changed else _("Everything in your cart is available.")
     return _answer(request, ok=True, message=message)
+
+
+@require_POST
+def cart_voucher_apply_view(request):
+    """Apply a voucher code to a signed-in shopper's cart (a guest is asked to sign in)."""
+    owner = cart_owner_for_request(request)
+    if owner.is_guest:
+        return _answer(request, ok=False, message=_("Sign in to use a voucher."), status=403)
+    form = CartVoucherForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, ok=False, message=_form_error(form), status=400)
+    cart = cart_get(owner=owner, currency=request_currency(request))
+    goods = cart_price(currency=cart.currency, items=cart_items(cart),
+                       prices_include_tax=settings.PRICES_INCLUDE_TAX).priced
+    try:
+        code = cart_voucher_apply(
+            user=request.user, code=form.cleaned_data["code"], goods=goods.subtotal - goods.promotion_discount
+        )
+    except ShopError as exc:
+        return _answer(request, ok=False, message=str(exc.message), status=exc.status_code)
+    return _answer(request, ok=True, message=_("Voucher %(code)s applied.") % {"code": code})
+
+
+@require_POST
+def cart_voucher_remove_view(request):
+    owner = cart_owner_for_request(request)
+    if not owner.is_guest:
+        cart_voucher_remove(user=request.user)
+    return _answer(request, ok=True, message=_("The voucher was removed."))

@@ -26,7 +26,7 @@ from payments.exceptions import InvalidCardToken, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import KEY_SCHEMA, idempotent
 from payments.selectors import card_token_check
-from shop.cart.api import StrictIntegerField
+from shop.cart.api import DiscountOutput, StrictIntegerField, TaxRowOutput
 from shop.cart.exceptions import CartErrorCode
 from shop.cart.services import DB_ID_MAX
 from shop.core.api import MoneyField, Pagination
@@ -36,12 +36,20 @@ from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
 from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
 from shop.orders.models import Order, Shipment
-from shop.orders.selectors import invoice_get_for_user, order_get_for_user, order_list_for_user
+from shop.orders.selectors import (
+    invoice_get_for_user,
+    order_discounts,
+    order_get_for_user,
+    order_list_for_user,
+    order_tax_rows,
+)
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
 from shop.orders.views import invoice_pdf_response
+from shop.pricing.exceptions import PricingErrorCode
+from shop.shipping.exceptions import ShippingErrorCode
 
 
 @extend_schema_field(
@@ -78,6 +86,16 @@ class OrderCreateInput(serializers.Serializer):
     card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
     shipping_address = ShippingAddressField()
+    shipping_method = StrictIntegerField(
+        min_value=1, max_value=DB_ID_MAX, required=False,
+        help_text="id of a method from GET /api/v1/shipping-methods/ for the address's country (required: "
+        "400 shipping_method_required without it).",
+    )
+    expected_total = MoneyField(
+        required=False,
+        help_text="The total the shopper was shown (the cart's `total`); another price is a 409 price_changed "
+        "with the new totals and nothing is placed.",
+    )
 
     def validate(self, attrs):
         if attrs.get("payment_method") == Order.PaymentMethod.CARD:
@@ -110,6 +128,11 @@ class OrderLineOutput(serializers.Serializer):
     unit_price = MoneyField()
     quantity = serializers.IntegerField()
     line_total = MoneyField()
+    discount = MoneyField()
+    net = MoneyField()
+    tax_rate = serializers.DecimalField(max_digits=6, decimal_places=3, coerce_to_string=True)
+    tax = MoneyField()
+    gross = MoneyField()
     refunded_quantity = serializers.IntegerField()
 
 
@@ -152,11 +175,22 @@ class OrderDocumentOutput(serializers.Serializer):
         return reverse("orders_api:order-document", args=[invoice.order.number, invoice.number])
 
 
+class OrderShippingOutput(serializers.Serializer):
+    method = serializers.CharField()
+    carrier = serializers.CharField()
+    price = MoneyField()
+
+
 class OrderOutput(serializers.Serializer):
     number = serializers.CharField()
     status = serializers.CharField()
     status_display = serializers.CharField(source="get_status_display")
     currency = serializers.CharField()
+    subtotal = MoneyField()
+    discounts = serializers.SerializerMethodField()
+    shipping = serializers.SerializerMethodField()
+    tax = serializers.SerializerMethodField()
+    gift_card_total = MoneyField()
     total = MoneyField()
     refunded_total = MoneyField()
     payment_method = serializers.CharField()
@@ -173,6 +207,24 @@ class OrderOutput(serializers.Serializer):
     documents = OrderDocumentOutput(many=True, source="invoices.all")
 
 
+    @extend_schema_field(DiscountOutput(many=True))
+    def get_discounts(self, order) -> list:
+        return DiscountOutput(order_discounts(order), many=True).data
+
+    @extend_schema_field(OrderShippingOutput(allow_null=True))
+    def get_shipping(self, order):
+        """The method as chosen and priced when the order was placed (null for orders from before shipping)."""
+        if not order.shipping:
+            return None
+        return OrderShippingOutput(
+            {"method": order.shipping["name"], "carrier": order.shipping["carrier"], "price": order.shipping_price}
+        ).data
+
+    @extend_schema_field(TaxRowOutput(many=True))
+    def get_tax(self, order) -> list:
+        return TaxRowOutput(order_tax_rows(order), many=True).data
+
+
 class OrderDetailOutput(OrderOutput):
     events = OrderEventOutput(many=True)
 
@@ -183,6 +235,12 @@ ORDER_EXAMPLE = {
     "status": "paid",
     "status_display": "Paid",
     "currency": "USD",
+    "subtotal": {"amount": "29.90", "currency": "USD"},
+    "discounts": [{"source": "voucher", "code": "WELCOME10", "amount": {"amount": "2.99", "currency": "USD"}}],
+    "shipping": {"method": "Standard", "carrier": "UPS", "price": {"amount": "2.99", "currency": "USD"}},
+    "tax": [{"rate": "0.00", "net": {"amount": "29.90", "currency": "USD"},
+             "tax": {"amount": "0.00", "currency": "USD"}}],
+    "gift_card_total": {"amount": "0.00", "currency": "USD"},
     "total": {"amount": "29.90", "currency": "USD"},
     "refunded_total": {"amount": "0.00", "currency": "USD"},
     "payment_method": "wallet",
@@ -270,8 +328,20 @@ class OrdersApi(ListAPIView):
             202: OpenApiResponse(OrderDetailOutput, description="Placed; the card payment is being confirmed."),
             **error_responses(
                 codes={
+                    400: [
+                        CoreErrorCode.INVALID,
+                        ShippingErrorCode.SHIPPING_UNAVAILABLE,
+                        ShippingErrorCode.SHIPPING_METHOD_REQUIRED,
+                        ShippingErrorCode.SHIPPING_METHOD_UNAVAILABLE,
+                        PricingErrorCode.VOUCHER_INVALID,
+                        PricingErrorCode.VOUCHER_EXPIRED,
+                        PricingErrorCode.VOUCHER_EXHAUSTED,
+                        PricingErrorCode.VOUCHER_CUSTOMER_LIMIT,
+                        PricingErrorCode.VOUCHER_MIN_SPEND,
+                    ],
                     402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
                     409: [
+                        OrderErrorCode.PRICE_CHANGED,
                         CatalogErrorCode.OUT_OF_STOCK,
                         CartErrorCode.CART_CHANGED,
                         PaymentErrorCode.IDEMPOTENCY_KEY_REUSED,
@@ -294,11 +364,12 @@ class OrdersApi(ListAPIView):
         "202 the card payment is being confirmed, 402 declined or insufficient funds.",
         examples=[
             OpenApiExample(
-                "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3},
+                "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3, "shipping_method": 1,
+                       "expected_total": {"amount": "29.90", "currency": "USD"}},
                 request_only=True,
             ),
             OpenApiExample(
-                "by card", value={"payment_method": "card", "card_token": "tok_ok", "shipping_address": 3},
+                "by card", value={"payment_method": "card", "card_token": "tok_ok", "shipping_address": 3, "shipping_method": 1},
                 request_only=True,
             ),
             _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
@@ -315,6 +386,8 @@ class OrdersApi(ListAPIView):
             card_token=values.get("card_token", ""),
             currency=values.get("currency") or request_currency(request),
             shipping_address=values["shipping_address"],
+            shipping_method=values.get("shipping_method"),
+            expected_total=values.get("expected_total"),
             checkout_token=checkout_token_for_key(user=request.user, key=request.headers[IDEMPOTENCY_HEADER].strip()),
         )
         if result.outcome == PlaceOutcome.DECLINED:

@@ -7,6 +7,7 @@ but have the carriers' shapes, so their tracking links open the real pages.
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from djmoney.money import Money
 
 from shop.cart.services import CartOwner, cart_clear, cart_line_add
 from shop.core.exceptions import ShopError
@@ -14,7 +15,9 @@ from shop.orders.models import Order
 from shop.orders.selectors import order_unshipped_by_warehouse
 from shop.orders.services.checkout import order_place
 from shop.orders.services.shipments import order_deliver_everything, order_ship_everything
-from shop.shipping.models import Carrier
+from shop.shipping import demo as shipping_demo
+from shop.shipping.models import Carrier, ShippingMethod
+from shop.shipping.selectors import shipping_methods_available
 
 DEMO_EMAIL = "shopper@example.com"
 DEMO_ORDERS = 3
@@ -49,18 +52,20 @@ def load(*, stdout) -> None:
     if not chosen:
         stdout.write("   no products in stock; skipping the demo order")
         return
-    orders = [order for product in chosen if (order := _order_place(user, product, address_value, stdout))]
+    country = address.country if address is not None else address_value["country"]
+    method = _demo_shipping_method(country=country, stdout=stdout)
+    orders = [order for product in chosen if (order := _order_place(user, product, address_value, method, stdout))]
     _orders_ship(orders, stdout)
 
 
-def _order_place(user, product, address_value, stdout) -> Order | None:
+def _order_place(user, product, address_value, method: int | None, stdout) -> Order | None:
     owner = CartOwner(user=user)
     cart_clear(owner=owner)
     cart_line_add(owner=owner, product_id=product.id, quantity=1)
     try:
         result = order_place(
             user=user, payment_method=Order.PaymentMethod.WALLET, shipping_address=address_value,
-            currency=settings.DEFAULT_CURRENCY,
+            currency=settings.DEFAULT_CURRENCY, shipping_method=method,
         )
     except ShopError as exc:
         cart_clear(owner=owner)
@@ -89,3 +94,13 @@ def _orders_ship(orders: list[Order], stdout) -> None:
             continue
         order.refresh_from_db()
         stdout.write(f"   demo order {order.number}: {order.get_status_display()} ({', '.join(numbers)})")
+
+
+def _demo_shipping_method(*, country: str, stdout) -> int | None:
+    """The cheapest method serving the demo address (the shipping demo is loaded first when there is none)."""
+    if not ShippingMethod.objects.exists():
+        shipping_demo.load(stdout=stdout)
+    quotes = shipping_methods_available(
+        country=country, weight_grams=0, subtotal=Money(0, settings.DEFAULT_CURRENCY)
+    )
+    return quotes[0].method_id if quotes else None

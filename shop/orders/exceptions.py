@@ -9,6 +9,7 @@ class OrderErrorCode(TextChoices):
     """Machine codes of this app's errors (the `code` of an API error body)."""
 
     PAYMENT_BEING_CONFIRMED = "payment_being_confirmed"
+    PRICE_CHANGED = "price_changed"
     # Why an unpaid order was cancelled by the expiry job (its payment_failed e-mail's code).
     RESERVATION_EXPIRED = "expired"
     SHIPMENT_EXCEEDS_ALLOCATION = "shipment_exceeds_allocation"
@@ -19,6 +20,7 @@ __all__ = [
     "InvalidTransition",
     "OrderNotFound",
     "CheckoutInvalid",
+    "PriceChanged",
     "PaymentBeingConfirmed",
     "CheckoutThrottled",
 ]
@@ -34,6 +36,13 @@ class CheckoutInvalid(ShopError):
     code = CoreErrorCode.INVALID
     status_code = 400
     default_message = _("Please check your order details.")
+
+
+class PriceChanged(Conflict):
+    """The order would cost something else than the total the shopper confirmed (409; `totals`: the new ones)."""
+
+    code = OrderErrorCode.PRICE_CHANGED
+    default_message = _("The price of your order has changed. Please review it again.")
 
 
 class PaymentBeingConfirmed(Conflict):

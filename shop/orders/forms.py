@@ -54,10 +54,29 @@ class AddressStepForm(forms.Form):
 
 
 class PaymentStepForm(forms.Form):
+    """Delivery and payment: a shipping method among those serving the address, and how to pay."""
+
+    shipping_method = forms.TypedChoiceField(
+        label=_("Delivery"), coerce=int, widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a shipping method.")},
+    )
     payment_method = forms.ChoiceField(
         label=_("Pay with"), choices=Order.PaymentMethod.choices, widget=forms.RadioSelect
     )
     card_token = forms.ChoiceField(label=_("Card"), choices=CARD_TOKENS, required=False)
+
+    def __init__(self, *args, quotes=(), **kwargs):
+        """`quotes`: the shipping quotes for the address and cart, each offered with its price and delivery time."""
+        super().__init__(*args, **kwargs)
+        self.fields["shipping_method"].choices = [
+            (
+                quote.method_id,
+                _("%(name)s (%(carrier)s): %(price)s, %(min)d–%(max)d working days")
+                % {"name": quote.name, "carrier": quote.carrier, "price": quote.price,
+                   "min": quote.min_delivery_days, "max": quote.max_delivery_days},
+            )
+            for quote in quotes
+        ]
 
     def clean(self):
         data = super().clean()

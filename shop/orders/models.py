@@ -39,6 +39,28 @@ class Order(models.Model):
     refunded_total = MoneyField(
         _("refunded"), max_digits=14, decimal_places=2, default=0, default_currency=settings.DEFAULT_CURRENCY
     )
+    # What the pricing pipeline made of the order when it was placed (docs/pricing.md); kept, never re-priced:
+    # total = subtotal - discount_total + shipping_price (+ tax_total when prices are net) - gift_card_total.
+    subtotal = MoneyField(_("subtotal"), max_digits=14, decimal_places=2, default=0,
+                          default_currency=settings.DEFAULT_CURRENCY)
+    discount_total = MoneyField(_("discounts"), max_digits=14, decimal_places=2, default=0,
+                                default_currency=settings.DEFAULT_CURRENCY)
+    voucher_discount = MoneyField(_("voucher discount"), max_digits=14, decimal_places=2, default=0,
+                                  default_currency=settings.DEFAULT_CURRENCY, help_text=_("part of the discounts"))
+    shipping_price = MoneyField(_("shipping"), max_digits=14, decimal_places=2, default=0,
+                                default_currency=settings.DEFAULT_CURRENCY, help_text=_("before a free-shipping voucher"))
+    shipping_tax = MoneyField(_("tax on shipping"), max_digits=14, decimal_places=2, default=0,
+                              default_currency=settings.DEFAULT_CURRENCY)
+    tax_total = MoneyField(_("tax"), max_digits=14, decimal_places=2, default=0,
+                           default_currency=settings.DEFAULT_CURRENCY)
+    gift_card_total = MoneyField(_("paid by gift card"), max_digits=14, decimal_places=2, default=0,
+                                 default_currency=settings.DEFAULT_CURRENCY)
+    voucher_code = models.CharField(_("voucher"), max_length=64, blank=True)
+    prices_include_tax = models.BooleanField(_("prices include tax"), default=True)
+    # [{"rate": "19.00", "net": "32.06", "tax": "6.09", "gross": "38.15"}], highest rate first; shipping included.
+    tax_summary = models.JSONField(_("tax summary"), default=list, blank=True)
+    # The chosen method as quoted (shop.shipping.selectors.shipping_quote_snapshot); {} for older orders.
+    shipping = models.JSONField(_("shipping method"), default=dict, blank=True)
     payment_method = models.CharField(_("payment method"), max_length=10, choices=PaymentMethod.choices)
     payment_id = models.BigIntegerField(_("payment"), null=True, blank=True, help_text=_("payments.Payment id"))
     shipping_address = models.JSONField(_("shipping address"), default=dict)
@@ -98,6 +120,14 @@ class OrderLine(models.Model):
     unit_price = MoneyField(_("unit price"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY)
     quantity = models.PositiveIntegerField(_("quantity"))
     refunded_quantity = models.PositiveIntegerField(_("refunded quantity"), default=0)
+    # The line as priced (docs/pricing.md): discount = promotion + voucher share; gross = net + tax.
+    discount = MoneyField(_("discount"), max_digits=14, decimal_places=2, default=0,
+                          default_currency=settings.DEFAULT_CURRENCY)
+    net = MoneyField(_("net"), max_digits=14, decimal_places=2, default=0, default_currency=settings.DEFAULT_CURRENCY)
+    tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=6, decimal_places=3, default=0)
+    tax = MoneyField(_("tax"), max_digits=14, decimal_places=2, default=0, default_currency=settings.DEFAULT_CURRENCY)
+    gross = MoneyField(_("gross"), max_digits=14, decimal_places=2, default=0,
+                       default_currency=settings.DEFAULT_CURRENCY)
 
     class Meta:
         verbose_name = _("order line")

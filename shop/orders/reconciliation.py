@@ -1,7 +1,9 @@
 """The nightly reconciliation's check of orders against payments (registered in OrdersConfig.ready).
 
-Every order paid that day has succeeded payments equal to its total, and no
-paid order lacks its paid_at; no payment that succeeded that day lacks a paid
+Every order paid that day has succeeded payments equal to its total, its
+stored price components add up to that total (subtotal - discounts +
+shipping, + tax when prices are entered net, - gift cards) and its lines' to
+theirs, and no paid order lacks its paid_at; no payment that succeeded that day lacks a paid
 (or refunded) order. Payments runs it with its own checks and stores what it
 reports (`shop.core.reconciliation`); orders owns the tables, so the check
 lives here.
@@ -34,6 +36,7 @@ def order_payments_check(*, day: date, report: ReconciliationReport) -> dict[str
     """Paid orders of the day whose payments do not add up or lack paid_at; succeeded payments with no paid order."""
     start, end = day_bounds(day)
     _orders_not_matching_payments(start, end, report)
+    _orders_components_not_adding_up(start, end, report)
     # Paid that day, and every paid order with no paid_at at all (a broken row has no day of its own,
     # so it is reported by every run until it is mended, like a wallet or stock mismatch).
     checked = (
@@ -176,3 +179,53 @@ def shipments_within_allocations_check(*, day: date, report: ReconciliationRepor
                 )
             )
     return {"shipped_lines": checked}
+
+
+def order_components_problems(order: Order) -> list[str]:
+    """Why an order's stored price components do not add up (docs/pricing.md); [] when they do.
+
+    Needs the order's lines (prefetched by the caller).
+    """
+    problems = []
+    expected = order.subtotal - order.discount_total + order.shipping_price - order.gift_card_total
+    if not order.prices_include_tax:
+        expected += order.tax_total
+    if expected != order.total:
+        problems.append(
+            _("subtotal - discounts + shipping%(tax)s - gift cards is %(expected)s, not the total")
+            % {"tax": "" if order.prices_include_tax else " + tax", "expected": expected}
+        )
+    lines = list(order.lines.all())
+    zero = order.total * 0
+    if sum((line.tax for line in lines), zero) + order.shipping_tax != order.tax_total:
+        problems.append(_("the lines' tax and the shipping's do not add up to the tax total"))
+    for line in lines:
+        left = line.unit_price * line.quantity - line.discount
+        if line.net + line.tax != line.gross or left != (line.gross if order.prices_include_tax else line.net):
+            problems.append(_("line %(sku)s: price - discount, net + tax and gross disagree") % {"sku": line.sku})
+    return problems
+
+
+def _orders_components_not_adding_up(start: datetime, end: datetime, report: ReconciliationReport) -> None:
+    """Report the day's paid orders whose stored components do not add up to their total (two queries a batch)."""
+    orders = (
+        Order.objects.filter(status__in=PAID_STATES, paid_at__gte=start, paid_at__lt=end)
+        .prefetch_related("lines")
+        .order_by("id")
+    )
+    for order in orders.iterator(chunk_size=BATCH):
+        problems = order_components_problems(order)
+        if problems:
+            report(
+                ReconciliationFinding(
+                    kind=Kind.ORDER_COMPONENTS,
+                    action=Action.REVIEW,
+                    object_type="orders.order",
+                    object_id=order.pk,
+                    related=order.number,
+                    currency=order.currency,
+                    expected=order.total.amount,
+                    actual=(order.subtotal - order.discount_total + order.shipping_price).amount,
+                    detail="; ".join(str(p) for p in problems)[:500],
+                )
+            )

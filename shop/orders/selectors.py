@@ -3,6 +3,7 @@
 from collections import defaultdict
 
 from django.db.models import Prefetch, QuerySet, Sum
+from djmoney.money import Money
 
 from payments.models import Payment
 from shop.orders.exceptions import InvoiceNotFound, OrderNotFound
@@ -129,3 +130,38 @@ def invoice_get_for_user(*, user, order_number: str, number: str | None = None, 
     if invoice is None:
         raise InvoiceNotFound()
     return invoice
+
+
+def order_discounts(order: Order) -> list[dict]:
+    """The stored discounts by source: catalogue promotions, then the voucher (with its code); none when zero."""
+    rows = []
+    promotions = order.discount_total - order.voucher_discount
+    if promotions.amount:
+        rows.append({"source": "promotion", "amount": promotions})
+    if order.voucher_discount.amount:
+        rows.append({"source": "voucher", "code": order.voucher_code, "amount": order.voucher_discount})
+    return rows
+
+
+def order_tax_rows(order: Order) -> list[dict]:
+    """The stored tax summary as Money: [{rate, net, tax, gross}], highest rate first."""
+    return [
+        {"rate": row["rate"], "net": Money(row["net"], order.currency), "tax": Money(row["tax"], order.currency),
+         "gross": Money(row["gross"], order.currency)}
+        for row in order.tax_summary
+    ]
+
+
+def order_breakdown(order: Order) -> dict:
+    """The stored price components as the pages and e-mails show them (templates/components/price_breakdown.html)."""
+    return {
+        "subtotal": order.subtotal,
+        "discounts": order_discounts(order),
+        "shipping": order.shipping_price if order.shipping else None,
+        "shipping_name": (order.shipping or {}).get("name", ""),
+        "tax": order_tax_rows(order),
+        "tax_total": order.tax_total,
+        "prices_include_tax": order.prices_include_tax,
+        "gift_card_total": order.gift_card_total,
+        "total": order.total,
+    }

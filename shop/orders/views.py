@@ -20,15 +20,17 @@ from djmoney.money import Money
 
 from accounts.selectors import address_default_for_user, addresses_for_user
 from payments.selectors import wallet_list_for_user
-from shop.cart.selectors import cart_get
+from shop.cart.pricing import CartPrice, cart_items, cart_price, price_breakdown
+from shop.cart.selectors import cart_get, cart_voucher_code
 from shop.cart.services import CartOwner
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
-from shop.orders.exceptions import CheckoutInvalid, InvoiceNotFound, OrderNotFound
+from shop.orders.exceptions import CheckoutInvalid, InvoiceNotFound, OrderNotFound, PriceChanged
 from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
 from shop.orders.models import Order
 from shop.orders.selectors import (
     invoice_get_for_user,
+    order_breakdown,
     order_get_for_user,
     order_list_for_user,
     order_payment_being_confirmed,
@@ -39,6 +41,7 @@ from shop.orders.services.invoices import invoice_pdf
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import checkout_attempt_allowed
+from shop.shipping.exceptions import ShippingUnavailable
 
 SESSION_KEY = "checkout"
 
@@ -101,18 +104,31 @@ def checkout_payment(request):
         return bounce
     if "address" not in _state(request):
         return redirect("orders:checkout")
+    ship_to = _chosen_address(request, _state(request)["address"])
+    price = _price(request, cart, ship_to)
     if request.method == "POST":
-        form = PaymentStepForm(request.POST)
+        form = PaymentStepForm(request.POST, quotes=price.quotes)
         if form.is_valid():
             _save_state(
                 request,
+                shipping_method=form.cleaned_data["shipping_method"],
                 payment_method=form.cleaned_data["payment_method"],
                 card_token=form.cleaned_data.get("card_token") or "",
             )
             return redirect("orders:checkout_review")
     else:
         state = _state(request)
-        form = PaymentStepForm(initial={"payment_method": state.get("payment_method", "wallet"), "card_token": state.get("card_token")})
+        # The method chosen before, else the cheapest (quotes come cheapest first).
+        chosen = state.get("shipping_method")
+        if chosen not in {q.method_id for q in price.quotes}:
+            chosen = price.quotes[0].method_id if price.quotes else None
+        form = PaymentStepForm(
+            initial={"shipping_method": chosen, "payment_method": state.get("payment_method", "wallet"),
+                     "card_token": state.get("card_token")},
+            quotes=price.quotes,
+        )
+    # No method serves the address and cart: said here, before anything is reserved or charged.
+    shipping_error = "" if price.quotes else str(ShippingUnavailable.default_message)
     wallet = next(
         (w for w in wallet_list_for_user(user=request.user) if w.currency == cart.currency), None
     ) if request.user.is_authenticated else None
@@ -124,9 +140,21 @@ def checkout_payment(request):
             "cart": cart,
             "step": 2,
             # The chosen address stays in view, and the wallet's balance is shown where it is chosen.
-            "ship_to": _chosen_address(request, _state(request)["address"]),
+            "ship_to": ship_to,
             "wallet": wallet,
+            "breakdown": price_breakdown(price),
+            "shipping_error": shipping_error,
         },
+    )
+
+
+def _price(request, cart, address: dict | None, shipping_method: int | None = None) -> CartPrice:
+    """The cart priced for the checkout's address (and method, once chosen), with the cart's voucher."""
+    address = address or {}
+    return cart_price(
+        currency=cart.currency, items=cart_items(cart), country=address.get("country", ""),
+        region=address.get("region", ""), voucher_code=cart_voucher_code(owner=CartOwner(user=request.user)),
+        shipping_method=shipping_method, prices_include_tax=settings.PRICES_INCLUDE_TAX,
     )
 
 
@@ -145,18 +173,25 @@ def _review(request, *, error: str = "", status: int = 200):
     state = _state(request)
     if "address" not in state:
         return redirect("orders:checkout")
-    if "payment_method" not in state:
+    if "payment_method" not in state or "shipping_method" not in state:
         return redirect("orders:checkout_payment")
     token = state.get("token") or secrets.token_urlsafe(24)
     _save_state(request, token=token)
     address = _chosen_address(request, state["address"])
     if address is None:
         return redirect("orders:checkout")
+    price = _price(request, cart, address, state["shipping_method"])
+    if price.quote is None:
+        messages.error(request, _("This shipping method is not available for this address or cart."))
+        return redirect("orders:checkout_payment")
+    if price.voucher_error is not None and not error:
+        error = str(price.voucher_error.message)
     return render(
         request,
         "orders/checkout_review.html",
         {
             "cart": cart, "address": address, "state": state, "token": token, "step": 3,
+            "price": price, "breakdown": price_breakdown(price),
             "reservation_minutes": settings.RESERVATION_MINUTES, "error": error,
         },
         status=status,
@@ -180,7 +215,7 @@ def checkout_place(request):
     if token and isinstance(placed, dict) and placed.get("token") == token:
         # The second click of a double click, after the first one finished: show that order.
         return redirect("orders:detail", number=placed["number"])
-    if not token or "address" not in state or "payment_method" not in state:
+    if not token or "address" not in state or "payment_method" not in state or "shipping_method" not in state:
         return redirect("orders:checkout")
     form = PlaceOrderForm(request.POST)
     if not form.is_valid():
@@ -203,16 +238,19 @@ def checkout_place(request):
             card_token=state.get("card_token", ""),
             currency=currency,
             shipping_address=state["address"],
+            shipping_method=state["shipping_method"],
             checkout_token=token,
             expected_total=Money(form.cleaned_data["total"], currency),
         )
+    except PriceChanged as exc:
+        return _review(request, error=str(exc.message), status=409)
     except CheckoutInvalid as exc:
-        if exc.field == "total":
-            return _review(request, error=str(exc.message), status=409)
         messages.error(request, str(exc.message))
         return redirect("cart:detail")
     except ShopError as exc:
         messages.error(request, str(exc.message))
+        if exc.field in {"shipping_method", "shipping_address"}:
+            return redirect("orders:checkout_payment")
         return redirect("orders:checkout_review" if exc.status_code == 402 else "cart:detail")
     number = result.order.number
     if result.outcome == PlaceOutcome.DECLINED:
@@ -249,6 +287,7 @@ def order_detail(request, number: str):
         "orders/detail.html",
         {
             "order": order,
+            "breakdown": order_breakdown(order),
             "payment_confirming": confirming,
             "can_cancel": order.is_cancellable and not confirming,
             # No return offer for what is already refunded or waiting in a return request.

@@ -2,7 +2,10 @@
 
 from decimal import Decimal
 
-from shop.pricing.models import TaxClass, TaxRate
+from django.conf import settings
+from django.utils import timezone
+
+from shop.pricing.models import DiscountKind, TaxClass, TaxRate, Voucher, VoucherAmount
 
 US_NOTE = "No sales tax collected: the demo shop has no nexus in any US state."
 # (country, region, tax class, percent, note)
@@ -19,8 +22,12 @@ DEMO_RATES = [
 ] + [("US", "", tax_class, "0", US_NOTE) for tax_class in TaxClass.values]
 
 
+DEMO_VOUCHER = "WELCOME10"
+
+
 def load(*, stdout) -> None:
-    """Create the demo rates that are missing; rates staff changed are left as they are."""
+    """Create the demo rates that are missing and the WELCOME10 voucher; what staff changed is left as it is."""
+    _voucher_load(stdout=stdout)
     created = 0
     for country, region, tax_class, rate, note in DEMO_RATES:
         _row, was_created = TaxRate.objects.get_or_create(
@@ -31,3 +38,16 @@ def load(*, stdout) -> None:
         )
         created += was_created
     stdout.write(f"shop.pricing.demo: {created} tax rates created ({len(DEMO_RATES)} in the demo set).\n")
+
+
+def _voucher_load(*, stdout) -> None:
+    """WELCOME10: 10 % off, from 20.00 in each shop currency, once per customer."""
+    voucher, created = Voucher.objects.get_or_create(
+        code=DEMO_VOUCHER,
+        defaults={"kind": DiscountKind.PERCENTAGE, "percentage": Decimal("10"), "per_customer_limit": 1,
+                  "starts_at": timezone.now()},
+    )
+    if created:
+        for currency in settings.CURRENCIES:
+            VoucherAmount.objects.create(voucher=voucher, currency=currency, minimum_spend=Decimal("20.00"))
+    stdout.write(f"shop.pricing.demo: voucher {DEMO_VOUCHER} {'created' if created else 'already there'}.\n")

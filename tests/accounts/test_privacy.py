@@ -18,6 +18,7 @@ from shop.orders.services.checkout import order_place
 from tests.accounts.factories import PASSWORD
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.fixtures import rates  # noqa: F401
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +34,7 @@ def buyer(rates):  # noqa: F811
     product, other = make_product(price="10.00", on_hand=10), make_product(price="5.00", on_hand=10)
     cart_fill(user, (product, 2))
     order = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="wallet", shipping_address=user.addresses.first().pk, currency="USD"
     ).order
     assert order.status == "paid"

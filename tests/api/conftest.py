@@ -9,6 +9,7 @@ from payments.models import Wallet
 from shop.cart.models import CartLine
 from tests.accounts.factories import PASSWORD
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.shipping.factories import shipping_method_everywhere
 
 
 @pytest.fixture
@@ -24,6 +25,7 @@ def shopper_world(db, settings):
     product = make_product(price="10.00", on_hand=1000)
     cart_fill(user, (product, 1))
     order = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="wallet", shipping_address=user.addresses.first().pk, currency="USD"
     ).order
     cart_fill(user, (product, 2))

@@ -12,6 +12,7 @@ from shop.orders.models import Order, OrderLineAllocation
 from shop.orders.services.transitions import order_cancel
 from tests.catalog.factories import make_apparel, make_warehouse
 from tests.orders.factories import make_product
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def _add(api, body):
 
 
 def _checkout(api, shopper, method="wallet"):
-    body = {"payment_method": method, "shipping_address": shopper.addresses.first().pk}
+    body = {"payment_method": method, "shipping_method": shipping_method_everywhere(), "shipping_address": shopper.addresses.first().pk}
     if method == "card":
         body["card_token"] = "tok_visa"
     return api.post("/api/v1/orders/", body, format="json", headers={"Idempotency-Key": str(uuid.uuid4())})

@@ -24,6 +24,7 @@ from django.core import mail
 from shop.orders.models import Order
 from tests.catalog.factories import make_product
 from tests.orders.shipments import ship_all
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.client_gen
 
@@ -143,7 +144,14 @@ def _place_order(api, *, product_id: int, address_id: int, **payment):
     models = _module("models")
     cart = _call("cart.cart_line_add", 201, client=api, body=models.CartLineAddInput(product=product_id, quantity=1))
     assert cart.item_count == 1
-    body = models.OrderCreateInput(shipping_address=address_id, currency=models.CurrencyEnum.USD, **payment)
+    methods = _call("shipping_methods.shipping_method_list", 200, client=api, country="DE")
+    assert methods and methods[0].delivery_days.to_dict()["min"] >= 0
+    priced = _call("cart.cart_get", 200, client=api, shipping_method=methods[0].id)
+    assert priced.shipping.method == methods[0].id
+    body = models.OrderCreateInput(
+        shipping_address=address_id, currency=models.CurrencyEnum.USD, shipping_method=methods[0].id,
+        expected_total=models.MoneyAmount(amount=priced.total.amount, currency=models.CurrencyEnum.USD), **payment,
+    )
     order = _call("orders.order_place", 201, client=api, body=body, idempotency_key=str(uuid.uuid4()))
     assert isinstance(order, models.OrderDetail)
     assert order.status == "paid"
@@ -161,6 +169,7 @@ def test_generated_python_client_runs_the_mobile_journey(client_package, catalog
     assert me.email_verified
 
     product_id = _browse(api, catalogue)
+    shipping_method_everywhere()  # the shop ships to the journey's address
 
     wallet = _call("wallets.wallet_open", 201, client=api, body=models.WalletOpenInput(currency="USD"))
     deposit = _call(
@@ -198,6 +207,7 @@ def test_generated_python_client_runs_the_mobile_journey(client_package, catalog
         "orders.order_document_pdf", 200, client=api, number=by_wallet.number, document=order.documents[0].number
     )
     assert document.payload.read(5) == b"%PDF-"
+    assert order.shipping.method == "Test delivery" and order.total.amount == order.subtotal.amount
     orders = _call("orders.order_list", 200, client=api)
     assert {item.number for item in orders.results} == {by_wallet.number, by_card.number}
     ship_all(Order.objects.get(number=by_wallet.number))  # staff ship it: only shipped units can be returned

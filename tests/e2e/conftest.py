@@ -82,7 +82,15 @@ def exchange_rates(live_server):
 
 
 @pytest.fixture
-def new_page(browser, live_server, exchange_rates):
+def shipping_everywhere(live_server):
+    """A free method serving every country: checkout journeys choose it on the delivery step (pre-selected)."""
+    from tests.shipping.factories import shipping_method_everywhere
+
+    return shipping_method_everywhere()
+
+
+@pytest.fixture
+def new_page(browser, live_server, exchange_rates, shipping_everywhere):
     """A factory of fresh browser contexts (one per actor: shopper, staff), English by default."""
     contexts = []
 

@@ -14,6 +14,7 @@ from shop.orders.models import Order, ReturnRequest
 from shop.orders.services.checkout import order_place
 from tests.e2e.journeys import ADDRESS, PASSWORD, log_in
 from tests.orders.shipments import carrier_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +36,7 @@ def test_staff_ships_then_approves_and_refunds_a_return(new_page, shot, psp, sho
     wallet = wallets.wallet_open(user=shopper, currency="USD")
     wallets.wallet_demo_credit(wallet_id=wallet.pk, amount=Money("300.00", "USD"), reference="e2e-staff-funds")
     cart_line_add(owner=CartOwner(user=shopper), product_id=cat.aurora.pk, quantity=2)
-    order = order_place(user=shopper, payment_method="wallet", currency="USD", shipping_address=dict(ADDRESS)).order
+    order = order_place(shipping_method=shipping_method_everywhere(), user=shopper, payment_method="wallet", currency="USD", shipping_address=dict(ADDRESS)).order
     assert order.status == Order.Status.PAID
     User.objects.create_superuser(email="staff.e2e@example.com", password=PASSWORD)
 

@@ -20,6 +20,7 @@ from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order
 from shop.orders.services.checkout import order_place
 from tests.e2e.journeys import ADDRESS, PASSWORD
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def _finance_user(email: str) -> User:
 def _buy(user, lines, *, method="wallet", currency="USD", token=""):
     for product, quantity in lines:
         cart_line_add(owner=CartOwner(user=user), product_id=product.pk, quantity=quantity)
-    return order_place(user=user, payment_method=method, currency=currency, card_token=token,
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method=method, currency=currency, card_token=token,
                        shipping_address=dict(ADDRESS))
 
 

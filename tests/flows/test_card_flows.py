@@ -16,6 +16,7 @@ from shop.orders.models import Order, OutboxEmail
 from shop.orders.services.transitions import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, place_order_form, stock_of
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,7 @@ def buyer(transactional_db):
 
 
 def pay_by_card(client, token, key=None):
-    body = {"payment_method": "card", "card_token": token, "shipping_address": client.user.addresses.first().pk}
+    body = {"payment_method": "card", "card_token": token, "shipping_method": shipping_method_everywhere(), "shipping_address": client.user.addresses.first().pk}
     return client.post("/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())})
 
 
@@ -62,7 +63,7 @@ def test_card_decline_cancels_releases_at_once_and_lets_the_shopper_retry(psp, b
     assert CartLine.objects.get(cart__user=buyer.user).quantity == 2  # the cart is put back for the retry
     assert OutboxEmail.objects.filter(order=order, kind="payment_failed").exists()
     retry = buyer.post(
-        "/api/v1/orders/", {"payment_method": "wallet", "shipping_address": buyer.user.addresses.first().pk},
+        "/api/v1/orders/", {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": buyer.user.addresses.first().pk},
         format="json", headers={"Idempotency-Key": "second-try"},
     )
     assert retry.status_code == 201
@@ -178,7 +179,8 @@ def test_page_checkout_by_card_decline_and_timeout(psp, buyer):
     def place(token):
         cart_fill(user, (product, 1))
         browser.post("/orders/checkout/", {"address": user.addresses.first().pk})
-        browser.post("/orders/checkout/payment/", {"payment_method": "card", "card_token": token})
+        browser.post("/orders/checkout/payment/", {"shipping_method": shipping_method_everywhere(),
+                                                  "payment_method": "card", "card_token": token})
         review = browser.get("/orders/checkout/review/")
         return browser.post("/orders/checkout/place/", place_order_form(review.content.decode()), follow=True)
 

@@ -16,6 +16,7 @@ from shop.orders.models import Order
 from shop.orders.services.transitions import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, stock_of
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -54,7 +55,7 @@ def test_checkout_never_oversells_under_concurrency():
             client = APIClient()
             client.force_authenticate(user)
             response = client.post(
-                "/api/v1/orders/", {"payment_method": "wallet", "shipping_address": user.addresses.first().pk},
+                "/api/v1/orders/", {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": user.addresses.first().pk},
                 format="json", headers={"Idempotency-Key": str(uuid.uuid4())},
             )
             return response.status_code, response.json().get("code")
@@ -117,6 +118,7 @@ def test_double_submit_with_one_checkout_token_makes_one_order():
 
     def place():
         result = order_place(
+            shipping_method=shipping_method_everywhere(),
             user=user, payment_method="wallet", shipping_address=user.addresses.first().pk, currency="USD",
             checkout_token="same-token",
         )
@@ -134,7 +136,7 @@ def test_the_same_idempotency_key_sent_twice_at_once_makes_one_order():
     product = make_product(price="10.00", on_hand=10)
     user = shopper_new(funds="50.00")
     cart_fill(user, (product, 2))
-    body = {"payment_method": "wallet", "shipping_address": user.addresses.first().pk}
+    body = {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": user.addresses.first().pk}
 
     def checkout():
         client = APIClient()
@@ -170,7 +172,7 @@ def test_one_cart_checked_out_from_several_windows_at_once_is_one_order(method, 
     def checkout():
         client = APIClient()
         client.force_authenticate(user)
-        body = {"payment_method": method, "shipping_address": user.addresses.first().pk}
+        body = {"payment_method": method, "shipping_method": shipping_method_everywhere(), "shipping_address": user.addresses.first().pk}
         if method == "card":
             body["card_token"] = "tok_ok"
         response = client.post(
@@ -194,4 +196,39 @@ def test_one_cart_checked_out_from_several_windows_at_once_is_one_order(method, 
         assert Wallet.objects.get(user=user).balance == 80
     assert stock_of(product) == (48, 0)
     assert not CartLine.objects.filter(cart__user=user).exists()
+    assert_ledger_balanced()
+
+
+def test_a_single_use_voucher_on_twenty_carts_checked_out_at_once_discounts_one_order():
+    from shop.cart.models import Cart
+    from shop.orders.services.checkout import order_place
+    from shop.pricing.exceptions import VoucherExhausted
+    from shop.pricing.models import Voucher
+    from tests.pricing.factories import make_voucher
+
+    make_voucher("ONCE", percentage="10", usage_limit=1)
+    method = shipping_method_everywhere()
+    product = make_product(price="10.00", on_hand=50)
+    buyers = []
+    for _ in range(20):
+        user = shopper_new(funds="30.00")
+        cart_fill(user, (product, 1))
+        Cart.objects.filter(user=user).update(voucher_code="ONCE")
+        buyers.append(user)
+
+    def place(user):
+        return lambda: order_place(
+            user=user, payment_method="wallet", shipping_address=user.addresses.first().pk, currency="USD",
+            shipping_method=method,
+        ).order.number
+
+    results = run_in_threads([place(user) for user in buyers])
+    placed = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, VoucherExhausted)]
+    assert len(placed) == 1 and len(refused) == 19, [type(r).__name__ for r in results]
+    order = Order.objects.get()
+    assert order.voucher_code == "ONCE" and str(order.total.amount) == "9.00"
+    assert Voucher.objects.get(code="ONCE").uses == 1
+    assert stock_of(product) == (49, 0)
+    assert Payment.objects.count() == 1  # the refused checkouts made nothing
     assert_ledger_balanced()

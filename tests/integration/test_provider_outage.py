@@ -27,6 +27,7 @@ from payments.reconciliation.runs import reconciliation_run
 from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.reliability.helpers import assert_invariants
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -83,7 +84,7 @@ def _checkout_load(user, product, deadline: float, answers: Counter, lock: threa
             cart_fill(user, (product, 1))
             response = client.post(
                 "/api/v1/orders/",
-                {"payment_method": "card", "card_token": "tok_ok", "shipping_address": address},
+                {"payment_method": "card", "card_token": "tok_ok", "shipping_method": shipping_method_everywhere(), "shipping_address": address},
                 format="json",
                 headers={"Idempotency-Key": str(uuid.uuid4())},
             )

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from shop.orders.models import OutboxEmail
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def test_the_order_email_task_logs_the_checkout_request_id(json_worker_env, cele
     request_id = f"req-{uuid.uuid4().hex[:12]}"
     response = client.post(
         "/api/v1/orders/",
-        {"payment_method": "wallet", "shipping_address": shopper.addresses.first().pk},
+        {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": shopper.addresses.first().pk},
         format="json",
         headers={"Idempotency-Key": str(uuid.uuid4()), "X-Request-ID": request_id},
     )

@@ -2,6 +2,7 @@ import re
 
 from catalog.models import Stock
 from payments.selectors import ledger_unbalanced_transactions, wallets_with_wrong_cached_balance
+from tests.shipping.factories import shipping_method_everywhere
 
 
 def stock_of(product) -> tuple[int, int]:
@@ -38,7 +39,10 @@ def go_to_review(browser, shopper, method="wallet", card_token=""):
     response = browser.post("/orders/checkout/", {"address": shopper.addresses.first().pk})
     assert response["Location"] == "/orders/checkout/payment/"
     assert browser.get("/orders/checkout/payment/").status_code == 200
-    response = browser.post("/orders/checkout/payment/", {"payment_method": method, "card_token": card_token})
+    response = browser.post(
+        "/orders/checkout/payment/",
+        {"shipping_method": shipping_method_everywhere(), "payment_method": method, "card_token": card_token},
+    )
     assert response["Location"] == "/orders/checkout/review/"
     review = browser.get("/orders/checkout/review/")
     assert review.status_code == 200

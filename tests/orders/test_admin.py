@@ -14,6 +14,7 @@ from shop.orders.services.checkout import order_place
 from shop.orders.services.returns import return_request_create
 from tests.orders.factories import UserFactory, cart_fill, make_product, shopper_new
 from tests.orders.shipments import carrier_new, ship_all
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def staff_client(*, group=None, perms=()) -> Client:
 def paid_order(price="10.00", quantity=2) -> Order:
     user = shopper_new(funds="100.00")
     cart_fill(user, (make_product(price=price, on_hand=10), quantity))
-    return order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                        currency="USD").order
 
 

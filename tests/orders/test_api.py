@@ -11,6 +11,7 @@ from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import go_to_review, stock_of
 from tests.orders.shipments import ship_all
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,10 @@ def checkout(client, body, key=None):
 
 
 def wallet_body(user):
-    return {"payment_method": "wallet", "shipping_address": user.addresses.first().pk}
+    return {
+        "payment_method": "wallet", "shipping_method": shipping_method_everywhere(),
+        "shipping_address": user.addresses.first().pk,
+    }
 
 
 def test_wallet_checkout_is_201_with_the_order(api, shopper, product):

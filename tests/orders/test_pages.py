@@ -8,6 +8,7 @@ from shop.orders.models import Order, ReturnRequest
 from tests.orders.factories import cart_fill, shopper_new
 from tests.orders.helpers import go_to_review, place_order_form, stock_of
 from tests.orders.shipments import carrier_new, ship_all
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +132,7 @@ def test_admin_actions_call_the_services(shopper, product, admin_client):
     cart_fill(shopper, (product, 1))
     from shop.orders.services.checkout import order_place
 
-    order = order_place(user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
+    order = order_place(shipping_method=shipping_method_everywhere(), user=shopper, payment_method="wallet", shipping_address=shopper.addresses.first().pk, currency="USD").order
     carrier = carrier_new()
     response = admin_client.post(
         "/admin/orders/order/",

@@ -14,7 +14,7 @@ from payments.services.charges import payment_create
 from shop.cart.models import CartLine
 from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import InvalidTransition
-from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed
+from shop.orders.exceptions import CheckoutInvalid, PaymentBeingConfirmed, PriceChanged
 from shop.orders.models import Order, OutboxEmail, ReturnRequest
 from shop.orders.services.checkout import PlaceOutcome, order_place
 from shop.orders.services.outbox import outbox_drain, outbox_email_send
@@ -28,6 +28,7 @@ from shop.orders.services.transitions import (
 from tests.orders.factories import AddressFactory, cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced, stock_of
 from tests.orders.shipments import ship_all
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.django_db
 def place_wallet(user, **kwargs):
     kwargs.setdefault("shipping_address", user.addresses.first().pk)
     kwargs.setdefault("currency", "USD")
-    return order_place(user=user, payment_method="wallet", **kwargs)
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", **kwargs)
 
 
 def wallet_balance(user, currency="USD") -> Decimal:
@@ -394,7 +395,7 @@ def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
 
     cart_fill(shopper, (product, 1))
     with pytest.raises(InvalidCardToken) as refused:
-        order_place(user=shopper, payment_method="card", card_token="4242424242424242",
+        order_place(shipping_method=shipping_method_everywhere(), user=shopper, payment_method="card", card_token="4242424242424242",
                     shipping_address=shopper.addresses.first().pk, currency="USD")
     assert refused.value.field == "card_token"
     assert not Order.objects.exists()
@@ -404,9 +405,10 @@ def test_a_card_number_is_refused_before_anything_is_made(shopper, product):
 
 def test_an_expected_total_that_no_longer_matches_places_nothing(shopper, product):
     cart_fill(shopper, (product, 2))
-    with pytest.raises(CheckoutInvalid) as refused:
+    with pytest.raises(PriceChanged) as refused:
         place_wallet(shopper, expected_total=Money("10.00", "USD"))
-    assert refused.value.field == "total"
+    assert (refused.value.status_code, refused.value.code, refused.value.field) == (409, "price_changed", "total")
+    assert refused.value.extra["totals"]["total"] == {"amount": "20.00", "currency": "USD"}
     assert "20.00" in str(refused.value.message)
     assert not Order.objects.exists()
     assert stock_of(product) == (10, 0)

@@ -23,6 +23,7 @@ from shop.orders.models import Order
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import stock_of
 from tests.payments.fixtures import wallet_with_balance
+from tests.shipping.factories import shipping_method_everywhere
 
 
 @pytest.fixture
@@ -210,7 +211,7 @@ def test_an_open_breaker_refuses_a_card_checkout_before_reserving_while_wallet_c
     client = api_for(shopper)
     address = shopper.addresses.first().pk
     card = client.post(
-        "/api/v1/orders/", {"payment_method": "card", "card_token": "tok_ok", "shipping_address": address},
+        "/api/v1/orders/", {"payment_method": "card", "card_token": "tok_ok", "shipping_method": shipping_method_everywhere(), "shipping_address": address},
         format="json", headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert card.status_code == 503, card.content
@@ -223,7 +224,7 @@ def test_an_open_breaker_refuses_a_card_checkout_before_reserving_while_wallet_c
     assert not SandboxCharge.objects.exists()
     # The cart is kept, and the wallet pays for it while the provider is down.
     wallet = client.post(
-        "/api/v1/orders/", {"payment_method": "wallet", "shipping_address": address},
+        "/api/v1/orders/", {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": address},
         format="json", headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert wallet.status_code == 201, wallet.content

@@ -38,6 +38,7 @@ from shop.staff.reports import payments_stuck
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.factories import VerifiedUserFactory
 from tests.payments.fixtures import READ_TIMEOUT, wallet_with_balance
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -273,6 +274,7 @@ def _card_order(settings, token, *, gateway=None):
         settings.PAYMENT_GATEWAY_URL = gateway
     try:
         result = order_place(
+            shipping_method=shipping_method_everywhere(),
             user=user, payment_method="card", card_token=token, shipping_address=user.addresses.first().pk,
             currency="USD",
         )

@@ -13,6 +13,7 @@ from payments.psp_sandbox.models import SandboxCharge, SandboxPayout, SandboxRef
 from payments.services import refunds
 from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.shipping.factories import shipping_method_everywhere
 
 
 def clean_day() -> dict:
@@ -21,10 +22,12 @@ def clean_day() -> dict:
     first, second = make_product(price="10.00", on_hand=10), make_product(price="7.50", on_hand=5)
     cart_fill(user, (first, 2))
     wallet_order = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="wallet", shipping_address=user.addresses.first().pk, currency="USD"
     ).order
     cart_fill(user, (second, 1))
     card_order = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="card", shipping_address=user.addresses.first().pk, currency="USD",
         card_token="tok_ok",
     ).order

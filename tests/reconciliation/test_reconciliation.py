@@ -178,6 +178,7 @@ def test_every_kind_of_discrepancy_is_reported_exactly_once(provider, rates):
         assert item[f"payout_{name}"].object_id == str(seeded[f"payout_{name}"].pk)
     assert item[Kind.PAYOUT_AMOUNT].expected == 3 and item[Kind.PAYOUT_AMOUNT].actual == Decimal("3.50")
     assert item[Kind.ORDER_PAYMENT].related == seeded["order"].number
+    assert item[Kind.ORDER_COMPONENTS].related == seeded["order"].number  # its total no longer its components' sum
     assert item[Kind.ORDER_PAID_AT_MISSING].related == seeded["no_paid_at"].number
     assert item[Kind.PAYMENT_WITHOUT_ORDER].object_id == str(seeded["orphan"].pk)
     first, second = seeded["products"]

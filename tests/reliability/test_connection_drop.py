@@ -15,6 +15,7 @@ from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail
 from tests.accounts.factories import PASSWORD
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.reliability.helpers import assert_invariants
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +46,7 @@ def test_checkout_whose_connection_is_killed_fails_cleanly_and_leaves_nothing_ha
     )
     assert login.status_code == 200, login.text
     headers = {"X-Session-Token": login.json()["meta"]["session_token"], "Idempotency-Key": str(uuid.uuid4())}
-    body = {"payment_method": "wallet", "shipping_address": user.addresses.first().pk, "currency": "USD"}
+    body = {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": user.addresses.first().pk, "currency": "USD"}
     ledger_before = LedgerTransaction.objects.count()
     answers = []
 

@@ -16,6 +16,7 @@ from shop.orders.services.checkout import order_place
 from tests.catalog.factories import make_apparel, make_warehouse
 from tests.orders.factories import shopper_new
 from tests.reliability.helpers import assert_invariants
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -46,7 +47,7 @@ def _sale(*, switch_off_us_after: int | None = None):
                 started["n"] += 1
                 if switch_off_us_after is not None and started["n"] == switch_off_us_after:
                     Warehouse.objects.filter(pk=us.pk).update(is_active=False)
-            order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+            order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                         currency="USD")
             outcomes.append("paid")
         except OutOfStock:

@@ -16,6 +16,7 @@ from shop.orders.services.transitions import order_expire_reservations
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.sandbox_fixtures import READ_TIMEOUT
 from tests.reliability.helpers import assert_invariants
+from tests.shipping.factories import shipping_method_everywhere
 
 # token -> (what the checkout answers at once, the order's final state)
 FAULTS = {
@@ -49,6 +50,7 @@ def test_every_provider_fault_settles_the_order_once_and_keeps_the_books(psp, se
 
     started = time.monotonic()
     result = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="card", card_token=token, shipping_address=user.addresses.first().pk, currency="USD"
     )
     assert result.outcome == first_answer

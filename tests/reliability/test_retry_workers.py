@@ -31,6 +31,7 @@ from tests.reliability.helpers import (
     start_workers_together,
     worker_result,
 )
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -44,6 +45,7 @@ def _stuck_order(settings, *, token: str, product, gateway: str):
     previous, settings.PAYMENT_GATEWAY_URL = settings.PAYMENT_GATEWAY_URL, gateway
     try:
         result = order_place(
+            shipping_method=shipping_method_everywhere(),
             user=user, payment_method="card", card_token=token, shipping_address=user.addresses.first().pk,
             currency="USD",
         )
@@ -81,6 +83,7 @@ def test_two_retry_workers_at_once_take_disjoint_rows_and_settle_each_once(psp, 
     refunded = shopper_new(funds=None)
     cart_fill(refunded, (product, 2))
     paid = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=refunded, payment_method="card", card_token="tok_ok", shipping_address=refunded.addresses.first().pk,
         currency="USD",
     ).order

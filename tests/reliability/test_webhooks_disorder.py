@@ -36,6 +36,7 @@ from shop.orders.services.transitions import order_refund
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.fixtures import wallet_funded_by_card
 from tests.reliability.helpers import assert_invariants
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +52,7 @@ def pending_card_order(settings):
     user = shopper_new(funds=None)
     cart_fill(user, (product, 3))
     result = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="card", card_token="tok_ok", shipping_address=user.addresses.first().pk,
         currency="USD",
     )
@@ -214,6 +216,7 @@ def paid_card_order(settings, psp):
     user = shopper_new(funds=None)
     cart_fill(user, (product, 3))
     result = order_place(
+        shipping_method=shipping_method_everywhere(),
         user=user, payment_method="card", card_token="tok_ok", shipping_address=user.addresses.first().pk,
         currency="USD",
     )

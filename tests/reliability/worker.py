@@ -33,6 +33,7 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
     from accounts.models import User
     from shop.core.exceptions import ShopError
     from shop.orders.services.checkout import order_place
+    from tests.shipping.factories import shipping_method_everywhere
 
     barrier = threading.Barrier(min(threads, len(user_ids)))
 
@@ -45,7 +46,7 @@ def _checkout(threads: int, user_ids: list[int]) -> list:
             except threading.BrokenBarrierError:
                 pass
             try:
-                result = order_place(user=user, payment_method="wallet", shipping_address=address, currency="USD")
+                result = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=address, currency="USD")
                 return [user_id, result.outcome]
             except ShopError as exc:
                 return [user_id, exc.code]
@@ -69,6 +70,7 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
     from payments.services import payouts, wallets
     from shop.core.exceptions import ShopError
     from shop.orders.services.checkout import PlaceOutcome, order_place
+    from tests.shipping.factories import shipping_method_everywhere
 
     amount = Money(Decimal(os.environ.get("SPEND_AMOUNT", "15.00")), "USD")
     user = User.objects.get(pk=user_id)
@@ -87,7 +89,7 @@ def _spend(wallet_id: int, user_id: int, spends: list[str]) -> list:
                 withdrawal = payouts.wallet_withdraw(wallet_id=wallet_id, amount=amount, card_token=arg)
                 return "withdrawn" if withdrawal.status == Withdrawal.Status.SUCCEEDED else f"withdrawal:{withdrawal.status}"
             if kind == "checkout":
-                result = order_place(user=user, payment_method="wallet", shipping_address=address, currency="USD")
+                result = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=address, currency="USD")
                 return "ordered" if result.outcome == PlaceOutcome.PAID else f"order:{result.outcome}"
             return f"crash:unknown spend {spend!r}"
         except ShopError as exc:
@@ -124,9 +126,11 @@ def main(argv: list[str]) -> None:
     elif command == "checkout-card":
         from accounts.models import User
         from shop.orders.services.checkout import order_place
+        from tests.shipping.factories import shipping_method_everywhere
 
         user = User.objects.get(pk=int(args[0]))
         result = order_place(
+            shipping_method=shipping_method_everywhere(),
             user=user, payment_method="card", card_token=args[1], shipping_address=user.addresses.first().pk,
             currency="USD",
         ).outcome

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from catalog.models import Product, ProductPurchase, Stock
 from shop.core import db as replica_db
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -145,7 +146,7 @@ def test_a_lagging_replica_is_skipped(routed, settings):
 def _checkout(client: Client, user, key: str):
     return client.post(
         "/api/v1/orders/",
-        {"payment_method": "wallet", "shipping_address": user.addresses.first().pk},
+        {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(), "shipping_address": user.addresses.first().pk},
         content_type="application/json",
         headers={"Idempotency-Key": key},
     )

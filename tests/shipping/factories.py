@@ -55,3 +55,38 @@ def band_add(method, currency, max_weight_grams, price):
     return WeightBand.objects.create(
         method=method, currency=currency, max_weight_grams=max_weight_grams, price=Decimal(price)
     )
+
+
+TEST_CARRIER_CODE = "testpost"
+
+
+def shipping_method_everywhere() -> int:
+    """The id of a free flat-rate method serving every country the shop ships to, in every shop currency.
+
+    Every test that places an order chooses it, so totals stay what the lines cost (free shipping,
+    prices entered gross). Get-or-create in one transaction, safe when threads or worker processes
+    race to make it: the loser's unique insert fails and it reads the winner's.
+    """
+    from django.conf import settings
+    from django.db import IntegrityError, transaction
+
+    from accounts.countries import COUNTRY_CODES
+
+    for _attempt in range(5):
+        method = ShippingMethod.objects.filter(carrier__code=TEST_CARRIER_CODE).first()
+        if method is not None:
+            return method.pk
+        try:
+            with transaction.atomic():
+                carrier = Carrier.objects.create(
+                    code=TEST_CARRIER_CODE, name="Test Post",
+                    tracking_url_template="https://track.example.com/?n={tracking_number}",
+                )
+                zone = ShippingZone.objects.create(name="Everywhere (tests)", countries=sorted(COUNTRY_CODES))
+                method = MethodFactory(name="Test delivery", carrier=carrier, zones=[zone])
+                for currency in settings.CURRENCIES:
+                    price_add(method, currency, price="0.00")
+            return method.pk
+        except IntegrityError:
+            continue
+    raise AssertionError("the test shipping method could not be made")

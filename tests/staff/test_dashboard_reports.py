@@ -16,6 +16,7 @@ from shop.orders.services.checkout import order_place
 from shop.staff import reports
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.payments.factories import UserFactory
+from tests.shipping.factories import shipping_method_everywhere
 from tests.staff.conftest import client_for
 
 
@@ -27,7 +28,7 @@ def sales(rates):
     for product, quantity in ((a, 3), (b, 1)):
         user = shopper_new(funds="100.00")
         cart_fill(user, (product, quantity))
-        order = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+        order = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                             currency="USD").order
         assert order.status == "paid"
     stuck = Payment.objects.create(

@@ -11,6 +11,7 @@ from payments.models import AuditLog, FraudRule, Payment, PaymentAttempt, Paymen
 from shop.orders.models import Order
 from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
+from tests.shipping.factories import shipping_method_everywhere
 
 
 def past_payment(user, *, status=Payment.Status.FAILED, token="tok_declined", minutes_ago=1,
@@ -28,7 +29,7 @@ def past_payment(user, *, status=Payment.Status.FAILED, token="tok_declined", mi
 
 def card_checkout(user, token="tok_ok"):
     cart_fill(user, (make_product(price="10.00", on_hand=5), 1))
-    return order_place(user=user, payment_method="card", shipping_address=user.addresses.first().pk,
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="card", shipping_address=user.addresses.first().pk,
                        currency="USD", card_token=token)
 
 

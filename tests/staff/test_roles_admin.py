@@ -19,13 +19,14 @@ from shop.orders.services.checkout import order_place
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.shipments import carrier_new
 from tests.payments.factories import UserFactory
+from tests.shipping.factories import shipping_method_everywhere
 from tests.staff.conftest import client_for
 
 
 def wallet_order(*, price="10.00", quantity=1) -> Order:
     user = shopper_new(funds="100.00")
     cart_fill(user, (make_product(price=price, on_hand=10), quantity))
-    return order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                        currency="USD").order
 
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0004_variants_warehouses'),
-        ('orders', '0004_line_variants_allocations'),
+        ('orders', '0005_order_price_components'),
         ('shipping', '0001_carriers_zones_methods_events'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,8 +1,14 @@
-"""Placing an order: the checkout of a cart, paid by wallet or by card.
+"""Placing an order: the checkout of a cart, priced, shipped by a chosen method, paid by wallet or by card.
 
-Lock order: the cart's lines, then the wallet (wallet payments), then the
-stock rows last ((variant, warehouse) order), so the rows buyers of a hot product
-queue on stay locked only for a transaction's final statements and commit.
+The order is priced by the pipeline (shop.cart.pricing -> shop.pricing) inside
+its transaction, with the chosen shipping method quoted again there; it keeps
+every component, and its payment is exactly its total, which must be the total
+the shopper confirmed (else PriceChanged, 409, and nothing is made).
+
+Lock order: the cart's lines, then the voucher row (a voucher's use), then the
+wallet (wallet payments), then the stock rows last ((variant, warehouse) order),
+so the rows buyers of a hot product queue on stay locked only for a
+transaction's final statements and commit.
 """
 
 from __future__ import annotations
@@ -33,14 +39,25 @@ from payments.models import Payment
 from payments.selectors import card_token_check
 from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
-from shop.cart.selectors import cart_raw_lines
-from shop.cart.services import CartOwner, cart_lines_put_back, cart_lines_take, quantity_validate
+from shop.cart.pricing import CartItem, CartPrice, cart_price, rate_text
+from shop.cart.selectors import cart_checkout_read, cart_raw_lines
+from shop.cart.services import (
+    CartOwner,
+    cart_lines_put_back,
+    cart_lines_take,
+    cart_voucher_put_back,
+    cart_voucher_remove,
+    quantity_validate,
+)
 from shop.core.exceptions import ShopError
-from shop.orders.exceptions import CheckoutInvalid
+from shop.core.money import money_to_dict
+from shop.orders.exceptions import CheckoutInvalid, PriceChanged
 from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, order_number_new
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.payment_handlers import payment_failure_code
 from shop.orders.services.transitions import S, order_event_record
+from shop.pricing.services.vouchers import voucher_redeem
+from shop.shipping.selectors import shipping_quote_snapshot
 
 ADDRESS_FIELDS = {"full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone"}
 
@@ -68,6 +85,7 @@ class _Line:
     sku: str = ""
     options: dict = dc_field(default_factory=dict)
     available: int = 0  # when the cart was read: only for the fast sold-out answer
+    weight_grams: int = 0  # per unit
 
 
 def order_place(
@@ -79,6 +97,7 @@ def order_place(
     card_token: str = "",
     checkout_token: str = "",
     expected_total: Money | None = None,
+    shipping_method: int | None = None,
 ) -> PlaceResult:
     """Check out the user's cart: order with line snapshots, stock reserved, payment made.
 
@@ -90,8 +109,12 @@ def order_place(
     A repeated `checkout_token` returns the order it made the first time.
     While the provider's breaker is open a card checkout is refused
     (ProviderUnavailable, 503) before anything is made or reserved.
-    `expected_total` (what the shopper was shown) must equal the total in
-    `currency`, else CheckoutInvalid (field "total") and nothing is made.
+    `shipping_method` must serve the address's country and the cart's weight:
+    ShippingUnavailable (no method does), ShippingMethodRequired (none chosen),
+    ShippingMethodUnavailable (the chosen one does not, re-quoted in the
+    order's transaction). The cart's voucher is redeemed in that transaction.
+    `expected_total` (what the shopper was shown) must equal the priced total
+    in `currency`, else PriceChanged (409, with the new totals) and nothing is made.
     """
     card_token = _checkout_validate(payment_method=payment_method, card_token=card_token, currency=currency)
     existing = _order_for_token(user, checkout_token)
@@ -100,14 +123,18 @@ def order_place(
     if payment_method == Order.PaymentMethod.CARD:
         breaker_refuse_if_open()  # before anything is reserved: 503 provider_unavailable
     address = _address_snapshot(user=user, shipping_address=shipping_address)
-    lines = _checkout_lines(user=user, currency=currency)
-    _expected_total_check(lines, currency, expected_total)
+    raw, voucher_code = cart_checkout_read(user=user)  # one query: the lines and the cart's voucher
+    lines = _checkout_lines(user=user, currency=currency, raw=raw)
+    pricing = _Pricing(currency=currency, address=address, voucher_code=voucher_code,
+                       shipping_method=shipping_method, expected_total=expected_total)
+    if shipping_method is None:
+        pricing.price(lines)  # refuses before anything is made: no method serves, or none chosen
     by_wallet = payment_method == Order.PaymentMethod.WALLET
     try:
         _sold_out_refuse(lines)
         placed = _order_place_atomic(
             user=user, currency=currency, method=payment_method, address=address, lines=lines,
-            checkout_token=checkout_token, card_token=card_token, by_wallet=by_wallet,
+            checkout_token=checkout_token, card_token=card_token, by_wallet=by_wallet, pricing=pricing,
         )
     except OutOfStock as exc:
         raise _out_of_stock_explained(exc, lines) from None
@@ -120,17 +147,69 @@ def order_place(
     return _card_pay(order, payment, lines, user=user)
 
 
+@dataclass
+class _Pricing:
+    """What prices the order: the destination, the cart's voucher, the chosen method, the confirmed total."""
+
+    currency: str
+    address: dict
+    voucher_code: str
+    shipping_method: int | None
+    expected_total: Money | None
+
+    def price(self, lines: list[_Line]) -> CartPrice:
+        """The order priced now (strict: a bad voucher or method raises); PriceChanged if not what was confirmed."""
+        price = self._cart_price(lines, strict=True)
+        if self.expected_total is not None and self.expected_total != price.priced.total:
+            raise PriceChanged(
+                _("Your order total is now %(total)s, not %(expected)s. Please review your order again.")
+                % {"total": price.priced.total, "expected": self.expected_total},
+                field="total", totals=price_totals(price.priced),
+            )
+        return price
+
+    def price_unshipped(self, lines: list[_Line]) -> CartPrice:
+        """The lines priced for the destination without a shipping method (only for building test orders)."""
+        return self._cart_price(lines, strict=False)
+
+    def _cart_price(self, lines: list[_Line], *, strict: bool) -> CartPrice:
+        return cart_price(
+            currency=self.currency,
+            items=[CartItem(key=str(line.variant_id), product=line.product, unit_price=line.unit_price,
+                            quantity=line.quantity, weight_grams=line.weight_grams) for line in lines],
+            country=self.address.get("country", ""), region=self.address.get("region", ""),
+            voucher_code=self.voucher_code, shipping_method=self.shipping_method,
+            prices_include_tax=settings.PRICES_INCLUDE_TAX, strict=strict,
+        )
+
+
+def price_totals(priced) -> dict:
+    """A priced order's totals as JSON (the body of a 409 price_changed)."""
+    return {
+        "subtotal": money_to_dict(priced.subtotal),
+        "discount_total": money_to_dict(priced.discount_total),
+        "shipping": money_to_dict(priced.shipping_gross),
+        "tax_total": money_to_dict(priced.tax_total),
+        "total": money_to_dict(priced.total),
+    }
+
+
 def _order_place_atomic(
-    *, user, currency, method, address, lines, checkout_token, card_token, by_wallet
+    *, user, currency, method, address, lines, checkout_token, card_token, by_wallet, pricing: _Pricing
 ) -> tuple[Order, Payment] | PlaceResult:
-    """The order and its payment: its cart lines taken, its payment opened and (wallet) paid or (card) its stock reserved."""
+    """The order and its payment: priced, its cart lines taken, its voucher redeemed, its payment opened and
+    (wallet) paid or (card) its stock reserved."""
     try:
         with transaction.atomic():
+            price = pricing.price(lines)  # the chosen method quoted again, in this transaction
             order = _order_create(
                 user=user, currency=currency, method=method, address=address, lines=lines,
-                checkout_token=checkout_token, reserve=False,
+                checkout_token=checkout_token, reserve=False, price=price,
             )
             _cart_take(user, lines)
+            if price.voucher_code:
+                voucher_redeem(code=price.voucher_code, reference=order.number, user=user)
+                cart_voucher_remove(user=user)  # the order took it, like the lines
             payment = _payment_open(order, user=user, card_token=card_token)
             if by_wallet:
                 _wallet_pay(order, payment, lines, user=user)
@@ -179,18 +258,6 @@ def _order_for_token(user, checkout_token: str) -> Order | None:
     return Order.objects.filter(user=user, checkout_token=checkout_token).first()
 
 
-def _expected_total_check(lines: list[_Line], currency: str, expected_total: Money | None) -> None:
-    if expected_total is None:
-        return
-    total = _lines_total(lines, currency)
-    if expected_total != total:
-        raise CheckoutInvalid(
-            _("Your order total is now %(total)s, not %(expected)s. Please review your order again.")
-            % {"total": total, "expected": expected_total},
-            field="total",
-        )
-
-
 def _cart_take(user, lines: list[_Line]) -> None:
     """The cart's lines go with the order: a second checkout of the same cart waits
     here and is refused (CartChanged) before it touches a wallet or a payment."""
@@ -234,6 +301,8 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> Pl
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
     if result.outcome == PlaceOutcome.DECLINED:
+        if order.voucher_code:
+            cart_voucher_put_back(user=user, code=order.voucher_code)  # its use was released with the order
         cart_lines_put_back(
             user=user,
             lines=[
@@ -306,9 +375,9 @@ def _address_new_snapshot(*, user, fields: dict) -> dict:
     return address.as_snapshot()
 
 
-def _checkout_lines(*, user, currency: str) -> list[_Line]:
+def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
     """The cart's lines priced in `currency`; refuses an empty cart or a product no longer sold."""
-    raw = cart_raw_lines(owner=CartOwner(user=user))
+    raw = cart_raw_lines(owner=CartOwner(user=user)) if raw is None else raw
     if not raw:
         raise CartEmpty()
     products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw])
@@ -327,22 +396,26 @@ def _checkout_lines(*, user, currency: str) -> list[_Line]:
                 product=product, variant_id=variant_id, quantity=quantity,
                 unit_price=convert(variant_price(variant, product)), price_seen=seen, sku=variant.sku,
                 options=variant.options, available=max(variant.stock_available, 0),
+                weight_grams=variant.weight_grams,
             )
         )
     return lines
 
 
-def _lines_total(lines: list[_Line], currency: str) -> Money:
-    return sum((line.unit_price * line.quantity for line in lines), Money(Decimal("0"), currency))
-
-
 def _order_create(
-    *, user, currency, method, address: dict, lines: list[_Line], checkout_token: str, reserve: bool = True
+    *, user, currency, method, address: dict, lines: list[_Line], checkout_token: str, reserve: bool = True,
+    price: CartPrice | None = None,
 ) -> Order:
-    """The pending order with its line snapshots; with `reserve`, its stock reserved too."""
+    """The pending order with its priced line snapshots; with `reserve`, its stock reserved too.
+
+    Without `price` the lines are priced for the address with no voucher and no shipping.
+    """
+    if price is None:
+        price = _Pricing(currency=currency, address=address, voucher_code="", shipping_method=None,
+                         expected_total=None).price_unshipped(lines)
+    priced = price.priced
     order = _order_row_create(
-        user=user, currency=currency, method=method, address=address, total=_lines_total(lines, currency),
-        checkout_token=checkout_token,
+        user=user, currency=currency, method=method, address=address, price=price, checkout_token=checkout_token,
     )
     order.created_lines = OrderLine.objects.bulk_create(
         [
@@ -353,10 +426,15 @@ def _order_create(
                 options=line.options,
                 sku=line.sku or line.product.sku,
                 name=line.product.name,
-                unit_price=line.unit_price,
+                unit_price=priced_line.unit_price,
                 quantity=line.quantity,
+                discount=priced_line.discount,
+                net=priced_line.net,
+                tax_rate=priced_line.tax_rate,
+                tax=priced_line.tax,
+                gross=priced_line.gross,
             )
-            for line in lines
+            for line, priced_line in zip(lines, priced.lines, strict=True)
         ]
     )
     order_event_record(order, from_status="", to_status=S.PENDING_PAYMENT, actor=user, reason=_("Order placed"))
@@ -366,7 +444,31 @@ def _order_create(
     return order
 
 
-def _order_row_create(*, user, currency, method, address: dict, total: Money, checkout_token: str) -> Order:
+def _price_fields(price: CartPrice) -> dict:
+    """The order's stored price components (docs/pricing.md): what it costs forever after."""
+    priced = price.priced
+    return {
+        "total": priced.total,
+        "subtotal": priced.subtotal,
+        "discount_total": priced.discount_total,
+        "voucher_discount": priced.voucher_discount,
+        # As entered (gross or net by the shop setting), before a free-shipping voucher (counted in the discounts).
+        "shipping_price": priced.shipping if priced.shipping is not None else Money(0, priced.currency),
+        "shipping_tax": priced.shipping_tax,
+        "tax_total": priced.tax_total,
+        "gift_card_total": priced.gift_card_total,
+        "voucher_code": price.voucher_code,
+        "prices_include_tax": priced.prices_include_tax,
+        "tax_summary": [
+            {"rate": rate_text(row.rate), "net": str(row.net.amount), "tax": str(row.tax.amount),
+             "gross": str(row.gross.amount)}
+            for row in priced.tax_summary
+        ],
+        "shipping": shipping_quote_snapshot(price.quote) if price.quote is not None else {},
+    }
+
+
+def _order_row_create(*, user, currency, method, address: dict, price: CartPrice, checkout_token: str) -> Order:
     """The order row under a fresh random number (drawn again, up to 5 times, if taken)."""
     for attempt in range(5):
         try:
@@ -375,13 +477,13 @@ def _order_row_create(*, user, currency, method, address: dict, total: Money, ch
                     number=order_number_new(),
                     user=user,
                     currency=currency,
-                    total=total,
                     refunded_total=Money(Decimal("0"), currency),
                     payment_method=method,
                     shipping_address=address,
                     email=user.email,
                     reservation_expires_at=timezone.now() + timedelta(minutes=settings.RESERVATION_MINUTES),
                     checkout_token=checkout_token,
+                    **_price_fields(price),
                 )
         except IntegrityError:
             # A random number already taken (rare, but a busy day makes it likely

@@ -40,26 +40,23 @@ def _amount(money: Money) -> str:
 def invoice_document_from_order(order: Order) -> dict:
     """What the order's invoice says: seller, buyer, lines, tax summary and totals (amounts as strings).
 
-    The one function that reads an order's money for documents. On this
-    branch an order stores no price components yet, so each line's gross is
-    unit price x quantity with no tax (rate 0), and there is no discount or
-    shipping. When the pricing pipeline's stored components land (Order:
-    subtotal, discount_total, shipping_price, shipping_tax, tax_total,
-    gift_card_total, tax_summary; OrderLine: discount, net, tax_rate, tax,
-    gross), the lead switches this function to read them; nothing else
-    reads the order.
+    The one function that reads an order's money for documents, from the components checkout
+    stored (docs/pricing.md): each line's unit price, discount, net, tax rate, tax and gross
+    (gross = net + tax, discounts already taken off); shipping as charged, after any
+    free-shipping voucher, split into its net and its tax. So the document's total, the lines'
+    gross plus shipping, is the order's total before gift cards (a way of paying, shown apart).
     """
     currency = order.currency
     lines = []
     for line in order.lines.all():
-        gross = line.unit_price * line.quantity
         lines.append({
             "line_id": line.id, "sku": line.sku, "name": line.name, "options": dict(line.options or {}),
             "quantity": line.quantity, "unit_price": _amount(line.unit_price),
-            "discount": _amount(Money(0, currency)), "net": _amount(gross), "tax_rate": ZERO_RATE,
-            "tax": _amount(Money(0, currency)), "gross": _amount(gross),
+            "discount": _amount(line.discount), "net": _amount(line.net), "tax_rate": _rate_text(line.tax_rate),
+            "tax": _amount(line.tax), "gross": _amount(line.gross),
         })
-    zero = _amount(Money(0, currency))
+    lines_gross = sum((line.gross for line in order.lines.all()), Money(0, currency))
+    shipping_net = order.total + order.gift_card_total - lines_gross - order.shipping_tax
     document = {
         "currency": currency,
         "order_number": order.number,
@@ -68,12 +65,18 @@ def invoice_document_from_order(order: Order) -> dict:
         "seller": invoice_seller(),
         "buyer": _buyer(order),
         "lines": lines,
-        "discount_total": zero,
-        "shipping": zero,
-        "shipping_tax": zero,
-        "gift_card_total": zero,
+        "discount_total": _amount(Money(0, currency)),  # every discount sits on its line or in the shipping
+        "shipping": _amount(shipping_net),
+        "shipping_tax": _amount(order.shipping_tax),
+        "gift_card_total": _amount(order.gift_card_total),
     }
     return document_totals(document)
+
+
+def _rate_text(rate: Decimal) -> str:
+    """A tax rate as documents key it: two decimals ("19.00", "5.50"), more only when it has them."""
+    rounded = rate.quantize(Decimal("0.01"))
+    return str(rounded) if rounded == rate else format(rate.normalize(), "f")
 
 
 def invoice_seller() -> dict:

@@ -14,6 +14,7 @@ from django.utils import timezone, translation
 
 from shop.core.tasks import task_enqueue_on_commit
 from shop.orders.models import Invoice, Order, OutboxEmail
+from shop.orders.selectors import order_breakdown
 from shop.orders.services.invoices import invoice_pdf
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ def _email_deliver(row: OutboxEmail) -> None:
     row_context = dict(row.context)
     documents = list(Invoice.objects.filter(order=order, pk__in=row_context.pop(ATTACHMENTS, [])).order_by("id"))
     context = {
-        "order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL, "documents": documents,
+        "order": order, "lines": list(order.lines.all()), "breakdown": order_breakdown(order),
+        "site_url": settings.SITE_URL, "documents": documents,
         **row_context,
     }
     with translation.override(row.language or settings.LANGUAGE_CODE):

@@ -29,6 +29,7 @@ from shop.orders.services.transitions import (
     order_note,
     order_transition,
 )
+from shop.pricing.services.vouchers import voucher_redemption_release
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def order_payment_refunded(payment, refund) -> None:
     A refund of an invoiced order issues a credit note for the units it puts
     back (and the rest of the amount), attached to the refund e-mail.
     Reaching the order total moves the order to refunded.
+    Reaching the order total also releases its voucher's use.
     """
     order = _order_for_payment(payment)
     if order is None:
@@ -115,6 +117,8 @@ def order_payment_refunded(payment, refund) -> None:
     reason = refund.reason or reference
     if order.refunded_total >= order.total and order.status in REFUNDABLE:
         order_transition(order, S.REFUNDED, actor=actor, reason=reason)
+        if order.voucher_code:  # a fully refunded order gives its voucher's use back
+            voucher_redemption_release(reference=order.number)
     elif reference == f"{order.number}-unshipped":
         order_unshipped_settle(order, actor=actor, reason=reason)
     else:

@@ -11,6 +11,7 @@ from djmoney.money import Money
 
 from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
+from shop.core.money import money_round
 from shop.orders.exceptions import OrderNotFound, ReturnInvalid
 from shop.orders.models import Order, OrderLine, ReturnLine, ReturnRequest
 from shop.orders.selectors import order_return_left
@@ -62,6 +63,14 @@ def _return_lines_choose(order: Order, lines: dict[int, int]) -> dict[int, int]:
     return chosen
 
 
+def _line_paid_for(line: OrderLine, units: int) -> Money:
+    """What the shopper paid for `units` of the line: its stored gross (discounts off, tax in), pro rata,
+    half-up to the currency's minor unit; never the list price, so a discounted line refunds no more."""
+    if units >= line.quantity:
+        return line.gross
+    return money_round(line.gross * units / line.quantity)
+
+
 def _return_shipping_share(order: Order, lines: dict[OrderLine, int]) -> Money:
     """The shipping refunded with a return of `lines` ({order line: units returned now}).
 
@@ -74,9 +83,9 @@ def _return_shipping_share(order: Order, lines: dict[OrderLine, int]) -> Money:
 
 
 def _order_shipping_price(order: Order) -> Money:
-    """What the shopper paid for shipping. Orders keep no shipping price on this branch: zero in the
-    order's currency (the merge with checkout's shipping puts `order.shipping_price` here)."""
-    return Money(Decimal("0"), order.currency)
+    """What the shopper paid for shipping: its stored gross (the method's price, less a free-shipping
+    voucher's discount, tax included), so a refund gives back no more than was charged for it."""
+    return order.total + order.gift_card_total - sum((line.gross for line in order.lines.all()), order.total * 0)
 
 
 def _order_wholly_returned(order: Order, lines: dict[OrderLine, int]) -> bool:
@@ -108,7 +117,7 @@ def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> R
         lines = {line.id: line for line in order.lines.all()}
         returned = {lines[rl.order_line_id]: rl.quantity for rl in request.lines.all()}
         amount = sum(
-            (line.unit_price * units for line, units in returned.items()), Money(Decimal("0"), order.currency)
+            (_line_paid_for(line, units) for line, units in returned.items()), Money(Decimal("0"), order.currency)
         ) + _return_shipping_share(order, returned)
         amount = min(amount, order.total - order.refunded_total)
         order_refund_check(order, amount)

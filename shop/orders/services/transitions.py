@@ -28,6 +28,7 @@ from shop.orders.models import Order, OrderEvent, OutboxEmail
 from shop.orders.selectors import order_payment_being_confirmed
 from shop.orders.services.invoices import invoice_issue
 from shop.orders.services.outbox import outbox_email_queue
+from shop.pricing.services.vouchers import voucher_redemption_release
 
 S = Order.Status
 # The order state machine: every allowed edge, and nothing else.
@@ -115,7 +116,7 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
 
 
 def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: bool = True) -> Order:
-    """pending_payment -> cancelled, and its stock released (exactly once).
+    """pending_payment -> cancelled, its voucher's use and its stock released (exactly once).
 
     Refused (409) while the card payment's outcome is being confirmed, since
     money may have moved; payments' own failure handler skips that check.
@@ -134,6 +135,8 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: 
                 payment_void(payment_id=order.payment_id, reason=str(reason))
             except PaymentInProgress:
                 raise PaymentBeingConfirmed()
+        if order.voucher_code:  # the voucher's use is given back (before the stock rows: checkout's lock order)
+            voucher_redemption_release(reference=order.number)
         stock_release(reference=order.number, actor=actor, reason=str(reason))
     return order
 

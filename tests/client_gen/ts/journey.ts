@@ -86,7 +86,21 @@ export async function journey(email: string, password: string, code: string): Pr
   const saved = (await call("address_create", "POST", "/api/v1/addresses/", { body: address, token }))
     .json as Answer<"address_create", 201>;
 
-  const byCard: JsonBody<"order_place"> = { payment_method: "card", card_token: "tok_ok", shipping_address: saved.id };
+  const methods = (await call("shipping_method_list", "GET", "/api/v1/shipping-methods/?country=DE", { token }))
+    .json as Answer<"shipping_method_list", 200>;
+  const method = methods[0];
+  if (!method) {
+    return "shipping_unavailable";
+  }
+  const priced = (await call("cart_get", "GET", `/api/v1/cart/?shipping_method=${method.id}`, { token }))
+    .json as Answer<"cart_get", 200>;
+  const byCard: JsonBody<"order_place"> = {
+    payment_method: "card",
+    card_token: "tok_ok",
+    shipping_address: saved.id,
+    shipping_method: method.id,
+    expected_total: { amount: priced.total.amount, currency: priced.total.currency },
+  };
   const placed = await call("order_place", "POST", "/api/v1/orders/", {
     body: byCard,
     token,
