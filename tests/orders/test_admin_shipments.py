@@ -10,6 +10,7 @@ from shop.orders.services.checkout import order_place
 from tests.catalog.factories import make_warehouse
 from tests.orders.factories import UserFactory, cart_fill, make_product, shopper_new
 from tests.orders.shipments import carrier_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def staff(*perms) -> Client:
 def order(db):
     user = shopper_new(funds="100.00")
     cart_fill(user, (make_product(price="10.00", on_hand=10), 3))
-    return order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    return order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                        currency="USD").order
 
 
@@ -114,6 +115,6 @@ def test_viewers_cannot_create_or_deliver_shipments(order):
     # A parcel is reached only through its own order's page.
     user = shopper_new(funds="100.00")
     cart_fill(user, (make_product(price="10.00", on_hand=10), 1))
-    other = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    other = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                         currency="USD").order
     assert clerk.get(f"{ORDERS}{other.pk}/shipments/{parcel.pk}/deliver/").status_code == 404

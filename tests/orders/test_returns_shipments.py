@@ -20,6 +20,7 @@ from tests.catalog.factories import make_warehouse
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced
 from tests.orders.shipments import carrier_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def order_two_warehouses(db):
     east = make_warehouse("east", priority=5)
     stock_restock(product_id=a.pk, warehouse_id=east.pk, quantity=3, reason="delivery")
     cart_fill(user, (a, 4), (b, 1))
-    order = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    order = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                         currency="USD").order
     return order, user, order.lines.get(product=a), order.lines.get(product=b), east, carrier_new()
 

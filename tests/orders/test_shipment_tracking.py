@@ -14,6 +14,7 @@ from shop.orders.services.shipments import shipment_create
 from shop.shipping.models import CarrierEvent
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.shipments import carrier_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def shipped(settings):
     settings.CARRIER_WEBHOOK_SECRETS = {"dhl": SECRET}
     user = shopper_new(funds="100.00")
     cart_fill(user, (make_product(price="10.00", on_hand=5), 2), (make_product(price="5.00", on_hand=5), 1))
-    order = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    order = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                         currency="USD").order
     first, second = order.lines.order_by("id")
     carrier = carrier_new("dhl", name="DHL")

@@ -26,6 +26,7 @@ from tests.catalog.factories import make_warehouse
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced
 from tests.orders.shipments import carrier_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def split_order(db):
     east = make_warehouse("east", priority=5)
     stock_restock(product_id=a.pk, warehouse_id=east.pk, quantity=3, reason="delivery")
     cart_fill(user, (a, 4), (b, 1))
-    order = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    order = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                         currency="USD").order
     main = a.stocks.exclude(warehouse=east).get().warehouse
     line_a, line_b = order.lines.get(product=a), order.lines.get(product=b)
@@ -142,7 +143,7 @@ def test_shipped_or_refunded_orders_do_not_ship(split_order):
                         tracking_number="E3")
     user = shopper_new(funds="100.00")
     cart_fill(user, (s["b"], 1))
-    refunded = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    refunded = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                            currency="USD").order
     order_refund(order_id=refunded.pk, reason="changed mind")
     with pytest.raises(InvalidTransition):

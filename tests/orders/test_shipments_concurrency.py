@@ -14,6 +14,7 @@ from tests.flows.test_concurrency import run_in_threads
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.orders.helpers import assert_ledger_balanced
 from tests.orders.shipments import carrier_new
+from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +23,7 @@ def _paid_order(quantity=3, price="10.00"):
     user = shopper_new(funds="100.00")
     product = make_product(price=price, on_hand=10)
     cart_fill(user, (product, quantity))
-    order = order_place(user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
+    order = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet", shipping_address=user.addresses.first().pk,
                         currency="USD").order
     line = order.lines.get()
     return order, line, line.allocations.get().warehouse, product
