@@ -35,6 +35,17 @@ def _celery_eager(request):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the site's default language: a German page request leaves German active in
+    the thread (LocaleMiddleware activates, nothing deactivates), and a later command would print German."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     """Each test starts with an empty cache (rate limits, cached pages)."""
     from django.core.cache import cache
