@@ -15,7 +15,9 @@ from bench.config import BENCH, CONNECTIONS, OUT, ROOT, THREADS
 def http_request(port: int, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
     conn = HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        conn.request(method, path, body=body, headers={"Host": "127.0.0.1", **(headers or {})})
+        # The Host wrk sends (with the port): API answers carry absolute URLs, so their cache keys
+        # include the host, and a warm-up under another Host warmed nothing wrk then asked for.
+        conn.request(method, path, body=body, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
