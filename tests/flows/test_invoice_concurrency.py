@@ -18,11 +18,17 @@ def _orders(count: int) -> list[int]:
     ids = []
     for _ in range(count):
         user = UserFactory()
-        order = Order.objects.create(
-            user=user, currency="EUR", total=Money("12.50", "EUR"), payment_method=Order.PaymentMethod.WALLET,
+        eur, zero = Money("12.50", "EUR"), Money("0", "EUR")
+        order = Order.objects.create(  # the components checkout stores, no tax, no shipping
+            user=user, currency="EUR", total=eur, subtotal=eur, discount_total=zero, voucher_discount=zero,
+            shipping_price=zero, shipping_tax=zero, tax_total=zero, gift_card_total=zero,
+            payment_method=Order.PaymentMethod.WALLET,
             status=Order.Status.PAID, shipping_address={"full_name": "Zoë Müller", "city": "Köln"},
         )
-        OrderLine.objects.create(order=order, sku="SKU-1", name="Tasse", unit_price=Money("12.50", "EUR"), quantity=1)
+        OrderLine.objects.create(
+            order=order, sku="SKU-1", name="Tasse", unit_price=eur, quantity=1, discount=zero, net=eur, tax=zero,
+            gross=eur,
+        )
         ids.append(order.id)
     return ids
 
