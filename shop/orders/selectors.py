@@ -152,6 +152,14 @@ def order_tax_rows(order: Order) -> list[dict]:
     ]
 
 
+def order_shipping_charged(order: Order) -> Money:
+    """What the shopper paid for shipping, tax included: the method's price less a free-shipping
+    voucher's discount. Derived from the stored components (the order's total before gift cards,
+    less its lines' gross), so returns and invoices state the same amount."""
+    lines_gross = sum((line.gross for line in order.lines.all()), Money(0, order.currency))
+    return order.total + order.gift_card_total - lines_gross
+
+
 def order_breakdown(order: Order) -> dict:
     """The stored price components as the pages and e-mails show them (templates/components/price_breakdown.html)."""
     return {

@@ -85,10 +85,10 @@ def test_an_approved_return_refunds_the_line_and_restocks_the_warehouse_it_shipp
 
 def test_shipping_is_refunded_only_when_the_whole_order_comes_back(order_two_warehouses, monkeypatch):
     order, _user, line_a, line_b, _east, _carrier = order_two_warehouses
-    # On this branch orders keep no shipping price: the share is zero in the order's currency either way.
+    # Placed with the free test method: the share is zero in the order's currency either way.
     assert returns._return_shipping_share(order, {line_a: 4, line_b: 1}) == Money(Decimal("0"), "USD")
     # The decision, with a shipping price standing in for the one checkout stores.
-    monkeypatch.setattr(returns, "_order_shipping_price", lambda o: Money("4.90", o.currency))
+    monkeypatch.setattr(returns, "order_shipping_charged", lambda o: Money("4.90", o.currency))
     assert returns._return_shipping_share(order, {line_a: 4, line_b: 1}) == Money("4.90", "USD")
     assert returns._return_shipping_share(order, {line_a: 4}) == Money("0.00", "USD")
     assert returns._return_shipping_share(order, {line_a: 3, line_b: 1}) == Money("0.00", "USD")

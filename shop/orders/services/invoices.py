@@ -28,6 +28,7 @@ from shop.core.money import money_round
 from shop.orders.invoice_models import INVOICE_PREFIX, Invoice, InvoiceKind, InvoiceSequence
 from shop.orders.invoice_pdf import invoice_pdf_render
 from shop.orders.models import Order
+from shop.orders.selectors import order_shipping_charged
 
 ZERO_RATE = "0.00"
 
@@ -55,8 +56,7 @@ def invoice_document_from_order(order: Order) -> dict:
             "discount": _amount(line.discount), "net": _amount(line.net), "tax_rate": _rate_text(line.tax_rate),
             "tax": _amount(line.tax), "gross": _amount(line.gross),
         })
-    lines_gross = sum((line.gross for line in order.lines.all()), Money(0, currency))
-    shipping_net = order.total + order.gift_card_total - lines_gross - order.shipping_tax
+    shipping_net = order_shipping_charged(order) - order.shipping_tax
     document = {
         "currency": currency,
         "order_number": order.number,

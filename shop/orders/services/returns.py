@@ -14,7 +14,7 @@ from shop.core.exceptions import InvalidTransition
 from shop.core.money import money_round
 from shop.orders.exceptions import OrderNotFound, ReturnInvalid
 from shop.orders.models import Order, OrderLine, ReturnLine, ReturnRequest
-from shop.orders.selectors import order_return_left
+from shop.orders.selectors import order_return_left, order_shipping_charged
 from shop.orders.services.transitions import order_lock, order_note, order_refund_check, signed_in_actor
 
 
@@ -78,14 +78,8 @@ def _return_shipping_share(order: Order, lines: dict[OrderLine, int]) -> Money:
     back) -> the order's shipping price, else zero in the order's currency.
     """
     if _order_wholly_returned(order, lines):
-        return _order_shipping_price(order)
+        return order_shipping_charged(order)
     return Money(Decimal("0"), order.currency)
-
-
-def _order_shipping_price(order: Order) -> Money:
-    """What the shopper paid for shipping: its stored gross (the method's price, less a free-shipping
-    voucher's discount, tax included), so a refund gives back no more than was charged for it."""
-    return order.total + order.gift_card_total - sum((line.gross for line in order.lines.all()), order.total * 0)
 
 
 def _order_wholly_returned(order: Order, lines: dict[OrderLine, int]) -> bool:
