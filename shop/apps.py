@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.db import connections
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -9,8 +11,7 @@ def beat_schedule_sync(*, using: str = "default", **kwargs) -> None:
     Run after every migrate, so staff see (and may pause) every job in admin
     before beat has ever run, and a job added in code appears with the deploy.
     """
-    from django.conf import settings
-    from django.db import connections
+    # Inside: django-celery-beat's models, and the Celery app that reads them, load once the apps are ready.
     from django_celery_beat.models import PeriodicTask
     from django_celery_beat.schedulers import ModelEntry
 
