@@ -19,5 +19,8 @@ class CatalogConfig(AppConfig):
         privacy_erase_register("catalog", catalog_erase)
 
         from catalog.metrics import catalog_metrics_register
+        from catalog.services.price_from import price_from_receivers_connect
+
+        price_from_receivers_connect()
 
         catalog_metrics_register()

@@ -128,6 +128,12 @@ class Product(models.Model):
         currency_choices=[(settings.DEFAULT_CURRENCY, settings.DEFAULT_CURRENCY)],
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # The lowest price over its variants (own, else this product's) in the default currency, for price
+    # filters and facets; kept by catalog.services.prices.product_price_from_refresh on every write of
+    # a price (product or variant), never edited.
+    price_from_base = models.DecimalField(
+        _("from price"), max_digits=12, decimal_places=2, default=0, editable=False
+    )
     thumbnail = models.ImageField(_("thumbnail"), upload_to="catalog/thumbs/", blank=True)
     rating_avg = models.DecimalField(_("average rating"), max_digits=3, decimal_places=2, default=0)
     rating_count = models.PositiveIntegerField(_("number of ratings"), default=0)
@@ -143,6 +149,7 @@ class Product(models.Model):
             # One per sort order, ties included: a page of 20 is read straight off the index
             # instead of sorting every product with the same rating (or price, or date).
             models.Index(fields=["is_active", "price", "id"], name="catalog_prod_active_price"),
+            models.Index(fields=["is_active", "price_from_base"], name="catalog_prod_active_from"),
             models.Index(fields=["is_active", "-created_at", "-id"], name="catalog_prod_active_new"),
             models.Index(
                 fields=["is_active", "-rating_avg", "-rating_count", "-id"], name="catalog_prod_active_rating"

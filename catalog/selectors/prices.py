@@ -82,10 +82,18 @@ def price_range_in_base(
 
 
 def price_from_expression():
+    """A product's "from" price in the base currency, as price filters and price facets read it: the
+    stored `Product.price_from_base` (indexed), kept by `product_price_from_refresh`, so a filtered
+    search reads a column instead of each matching product's variants. Listings show the same price
+    (`price_from_computed_expression`), so a band counts what its filter finds."""
+    return F("price_from_base")
+
+
+def price_from_computed_expression(variant_model=ProductVariant):
     """SQL for a product's "from" price in the base currency: the lowest over its variants (a variant's
     own price, else the product's), as listings show it; the product's price when it has no variant.
-    Price filters and price facets use it, so a band counts what its filter finds."""
-    variants = ProductVariant.objects.filter(product_id=OuterRef("pk")).order_by()
+    `variant_model`: a migration's historical model."""
+    variants = variant_model.objects.filter(product_id=OuterRef("pk")).order_by()
     lowest_own = Subquery(
         variants.filter(price__isnull=False).values("product_id").annotate(low=Min("price")).values("low")[:1]
     )

@@ -10,6 +10,7 @@ from django.utils.text import slugify
 from catalog.demo import leaf_categories, product_fields
 from catalog.models import Product, ProductVariant, Stock, StockMovement
 from catalog.services.facets import facet_counts_rebuild
+from catalog.services.price_from import product_price_from_refresh
 from catalog.services.products import product_set_active
 from catalog.services.search import product_search_vector_refresh
 from catalog.services.warehouses import warehouse_default
@@ -73,6 +74,7 @@ class Command(BaseCommand):
                     batch_size=2000,
                 )
                 product_search_vector_refresh(product_ids=[p.pk for p in made])
+                product_price_from_refresh(product_ids=[p.pk for p in made])  # bulk_create sends no signals
             created += size
             self.stdout.write(f"  {created}/{products}")
         if connection.vendor == "postgresql":
