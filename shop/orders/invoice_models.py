@@ -38,7 +38,7 @@ INVOICE_PREFIX = {InvoiceKind.INVOICE: "INV", InvoiceKind.CREDIT_NOTE: "CN"}
 class InvoiceSequence(models.Model):
     """The last number given per (kind, year).
 
-    Numbers are taken under this row's lock (select_for_update) inside the
+    Numbers are taken under this row's lock (an upsert that adds one) inside the
     transaction that issues the document: a rolled-back issue gives its
     number back with it (no gap), a committed one keeps it for good (never
     reused).

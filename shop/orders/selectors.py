@@ -152,11 +152,13 @@ def order_tax_rows(order: Order) -> list[dict]:
     ]
 
 
-def order_shipping_charged(order: Order) -> Money:
+def order_shipping_charged(order: Order, *, lines=None) -> Money:
     """What the shopper paid for shipping, tax included: the method's price less a free-shipping
     voucher's discount. Derived from the stored components (the order's total before gift cards,
-    less its lines' gross), so returns and invoices state the same amount."""
-    lines_gross = sum((line.gross for line in order.lines.all()), Money(0, order.currency))
+    less its lines' gross), so returns and invoices state the same amount. `lines`: the order's
+    lines when the caller has read them already."""
+    lines = order.lines.all() if lines is None else lines
+    lines_gross = sum((line.gross for line in lines), Money(0, order.currency))
     return order.total + order.gift_card_total - lines_gross
 
 

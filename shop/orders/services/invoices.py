@@ -1,7 +1,7 @@
 """Invoices and credit notes: issued in the transaction that marks an order paid or records a refund.
 
-Numbering: one `InvoiceSequence` row per (kind, year), locked with
-select_for_update inside the issuing transaction; the number and the
+Numbering: one `InvoiceSequence` row per (kind, year), created or advanced
+by one upsert inside the issuing transaction (which locks it); the number and the
 document are written in that same transaction, so a rollback gives the
 number back (no gaps) and a commit keeps it for good (never reused).
 Lock order: the order row (the caller's), then the sequence row; every
@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -48,15 +48,16 @@ def invoice_document_from_order(order: Order) -> dict:
     gross plus shipping, is the order's total before gift cards (a way of paying, shown apart).
     """
     currency = order.currency
+    order_lines = list(order.lines.all())  # one read (or the caller's prefetch) for the lines and the shipping
     lines = []
-    for line in order.lines.all():
+    for line in order_lines:
         lines.append({
             "line_id": line.id, "sku": line.sku, "name": line.name, "options": dict(line.options or {}),
             "quantity": line.quantity, "unit_price": _amount(line.unit_price),
             "discount": _amount(line.discount), "net": _amount(line.net), "tax_rate": _rate_text(line.tax_rate),
             "tax": _amount(line.tax), "gross": _amount(line.gross),
         })
-    shipping_net = order_shipping_charged(order) - order.shipping_tax
+    shipping_net = order_shipping_charged(order, lines=order_lines) - order.shipping_tax
     document = {
         "currency": currency,
         "order_number": order.number,
@@ -136,12 +137,22 @@ def document_totals(document: dict) -> dict:
 
 
 def _number_take(kind: str, year: int) -> int:
-    """The next number of (kind, year); locks its sequence row until the caller's transaction ends."""
-    InvoiceSequence.objects.bulk_create([InvoiceSequence(kind=kind, year=year)], ignore_conflicts=True)
-    sequence = InvoiceSequence.objects.select_for_update().get(kind=kind, year=year)
-    sequence.last_number += 1
-    sequence.save(update_fields=["last_number"])
-    return sequence.last_number
+    """The next number of (kind, year); locks its sequence row until the caller's transaction ends.
+
+    One statement: an upsert that creates the year's row at 1 or adds one to it, and returns the
+    number. On PostgreSQL the conflicting update takes the row's lock (a second issuer waits for
+    the first one's commit or rollback, then adds one to what it left); on SQLite the write lock
+    of the database serialises issuers the same way.
+    """
+    table = connection.ops.quote_name(InvoiceSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (kind, year, last_number) VALUES (%s, %s, 1) "  # noqa: S608 - table name only
+            f"ON CONFLICT (kind, year) DO UPDATE SET last_number = {table}.last_number + 1 "
+            "RETURNING last_number",
+            [kind, year],
+        )
+        return cursor.fetchone()[0]
 
 
 def _document_issue(*, order: Order, kind: str, document: dict, refers_to=None, refund_reference="") -> Invoice:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
@@ -103,6 +103,7 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
     """order_mark_paid for an order its caller has already locked."""
     order_transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
     stock_commit_sale(reference=order.number, actor=actor)
+    prefetch_related_objects([order], "lines")  # read once: the purchases here, the invoice below
     lines = list(order.lines.all())
     product_purchase_record(
         user=order.user,
