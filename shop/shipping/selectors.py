@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from djmoney.money import Money
 
 from shop.core.money import money_to_dict
@@ -33,23 +33,35 @@ class ShippingQuote:
     is_free: bool = False
 
 
-def _methods_priced_in(currency: str) -> QuerySet[ShippingMethod]:
-    """Active methods of active carriers with their zones, and only this currency's prices and bands."""
-    return (
+def _methods_priced_in(currency: str, *, method_id: int | None = None) -> QuerySet[ShippingMethod]:
+    """Active methods of active carriers with their zones, and this currency's price row as annotations
+    (`price_row`: whether it has one, `flat_price`, `free_above`); `method_id`: only that one. Two queries."""
+    row = ShippingMethodPrice.objects.filter(method=OuterRef("pk"), currency=currency)
+    methods = (
         ShippingMethod.objects.filter(is_active=True, carrier__is_active=True)
         .select_related("carrier")
-        .prefetch_related(
-            "zones",
-            Prefetch(
-                "prices", queryset=ShippingMethodPrice.objects.filter(currency=currency), to_attr="priced"
-            ),
-            Prefetch(
-                "weight_bands",
-                queryset=WeightBand.objects.filter(currency=currency).order_by("max_weight_grams"),
-                to_attr="bands",
-            ),
+        .prefetch_related("zones")
+        .annotate(
+            price_row=Exists(row),
+            flat_price=Subquery(row.values("price")[:1]),
+            free_above=Subquery(row.values("free_above")[:1]),
         )
     )
+    return methods if method_id is None else methods.filter(pk=method_id)
+
+
+def _bands_attach(methods: list[ShippingMethod], currency: str) -> None:
+    """Each by-weight method's bands in `currency`, lightest first, as `method.bands` (one query, or none
+    when no by-weight method is among them)."""
+    by_weight = {m.pk: m for m in methods if m.kind == ShippingMethod.Kind.BY_WEIGHT}
+    for method in methods:
+        method.bands = []
+    if not by_weight:
+        return
+    for band in WeightBand.objects.filter(method_id__in=list(by_weight), currency=currency).order_by(
+        "max_weight_grams", "id"
+    ):
+        by_weight[band.method_id].bands.append(band)
 
 
 def _method_price(method: ShippingMethod, *, weight_grams: int, currency: str) -> Money | None:
@@ -58,21 +70,23 @@ def _method_price(method: ShippingMethod, *, weight_grams: int, currency: str) -
         # Bands are upper bounds: the lightest band that holds the parcel prices it.
         band = next((b for b in method.bands if weight_grams <= b.max_weight_grams), None)
         return None if band is None else Money(band.price, currency)
-    row = method.priced[0] if method.priced else None
-    return None if row is None or row.price is None else Money(row.price, currency)
+    return None if not method.price_row or method.flat_price is None else Money(method.flat_price, currency)
+
+
+def _serves(method: ShippingMethod, country: str) -> bool:
+    return any(country in zone.countries for zone in method.zones.all())
 
 
 def _method_quote(
     method: ShippingMethod, *, country: str, weight_grams: int, subtotal: Money
 ) -> ShippingQuote | None:
-    if not any(country in zone.countries for zone in method.zones.all()):
+    if not _serves(method, country):
         return None
     currency = subtotal.currency.code
     price = _method_price(method, weight_grams=weight_grams, currency=currency)
     if price is None:
         return None
-    row = method.priced[0] if method.priced else None
-    is_free = row is not None and row.free_above is not None and subtotal.amount >= row.free_above
+    is_free = method.price_row and method.free_above is not None and subtotal.amount >= method.free_above
     return ShippingQuote(
         method_id=method.pk,
         name=method.name,
@@ -96,16 +110,22 @@ def shipping_methods_available(*, country: str, weight_grams: int, subtotal: Mon
     A method is left out when none of its zones has the country, when it has no
     price in the currency, or (by weight) when no band holds the weight. Shipping
     is free when the subtotal is at or above the method's threshold in the
-    currency. Four queries, whatever the number of methods.
+    currency. Two queries (three with by-weight methods), whatever the number of methods.
     """
+    return _quotes(country=country, weight_grams=weight_grams, subtotal=subtotal)
+
+
+def _quotes(*, country: str, weight_grams: int, subtotal: Money, method_id: int | None = None) -> list[ShippingQuote]:
     _check_parcel(weight_grams)
     country = (country or "").strip().upper()
     currency = subtotal.currency.code
     if currency not in settings.CURRENCIES or not country:
         return []
+    methods = [m for m in _methods_priced_in(currency, method_id=method_id) if _serves(m, country)]
+    _bands_attach(methods, currency)
     quotes = [
         quote
-        for method in _methods_priced_in(currency)
+        for method in methods
         if (quote := _method_quote(method, country=country, weight_grams=weight_grams, subtotal=subtotal))
     ]
     return sorted(quotes, key=lambda q: (q.price.amount, q.max_delivery_days, q.name, q.method_id))
@@ -114,8 +134,9 @@ def shipping_methods_available(*, country: str, weight_grams: int, subtotal: Mon
 def shipping_method_quote(
     *, method_id: int, country: str, weight_grams: int, subtotal: Money
 ) -> ShippingQuote:
-    """The quote of one chosen method; ShippingMethodUnavailable (field shipping_method) when it does not serve."""
-    for quote_ in shipping_methods_available(country=country, weight_grams=weight_grams, subtotal=subtotal):
+    """The quote of one chosen method (two queries); ShippingMethodUnavailable (field shipping_method) when it
+    does not serve."""
+    for quote_ in _quotes(country=country, weight_grams=weight_grams, subtotal=subtotal, method_id=method_id):
         if quote_.method_id == method_id:
             return quote_
     raise ShippingMethodUnavailable(field="shipping_method")
@@ -166,7 +187,7 @@ DELIVERY_ESTIMATE_TTL = 300
 def delivery_estimate(*, country: str, currency: str) -> DeliveryEstimate | None:
     """The delivery days of the cheapest method serving `country` for a light parcel (None: no method serves it).
 
-    Four queries (shipping_methods_available), or none from the cache.
+    Two or three queries (shipping_methods_available), or none from the cache.
     """
     country = (country or "").strip().upper()
     key = f"shipping:delivery-estimate:{country}:{currency}"

@@ -137,16 +137,26 @@ def test_quotes_are_cheapest_first_then_fastest(germany):
     assert (quotes[1].min_delivery_days, quotes[1].max_delivery_days) == (1, 2)
 
 
-def test_the_selector_reads_in_four_queries_whatever_the_number_of_methods(
+def test_the_selector_reads_in_three_queries_whatever_the_number_of_methods(
     germany, by_weight, django_assert_max_num_queries
 ):
     for n in range(5):
         method = MethodFactory(zones=[germany], kind=ShippingMethod.Kind.BY_WEIGHT)
         band_add(method, "EUR", 1000 + n, "2.00")
         price_add(method, "EUR", free_above="99.00")
-    with django_assert_max_num_queries(4):
+    # Methods with their price row, their zones, then the by-weight methods' bands.
+    with django_assert_max_num_queries(3):
         quotes = shipping_methods_available(country="DE", weight_grams=500, subtotal=eur("10"))
     assert len(quotes) == 6
+
+
+def test_flat_methods_only_read_in_two_queries(germany, django_assert_max_num_queries):
+    for _n in range(3):
+        method = MethodFactory(zones=[germany], kind=ShippingMethod.Kind.FLAT)
+        price_add(method, "EUR", price="4.90")
+    with django_assert_max_num_queries(2):
+        quotes = shipping_methods_available(country="DE", weight_grams=500, subtotal=eur("10"))
+    assert len(quotes) == 3 and all(q.price == eur("4.90") for q in quotes)
 
 
 @pytest.mark.parametrize("weight", [-1, 1.5, "100", True])
