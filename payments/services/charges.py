@@ -9,6 +9,7 @@ import logging
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -81,27 +82,43 @@ def payment_create(*, user, purpose: str, reference: str, amount: Money, method:
     )
 
 
-def payment_pay_with_wallet(*, payment_id: int) -> Payment:
+def payment_pay_with_wallet(*, payment_id: int, created: Payment | None = None) -> Payment:
     """Pay from the user's wallet in the payment's currency, post the ledger, mark succeeded, call the handler.
 
     All in one transaction; call it inside the order's transaction so the
     debit and "paid" commit together. Takes the payment row lock, then the
     wallet's. Raises InsufficientFunds / WalletNotFound / WalletClosed, which
     end the caller's transaction too (no savepoint of its own: checkout is hot).
+    `created`: the payment as the caller created it in this same transaction
+    (a new row, so the transaction holds its lock already): not read again.
     """
     with transaction.atomic(savepoint=False):
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if created is not None and created.pk == payment_id and created.status == Payment.Status.PENDING:
+            payment = created
+        else:
+            payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status == Payment.Status.SUCCEEDED:
             return payment
         if payment.is_final:
             raise InvalidTransition()
         currency = payment.amount.currency.code
-        wallet = Wallet.objects.select_related("account").filter(user_id=payment.user_id, currency=currency).first()
+        revenue_purpose = LedgerAccount.Purpose.SHOP_REVENUE
+        wallet = (
+            Wallet.objects.select_related("account")
+            .annotate(revenue_account_id=Subquery(  # the shop's revenue account, read with the wallet
+                LedgerAccount.objects.filter(user=None, purpose=revenue_purpose, currency=currency).values("id")[:1]
+            ))
+            .filter(user_id=payment.user_id, currency=currency)
+            .first()
+        )
         if wallet is None:
             raise WalletNotFound()
         if not wallet.is_open:
             raise WalletClosed()
-        revenue = ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency=currency)
+        if wallet.revenue_account_id is not None:
+            revenue = LedgerAccount(pk=wallet.revenue_account_id, user=None, purpose=revenue_purpose, currency=currency)
+        else:  # the currency's first sale makes it
+            revenue = ledger_system_account(purpose=revenue_purpose, currency=currency)
         ledger_transfer(
             reference=payment.ledger_reference,
             kind=LedgerTransaction.Kind.PURCHASE,

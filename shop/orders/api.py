@@ -38,6 +38,7 @@ from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
 from shop.orders.models import Order, Shipment
 from shop.orders.selectors import (
     invoice_get_for_user,
+    order_details_load,
     order_discounts,
     order_get_for_user,
     order_list_for_user,
@@ -392,7 +393,8 @@ class OrdersApi(ListAPIView):
         )
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
-        body = OrderDetailOutput(order_get_for_user(user=request.user, number=result.order.number)).data
+        # The order checkout answers with is current and the caller's own: only its details are read.
+        body = OrderDetailOutput(order_details_load(result.order)).data
         if result.outcome == PlaceOutcome.PENDING:
             body = {**body, "detail": _("Your payment is being confirmed. We will e-mail you when it is done.")}
             return Response(body, status=status.HTTP_202_ACCEPTED)

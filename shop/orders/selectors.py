@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Prefetch, QuerySet, Sum, prefetch_related_objects
 from djmoney.money import Money
 
 from payments.models import Payment
@@ -41,21 +41,28 @@ def _documents() -> Prefetch:
     return Prefetch("invoices", queryset=Invoice.objects.order_by("issued_at", "id").defer("document", "pdf"))
 
 
+def _details() -> tuple:
+    return (
+        _lines(),
+        _documents(),
+        Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
+        Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
+        _shipments(),
+    )
+
+
 def order_get_for_user(*, user, number: str) -> Order:
     """The user's own order by number, with lines, events and returns; another user's is 404."""
-    order = (
-        Order.objects.filter(user=user, number=number)
-        .prefetch_related(
-            _lines(),
-            _documents(),
-            Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
-            Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
-            _shipments(),
-        )
-        .first()
-    )
+    order = Order.objects.filter(user=user, number=number).prefetch_related(*_details()).first()
     if order is None:
         raise OrderNotFound()
+    return order
+
+
+def order_details_load(order: Order) -> Order:
+    """An order its caller holds, current (just placed, or just read for its owner), with what
+    order_get_for_user loads beside it: the order row is not read again."""
+    prefetch_related_objects([order], *_details())
     return order
 
 

@@ -280,7 +280,7 @@ def _payment_open(order: Order, *, user, card_token: str) -> Payment:
 def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> None:
     """Debit the wallet (the payments handler marks the order paid in this transaction), then sell the stock."""
     try:
-        payment_pay_with_wallet(payment_id=payment.id)
+        payment_pay_with_wallet(payment_id=payment.id, created=payment)  # made in this transaction: not read again
     except WalletNotFound:
         raise InsufficientFunds(
             _("You have no %(currency)s wallet to pay from. Open one and add money, or pay by card.")
