@@ -22,7 +22,8 @@ def test_a_one_line_wallet_checkout_stays_within_its_statement_budget(api, shopp
     cart_fill(shopper, (product, 1))
     assert checkout(api, wallet_body(shopper)).status_code == 201  # the first warms the per-process caches
     cart_fill(shopper, (product, 1))
+    body = wallet_body(shopper)
     with django_assert_max_num_queries(WALLET_CHECKOUT_STATEMENTS):
-        response = checkout(api, wallet_body(shopper))
+        response = checkout(api, body)
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "paid"
