@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from djmoney.money import Money
 
+from catalog.cache import catalog_cache_key
 from catalog.models import OptionValue, Product, ProductVariant, Stock
 
 
@@ -114,9 +116,25 @@ def variant_price(variant: ProductVariant, product: Product):
     return variant.price if variant.price is not None else product.price
 
 
+# A sold-out variant is asked for its alternatives by every buyer who comes too late (a flash sale's
+# hundreds of 409s): they are kept this long, under the catalog version. Their stock may lag by as
+# much; an alternative that sold out meanwhile is refused at its own checkout like any other.
+ALTERNATIVES_TTL = 30
+
+
 def variant_alternatives(*, variant_id: int, limit: int = 3) -> list[dict]:
     """Up to `limit` things in stock instead of a short variant: its product's other variants first,
-    then variants of other active products of the same category (best rated first)."""
+    then variants of other active products of the same category (best rated first). Cached
+    ALTERNATIVES_TTL seconds per variant."""
+    key = catalog_cache_key("alternatives", variant_id, limit)
+    found = cache.get(key)
+    if found is None:
+        found = _alternatives(variant_id=variant_id, limit=limit)
+        cache.set(key, found, ALTERNATIVES_TTL)
+    return found
+
+
+def _alternatives(*, variant_id: int, limit: int) -> list[dict]:
     variant = ProductVariant.objects.select_related("product").filter(pk=variant_id).first()
     if variant is None:
         return []
