@@ -16,7 +16,9 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,7 +36,8 @@ from shop.core.exceptions import CoreErrorCode
 from shop.core.money import request_currency
 from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
-from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
+from shop.orders.exceptions import CheckoutInvalid, CheckoutThrottled, OrderErrorCode
+from shop.orders.guest_access import order_access_path, order_access_token, order_get_by_access_token
 from shop.orders.models import Order, Shipment
 from shop.orders.selectors import (
     invoice_get_for_user,
@@ -44,6 +47,7 @@ from shop.orders.selectors import (
     order_tax_rows,
 )
 from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.guest_checkout import GuestBuyer
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
@@ -82,6 +86,12 @@ class ShippingAddressField(serializers.Field):
 
 
 class OrderCreateInput(serializers.Serializer):
+    email = serializers.EmailField(
+        required=False, max_length=254,
+        help_text="A guest's (no session, no token) e-mail for the confirmation; required then, ignored for "
+        "a signed-in caller. A guest pays by card (`wallet`: 400 wallet_requires_account) to an address "
+        "object (not a saved address id), from the session's cart.",
+    )
     payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices)
     card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
@@ -104,6 +114,11 @@ class OrderCreateInput(serializers.Serializer):
             except InvalidCardToken as exc:
                 raise serializers.ValidationError({"card_token": [str(exc.message)]})
         return attrs
+
+
+def guest_checkout_token_for_key(*, session_key: str, key: str) -> str:
+    """A guest's checkout token for an API Idempotency-Key: one order per (session, key)."""
+    return hashlib.sha256(f"api:guest:{session_key}:{key}".encode()).hexdigest()
 
 
 def checkout_token_for_key(*, user, key: str) -> str:
@@ -229,6 +244,21 @@ class OrderDetailOutput(OrderOutput):
     events = OrderEventOutput(many=True)
 
 
+class GuestOrderDetailOutput(OrderDetailOutput):
+    order_url = serializers.SerializerMethodField(
+        help_text="The order's page for a guest: a signed link (also in the confirmation e-mail)."
+    )
+    access_token = serializers.SerializerMethodField(
+        help_text="The signed token of that page: `GET /api/v1/guest-orders/{access_token}/` reads the order."
+    )
+
+    def get_order_url(self, order) -> str:
+        return order_access_path(order)
+
+    def get_access_token(self, order) -> str:
+        return order_access_token(order)
+
+
 _MONEY = {"amount": "25.00", "currency": "USD"}
 ORDER_EXAMPLE = {
     "number": "SH-2026-000123",
@@ -291,6 +321,11 @@ class OrdersApi(ListAPIView):
     serializer_class = OrderOutput
     pagination_class = Pagination
 
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [AllowAny()]  # a guest checks out with an e-mail; GET lists an account's orders
+        return [IsAuthenticated()]
+
     def get_throttles(self):
         if self.request.method == "POST":
             # The same per-user counter as the checkout page: a bot gets the limit once, not per door.
@@ -338,6 +373,7 @@ class OrdersApi(ListAPIView):
                         PricingErrorCode.VOUCHER_EXHAUSTED,
                         PricingErrorCode.VOUCHER_CUSTOMER_LIMIT,
                         PricingErrorCode.VOUCHER_MIN_SPEND,
+                        OrderErrorCode.WALLET_REQUIRES_ACCOUNT,
                     ],
                     402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
                     409: [
@@ -361,7 +397,9 @@ class OrdersApi(ListAPIView):
         ],
         summary="Check out the cart",
         description="Places an order for the caller's cart and pays it by wallet or card: 201 paid, "
-        "202 the card payment is being confirmed, 402 declined or insufficient funds.",
+        "202 the card payment is being confirmed, 402 declined or insufficient funds. Without a session "
+        "token or a signed-in session, a guest checks out the session's cart: `email` and an address "
+        "object, card only; the answer adds `order_url` and `access_token`, the order's signed link.",
         examples=[
             OpenApiExample(
                 "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3, "shipping_method": 1,
@@ -372,11 +410,51 @@ class OrdersApi(ListAPIView):
                 "by card", value={"payment_method": "card", "card_token": "tok_ok", "shipping_address": 3, "shipping_method": 1},
                 request_only=True,
             ),
+            OpenApiExample(
+                "as a guest", value={"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok",
+                                     "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1",
+                                                          "city": "Berlin", "postal_code": "10115", "country": "DE"},
+                                     "shipping_method": 1},
+                request_only=True,
+            ),
             _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
         ],
     )
-    @idempotent("checkout")
     def post(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self._guest_post(request)
+        return self._account_post(request, *args, **kwargs)
+
+    def _guest_post(self, request):
+        """A guest's checkout of the session cart: by card, to an address typed in; the checkout token
+        (one order per session and Idempotency-Key) makes a replay answer the same order."""
+        SessionAuthentication().enforce_csrf(request)  # the session cart is the browser's: no cross-site order
+        raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+        if not raw or len(raw) > 255:
+            raise CheckoutInvalid(_("Send a fresh Idempotency-Key header with each checkout."), field=IDEMPOTENCY_HEADER)
+        data = OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if not values.get("email"):
+            raise CheckoutInvalid(_("Enter your e-mail address, or sign in."), field="email")
+        result = order_place(
+            user=None,
+            guest=GuestBuyer(email=values["email"], session=request.session),
+            payment_method=values["payment_method"],
+            card_token=values.get("card_token", ""),
+            currency=values.get("currency") or request_currency(request),
+            shipping_address=values["shipping_address"],
+            shipping_method=values.get("shipping_method"),
+            expected_total=values.get("expected_total"),
+            checkout_token=guest_checkout_token_for_key(session_key=request.session.session_key or "", key=raw),
+        )
+        if result.outcome == PlaceOutcome.DECLINED:
+            return Response(result.error.as_dict(), status=result.error.status_code)
+        order = order_get_by_access_token(order_access_token(result.order))
+        return self._placed_answer(GuestOrderDetailOutput(order).data, result)
+
+    @idempotent("checkout")
+    def _account_post(self, request, *args, **kwargs):
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -393,6 +471,9 @@ class OrdersApi(ListAPIView):
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
         body = OrderDetailOutput(order_get_for_user(user=request.user, number=result.order.number)).data
+        return self._placed_answer(body, result)
+
+    def _placed_answer(self, body, result) -> Response:
         if result.outcome == PlaceOutcome.PENDING:
             body = {**body, "detail": _("Your payment is being confirmed. We will e-mail you when it is done.")}
             return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -533,3 +614,22 @@ class OrderDocumentApi(_PdfDownloadApi):
     )
     def get(self, request, number: str, document: str):
         return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number, number=document))
+
+
+class GuestOrderDetailApi(APIView):
+    """A guest's order, opened by its signed token (the link in the confirmation e-mail)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="guest_order_get",
+        parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH, description="The order's signed token.")],
+        responses={200: GuestOrderDetailOutput, **error_responses(codes={404: [CoreErrorCode.NOT_FOUND]})},
+        summary="A guest's order, by its signed token",
+        description="The guest order the signed token opens (the `access_token` of the checkout's answer); a "
+        "changed, forged or expired token, or an order since attached to an account, is a 404.",
+        auth=[],
+    )
+    def get(self, request, token: str):
+        return Response(GuestOrderDetailOutput(order_get_by_access_token(token)).data)
