@@ -15,7 +15,10 @@ _PATTERNS = {
     "DE": (re.compile(r"^[0-9]{5}$"), _("Enter a German postal code of five digits, such as 10115.")),
     "FR": (re.compile(r"^[0-9]{5}$"), _("Enter a French postal code of five digits, such as 75001.")),
     "GB": (_GB, _("Enter a UK postcode, such as SW1A 1AA.")),
-    "US": (re.compile(r"^[0-9]{5}(-[0-9]{4})?$"), _("Enter a ZIP code of five digits, or ZIP+4 such as 12345-6789.")),
+    "US": (
+        re.compile(r"^[0-9]{5}(-[0-9]{4})?$"),
+        _("Enter a ZIP code of five digits, or ZIP+4 such as 12345-6789."),
+    ),
 }
 _LENIENT = re.compile(r"^[A-Z0-9][A-Z0-9 -]{0,19}$")
 

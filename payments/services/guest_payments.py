@@ -10,4 +10,6 @@ def payments_attach_to_user(*, user, purpose: str, references: list[str]) -> int
     if not references:
         return 0
     with transaction.atomic():
-        return Payment.objects.filter(user__isnull=True, purpose=purpose, reference__in=references).update(user=user)
+        return Payment.objects.filter(user__isnull=True, purpose=purpose, reference__in=references).update(
+            user=user
+        )

@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.exceptions import CatalogErrorCode
-from payments.exceptions import InvalidCardToken, PaymentErrorCode
+from payments.exceptions import IdempotencyKeyRequired, InvalidCardToken, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
-from payments.idempotency import KEY_SCHEMA, idempotent
+from payments.idempotency import KEY_SCHEMA, MAX_KEY_LENGTH, idempotent
 from payments.selectors import card_token_check
 from shop.cart.api import DiscountOutput, StrictIntegerField, TaxRowOutput
 from shop.cart.exceptions import CartErrorCode
@@ -244,21 +244,6 @@ class OrderDetailOutput(OrderOutput):
     events = OrderEventOutput(many=True)
 
 
-class GuestOrderDetailOutput(OrderDetailOutput):
-    order_url = serializers.SerializerMethodField(
-        help_text="The order's page for a guest: a signed link (also in the confirmation e-mail)."
-    )
-    access_token = serializers.SerializerMethodField(
-        help_text="The signed token of that page: `GET /api/v1/guest-orders/{access_token}/` reads the order."
-    )
-
-    def get_order_url(self, order) -> str:
-        return order_access_path(order)
-
-    def get_access_token(self, order) -> str:
-        return order_access_token(order)
-
-
 _MONEY = {"amount": "25.00", "currency": "USD"}
 ORDER_EXAMPLE = {
     "number": "SH-2026-000123",
@@ -308,6 +293,9 @@ SHIPPED_ORDER_DETAIL_EXAMPLE = {
                {"from_status": "paid", "to_status": "shipped", "reason": "Shipped 00340434161234567890 with DHL",
                 "at": "2026-12-01T09:00:00Z", "by_staff": True}],
 }
+GUEST_ORDER_REQUEST = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok", "shipping_method": 1,
+                       "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1", "city": "Berlin",
+                                            "postal_code": "10115", "country": "DE"}}
 _NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
 
 
@@ -410,13 +398,7 @@ class OrdersApi(ListAPIView):
                 "by card", value={"payment_method": "card", "card_token": "tok_ok", "shipping_address": 3, "shipping_method": 1},
                 request_only=True,
             ),
-            OpenApiExample(
-                "as a guest", value={"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok",
-                                     "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1",
-                                                          "city": "Berlin", "postal_code": "10115", "country": "DE"},
-                                     "shipping_method": 1},
-                request_only=True,
-            ),
+            OpenApiExample("as a guest", value=GUEST_ORDER_REQUEST, request_only=True),
             _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
         ],
     )
@@ -430,28 +412,27 @@ class OrdersApi(ListAPIView):
         (one order per session and Idempotency-Key) makes a replay answer the same order."""
         SessionAuthentication().enforce_csrf(request)  # the session cart is the browser's: no cross-site order
         raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
-        if not raw or len(raw) > 255:
-            raise CheckoutInvalid(_("Send a fresh Idempotency-Key header with each checkout."), field=IDEMPOTENCY_HEADER)
+        if not raw or len(raw) > MAX_KEY_LENGTH:  # no key record (that needs a user): the order's token dedupes
+            raise IdempotencyKeyRequired(field=IDEMPOTENCY_HEADER)
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if not values.get("email"):
             raise CheckoutInvalid(_("Enter your e-mail address, or sign in."), field="email")
         result = order_place(
-            user=None,
-            guest=GuestBuyer(email=values["email"], session=request.session),
-            payment_method=values["payment_method"],
-            card_token=values.get("card_token", ""),
+            user=None, guest=GuestBuyer(email=values["email"], session=request.session),
+            payment_method=values["payment_method"], card_token=values.get("card_token", ""),
             currency=values.get("currency") or request_currency(request),
-            shipping_address=values["shipping_address"],
-            shipping_method=values.get("shipping_method"),
+            shipping_address=values["shipping_address"], shipping_method=values.get("shipping_method"),
             expected_total=values.get("expected_total"),
             checkout_token=guest_checkout_token_for_key(session_key=request.session.session_key or "", key=raw),
         )
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
         order = order_get_by_access_token(order_access_token(result.order))
-        return self._placed_answer(GuestOrderDetailOutput(order).data, result)
+        body = {**OrderDetailOutput(order).data, "order_url": order_access_path(order),
+                "access_token": order_access_token(order)}
+        return self._placed_answer(body, result)
 
     @idempotent("checkout")
     def _account_post(self, request, *args, **kwargs):
@@ -615,21 +596,3 @@ class OrderDocumentApi(_PdfDownloadApi):
     def get(self, request, number: str, document: str):
         return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number, number=document))
 
-
-class GuestOrderDetailApi(APIView):
-    """A guest's order, opened by its signed token (the link in the confirmation e-mail)."""
-
-    authentication_classes = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        operation_id="guest_order_get",
-        parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH, description="The order's signed token.")],
-        responses={200: GuestOrderDetailOutput, **error_responses(codes={404: [CoreErrorCode.NOT_FOUND]})},
-        summary="A guest's order, by its signed token",
-        description="The guest order the signed token opens (the `access_token` of the checkout's answer); a "
-        "changed, forged or expired token, or an order since attached to an account, is a 404.",
-        auth=[],
-    )
-    def get(self, request, token: str):
-        return Response(GuestOrderDetailOutput(order_get_by_access_token(token)).data)

@@ -15,7 +15,6 @@ class OrderErrorCode(TextChoices):
     SHIPMENT_EXCEEDS_ALLOCATION = "shipment_exceeds_allocation"
     TRACKING_NUMBER_TAKEN = "tracking_number_taken"
     WALLET_REQUIRES_ACCOUNT = "wallet_requires_account"
-    ORDER_LOOKUP_THROTTLED = "order_lookup_throttled"
 
 
 __all__ = [

@@ -47,9 +47,7 @@ def order_get_by_access_token(token: str) -> Order:
     """The guest order a signed token opens, shaped for its page; OrderNotFound for a bad, tampered,
     expired token or an order that is not (any more) a guest's."""
     try:
-        data = signing.loads(
-            token, salt=SALT, max_age=timedelta(days=settings.ORDER_ACCESS_LINK_DAYS)
-        )
+        data = signing.loads(token, salt=SALT, max_age=timedelta(days=settings.ORDER_ACCESS_LINK_DAYS))
     except signing.BadSignature:  # SignatureExpired is one too
         raise OrderNotFound() from None
     number = data.get("n") if isinstance(data, dict) else None
@@ -68,7 +66,11 @@ def _email_normal(email: str) -> bytes:
 def order_find_for_guest(*, number: str, email: str) -> Order:
     """The guest order with this number placed with this e-mail; OrderNotFound, the same for a wrong
     number and a wrong e-mail (the e-mail compared in constant time)."""
-    order = Order.objects.filter(number=(number or "").strip().upper(), user__isnull=True).only("id", "number", "email").first()
+    order = (
+        Order.objects.filter(number=(number or "").strip().upper(), user__isnull=True)
+        .only("id", "number", "email")
+        .first()
+    )
     stored = order.email if order is not None else _NO_EMAIL
     matches = hmac.compare_digest(_email_normal(stored), _email_normal(email))
     if order is None or not matches:
@@ -79,7 +81,9 @@ def order_find_for_guest(*, number: str, email: str) -> Order:
 def invoice_get_for_guest_order(*, order: Order, number: str | None = None) -> Invoice:
     """An invoice or credit note (None: the invoice) of a guest order already opened by its token."""
     documents = Invoice.objects.filter(order=order)
-    documents = documents.filter(number=number) if number is not None else documents.filter(kind=InvoiceKind.INVOICE)
+    documents = (
+        documents.filter(number=number) if number is not None else documents.filter(kind=InvoiceKind.INVOICE)
+    )
     invoice = documents.first()
     if invoice is None:
         raise InvoiceNotFound()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from shop.orders import api, views
+from shop.orders import api, api_guest, views
 
 app_name = "orders"
 
@@ -23,7 +23,7 @@ urlpatterns = [
 # API, mounted under /api/v1/.
 api_urlpatterns = [
     path("orders/", api.OrdersApi.as_view(), name="orders"),
-    path("guest-orders/<str:token>/", api.GuestOrderDetailApi.as_view(), name="guest-order"),
+    path("guest-orders/<str:token>/", api_guest.GuestOrderDetailApi.as_view(), name="guest-order"),
     path("orders/<str:number>/", api.OrderDetailApi.as_view(), name="order"),
     path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<str:number>/returns/", api.OrderReturnsApi.as_view(), name="order-returns"),

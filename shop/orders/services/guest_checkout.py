@@ -51,7 +51,9 @@ def guest_checkout_check(guest: GuestBuyer, *, payment_method: str) -> GuestBuye
     try:
         validate_email(email)
     except ValidationError:
-        raise CheckoutInvalid(_("Enter a valid e-mail address for your order confirmation."), field="email") from None
+        raise CheckoutInvalid(
+            _("Enter a valid e-mail address for your order confirmation."), field="email"
+        ) from None
     return GuestBuyer(email=email, session=guest.session)
 
 
@@ -89,7 +91,9 @@ def guest_cart_take(guest: GuestBuyer, *, product_ids: list[int], voucher_code: 
         cart_voucher_remove(session=guest.session)
 
 
-def guest_cart_put_back(guest: GuestBuyer, *, lines: list[tuple[int, int, int, Money]], voucher_code: str) -> None:
+def guest_cart_put_back(
+    guest: GuestBuyer, *, lines: list[tuple[int, int, int, Money]], voucher_code: str
+) -> None:
     """A declined card: the lines and the voucher go back into the session cart for another try."""
     cart_lines_put_back(session=guest.session, lines=lines)
     if voucher_code:

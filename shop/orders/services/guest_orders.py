@@ -31,7 +31,11 @@ def guest_orders_attach(*, user, email: str) -> list[str]:
         payments_attach_to_user(user=user, purpose=Payment.Purpose.ORDER, references=numbers)
         for order in orders:
             order.user = user
-            order_note(order, actor=user, reason=_("Attached to the account that verified %(email)s") % {"email": email})
+            order_note(
+                order,
+                actor=user,
+                reason=_("Attached to the account that verified %(email)s") % {"email": email},
+            )
     return numbers
 
 
