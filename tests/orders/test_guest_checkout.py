@@ -10,13 +10,14 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from catalog.models import Stock
-from payments.models import Payment
+from payments.models import FraudRule, Payment
 from shop.orders.models import Order
 from shop.pricing.models import VoucherRedemption
 from tests.orders.guest import ADDRESS_DE, guest_with_cart
 from tests.orders.helpers import assert_ledger_balanced, place_order_form
 from tests.pricing.factories import make_voucher
 from tests.shipping.factories import shipping_method_everywhere
+from tests.staff.test_fraud import past_payment
 
 FORM = "multipart"  # the pages' forms (the API client sends JSON unless told)
 
@@ -148,3 +149,24 @@ def test_a_guest_buys_through_the_pages_and_opens_the_invoice(psp, product):
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert Client().get(f"/orders/{order.number}/invoice/{invoice.number}.pdf").status_code == 302  # sign in
+
+
+@pytest.mark.django_db
+def test_card_token_fraud_rules_apply_to_guests(product):
+    FraudRule.objects.create(name="token burst", scope="token", window_minutes=10, max_attempts=2)
+    past_payment(None, status=Payment.Status.SUCCEEDED, token="tok_ok")
+    past_payment(None, status=Payment.Status.SUCCEEDED, token="tok_ok")
+    response = guest_checkout(guest_with_cart((product, 1)))
+    assert response.status_code == 402
+    order = Order.objects.get()
+    assert Payment.objects.get(pk=order.payment_id).last_error_code == "payment_refused"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_guests_declines_do_not_count_as_one_users(psp, product):
+    """A per-user rule counts an account's payments; guests have none, so it does not lump them together."""
+    FraudRule.objects.create(name="3 declines an hour", scope="user", window_minutes=60, max_declines=2)
+    past_payment(None)
+    past_payment(None)
+    response = guest_checkout(guest_with_cart((product, 1)))
+    assert response.status_code == 201, response.content
