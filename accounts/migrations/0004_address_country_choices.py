@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_erasure_request'),
+        ("accounts", "0003_erasure_request"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='address',
-            name='country',
-            field=models.CharField(choices=accounts.countries.country_choices, help_text='ISO 3166-1 alpha-2 code', max_length=2, verbose_name='country'),
+            model_name="address",
+            name="country",
+            field=models.CharField(
+                choices=accounts.countries.country_choices,
+                help_text="ISO 3166-1 alpha-2 code",
+                max_length=2,
+                verbose_name="country",
+            ),
         ),
     ]

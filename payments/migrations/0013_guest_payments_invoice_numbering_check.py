@@ -6,21 +6,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0012_reconciliation_order_components_shipped_over_allocated'),
+        ("payments", "0012_reconciliation_order_components_shipped_over_allocated"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='payment',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payments', to=settings.AUTH_USER_MODEL),
+            model_name="payment",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="payments",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='reconciliationitem',
-            name='kind',
-            field=models.CharField(choices=[('transaction_unbalanced', 'Ledger transaction unbalanced'), ('ledger_totals', 'Total debits differ from total credits'), ('wallet_balance', 'Wallet balance differs from its entries'), ('gift_card_balance', 'Gift card balance differs from its entries'), ('provider_unavailable', 'Provider settlement report unavailable'), ('charge_missing_here', 'Provider charge not succeeded here'), ('charge_missing_at_provider', 'Payment missing at the provider'), ('charge_amount', 'Charge amount mismatch'), ('charge_currency', 'Charge currency mismatch'), ('charge_status', 'Charge status mismatch'), ('charge_settled', "Unknown payment settled from the provider's report"), ('refund_missing_here', 'Provider refund not succeeded here'), ('refund_missing_at_provider', 'Refund missing at the provider'), ('refund_amount', 'Refund amount mismatch'), ('refund_currency', 'Refund currency mismatch'), ('refund_status', 'Refund status mismatch'), ('late_refund', 'Late-charge refund does not match a failed payment'), ('payout_missing_here', 'Provider payout not succeeded here'), ('payout_missing_at_provider', 'Withdrawal missing at the provider'), ('payout_amount', 'Payout amount mismatch'), ('payout_currency', 'Payout currency mismatch'), ('payout_status', 'Payout status mismatch'), ('order_payment', 'Paid order without matching payments'), ('order_paid_at_missing', 'Paid order without a payment time'), ('order_components', 'Paid order whose price components do not add up'), ('payment_without_order', 'Succeeded payment without a paid order'), ('stock_reserved', 'Reserved stock differs from open reservations'), ('stock_on_hand', 'Stock on hand differs from its movements'), ('shipped_over_allocated', 'Shipped more than allocated from a warehouse'), ('invoice_numbering', 'Invoice numbers of a year have a gap or a repeat')], max_length=32, verbose_name='kind'),
+            model_name="reconciliationitem",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("transaction_unbalanced", "Ledger transaction unbalanced"),
+                    ("ledger_totals", "Total debits differ from total credits"),
+                    ("wallet_balance", "Wallet balance differs from its entries"),
+                    ("gift_card_balance", "Gift card balance differs from its entries"),
+                    ("provider_unavailable", "Provider settlement report unavailable"),
+                    ("charge_missing_here", "Provider charge not succeeded here"),
+                    ("charge_missing_at_provider", "Payment missing at the provider"),
+                    ("charge_amount", "Charge amount mismatch"),
+                    ("charge_currency", "Charge currency mismatch"),
+                    ("charge_status", "Charge status mismatch"),
+                    ("charge_settled", "Unknown payment settled from the provider's report"),
+                    ("refund_missing_here", "Provider refund not succeeded here"),
+                    ("refund_missing_at_provider", "Refund missing at the provider"),
+                    ("refund_amount", "Refund amount mismatch"),
+                    ("refund_currency", "Refund currency mismatch"),
+                    ("refund_status", "Refund status mismatch"),
+                    ("late_refund", "Late-charge refund does not match a failed payment"),
+                    ("payout_missing_here", "Provider payout not succeeded here"),
+                    ("payout_missing_at_provider", "Withdrawal missing at the provider"),
+                    ("payout_amount", "Payout amount mismatch"),
+                    ("payout_currency", "Payout currency mismatch"),
+                    ("payout_status", "Payout status mismatch"),
+                    ("order_payment", "Paid order without matching payments"),
+                    ("order_paid_at_missing", "Paid order without a payment time"),
+                    ("order_components", "Paid order whose price components do not add up"),
+                    ("payment_without_order", "Succeeded payment without a paid order"),
+                    ("stock_reserved", "Reserved stock differs from open reservations"),
+                    ("stock_on_hand", "Stock on hand differs from its movements"),
+                    ("shipped_over_allocated", "Shipped more than allocated from a warehouse"),
+                    ("invoice_numbering", "Invoice numbers of a year have a gap or a repeat"),
+                ],
+                max_length=32,
+                verbose_name="kind",
+            ),
         ),
     ]

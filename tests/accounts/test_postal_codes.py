@@ -39,11 +39,23 @@ def test_a_postal_code_that_fits_its_country_is_stored_normalised(country, typed
 @pytest.mark.parametrize(
     "country, typed",
     [
-        ("DE", "1011"), ("DE", "101155"), ("DE", "1O115"), ("DE", ""),
-        ("FR", "7500"), ("FR", "75 001"), ("FR", "2A004"),
-        ("GB", "12345"), ("GB", "SW1A"), ("GB", "SW1A 1A"), ("GB", "1SW 1AA"),
-        ("US", "1234"), ("US", "123456"), ("US", "12345-678"), ("US", "ABCDE"),
-        ("JP", "!!!"), ("NL", "x" * 21),
+        ("DE", "1011"),
+        ("DE", "101155"),
+        ("DE", "1O115"),
+        ("DE", ""),
+        ("FR", "7500"),
+        ("FR", "75 001"),
+        ("FR", "2A004"),
+        ("GB", "12345"),
+        ("GB", "SW1A"),
+        ("GB", "SW1A 1A"),
+        ("GB", "1SW 1AA"),
+        ("US", "1234"),
+        ("US", "123456"),
+        ("US", "12345-678"),
+        ("US", "ABCDE"),
+        ("JP", "!!!"),
+        ("NL", "x" * 21),
     ],
 )
 def test_a_postal_code_that_does_not_fit_its_country_is_refused(country, typed):
@@ -67,7 +79,9 @@ def test_the_address_api_answers_400_with_the_field(user):
 
     client = APIClient()
     client.force_authenticate(user)
-    response = client.post("/api/v1/addresses/", {**VALID, "postal_code": "7500", "country": "FR"}, format="json")
+    response = client.post(
+        "/api/v1/addresses/", {**VALID, "postal_code": "7500", "country": "FR"}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert response.json()["field"] == "postal_code"
 

@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
-def test_a_guest_buys_with_a_voucher_and_a_card_and_opens_the_invoice(new_page, shot, psp, shop_catalog, phone):
+def test_a_guest_buys_with_a_voucher_and_a_card_and_opens_the_invoice(
+    new_page, shot, psp, shop_catalog, phone
+):
     make_voucher("WELCOME10", percentage="10")
     page = new_page(phone=phone)
     add_to_cart_from_product_page(page, shop_catalog.guide.slug, quantity=2)

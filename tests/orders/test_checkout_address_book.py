@@ -13,12 +13,21 @@ from tests.shipping.factories import shipping_method_everywhere
 
 pytestmark = pytest.mark.django_db
 
-NEW = {"full_name": "Ann Example", "line1": "Rue de Rivoli 1", "city": "Paris", "postal_code": "75001", "country": "FR"}
+NEW = {
+    "full_name": "Ann Example",
+    "line1": "Rue de Rivoli 1",
+    "city": "Paris",
+    "postal_code": "75001",
+    "country": "FR",
+}
 
 
 def api_checkout(api, shipping_address):
-    body = {"payment_method": "wallet", "shipping_method": shipping_method_everywhere(),
-            "shipping_address": shipping_address}
+    body = {
+        "payment_method": "wallet",
+        "shipping_method": shipping_method_everywhere(),
+        "shipping_address": shipping_address,
+    }
     return api.post("/api/v1/orders/", body, format="json", headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
@@ -50,8 +59,10 @@ def test_the_checkout_page_saves_a_new_address_and_offers_it_next_time(product):
     browser.force_login(shopper)
     cart_fill(shopper, (product, 1))
     assert browser.post("/orders/checkout/", NEW)["Location"] == "/orders/checkout/payment/"
-    browser.post("/orders/checkout/payment/", {"shipping_method": shipping_method_everywhere(),
-                                               "payment_method": "wallet"})
+    browser.post(
+        "/orders/checkout/payment/",
+        {"shipping_method": shipping_method_everywhere(), "payment_method": "wallet"},
+    )
     form = place_order_form(browser.get("/orders/checkout/review/").content.decode())
     assert browser.post("/orders/checkout/place/", form).status_code == 302
     saved = Address.objects.get(user=shopper)
@@ -59,4 +70,6 @@ def test_the_checkout_page_saves_a_new_address_and_offers_it_next_time(product):
     cart_fill(shopper, (product, 1))
     page = browser.get("/orders/checkout/").content.decode()
     assert f'value="{saved.pk}"' in page and "Rue de Rivoli 1" in page
-    assert re.search(rf'<input type="radio" name="address" value="{saved.pk}"[^>]*checked', page)  # chosen already
+    assert re.search(
+        rf'<input type="radio" name="address" value="{saved.pk}"[^>]*checked', page
+    )  # chosen already

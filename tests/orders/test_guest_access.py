@@ -40,7 +40,9 @@ def test_a_tampered_or_forged_link_is_a_404(product):
     token = order_access_token(order)
     payload, stamp, signature = token.split(":")
     # Another order's number with this token's time stamp and signature.
-    forged_number = ":".join([signing.b64_encode(b'{"n":"%s"}' % other.number.encode()).decode(), stamp, signature])
+    forged_number = ":".join(
+        [signing.b64_encode(b'{"n":"%s"}' % other.number.encode()).decode(), stamp, signature]
+    )
     assert forged_number.split(":")[0] != payload
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     other_salt = signing.dumps({"n": order.number}, compress=False)
@@ -97,7 +99,10 @@ def test_find_my_order_is_rate_limited_per_client(product, settings):
     order = guest_order()
     client = Client()
     for _attempt in range(3):
-        assert client.post("/orders/find/", {"number": "SO-000000-AAAAAA", "email": "x@example.com"}).status_code == 400
+        assert (
+            client.post("/orders/find/", {"number": "SO-000000-AAAAAA", "email": "x@example.com"}).status_code
+            == 400
+        )
     # Even the right pair is refused now: guessing stays slow.
     response = client.post("/orders/find/", {"number": order.number, "email": "ann@example.com"})
     assert response.status_code == 429
@@ -118,12 +123,20 @@ def _last_code() -> str:
 
 def test_signing_up_attaches_past_guest_orders_only_once_the_email_is_verified(product):
     order = guest_order(email="carol@example.com")
-    payment = payment_create(user=None, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total,
-                             method=Payment.Method.CARD, card_token="tok_ok")
+    payment = payment_create(
+        user=None,
+        purpose=Payment.Purpose.ORDER,
+        reference=order.number,
+        amount=order.total,
+        method=Payment.Method.CARD,
+        card_token="tok_ok",
+    )
     someone_elses = guest_order(email="dave@example.com")
     browser = Client()
-    response = browser.post("/accounts/signup/", {"email": "Carol@Example.com", "password1": "a-Strong-passw0rd",
-                                                  "password2": "a-Strong-passw0rd"})
+    response = browser.post(
+        "/accounts/signup/",
+        {"email": "Carol@Example.com", "password1": "a-Strong-passw0rd", "password2": "a-Strong-passw0rd"},
+    )
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.user is None  # signed up, not verified: nothing attached
@@ -144,7 +157,9 @@ def test_signing_up_attaches_past_guest_orders_only_once_the_email_is_verified(p
 
 def test_support_and_finance_may_view_invoices():
     for name in ("support", "finance"):
-        perms = set(Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename"))
+        perms = set(
+            Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename")
+        )
         assert ("orders", "view_invoice") in perms
 
 
@@ -175,4 +190,3 @@ def test_the_reconciliation_finds_a_repeated_or_missing_invoice_number(shopper, 
     kinds = sorted((f.related, f.expected, f.actual) for f in findings)
     year = first.year
     assert kinds == [(f"INV-{year - 1}", 0, 1), (f"INV-{year}", 3, 2)]
-

@@ -23,9 +23,17 @@ FORM = "multipart"  # the pages' forms (the API client sends JSON unless told)
 
 
 def guest_checkout(client, *, key=None, **changes):
-    body = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok",
-            "shipping_address": ADDRESS_DE, "shipping_method": shipping_method_everywhere(), **changes}
-    return client.post("/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())})
+    body = {
+        "email": "ann@example.com",
+        "payment_method": "card",
+        "card_token": "tok_ok",
+        "shipping_address": ADDRESS_DE,
+        "shipping_method": shipping_method_everywhere(),
+        **changes,
+    }
+    return client.post(
+        "/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())}
+    )
 
 
 def nothing_made(product):
@@ -49,12 +57,21 @@ def test_a_guest_paying_from_a_wallet_is_refused_with_a_clear_error(product):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "country, postal_code",
-    [("DE", "1011"), ("DE", "10115a"), ("FR", "750011"), ("GB", "12345"), ("GB", "SW1A"), ("US", "1234"),
-     ("US", "12345-67")],
+    [
+        ("DE", "1011"),
+        ("DE", "10115a"),
+        ("FR", "750011"),
+        ("GB", "12345"),
+        ("GB", "SW1A"),
+        ("US", "1234"),
+        ("US", "12345-67"),
+    ],
 )
 def test_a_postal_code_that_does_not_fit_the_country_is_400_naming_the_field(product, country, postal_code):
     client = guest_with_cart((product, 1))
-    response = guest_checkout(client, shipping_address={**ADDRESS_DE, "country": country, "postal_code": postal_code})
+    response = guest_checkout(
+        client, shipping_address={**ADDRESS_DE, "country": country, "postal_code": postal_code}
+    )
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid"
     assert response.json()["field"] == "shipping_address.postal_code"
@@ -64,8 +81,12 @@ def test_a_postal_code_that_does_not_fit_the_country_is_400_naming_the_field(pro
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "changes, field",
-    [({"email": ""}, "email"), ({"email": "not-an-email"}, "email"), ({"shipping_address": 3}, "shipping_address"),
-     ({"shipping_address": {**ADDRESS_DE, "country": "XX"}}, "shipping_address.country")],
+    [
+        ({"email": ""}, "email"),
+        ({"email": "not-an-email"}, "email"),
+        ({"shipping_address": 3}, "shipping_address"),
+        ({"shipping_address": {**ADDRESS_DE, "country": "XX"}}, "shipping_address.country"),
+    ],
 )
 def test_a_guest_needs_an_email_and_an_address_typed_in(product, changes, field):
     client = guest_with_cart((product, 1))
@@ -103,7 +124,9 @@ def test_a_guest_buys_by_card_through_the_api_with_a_voucher(psp, product):
     assert body["shipping_address"]["postal_code"] == "10115"
     assert not client.session.get("cart") and not client.session.get("cart_voucher")  # the order took them
     # A replay with the same key answers the same order and charges nothing again.
-    guest_with_cart_again = client.post("/cart/add/", {"product": product.id, "quantity": 1}, format="multipart")
+    guest_with_cart_again = client.post(
+        "/cart/add/", {"product": product.id, "quantity": 1}, format="multipart"
+    )
     assert guest_with_cart_again.status_code == 302
     replay = guest_checkout(client, key=key)
     assert replay.json()["number"] == order.number
@@ -122,18 +145,26 @@ def test_a_guest_buys_by_card_through_the_api_with_a_voucher(psp, product):
 def test_a_guest_buys_through_the_pages_and_opens_the_invoice(psp, product):
     client = guest_with_cart((product, 1))
     assert client.get("/orders/checkout/").status_code == 200
-    bad = client.post("/orders/checkout/", {"email": "ann@example.com", **ADDRESS_DE, "postal_code": "123"}, format=FORM)
+    bad = client.post(
+        "/orders/checkout/", {"email": "ann@example.com", **ADDRESS_DE, "postal_code": "123"}, format=FORM
+    )
     assert bad.status_code == 200
     assert "German postal code" in bad.content.decode()
     response = client.post("/orders/checkout/", {"email": "ann@example.com", **ADDRESS_DE}, format=FORM)
     assert response["Location"] == "/orders/checkout/payment/"
     payment_page = client.get("/orders/checkout/payment/")
     assert 'value="wallet"' not in payment_page.content.decode()
-    wallet = client.post("/orders/checkout/payment/", {"shipping_method": shipping_method_everywhere(),
-                                                       "payment_method": "wallet"}, format=FORM)
+    wallet = client.post(
+        "/orders/checkout/payment/",
+        {"shipping_method": shipping_method_everywhere(), "payment_method": "wallet"},
+        format=FORM,
+    )
     assert wallet.status_code == 200  # not offered to a guest: the form refuses it
-    response = client.post("/orders/checkout/payment/", {"shipping_method": shipping_method_everywhere(),
-                                                         "payment_method": "card", "card_token": "tok_ok"}, format=FORM)
+    response = client.post(
+        "/orders/checkout/payment/",
+        {"shipping_method": shipping_method_everywhere(), "payment_method": "card", "card_token": "tok_ok"},
+        format=FORM,
+    )
     assert response["Location"] == "/orders/checkout/review/"
     form = place_order_form(client.get("/orders/checkout/review/").content.decode())
     response = client.post("/orders/checkout/place/", form, format=FORM)

@@ -6,24 +6,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0007_invoices'),
+        ("orders", "0007_invoices"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='order',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to=settings.AUTH_USER_MODEL),
+            model_name="order",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="orders",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('user__isnull', True)), fields=['email'], name='orders_guest_email_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("user__isnull", True)), fields=["email"], name="orders_guest_email_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(condition=models.Q(('user__isnull', True), models.Q(('checkout_token', ''), _negated=True)), fields=('checkout_token',), name='orders_one_guest_order_per_checkout_token'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("user__isnull", True), models.Q(("checkout_token", ""), _negated=True)),
+                fields=("checkout_token",),
+                name="orders_one_guest_order_per_checkout_token",
+            ),
         ),
     ]
