@@ -3,7 +3,7 @@
 The guest's checkout itself is `POST /orders/` without a session (shop.orders.api.OrdersApi).
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from shop.core.exceptions import CoreErrorCode
 from shop.core.schema import error_responses
-from shop.orders.api import OrderDetailOutput
+from shop.orders.api import ORDER_DETAIL_EXAMPLE, OrderDetailOutput
 from shop.orders.guest_access import order_access_path, order_access_token, order_get_by_access_token
 
 
@@ -46,6 +46,19 @@ class GuestOrderDetailApi(APIView):
         description="The guest order the signed token opens (the `access_token` of the checkout's answer); a "
         "changed, forged or expired token, or an order since attached to an account, is a 404.",
         auth=[],
+        examples=[
+            OpenApiExample(
+                "guest order",
+                value={
+                    **ORDER_DETAIL_EXAMPLE,
+                    "payment_method": "card",
+                    "order_url": "/orders/guest/eyJuIjoiU08tMjYx…/",
+                    "access_token": "eyJuIjoiU08tMjYx…",
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
     )
     def get(self, request, token: str):
         return Response(GuestOrderDetailOutput(order_get_by_access_token(token)).data)
