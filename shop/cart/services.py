@@ -341,7 +341,12 @@ def cart_merge(*, request, user) -> list[str]:
                 cart=cart, product=products.get(product_id), variant_id=variant_id, data=data,
                 line=existing.get(variant_id), available=available.get(variant_id, 0),
             )
+        guest_voucher = session.get(SESSION_VOUCHER_KEY)
+        if isinstance(guest_voucher, str) and guest_voucher and not cart.voucher_code:
+            # The code was checked when applied and is checked again when priced and at checkout.
+            Cart.objects.filter(pk=cart.pk).update(voucher_code=guest_voucher)
     session.pop(SESSION_CART_KEY, None)
+    session.pop(SESSION_VOUCHER_KEY, None)
     session.modified = True
     if notes:
         for note in notes:

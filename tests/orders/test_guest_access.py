@@ -6,14 +6,17 @@ import re
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail, signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from payments.models import Payment
 from payments.services.charges import payment_create
 from shop.orders.exceptions import OrderNotFound
 from shop.orders.guest_access import order_access_path, order_access_token, order_find_for_guest
-from shop.orders.models import InvoiceKind, InvoiceSequence, Order
+from shop.orders.models import InvoiceKind, InvoiceSequence, Order, OrderLine
 from shop.orders.reconciliation import invoice_numbering_check
 from shop.orders.services.guest_orders import guest_orders_attach
 from tests.orders.factories import cart_fill
@@ -190,3 +193,38 @@ def test_the_reconciliation_finds_a_repeated_or_missing_invoice_number(shopper, 
     kinds = sorted((f.related, f.expected, f.actual) for f in findings)
     year = first.year
     assert kinds == [(f"INV-{year - 1}", 0, 1), (f"INV-{year}", 3, 2)]
+
+
+def _page_queries(product, lines: int) -> int:
+    """Queries of a guest order page with `lines` lines (caches warmed by a first view)."""
+    order = guest_order()
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                product=product,
+                sku=f"SKU-{n}",
+                name=f"Item {n}",
+                unit_price=Money("1.00", "USD"),
+                quantity=1,
+            )
+            for n in range(lines)
+        ]
+    )
+    client = Client()
+    client.get(order_access_path(order))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(order_access_path(order)).status_code == 200
+    return len(queries)
+
+
+def test_the_guest_order_page_reads_a_fixed_number_of_queries_whatever_its_lines(
+    product, django_assert_max_num_queries
+):
+    few = _page_queries(product, 1)
+    assert _page_queries(product, 8) == few
+    order = guest_order()
+    client = Client()
+    client.get(order_access_path(order))
+    with django_assert_max_num_queries(few):
+        assert client.get(order_access_path(order)).status_code == 200
