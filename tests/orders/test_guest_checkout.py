@@ -201,3 +201,21 @@ def test_other_guests_declines_do_not_count_as_one_users(psp, product):
     past_payment(None)
     response = guest_checkout(guest_with_cart((product, 1)))
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_declined_card_gives_the_guest_back_the_cart_and_voucher(psp, product):
+    make_voucher("WELCOME10", percentage="10")
+    client = guest_with_cart((product, 2))
+    client.post("/cart/voucher/", {"code": "WELCOME10"}, format=FORM)
+    response = guest_checkout(client, card_token="tok_declined")
+    assert response.status_code == 402
+    assert response.json()["code"] == "card_declined"
+    assert Order.objects.get().status == Order.Status.CANCELLED
+    assert Stock.objects.get(product_id=product.id).reserved == 0
+    lines = client.session["cart"]
+    assert [line["quantity"] for line in lines.values()] == [2]
+    assert client.session["cart_voucher"] == "WELCOME10"
+    retry = guest_checkout(client)  # the same cart, another card
+    assert retry.status_code == 201, retry.content
+    assert Order.objects.get(number=retry.json()["number"]).voucher_code == "WELCOME10"
