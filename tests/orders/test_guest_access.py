@@ -228,3 +228,11 @@ def test_the_guest_order_page_reads_a_fixed_number_of_queries_whatever_its_lines
     client.get(order_access_path(order))
     with django_assert_max_num_queries(few):
         assert client.get(order_access_path(order)).status_code == 200
+
+
+def test_staff_find_a_guest_order_by_its_email_in_admin(admin_client, product):
+    order = guest_order(email="zoe.guest@example.com")
+    guest_order(email="someone@example.com")
+    page = admin_client.get("/admin/orders/order/", {"q": "zoe.guest@example.com"}).content.decode()
+    assert order.number in page
+    assert "1 result" in page
