@@ -6,7 +6,9 @@ from django.contrib.auth.forms import UserCreationForm as BaseUserCreationForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
+from accounts.countries import country_choices
 from accounts.exceptions import AddressInvalid
+from accounts.forms import CountryField
 from accounts.models import Address, ErasureRequest, User
 
 
@@ -81,6 +83,12 @@ class UserAdmin(BaseUserAdmin):
 class AddressAdminForm(forms.ModelForm):
     """Validates like the address services (known country, required fields) and leaves the
     one-default rule to them: saving an address as the default clears the previous one."""
+
+    # Any case, like the services; the choices (django-countries' names) are the shop's countries.
+    country = CountryField(
+        label=_("Country"), choices=country_choices,
+        error_messages={"invalid_choice": _("Enter a supported two-letter country code (ISO 3166-1), such as DE or US.")},
+    )
 
     class Meta:
         model = Address

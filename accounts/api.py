@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.countries import COUNTRY_CHOICES
+from accounts.countries import SHOP_COUNTRY_CODES
 from shop.core.api import Pagination, StrictBooleanField, StrictCharField, body_require
 from shop.core.schema import error_responses
 
@@ -113,7 +113,7 @@ class AddressInput(serializers.Serializer):
     region = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
     # Exactly as the schema's enum says: an upper-case ISO 3166-1 code of a supported country.
     country = serializers.ChoiceField(
-        choices=COUNTRY_CHOICES,
+        choices=SHOP_COUNTRY_CODES,
         error_messages={"invalid_choice": _("Enter a supported two-letter country code (ISO 3166-1), such as DE or US.")},
     )
     phone = StrictCharField(max_length=32, allow_blank=True, required=False, default="")

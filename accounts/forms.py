@@ -2,7 +2,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from accounts.countries import COUNTRY_CHOICES
+from accounts.countries import country_choices
 from accounts.models import Address, User
 
 
@@ -19,14 +19,14 @@ class ProfileForm(forms.ModelForm):
 
 
 class CountryField(forms.ChoiceField):
-    """An ISO 3166-1 alpha-2 code from COUNTRY_CHOICES, accepted in any case."""
+    """An ISO 3166-1 alpha-2 code of the shop's countries (named by django-countries), accepted in any case."""
 
     def to_python(self, value):
         return super().to_python(value).strip().upper()
 
 
 class AddressForm(forms.ModelForm):
-    country = CountryField(label=_("Country"), choices=[("", "---------")] + COUNTRY_CHOICES)
+    country = CountryField(label=_("Country"), choices=lambda: [("", "---------"), *country_choices()])
     is_default_shipping = forms.BooleanField(label=_("Use as my default shipping address"), required=False)
 
     class Meta:

@@ -4,6 +4,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.countries import country_choices
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -82,7 +84,10 @@ class Address(models.Model):
     city = models.CharField(_("city"), max_length=100)
     postal_code = models.CharField(_("postal code"), max_length=20)
     region = models.CharField(_("state or region"), max_length=100, blank=True)
-    country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166-1 alpha-2 code"))
+    # The code as before (ISO 3166-1 alpha-2); the choices and their names come from django-countries.
+    country = models.CharField(
+        _("country"), max_length=2, choices=country_choices, help_text=_("ISO 3166-1 alpha-2 code")
+    )
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     is_default_shipping = models.BooleanField(_("default shipping address"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.countries import COUNTRY_CODES
 from accounts.exceptions import AddressInvalid, PasswordIncorrect, ProfileInvalid
 from accounts.models import Address, ErasureRequest, User
+from accounts.postal_codes import PostalCodeInvalid, postal_code_normalize
 from accounts.privacy import privacy_audit, privacy_erasers
 from accounts.selectors import user_data_export
 from shop.core.exceptions import ShopError
@@ -44,7 +45,43 @@ def _address_clean(values: dict) -> dict:
         raise AddressInvalid(
             _("Enter a supported two-letter country code (ISO 3166-1), such as DE or US."), field="country"
         )
+    if cleaned.get("postal_code") and cleaned.get("country"):
+        try:
+            cleaned["postal_code"] = postal_code_normalize(cleaned["country"], cleaned["postal_code"])
+        except PostalCodeInvalid as exc:
+            raise AddressInvalid(exc.message, field="postal_code") from None
     return cleaned
+
+
+def address_values_clean(values: dict) -> dict:
+    """An address typed in (at checkout, by a guest too) checked as the address book checks it:
+    required fields, a shop country, the postal code for that country. AddressInvalid names the field."""
+    unknown = set(values) - set(ADDRESS_FIELDS)
+    if unknown:
+        raise AddressInvalid(_("Unknown address field."), field=sorted(unknown)[0])
+    if any(value is not None and not isinstance(value, str) for value in values.values()):
+        raise AddressInvalid(_("Address fields must be text."))
+    full = {name: values.get(name) or "" for name in ADDRESS_FIELDS}
+    return _address_clean(full)
+
+
+def _address_key(values: dict) -> tuple:
+    """What makes two addresses the same one: every field, compared without case or extra spaces."""
+    return tuple(" ".join(str(values.get(name) or "").split()).casefold() for name in ADDRESS_FIELDS)
+
+
+def address_remember(*, user: User, **fields) -> Address:
+    """The user's saved address equal to these fields (case and spacing aside), else a new one saved:
+    an address typed in at checkout joins the address book once, and is offered next time."""
+    values = address_values_clean(fields)
+    with transaction.atomic():
+        existing = _lock_addresses(user)
+        wanted = _address_key(values)
+        for address in existing:
+            if _address_key(address.as_snapshot()) == wanted:
+                return address
+        make_default = not any(a.is_default_shipping for a in existing)
+        return Address.objects.create(user=user, is_default_shipping=make_default, **values)
 
 
 def _lock_addresses(user: User) -> list[Address]:

@@ -55,6 +55,8 @@ def fraud_rule_hit(*, payment: Payment, rules: list[FraudRule] | None = None) ->
     for rule in rules:
         if rule.scope == FraudRule.Scope.TOKEN and not payment.card_token:
             continue
+        if rule.scope == FraudRule.Scope.USER and payment.user_id is None:
+            continue  # a guest's payment: all guests are not one user (the card-token rules still apply)
         since = timezone.now() - timedelta(minutes=rule.window_minutes)
         others = ~Q(pk=payment.pk)
         counts = Payment.objects.filter(
@@ -93,7 +95,7 @@ def screening_lock(*, payment: Payment, scopes: set[str]):
     with transaction.atomic():
         if connection.vendor == "postgresql":
             keys = []
-            if FraudRule.Scope.USER in scopes:
+            if FraudRule.Scope.USER in scopes and payment.user_id is not None:
                 keys.append(f"payments.fraud:user:{payment.user_id}")
             if FraudRule.Scope.TOKEN in scopes and payment.card_token:
                 keys.append(f"payments.fraud:token:{payment.card_token}")

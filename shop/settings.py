@@ -334,6 +334,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("THROTTLE_ANON", "600/min"),
         "user": os.environ.get("THROTTLE_USER", "1200/min"),
         "checkout": os.environ.get("THROTTLE_CHECKOUT", "10/min"),
+        # "Find my order" (order number + e-mail), per client address: guessing numbers is slow.
+        "order_lookup": os.environ.get("THROTTLE_ORDER_LOOKUP", "10/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -417,6 +419,8 @@ PSP_SANDBOX_ENABLED = env_bool("PSP_SANDBOX_ENABLED", DEBUG)
 # The shop's public address, for links in e-mails; empty: links are relative.
 # `manage.py runshop` sets it to the address it serves on when it is unset.
 SITE_URL = os.environ.get("SITE_URL", "")
+# How long the signed link in a guest's order e-mails opens the order ("find my order" gives a fresh one).
+ORDER_ACCESS_LINK_DAYS = int(os.environ.get("ORDER_ACCESS_LINK_DAYS", "180"))
 # Default: the sandbox mounted on the shop itself, at the address it serves on.
 PAYMENT_GATEWAY_URL = os.environ.get(
     "PAYMENT_GATEWAY_URL",

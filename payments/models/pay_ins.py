@@ -37,7 +37,10 @@ class Payment(models.Model):
     OPEN_STATUSES = (Status.PROCESSING, Status.UNKNOWN)
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    # None for a guest's card payment of an order (a wallet payment or deposit always has a user).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments", null=True, blank=True
+    )
     purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
     reference = models.CharField(_("reference"), max_length=64, db_index=True)
     wallet = models.ForeignKey(Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")

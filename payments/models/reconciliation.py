@@ -71,6 +71,7 @@ class ReconciliationItem(models.Model):
         STOCK_RESERVED = "stock_reserved", _("Reserved stock differs from open reservations")
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")
         SHIPPED_OVER_ALLOCATED = "shipped_over_allocated", _("Shipped more than allocated from a warehouse")
+        INVOICE_NUMBERING = "invoice_numbering", _("Invoice numbers of a year have a gap or a repeat")
 
     class Action(models.TextChoices):
         REVIEW = "review", _("Review")

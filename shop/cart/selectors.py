@@ -13,7 +13,14 @@ from catalog.selectors.products import products_by_ids
 from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import Cart, CartLine
-from shop.cart.services import CartOwner, id_in_range, seen_price, session_key_parse, session_lines
+from shop.cart.services import (
+    SESSION_VOUCHER_KEY,
+    CartOwner,
+    id_in_range,
+    seen_price,
+    session_key_parse,
+    session_lines,
+)
 
 
 @dataclass
@@ -103,9 +110,10 @@ def cart_checkout_read(*, user) -> tuple[list[tuple[int | None, int, int | None,
 
 
 def cart_voucher_code(*, owner: CartOwner) -> str:
-    """The voucher code on a signed-in shopper's cart ("" for none, and for a guest's cart)."""
+    """The voucher code on the cart ("" for none): a signed-in shopper's in the database, a guest's in the session."""
     if owner.is_guest:
-        return ""
+        code = owner.session.get(SESSION_VOUCHER_KEY) if owner.session is not None else ""
+        return code if isinstance(code, str) else ""
     return Cart.objects.filter(user=owner.user).values_list("voucher_code", flat=True).first() or ""
 
 

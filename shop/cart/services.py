@@ -34,6 +34,7 @@ from shop.pricing.selectors import voucher_get_usable
 
 MAX_LINE_QUANTITY = 99
 SESSION_CART_KEY = "cart"
+SESSION_VOUCHER_KEY = "cart_voucher"  # a guest's voucher code, beside the guest's lines
 # Ids from users are bounded to what a 64-bit key column holds: a bigger number is
 # no row at all, and must not reach the database (SQLite raises OverflowError).
 DB_ID_MAX = 2**63 - 1
@@ -285,12 +286,25 @@ def cart_lines_take(*, user, lines: list[tuple[int, int]]) -> None:
             raise CartChanged()
 
 
-def cart_lines_put_back(*, user, lines: list[tuple[int, int, int, Money]]) -> None:
-    """Return (product id, variant id, quantity, price seen) lines taken for an order that did not go through.
+def cart_lines_put_back(*, user=None, lines: list[tuple[int, int, int, Money]], session=None) -> None:
+    """Return (product id, variant id, quantity, price seen) lines taken for an order that did not go through
+    (to a guest's `session` cart when there is no user).
 
     A line the shopper has added again meanwhile is left as it is now.
     """
     if not lines:
+        return
+    if user is None:
+        guest_lines = session_lines(session)
+        present = {session_key_parse(key) for key in guest_lines}
+        for product_id, variant_id, quantity, seen in lines:
+            if (product_id, variant_id) in present or (product_id, None) in present:
+                continue
+            data = {"quantity": quantity}
+            if seen is not None:
+                data.update(price=str(seen.amount), currency=seen.currency.code)
+            guest_lines[session_key(product_id, variant_id)] = data
+        _session_save(session, guest_lines)
         return
     with transaction.atomic():
         cart = _locked_cart(user)
@@ -327,7 +341,12 @@ def cart_merge(*, request, user) -> list[str]:
                 cart=cart, product=products.get(product_id), variant_id=variant_id, data=data,
                 line=existing.get(variant_id), available=available.get(variant_id, 0),
             )
+        guest_voucher = session.get(SESSION_VOUCHER_KEY)
+        if isinstance(guest_voucher, str) and guest_voucher and not cart.voucher_code:
+            # The code was checked when applied and is checked again when priced and at checkout.
+            Cart.objects.filter(pk=cart.pk).update(voucher_code=guest_voucher)
     session.pop(SESSION_CART_KEY, None)
+    session.pop(SESSION_VOUCHER_KEY, None)
     session.modified = True
     if notes:
         for note in notes:
@@ -458,8 +477,9 @@ def cart_lines_fit_stock(*, owner: CartOwner) -> int:
         return changed
 
 
-def cart_voucher_apply(*, user, code: str, goods: Money) -> str:
-    """Put a voucher on the user's cart after checking it can be used now; returns the code as stored.
+def cart_voucher_apply(*, user=None, code: str, goods: Money, session=None) -> str:
+    """Put a voucher on the user's cart (a guest's: on the session's, with `session`) after checking it
+    can be used now; returns the code as stored.
 
     `goods`: the cart's subtotal after catalogue promotions, in the cart's currency (what the
     voucher's minimum order value is compared with). VoucherInvalid / VoucherExpired /
@@ -474,17 +494,30 @@ def cart_voucher_apply(*, user, code: str, goods: Money) -> str:
         raise VoucherInvalid(field="code")
     if row is not None and row.minimum_spend is not None and goods.amount < row.minimum_spend:
         raise VoucherMinSpend(field="code")
+    if user is None:
+        session[SESSION_VOUCHER_KEY] = voucher.code
+        session.modified = True
+        return voucher.code
     with transaction.atomic():
         Cart.objects.get_or_create(user=user)
         Cart.objects.filter(user=user).update(voucher_code=voucher.code)
     return voucher.code
 
 
-def cart_voucher_remove(*, user) -> None:
-    """Take the voucher off the user's cart (nothing to remove is fine)."""
+def cart_voucher_remove(*, user=None, session=None) -> None:
+    """Take the voucher off the user's cart, or a guest's `session` cart (nothing to remove is fine)."""
+    if user is None:
+        if session is not None and session.pop(SESSION_VOUCHER_KEY, None) is not None:
+            session.modified = True
+        return
     Cart.objects.filter(user=user).update(voucher_code="")
 
 
-def cart_voucher_put_back(*, user, code: str) -> None:
+def cart_voucher_put_back(*, user=None, code: str, session=None) -> None:
     """Put back the voucher an order took from the cart (its card was declined: the shopper tries again)."""
+    if user is None:
+        if session is not None and not session.get(SESSION_VOUCHER_KEY):
+            session[SESSION_VOUCHER_KEY] = code
+            session.modified = True
+        return
     Cart.objects.filter(user=user, voucher_code="").update(voucher_code=code)

@@ -39,7 +39,7 @@ def _context(request) -> dict:
     price = cart_price_for_owner(owner=owner, cart=cart)
     return {
         "cart": cart, "breakdown": price_breakdown(price), "voucher_code": price.voucher_code,
-        "voucher_error": price.voucher_error, "voucher_form": None if owner.is_guest else CartVoucherForm(),
+        "voucher_error": price.voucher_error, "voucher_form": CartVoucherForm(),
     }
 
 
@@ -128,10 +128,8 @@ def cart_fit_stock(request):
 
 @require_POST
 def cart_voucher_apply_view(request):
-    """Apply a voucher code to a signed-in shopper's cart (a guest is asked to sign in)."""
+    """Apply a voucher code to the cart (a guest's lives in the session); its use is counted at checkout."""
     owner = cart_owner_for_request(request)
-    if owner.is_guest:
-        return _answer(request, ok=False, message=_("Sign in to use a voucher."), status=403)
     form = CartVoucherForm(request.POST)
     if not form.is_valid():
         return _answer(request, ok=False, message=_form_error(form), status=400)
@@ -140,7 +138,8 @@ def cart_voucher_apply_view(request):
                        prices_include_tax=settings.PRICES_INCLUDE_TAX).priced
     try:
         code = cart_voucher_apply(
-            user=request.user, code=form.cleaned_data["code"], goods=goods.subtotal - goods.promotion_discount
+            user=owner.user, session=owner.session, code=form.cleaned_data["code"],
+            goods=goods.subtotal - goods.promotion_discount,
         )
     except ShopError as exc:
         return _answer(request, ok=False, message=str(exc.message), status=exc.status_code)
@@ -150,6 +149,5 @@ def cart_voucher_apply_view(request):
 @require_POST
 def cart_voucher_remove_view(request):
     owner = cart_owner_for_request(request)
-    if not owner.is_guest:
-        cart_voucher_remove(user=request.user)
+    cart_voucher_remove(user=owner.user, session=owner.session)
     return _answer(request, ok=True, message=_("The voucher was removed."))

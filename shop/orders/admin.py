@@ -211,7 +211,7 @@ def _refund_details(order) -> dict:
 class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     list_display = ("number", "user", "status", "total", "payment_method", "created_at")
     list_filter = ("status", "payment_method", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("number", "user__email", "lines__sku")
+    search_fields = ("number", "email", "user__email", "lines__sku")  # a guest order has only its e-mail
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     inlines = [OrderLineInline, ShipmentInline, InvoiceInline, OrderEventInline]

@@ -16,15 +16,17 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.exceptions import CatalogErrorCode
-from payments.exceptions import InvalidCardToken, PaymentErrorCode
+from payments.exceptions import IdempotencyKeyRequired, InvalidCardToken, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
-from payments.idempotency import KEY_SCHEMA, idempotent
+from payments.idempotency import KEY_SCHEMA, MAX_KEY_LENGTH, idempotent
 from payments.selectors import card_token_check
 from shop.cart.api import DiscountOutput, StrictIntegerField, TaxRowOutput
 from shop.cart.exceptions import CartErrorCode
@@ -34,7 +36,8 @@ from shop.core.exceptions import CoreErrorCode
 from shop.core.money import request_currency
 from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
-from shop.orders.exceptions import CheckoutThrottled, OrderErrorCode
+from shop.orders.exceptions import CheckoutInvalid, CheckoutThrottled, OrderErrorCode
+from shop.orders.guest_access import order_access_path, order_access_token, order_get_by_access_token
 from shop.orders.models import Order, Shipment
 from shop.orders.selectors import (
     invoice_get_for_user,
@@ -45,6 +48,7 @@ from shop.orders.selectors import (
     order_tax_rows,
 )
 from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.guest_checkout import GuestBuyer
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
@@ -83,6 +87,12 @@ class ShippingAddressField(serializers.Field):
 
 
 class OrderCreateInput(serializers.Serializer):
+    email = serializers.EmailField(
+        required=False, max_length=254,
+        help_text="A guest's (no session, no token) e-mail for the confirmation; required then, ignored for "
+        "a signed-in caller. A guest pays by card (`wallet`: 400 wallet_requires_account) to an address "
+        "object (not a saved address id), from the session's cart.",
+    )
     payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices)
     card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
@@ -105,6 +115,11 @@ class OrderCreateInput(serializers.Serializer):
             except InvalidCardToken as exc:
                 raise serializers.ValidationError({"card_token": [str(exc.message)]})
         return attrs
+
+
+def guest_checkout_token_for_key(*, session_key: str, key: str) -> str:
+    """A guest's checkout token for an API Idempotency-Key: one order per (session, key)."""
+    return hashlib.sha256(f"api:guest:{session_key}:{key}".encode()).hexdigest()
 
 
 def checkout_token_for_key(*, user, key: str) -> str:
@@ -279,6 +294,9 @@ SHIPPED_ORDER_DETAIL_EXAMPLE = {
                {"from_status": "paid", "to_status": "shipped", "reason": "Shipped 00340434161234567890 with DHL",
                 "at": "2026-12-01T09:00:00Z", "by_staff": True}],
 }
+GUEST_ORDER_REQUEST = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok", "shipping_method": 1,
+                       "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1", "city": "Berlin",
+                                            "postal_code": "10115", "country": "DE"}}
 _NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
 
 
@@ -291,6 +309,11 @@ class OrdersApi(ListAPIView):
 
     serializer_class = OrderOutput
     pagination_class = Pagination
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [AllowAny()]  # a guest checks out with an e-mail; GET lists an account's orders
+        return [IsAuthenticated()]
 
     def get_throttles(self):
         if self.request.method == "POST":
@@ -339,6 +362,7 @@ class OrdersApi(ListAPIView):
                         PricingErrorCode.VOUCHER_EXHAUSTED,
                         PricingErrorCode.VOUCHER_CUSTOMER_LIMIT,
                         PricingErrorCode.VOUCHER_MIN_SPEND,
+                        OrderErrorCode.WALLET_REQUIRES_ACCOUNT,
                     ],
                     402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
                     409: [
@@ -362,7 +386,9 @@ class OrdersApi(ListAPIView):
         ],
         summary="Check out the cart",
         description="Places an order for the caller's cart and pays it by wallet or card: 201 paid, "
-        "202 the card payment is being confirmed, 402 declined or insufficient funds.",
+        "202 the card payment is being confirmed, 402 declined or insufficient funds. Without a session "
+        "token or a signed-in session, a guest checks out the session's cart: `email` and an address "
+        "object, card only; the answer adds `order_url` and `access_token`, the order's signed link.",
         examples=[
             OpenApiExample(
                 "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3, "shipping_method": 1,
@@ -373,11 +399,44 @@ class OrdersApi(ListAPIView):
                 "by card", value={"payment_method": "card", "card_token": "tok_ok", "shipping_address": 3, "shipping_method": 1},
                 request_only=True,
             ),
+            OpenApiExample("as a guest", value=GUEST_ORDER_REQUEST, request_only=True),
             _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
         ],
     )
-    @idempotent("checkout")
     def post(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self._guest_post(request)
+        return self._account_post(request, *args, **kwargs)
+
+    def _guest_post(self, request):
+        """A guest's checkout of the session cart: by card, to an address typed in; the checkout token
+        (one order per session and Idempotency-Key) makes a replay answer the same order."""
+        SessionAuthentication().enforce_csrf(request)  # the session cart is the browser's: no cross-site order
+        raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+        if not raw or len(raw) > MAX_KEY_LENGTH:  # no key record (that needs a user): the order's token dedupes
+            raise IdempotencyKeyRequired(field=IDEMPOTENCY_HEADER)
+        data = OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if not values.get("email"):
+            raise CheckoutInvalid(_("Enter your e-mail address, or sign in."), field="email")
+        result = order_place(
+            user=None, guest=GuestBuyer(email=values["email"], session=request.session),
+            payment_method=values["payment_method"], card_token=values.get("card_token", ""),
+            currency=values.get("currency") or request_currency(request),
+            shipping_address=values["shipping_address"], shipping_method=values.get("shipping_method"),
+            expected_total=values.get("expected_total"),
+            checkout_token=guest_checkout_token_for_key(session_key=request.session.session_key or "", key=raw),
+        )
+        if result.outcome == PlaceOutcome.DECLINED:
+            return Response(result.error.as_dict(), status=result.error.status_code)
+        order = order_get_by_access_token(order_access_token(result.order))
+        body = {**OrderDetailOutput(order).data, "order_url": order_access_path(order),
+                "access_token": order_access_token(order)}
+        return self._placed_answer(body, result)
+
+    @idempotent("checkout")
+    def _account_post(self, request, *args, **kwargs):
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -395,6 +454,9 @@ class OrdersApi(ListAPIView):
             return Response(result.error.as_dict(), status=result.error.status_code)
         # The order checkout answers with is current and the caller's own: only its details are read.
         body = OrderDetailOutput(order_details_load(result.order)).data
+        return self._placed_answer(body, result)
+
+    def _placed_answer(self, body, result) -> Response:
         if result.outcome == PlaceOutcome.PENDING:
             body = {**body, "detail": _("Your payment is being confirmed. We will e-mail you when it is done.")}
             return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -535,3 +597,4 @@ class OrderDocumentApi(_PdfDownloadApi):
     )
     def get(self, request, number: str, document: str):
         return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number, number=document))
+

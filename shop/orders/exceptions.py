@@ -14,6 +14,7 @@ class OrderErrorCode(TextChoices):
     RESERVATION_EXPIRED = "expired"
     SHIPMENT_EXCEEDS_ALLOCATION = "shipment_exceeds_allocation"
     TRACKING_NUMBER_TAKEN = "tracking_number_taken"
+    WALLET_REQUIRES_ACCOUNT = "wallet_requires_account"
 
 
 __all__ = [
@@ -43,6 +44,14 @@ class PriceChanged(Conflict):
 
     code = OrderErrorCode.PRICE_CHANGED
     default_message = _("The price of your order has changed. Please review it again.")
+
+
+class WalletRequiresAccount(ShopError):
+    """A guest chose the wallet: wallets belong to accounts, a guest pays by card (400, field payment_method)."""
+
+    code = OrderErrorCode.WALLET_REQUIRES_ACCOUNT
+    status_code = 400
+    default_message = _("Paying from a wallet needs an account. Sign in, or pay by card as a guest.")
 
 
 class PaymentBeingConfirmed(Conflict):

@@ -2,7 +2,10 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from accounts.countries import country_choices
+from accounts.exceptions import AddressInvalid
 from accounts.selectors import addresses_for_user
+from accounts.services import address_values_clean
 from shop.orders.models import Order
 
 CARD_TOKENS = [
@@ -25,10 +28,12 @@ class AddressStepForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=100, required=False)
     postal_code = forms.CharField(label=_("Postal code"), max_length=20, required=False)
     region = forms.CharField(label=_("State or region"), max_length=100, required=False)
-    country = forms.CharField(label=_("Country (2 letters)"), min_length=2, max_length=2, required=False)
+    country = forms.ChoiceField(label=_("Country"), choices=lambda: [("", "---------"), *country_choices()],
+                                required=False)
     phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
 
     NEW_REQUIRED = ("full_name", "line1", "city", "postal_code", "country")
+    ADDRESS_FIELDS = ("full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,19 +43,40 @@ class AddressStepForm(forms.Form):
         data = super().clean()
         if data.get("address"):
             return data
-        for name in self.NEW_REQUIRED:
-            if not data.get(name):
-                self.add_error(name, _("This field is required for a new address."))
-        if data.get("country") and not data["country"].isalpha():
-            self.add_error("country", _("Enter a two-letter country code."))
+        missing = [name for name in self.NEW_REQUIRED if not data.get(name)]
+        for name in missing:
+            self.add_error(name, _("This field is required for a new address."))
+        if not missing and not self.errors:
+            # The address book's own checks: a shop country, the postal code for that country.
+            try:
+                checked = address_values_clean({name: data.get(name) or "" for name in self.ADDRESS_FIELDS})
+            except AddressInvalid as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, str(exc.message))
+            else:
+                data.update(checked)
         return data
 
     def shipping_address(self):
         """What order_place takes: the saved address id or the new address as a dict."""
         if self.cleaned_data.get("address"):
             return self.cleaned_data["address"].pk
-        fields = ("full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone")
-        return {name: self.cleaned_data.get(name, "") for name in fields}
+        return {name: self.cleaned_data.get(name, "") for name in self.ADDRESS_FIELDS}
+
+
+class GuestAddressStepForm(AddressStepForm):
+    """A guest's address step: the e-mail for the confirmation, and an address typed in (no address book)."""
+
+    email = forms.EmailField(
+        label=_("E-mail for your order confirmation"), max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    field_order = ["email"]
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop("user", None)
+        super().__init__(*args, user=None, **kwargs)
+        del self.fields["address"]
 
 
 class PaymentStepForm(forms.Form):
@@ -65,9 +91,12 @@ class PaymentStepForm(forms.Form):
     )
     card_token = forms.ChoiceField(label=_("Card"), choices=CARD_TOKENS, required=False)
 
-    def __init__(self, *args, quotes=(), **kwargs):
-        """`quotes`: the shipping quotes for the address and cart, each offered with its price and delivery time."""
+    def __init__(self, *args, quotes=(), guest: bool = False, **kwargs):
+        """`quotes`: the shipping quotes for the address and cart, each offered with its price and delivery time.
+        A `guest` pays by card: a wallet belongs to an account."""
         super().__init__(*args, **kwargs)
+        if guest:
+            self.fields["payment_method"].choices = [(Order.PaymentMethod.CARD, Order.PaymentMethod.CARD.label)]
         self.fields["shipping_method"].choices = [
             (
                 quote.method_id,
@@ -112,3 +141,12 @@ class ReturnForm(forms.Form):
             for line in self.order_lines
             if self.cleaned_data.get(f"line_{line.id}")
         }
+
+
+class OrderFindForm(forms.Form):
+    """"Find my order": the order number and the e-mail it was placed with."""
+
+    number = forms.CharField(label=_("Order number"), max_length=32,
+                             widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "SO-261207-ABCDEF"}))
+    email = forms.EmailField(label=_("E-mail address used for the order"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))

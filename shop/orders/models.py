@@ -32,7 +32,10 @@ class Order(models.Model):
         CARD = "card", _("card")
 
     number = models.CharField(_("number"), max_length=32, unique=True, default=order_number_new)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    # None for a guest's order (identified by `email`); set when the guest signs up and verifies that e-mail.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", null=True, blank=True
+    )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT)
     currency = models.CharField(_("currency"), max_length=3)
     total = MoneyField(_("total"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY)
@@ -85,6 +88,8 @@ class Order(models.Model):
             models.Index(fields=["status", "reservation_expires_at"], name="orders_status_expiry_idx"),
             # Sales reports and the nightly reconciliation read the orders paid on a day.
             models.Index(fields=["paid_at"], name="orders_paid_at_idx"),
+            # Attaching a guest's past orders when the e-mail is verified.
+            models.Index(fields=["email"], condition=models.Q(user__isnull=True), name="orders_guest_email_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -92,10 +97,20 @@ class Order(models.Model):
                 condition=~models.Q(checkout_token=""),
                 name="orders_one_order_per_checkout_token",
             ),
+            # A guest has no user: NULLs never collide, so guests' tokens get their own uniqueness.
+            models.UniqueConstraint(
+                fields=["checkout_token"],
+                condition=models.Q(user__isnull=True) & ~models.Q(checkout_token=""),
+                name="orders_one_guest_order_per_checkout_token",
+            ),
         ]
 
     def __str__(self):
         return self.number
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user_id is None
 
     @property
     def is_cancellable(self) -> bool:

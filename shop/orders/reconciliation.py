@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from payments.models import Payment, ReconciliationItem
@@ -25,7 +25,8 @@ from shop.core.reconciliation import (
     as_decimal,
     day_bounds,
 )
-from shop.orders.models import Order, OrderLineAllocation, ShipmentLine
+from shop.orders.invoice_models import INVOICE_PREFIX, InvoiceSequence
+from shop.orders.models import Invoice, Order, OrderLineAllocation, ShipmentLine
 
 Kind = ReconciliationItem.Kind
 Action = ReconciliationItem.Action
@@ -229,3 +230,53 @@ def _orders_components_not_adding_up(start: datetime, end: datetime, report: Rec
                     detail="; ".join(str(p) for p in problems)[:500],
                 )
             )
+
+
+def invoice_numbering_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
+    """Invoice and credit-note numbers of every year are 1..N without a gap or a repeat, N is the year's
+    sequence counter, and each number reads as its kind, year and sequence (all years: numbers have no day).
+
+    One grouped query per table, and one over the few numbers that disagree with their fields.
+    """
+    counters = {(row.kind, row.year): row.last_number for row in InvoiceSequence.objects.all()}
+    groups = (
+        Invoice.objects.values("kind", "year")
+        .annotate(n=Count("id"), distinct=Count("sequence", distinct=True), low=Min("sequence"), high=Max("sequence"))
+        .order_by("kind", "year")
+    )
+    checked = 0
+    for row in groups:
+        checked += row["n"]
+        key = (row["kind"], row["year"])
+        counter = counters.pop(key, 0)
+        if row["distinct"] != row["n"] or row["low"] != 1 or row["high"] != row["n"] or counter != row["n"]:
+            _numbering_report(report, key, expected=counter, actual=row["n"], detail=_(
+                "%(n)s documents numbered %(low)s to %(high)s (%(distinct)s distinct); the counter says %(counter)s."
+            ) % {**row, "counter": counter})
+    for key, counter in counters.items():
+        if counter:
+            _numbering_report(report, key, expected=counter, actual=0,
+                              detail=_("The counter gave numbers, but no document carries them."))
+    for kind, prefix in INVOICE_PREFIX.items():
+        for invoice in Invoice.objects.filter(kind=kind).exclude(number__startswith=f"{prefix}-").only(
+            "id", "number", "kind", "year", "sequence"
+        ):
+            _numbering_report(report, (kind, invoice.year), expected=invoice.sequence, actual=invoice.sequence,
+                              detail=_("Document %(number)s does not carry its kind's prefix.") % {"number": invoice.number})
+    return {"invoices": checked}
+
+
+def _numbering_report(report: ReconciliationReport, key: tuple[str, int], *, expected, actual, detail) -> None:
+    kind, year = key
+    report(
+        ReconciliationFinding(
+            kind=Kind.INVOICE_NUMBERING,
+            action=Action.REVIEW,
+            object_type="orders.invoicesequence",
+            object_id=f"{kind}:{year}",
+            related=f"{INVOICE_PREFIX.get(kind, kind)}-{year}",
+            expected=expected,
+            actual=actual,
+            detail=str(detail)[:500],
+        )
+    )

@@ -23,6 +23,8 @@ from shop.orders.models import (
 
 def order_list_for_user(*, user) -> QuerySet[Order]:
     """The user's orders, newest first, with their lines, allocations, shipments and documents (seven queries per page)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Order.objects.none()
     return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments(), _documents())
 
 
@@ -42,6 +44,7 @@ def _documents() -> Prefetch:
 
 
 def _details() -> tuple:
+    """What an order's page shows beside the order: lines, documents, events, returns and shipments."""
     return (
         _lines(),
         _documents(),
@@ -51,9 +54,16 @@ def _details() -> tuple:
     )
 
 
+def order_detail_queryset() -> QuerySet[Order]:
+    """Orders with what their page shows: lines, documents, events, returns and shipments."""
+    return Order.objects.prefetch_related(*_details())
+
+
 def order_get_for_user(*, user, number: str) -> Order:
     """The user's own order by number, with lines, events and returns; another user's is 404."""
-    order = Order.objects.filter(user=user, number=number).prefetch_related(*_details()).first()
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise OrderNotFound()  # a guest's order (no user) is nobody's to open here
+    order = order_detail_queryset().filter(user=user, number=number).first()
     if order is None:
         raise OrderNotFound()
     return order
@@ -131,6 +141,8 @@ def invoice_get_for_user(*, user, order_number: str, number: str | None = None, 
     """
     documents = Invoice.objects.filter(order__number=order_number)
     if not (staff_access and user.is_staff and user.has_perm("orders.view_invoice")):
+        if not getattr(user, "is_authenticated", False):
+            raise InvoiceNotFound()  # guests open their documents through the signed order page
         documents = documents.filter(order__user=user)
     documents = documents.filter(number=number) if number is not None else documents.filter(kind=InvoiceKind.INVOICE)
     invoice = documents.first()

@@ -26,3 +26,17 @@ def checkout_attempt_allowed(request) -> tuple[bool, float]:
     if throttle.allow_request(request, None):
         return True, 0.0
     return False, throttle.wait()
+
+
+class OrderLookupThrottle(CheckoutThrottle):
+    """"Find my order" attempts, per client address (or user): the "order_lookup" rate."""
+
+    scope = "order_lookup"
+
+
+def order_lookup_allowed(request) -> tuple[bool, float]:
+    """Count one "find my order" attempt for whoever makes `request`; (allowed, seconds to wait if not)."""
+    throttle = OrderLookupThrottle()
+    if throttle.allow_request(request, None):
+        return True, 0.0
+    return False, throttle.wait()

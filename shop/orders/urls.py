@@ -1,6 +1,6 @@
 from django.urls import path
 
-from shop.orders import api, views
+from shop.orders import api, api_guest, views
 
 app_name = "orders"
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("checkout/payment/", views.checkout_payment, name="checkout_payment"),
     path("checkout/review/", views.checkout_review, name="checkout_review"),
     path("checkout/place/", views.checkout_place, name="checkout_place"),
+    path("find/", views.order_find, name="find"),
+    path("guest/<str:token>/", views.guest_order_detail, name="guest_detail"),
+    path("guest/<str:token>/invoice/<str:document>.pdf", views.guest_order_document, name="guest_document"),
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/cancel/", views.order_cancel_view, name="cancel"),
     path("<str:number>/return/", views.order_return, name="return"),
@@ -20,6 +23,7 @@ urlpatterns = [
 # API, mounted under /api/v1/.
 api_urlpatterns = [
     path("orders/", api.OrdersApi.as_view(), name="orders"),
+    path("guest-orders/<str:token>/", api_guest.GuestOrderDetailApi.as_view(), name="guest-order"),
     path("orders/<str:number>/", api.OrderDetailApi.as_view(), name="order"),
     path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<str:number>/returns/", api.OrderReturnsApi.as_view(), name="order-returns"),

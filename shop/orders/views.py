@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from djmoney.money import Money
@@ -22,11 +23,24 @@ from accounts.selectors import address_default_for_user, addresses_for_user
 from payments.selectors import wallet_list_for_user
 from shop.cart.pricing import CartPrice, cart_items, cart_price, price_breakdown
 from shop.cart.selectors import cart_get, cart_voucher_code
-from shop.cart.services import CartOwner
+from shop.cart.services import cart_owner_for_request
 from shop.core.exceptions import ShopError
 from shop.core.money import request_currency
 from shop.orders.exceptions import CheckoutInvalid, InvoiceNotFound, OrderNotFound, PriceChanged
-from shop.orders.forms import AddressStepForm, PaymentStepForm, PlaceOrderForm, ReturnForm
+from shop.orders.forms import (
+    AddressStepForm,
+    GuestAddressStepForm,
+    OrderFindForm,
+    PaymentStepForm,
+    PlaceOrderForm,
+    ReturnForm,
+)
+from shop.orders.guest_access import (
+    invoice_get_for_guest_order,
+    order_access_path,
+    order_find_for_guest,
+    order_get_by_access_token,
+)
 from shop.orders.models import Order
 from shop.orders.selectors import (
     invoice_get_for_user,
@@ -37,10 +51,11 @@ from shop.orders.selectors import (
     order_return_left,
 )
 from shop.orders.services.checkout import PlaceOutcome, order_place
+from shop.orders.services.guest_checkout import GuestBuyer
 from shop.orders.services.invoices import invoice_pdf
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
-from shop.orders.throttling import checkout_attempt_allowed
+from shop.orders.throttling import checkout_attempt_allowed, order_lookup_allowed
 from shop.shipping.exceptions import ShippingUnavailable
 
 SESSION_KEY = "checkout"
@@ -65,7 +80,7 @@ def _save_state(request, **values) -> dict:
 
 
 def _cart_or_redirect(request):
-    cart = cart_get(owner=CartOwner(user=request.user), currency=request_currency(request))
+    cart = cart_get(owner=cart_owner_for_request(request), currency=request_currency(request))
     if cart.is_empty:
         messages.info(request, _("Your cart is empty."))
         return cart, redirect("cart:detail")
@@ -75,17 +90,26 @@ def _cart_or_redirect(request):
     return cart, None
 
 
-@login_required
+def _is_guest(request) -> bool:
+    return not request.user.is_authenticated
+
+
 @require_http_methods(["GET", "POST"])
 def checkout_address(request):
+    """Step 1: where to ship (a guest also gives the e-mail for the confirmation)."""
     cart, bounce = _cart_or_redirect(request)
     if bounce:
         return bounce
+    form_class = GuestAddressStepForm if _is_guest(request) else AddressStepForm
     if request.method == "POST":
-        form = AddressStepForm(request.POST, user=request.user)
+        form = form_class(request.POST, user=request.user)
         if form.is_valid():
-            _save_state(request, address=form.shipping_address())
+            _save_state(request, address=form.shipping_address(), email=form.cleaned_data.get("email", ""))
             return redirect("orders:checkout_payment")
+    elif _is_guest(request):
+        state = _state(request)
+        saved = state.get("address") if isinstance(state.get("address"), dict) else {}
+        form = GuestAddressStepForm(initial={**saved, "email": state.get("email", "")})
     else:
         saved = _state(request).get("address")
         initial = {"address": saved} if isinstance(saved, int) else (saved or {})
@@ -93,10 +117,10 @@ def checkout_address(request):
             default = address_default_for_user(request.user) or addresses_for_user(request.user).first()
             initial = {"address": default.pk} if default else {}
         form = AddressStepForm(initial=initial, user=request.user)
-    return render(request, "orders/checkout_address.html", {"form": form, "cart": cart, "step": 1})
+    return render(request, "orders/checkout_address.html",
+                  {"form": form, "cart": cart, "step": 1, "guest": _is_guest(request)})
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def checkout_payment(request):
     cart, bounce = _cart_or_redirect(request)
@@ -107,7 +131,7 @@ def checkout_payment(request):
     ship_to = _chosen_address(request, _state(request)["address"])
     price = _price(request, cart, ship_to)
     if request.method == "POST":
-        form = PaymentStepForm(request.POST, quotes=price.quotes)
+        form = PaymentStepForm(request.POST, quotes=price.quotes, guest=_is_guest(request))
         if form.is_valid():
             _save_state(
                 request,
@@ -123,9 +147,10 @@ def checkout_payment(request):
         if chosen not in {q.method_id for q in price.quotes}:
             chosen = price.quotes[0].method_id if price.quotes else None
         form = PaymentStepForm(
-            initial={"shipping_method": chosen, "payment_method": state.get("payment_method", "wallet"),
+            initial={"shipping_method": chosen,
+                     "payment_method": state.get("payment_method", "card" if _is_guest(request) else "wallet"),
                      "card_token": state.get("card_token")},
-            quotes=price.quotes,
+            quotes=price.quotes, guest=_is_guest(request),
         )
     # No method serves the address and cart: said here, before anything is reserved or charged.
     shipping_error = "" if price.quotes else str(ShippingUnavailable.default_message)
@@ -144,6 +169,7 @@ def checkout_payment(request):
             "wallet": wallet,
             "breakdown": price_breakdown(price),
             "shipping_error": shipping_error,
+            "guest": _is_guest(request),
         },
     )
 
@@ -153,7 +179,7 @@ def _price(request, cart, address: dict | None, shipping_method: int | None = No
     address = address or {}
     return cart_price(
         currency=cart.currency, items=cart_items(cart), country=address.get("country", ""),
-        region=address.get("region", ""), voucher_code=cart_voucher_code(owner=CartOwner(user=request.user)),
+        region=address.get("region", ""), voucher_code=cart_voucher_code(owner=cart_owner_for_request(request)),
         shipping_method=shipping_method, prices_include_tax=settings.PRICES_INCLUDE_TAX,
     )
 
@@ -198,12 +224,10 @@ def _review(request, *, error: str = "", status: int = 200):
     )
 
 
-@login_required
 def checkout_review(request):
     return _review(request)
 
 
-@login_required
 @require_POST
 def checkout_place(request):
     allowed, wait = checkout_attempt_allowed(request)
@@ -214,7 +238,7 @@ def checkout_place(request):
     placed = state.get("placed")
     if token and isinstance(placed, dict) and placed.get("token") == token:
         # The second click of a double click, after the first one finished: show that order.
-        return redirect("orders:detail", number=placed["number"])
+        return redirect(placed.get("path") or reverse("orders:detail", args=[placed["number"]]))
     if not token or "address" not in state or "payment_method" not in state or "shipping_method" not in state:
         return redirect("orders:checkout")
     form = PlaceOrderForm(request.POST)
@@ -231,9 +255,11 @@ def checkout_place(request):
             % {"currency": request_currency(request)},
             status=409,
         )
+    guest = GuestBuyer(email=state.get("email", ""), session=request.session) if _is_guest(request) else None
     try:
         result = order_place(
-            user=request.user,
+            user=None if guest else request.user,
+            guest=guest,
             payment_method=state["payment_method"],
             card_token=state.get("card_token", ""),
             currency=currency,
@@ -257,13 +283,15 @@ def checkout_place(request):
         _save_state(request, token=None)  # a new attempt is a new order
         messages.error(request, str(result.error.message))
         return redirect("orders:checkout_payment")
+    # A guest's order page is its signed link (also in the e-mail); an account's is its number.
+    path = order_access_path(result.order) if guest else reverse("orders:detail", args=[number])
     # Only the placed token is kept: a late second click lands on this order too.
-    request.session[SESSION_KEY] = {"placed": {"token": token, "number": number}}
+    request.session[SESSION_KEY] = {"placed": {"token": token, "number": number, "path": path}}
     if result.outcome == PlaceOutcome.PENDING:
         messages.info(request, _("Your payment is being confirmed. We will e-mail you as soon as it is done."))
     else:
         messages.success(request, _("Thank you! Your order %(number)s is paid.") % {"number": number})
-    return redirect("orders:detail", number=number)
+    return redirect(path)
 
 
 @login_required
@@ -274,7 +302,12 @@ def order_history(request):
 
 @login_required
 def order_detail(request, number: str):
-    order = _order_or_404(request, number)
+    return render(request, "orders/detail.html", _detail_context(_order_or_404(request, number)))
+
+
+def _detail_context(order: Order, *, guest_token: str = "") -> dict:
+    """What the order page shows; a guest's (opened by `guest_token`) offers no cancel or return: those
+    need an account (or the shop's support)."""
     confirming = order.status == Order.Status.PENDING_PAYMENT and order_payment_being_confirmed(order)
     left = order_return_left(order)
     lines = {line.id: line for line in order.lines.all()}
@@ -282,20 +315,75 @@ def order_detail(request, number: str):
         {"request": ret, "items": [(lines.get(rl.order_line_id), rl.quantity) for rl in ret.lines.all()]}
         for ret in order.returns.all()
     ]
-    return render(
-        request,
-        "orders/detail.html",
-        {
-            "order": order,
-            "breakdown": order_breakdown(order),
-            "payment_confirming": confirming,
-            "can_cancel": order.is_cancellable and not confirming,
-            # No return offer for what is already refunded or waiting in a return request.
-            "can_return": order.is_returnable and any(left.values()),
-            "returns": returns,
-            "breadcrumbs": [{"name": _("Orders"), "url": "/orders/"}, {"name": order.number}],
-        },
-    )
+    return {
+        "order": order,
+        "breakdown": order_breakdown(order),
+        "payment_confirming": confirming,
+        "can_cancel": order.is_cancellable and not confirming and not guest_token,
+        # No return offer for what is already refunded or waiting in a return request.
+        "can_return": order.is_returnable and any(left.values()) and not guest_token,
+        "returns": returns,
+        "guest_token": guest_token,
+        "breadcrumbs": [{"name": _("Orders"), "url": "/orders/"}, {"name": order.number}],
+    }
+
+
+def _guest_order_or_404(token: str) -> Order:
+    try:
+        return order_get_by_access_token(token)
+    except OrderNotFound:
+        raise Http404(_("This order does not exist.")) from None
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    """A page whose URL is its key: not cached, and not sent on as a referrer."""
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def guest_order_detail(request, token: str):
+    """A guest's order page, opened by its signed link; any other token is a 404."""
+    order = _guest_order_or_404(token)
+    return _private(render(request, "orders/detail.html", _detail_context(order, guest_token=token)))
+
+
+def guest_order_document(request, token: str, document: str):
+    """An invoice or credit note of the guest order the signed link opens."""
+    order = _guest_order_or_404(token)
+    try:
+        invoice = invoice_get_for_guest_order(order=order, number=document)
+    except InvoiceNotFound:
+        raise Http404(_("This document does not exist.")) from None
+    return _private(invoice_pdf_response(invoice))
+
+
+@require_http_methods(["GET", "POST"])
+def order_find(request):
+    """"Find my order": the order number and its e-mail open a guest's order (rate-limited per client;
+    a wrong number and a wrong e-mail get the same answer)."""
+    status = 200
+    if request.method == "POST":
+        form = OrderFindForm(request.POST)
+        allowed, wait = order_lookup_allowed(request)
+        if not allowed:
+            form.is_valid()
+            form.add_error(None, _("Too many attempts. Please try again in %(minutes)d minutes.")
+                           % {"minutes": max(1, math.ceil(wait / 60))})
+            status = 429
+        elif form.is_valid():
+            try:
+                order = order_find_for_guest(number=form.cleaned_data["number"], email=form.cleaned_data["email"])
+            except OrderNotFound:
+                form.add_error(None, _("No order matches this number and e-mail address. Check both and try again."))
+                status = 400
+            else:
+                return redirect(order_access_path(order))
+        else:
+            status = 400
+    else:
+        form = OrderFindForm()
+    return render(request, "orders/find.html", {"form": form}, status=status)
 
 
 @login_required

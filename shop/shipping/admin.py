@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.countries import COUNTRY_CHOICES
+from accounts.countries import country_choices
 from shop.shipping.models import (
     Carrier,
     CarrierEvent,
@@ -37,7 +37,7 @@ class CarrierAdmin(admin.ModelAdmin):
 
 class ShippingZoneForm(forms.ModelForm):
     countries = forms.MultipleChoiceField(
-        label=_("Countries"), choices=COUNTRY_CHOICES, widget=forms.CheckboxSelectMultiple
+        label=_("Countries"), choices=country_choices, widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:

@@ -1,9 +1,10 @@
 import pytest
 from django.test import Client
 
-from shop.cart.models import CartLine
+from shop.cart.models import Cart, CartLine
 from tests.accounts.factories import PASSWORD
 from tests.orders.factories import UserFactory, cart_fill, make_product
+from tests.pricing.factories import make_voucher
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +71,21 @@ def test_login_merges_the_guest_cart_and_says_so(product):
     assert CartLine.objects.get(cart__user=user).quantity == 10  # 8 + 5 capped at the stock
     messages = [str(m) for m in response.context["messages"]]
     assert any("most available" in m for m in messages)
+
+
+def test_a_guest_applies_a_voucher_and_signing_in_keeps_it(product):
+    make_voucher("WELCOME10", percentage="10")
+    user = UserFactory()
+    client = Client()
+    client.post("/cart/add/", {"product": product.id, "quantity": 1})
+    client.post("/cart/voucher/", {"code": "nope"})
+    assert "cart_voucher" not in client.session  # a bad code changes nothing
+    client.post("/cart/voucher/", {"code": "welcome10"})
+    assert client.session["cart_voucher"] == "WELCOME10"
+    assert "Voucher WELCOME10 applied." in client.get("/cart/").content.decode()
+    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert Cart.objects.get(user=user).voucher_code == "WELCOME10"
+    assert "cart_voucher" not in client.session
 
 
 def test_remove_line_page(product):

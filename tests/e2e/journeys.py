@@ -104,6 +104,15 @@ def cart_row(page: Page, product) -> "Page":
     return page.locator(f"tr[data-line='{product.pk}']")
 
 
+def address_fill(page: Page, address: dict) -> None:
+    """Type an address into the checkout's form; the country is chosen from its list (django-countries)."""
+    for name, value in address.items():
+        if name == "country":
+            page.locator("main form select[name=country]").select_option(value)
+        else:
+            page.locator(f"main form input[name={name}]").fill(value)
+
+
 def checkout(page: Page, shot, *, payment_method: str, card_token: str = "", new_address: dict | None = None) -> None:
     """From the cart through address, payment and review to "place order"; ends on the page that answers."""
     page.goto("/cart/")
@@ -113,8 +122,7 @@ def checkout(page: Page, shot, *, payment_method: str, card_token: str = "", new
         new = page.locator("input[name=address][value='']")
         if new.count():
             new.check()
-        for name, value in new_address.items():
-            page.locator(f"main form input[name={name}]").fill(value)
+        address_fill(page, new_address)
     shot(page, "checkout-address")
     page.locator("main form.card button[type=submit]").click()
     page.wait_for_load_state()

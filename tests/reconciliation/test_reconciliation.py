@@ -27,7 +27,7 @@ from payments.reconciliation.runs import reconciliation_run
 from payments.services import ledger
 from payments.services.gift_cards import gift_card_issue
 from payments.tasks import nightly_reconciliation
-from shop.orders.models import Order, ShipmentLine
+from shop.orders.models import InvoiceKind, InvoiceSequence, Order, ShipmentLine
 from shop.orders.services.shipments import shipment_create
 from tests.orders.factories import make_product, shopper_new
 from tests.orders.shipments import carrier_new
@@ -132,6 +132,8 @@ def seed_every_discrepancy(data) -> dict:
                              carrier=carrier_new(), tracking_number="OVER1")
     ShipmentLine.objects.filter(shipment=parcel).update(quantity=line.allocations.first().quantity + 1)
     seeded["over_shipped_line"] = line
+    # 6. invoices: the year's counter handed out a number no invoice carries (a gap)
+    InvoiceSequence.objects.filter(kind=InvoiceKind.INVOICE).update(last_number=F("last_number") + 1)
     return seeded
 
 

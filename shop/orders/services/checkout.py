@@ -19,15 +19,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from accounts.exceptions import AddressNotFound
-from accounts.models import Address
 from accounts.selectors import address_get_for_user
+from accounts.services import address_remember
 from catalog.exceptions import OutOfStock
 from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
@@ -53,13 +52,20 @@ from shop.core.exceptions import ShopError
 from shop.core.money import money_to_dict
 from shop.orders.exceptions import CheckoutInvalid, PriceChanged
 from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, order_number_new
+from shop.orders.services.guest_checkout import (
+    GuestBuyer,
+    address_snapshot_checked,
+    guest_address_snapshot,
+    guest_cart_put_back,
+    guest_cart_read,
+    guest_cart_take,
+    guest_checkout_check,
+)
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.payment_handlers import payment_failure_code
 from shop.orders.services.transitions import S, order_event_record
 from shop.pricing.services.vouchers import voucher_redeem
 from shop.shipping.selectors import shipping_quote_snapshot
-
-ADDRESS_FIELDS = {"full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone"}
 
 
 class PlaceOutcome(models.TextChoices):
@@ -98,8 +104,10 @@ def order_place(
     checkout_token: str = "",
     expected_total: Money | None = None,
     shipping_method: int | None = None,
+    guest: GuestBuyer | None = None,
 ) -> PlaceResult:
-    """Check out the user's cart: order with line snapshots, stock reserved, payment made.
+    """Check out the user's cart (a `guest`'s session cart, with `user` None): order with line snapshots,
+    stock reserved, payment made.
 
     Wallet: order, reservation, debit and "paid" commit together in one
     transaction (insufficient funds rolls all of it back). Card: the order
@@ -115,15 +123,23 @@ def order_place(
     order's transaction). The cart's voucher is redeemed in that transaction.
     `expected_total` (what the shopper was shown) must equal the priced total
     in `currency`, else PriceChanged (409, with the new totals) and nothing is made.
+    A guest pays by card (WalletRequiresAccount) to an address typed in; an address a signed-in
+    shopper types in joins their address book once the order is made.
     """
     card_token = _checkout_validate(payment_method=payment_method, card_token=card_token, currency=currency)
+    if guest is not None:
+        user, guest = None, guest_checkout_check(guest, payment_method=payment_method)
     existing = _order_for_token(user, checkout_token)
     if existing is not None:
         return _replay(existing)
     if payment_method == Order.PaymentMethod.CARD:
         breaker_refuse_if_open()  # before anything is reserved: 503 provider_unavailable
-    address = _address_snapshot(user=user, shipping_address=shipping_address)
-    raw, voucher_code = cart_checkout_read(user=user)  # one query: the lines and the cart's voucher
+    if guest is not None:
+        address = guest_address_snapshot(shipping_address)
+        raw, voucher_code = guest_cart_read(guest)
+    else:
+        address = _address_snapshot(user=user, shipping_address=shipping_address)
+        raw, voucher_code = cart_checkout_read(user=user)  # one query: the lines and the cart's voucher
     lines = _checkout_lines(user=user, currency=currency, raw=raw)
     pricing = _Pricing(currency=currency, address=address, voucher_code=voucher_code,
                        shipping_method=shipping_method, expected_total=expected_total)
@@ -135,16 +151,27 @@ def order_place(
         placed = _order_place_atomic(
             user=user, currency=currency, method=payment_method, address=address, lines=lines,
             checkout_token=checkout_token, card_token=card_token, by_wallet=by_wallet, pricing=pricing,
+            guest=guest,
         )
     except OutOfStock as exc:
         raise _out_of_stock_explained(exc, lines) from None
     if isinstance(placed, PlaceResult):
         return placed
     order, payment = placed
+    _after_placed(order, user=user, guest=guest, shipping_address=shipping_address, lines=lines)
     if by_wallet:
         order.refresh_from_db()
         return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
-    return _card_pay(order, payment, lines, user=user)
+    return _card_pay(order, payment, lines, user=user, guest=guest)
+
+
+def _after_placed(order: Order, *, user, guest: GuestBuyer | None, shipping_address, lines: list[_Line]) -> None:
+    """Once the order is committed: a guest's session cart gives up what it bought; a signed-in
+    shopper's typed-in address is kept in the address book (not twice)."""
+    if guest is not None:
+        guest_cart_take(guest, product_ids=[line.product.id for line in lines], voucher_code=order.voucher_code)
+    elif isinstance(shipping_address, dict):
+        address_remember(user=user, **order.shipping_address)
 
 
 @dataclass
@@ -195,7 +222,8 @@ def price_totals(priced) -> dict:
 
 
 def _order_place_atomic(
-    *, user, currency, method, address, lines, checkout_token, card_token, by_wallet, pricing: _Pricing
+    *, user, currency, method, address, lines, checkout_token, card_token, by_wallet, pricing: _Pricing,
+    guest: GuestBuyer | None = None,
 ) -> tuple[Order, Payment] | PlaceResult:
     """The order and its payment: priced, its cart lines taken, its voucher redeemed, its payment opened and
     (wallet) paid or (card) its stock reserved."""
@@ -204,12 +232,14 @@ def _order_place_atomic(
             price = pricing.price(lines)  # the chosen method quoted again, in this transaction
             order = _order_create(
                 user=user, currency=currency, method=method, address=address, lines=lines,
-                checkout_token=checkout_token, reserve=False, price=price,
+                checkout_token=checkout_token, reserve=False, price=price, email=guest.email if guest else "",
             )
-            _cart_take(user, lines)
+            if guest is None:  # a guest's session cart gives its lines up after commit (_after_placed)
+                _cart_take(user, lines)
             if price.voucher_code:
-                voucher_redeem(code=price.voucher_code, reference=order.number, user=user)
-                cart_voucher_remove(user=user)  # the order took it, like the lines
+                voucher_redeem(code=price.voucher_code, reference=order.number, user=user, email=order.email)
+                if guest is None:
+                    cart_voucher_remove(user=user)  # the order took it, like the lines
             payment = _payment_open(order, user=user, card_token=card_token)
             if by_wallet:
                 _wallet_pay(order, payment, lines, user=user)
@@ -292,7 +322,7 @@ def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> 
     _allocations_record(order, allocations)
 
 
-def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> PlaceResult:
+def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user, guest: GuestBuyer | None = None) -> PlaceResult:
     """Charge the card outside any transaction (the provider call may take seconds) and record the outcome.
 
     A declined card puts the cart back as it was: the shopper is invited to pay another way.
@@ -300,7 +330,10 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> Pl
     payment = payment_charge_card(payment_id=payment.id)
     order.refresh_from_db()
     result = _result_for(order, payment=payment)
-    if result.outcome == PlaceOutcome.DECLINED:
+    if result.outcome == PlaceOutcome.DECLINED and guest is not None:
+        guest_cart_put_back(guest, lines=[(line.product.id, line.variant_id, line.quantity, line.price_seen)
+                                          for line in lines], voucher_code=order.voucher_code)
+    elif result.outcome == PlaceOutcome.DECLINED:
         if order.voucher_code:
             cart_voucher_put_back(user=user, code=order.voucher_code)  # its use was released with the order
         cart_lines_put_back(
@@ -356,23 +389,8 @@ def _address_snapshot(*, user, shipping_address) -> dict:
 
 
 def _address_new_snapshot(*, user, fields: dict) -> dict:
-    unknown = set(fields) - ADDRESS_FIELDS
-    if unknown:
-        raise CheckoutInvalid(_("Unknown address field."), field=f"shipping_address.{sorted(unknown)[0]}")
-    values = {k: v for k, v in fields.items() if k in ADDRESS_FIELDS}
-    if any(not isinstance(v, str) for v in values.values()):
-        raise CheckoutInvalid(_("Address fields must be text."), field="shipping_address")
-    values = {k: v.strip() for k, v in values.items()}
-    values["country"] = values.get("country", "").upper()
-    address = Address(user=user, **values)
-    try:
-        address.full_clean(exclude=["user"])
-    except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        raise CheckoutInvalid(messages[0], field=f"shipping_address.{field}")
-    if len(address.country) != 2 or not address.country.isalpha():
-        raise CheckoutInvalid(_("Enter a two-letter country code."), field="shipping_address.country")
-    return address.as_snapshot()
+    """An address typed in, checked as the address book checks it (kept in the book once the order is made)."""
+    return address_snapshot_checked(fields)
 
 
 def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
@@ -404,7 +422,7 @@ def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
 
 def _order_create(
     *, user, currency, method, address: dict, lines: list[_Line], checkout_token: str, reserve: bool = True,
-    price: CartPrice | None = None,
+    price: CartPrice | None = None, email: str = "",
 ) -> Order:
     """The pending order with its priced line snapshots; with `reserve`, its stock reserved too.
 
@@ -416,6 +434,7 @@ def _order_create(
     priced = price.priced
     order = _order_row_create(
         user=user, currency=currency, method=method, address=address, price=price, checkout_token=checkout_token,
+        email=email or user.email,
     )
     order.created_lines = OrderLine.objects.bulk_create(
         [
@@ -468,7 +487,9 @@ def _price_fields(price: CartPrice) -> dict:
     }
 
 
-def _order_row_create(*, user, currency, method, address: dict, price: CartPrice, checkout_token: str) -> Order:
+def _order_row_create(
+    *, user, currency, method, address: dict, price: CartPrice, checkout_token: str, email: str
+) -> Order:
     """The order row under a fresh random number (drawn again, up to 5 times, if taken)."""
     for attempt in range(5):
         try:
@@ -480,7 +501,7 @@ def _order_row_create(*, user, currency, method, address: dict, price: CartPrice
                     refunded_total=Money(Decimal("0"), currency),
                     payment_method=method,
                     shipping_address=address,
-                    email=user.email,
+                    email=email,
                     reservation_expires_at=timezone.now() + timedelta(minutes=settings.RESERVATION_MINUTES),
                     checkout_token=checkout_token,
                     **_price_fields(price),

@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from shop.core.tasks import task_enqueue_on_commit
+from shop.orders.guest_access import order_access_url
 from shop.orders.models import Invoice, Order, OutboxEmail
 from shop.orders.selectors import order_breakdown
 from shop.orders.services.invoices import invoice_pdf
@@ -42,7 +43,7 @@ def outbox_email_queue(
         "kind": kind,
         "order": order,
         "recipient": order.email or order.user.email,
-        "language": order.user.preferred_language or translation.get_language() or "",
+        "language": (order.user.preferred_language if order.user_id else "") or translation.get_language() or "",
         "context": {**(context or {}), **({ATTACHMENTS: list(attachments)} if attachments else {})},
     }
     if first_time:
@@ -119,6 +120,8 @@ def _email_deliver(row: OutboxEmail) -> None:
     context = {
         "order": order, "lines": list(order.lines.all()), "breakdown": order_breakdown(order),
         "site_url": settings.SITE_URL, "documents": documents,
+        # A guest has no account to sign in to: the e-mail carries the signed link to the order's page.
+        "guest_order_url": order_access_url(order) if order.is_guest else "",
         **row_context,
     }
     with translation.override(row.language or settings.LANGUAGE_CODE):

@@ -105,11 +105,12 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
     stock_commit_sale(reference=order.number, actor=actor)
     prefetch_related_objects([order], "lines")  # read once: the purchases here, the invoice below
     lines = list(order.lines.all())
-    product_purchase_record(
-        user=order.user,
-        lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
-        reference=order.number,
-    )
+    if order.user_id:  # a guest's purchase has no account to recommend to
+        product_purchase_record(
+            user=order.user,
+            lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
+            reference=order.number,
+        )
     invoice = invoice_issue(order)
     # Only the transition out of pending_payment (under the order's lock) gets here.
     outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True, attachments=[invoice.id])
