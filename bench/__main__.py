@@ -215,14 +215,23 @@ def _measure(env: dict, wrk: str, fx: dict) -> tuple[list[Result], Result, Resul
 
 
 def _verify(env: dict, fx: dict) -> dict:
-    """Oversell and stock of the hot product, counted from the database."""
-    return json.loads(
+    """Oversell and stock of the hot product, counted from the database; and the SQL statements of one
+    wallet checkout (counted in-process after the load, against the same database)."""
+    verdict = json.loads(
         run(
             [PY, "-m", "bench.prepare", "verify", "--hot-product", str(fx["hot_product_id"]),
              "--initial-stock", str(fx["hot_stock"])],
             env=env, timeout=120, capture=True,
         )
     )
+    counted = json.loads(
+        run(
+            [PY, "-m", "bench.prepare", "statements", "--run", fx["run"],
+             "--shipping-method", str(fx["shipping_method_id"])],
+            env=env, timeout=120, capture=True,
+        )
+    )
+    return {**verdict, **counted}
 
 
 def _checkout_verdict(checkout: Result, sent: int, verdict: dict, fx: dict) -> None:

@@ -179,6 +179,51 @@ def setup(*, run: str, checkout_users: int, cart_users: int, hot_stock: int, wal
     }
 
 
+def statements(*, run: str, shipping_method_id: int) -> dict:
+    """SQL statements of one wallet checkout of one line through the API, as production runs it (committed,
+    no test transaction): a fresh buyer checks out twice (the first warms imports and caches), the second
+    is counted with CaptureQueriesContext, by kind (SELECT, INSERT, UPDATE, DELETE, SAVEPOINT/RELEASE)."""
+    import uuid as uuid_module
+    from collections import Counter
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from djmoney.money import Money
+
+    from catalog.models import Category
+    from catalog.services.products import product_create
+    from shop.cart.services import CartOwner, cart_line_add
+
+    product = product_create(
+        sku=f"BENCH-STMT-{run}", name=f"Statement count {run}", category=Category.objects.order_by("path").first(),
+        price=Money(Decimal("4.99"), "USD"), on_hand=10,
+    )
+    (buyer,) = _buyers(run=f"stmt-{run}", count=1, hot_product_id=product.pk, wallet_funds=Decimal("100.00"))
+    token = _session_token(buyer)
+    client = Client(SERVER_NAME="127.0.0.1")
+    address = {
+        "full_name": "Bench Buyer", "line1": "1 Main Street", "city": "Springfield", "postal_code": "12345",
+        "country": "US",
+    }
+    body = {"payment_method": "wallet", "shipping_address": address, "shipping_method": shipping_method_id}
+
+    def checkout():
+        response = client.post(
+            "/api/v1/orders/", body, content_type="application/json",
+            headers={"X-Session-Token": token, "Idempotency-Key": uuid_module.uuid4().hex},
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"statement count: checkout answered {response.status_code}: {response.content[:300]!r}")
+
+    checkout()
+    cart_line_add(owner=CartOwner(user=buyer), product_id=product.pk, quantity=1)
+    with CaptureQueriesContext(connection) as captured:
+        checkout()
+    kinds = Counter(query["sql"].split(None, 1)[0].upper() for query in captured.captured_queries)
+    return {"statements": len(captured.captured_queries), "by_kind": dict(sorted(kinds.items()))}
+
+
 def verify(*, hot_product_id: int, initial_stock: int) -> dict:
     from django.db.models import Sum
 
@@ -215,6 +260,9 @@ def main(argv=None) -> int:
     p_setup.add_argument("--cart-users", type=int, default=400)
     p_setup.add_argument("--hot-stock", type=int, default=30)
     p_setup.add_argument("--wallet-funds", type=Decimal, default=Decimal("1000.00"))
+    p_statements = sub.add_parser("statements")
+    p_statements.add_argument("--run", required=True)
+    p_statements.add_argument("--shipping-method", type=int, required=True)
     p_verify = sub.add_parser("verify")
     p_verify.add_argument("--hot-product", type=int, required=True)
     p_verify.add_argument("--initial-stock", type=int, required=True)
@@ -234,6 +282,8 @@ def main(argv=None) -> int:
         with open(args.out, "w") as fh:
             json.dump(result, fh)
         result = {k: (len(v) if isinstance(v, list) else v) for k, v in result.items()}
+    elif args.command == "statements":
+        result = statements(run=args.run, shipping_method_id=args.shipping_method)
     else:
         result = verify(hot_product_id=args.hot_product, initial_stock=args.initial_stock)
     sys.stdout.write(json.dumps(result) + "\n")

@@ -94,6 +94,9 @@ def render(results, py_bare, checkout, verdict, memory, info, fx, *, elapsed: fl
         f"{verdict['reserved']}; orders left pending payment: {verdict['pending_orders']}. "
         f"**Oversell: {verdict['oversell']}.**",
         "",
+        f"One wallet checkout of one line through the API: **{verdict.get('statements', '?')} SQL statements** "
+        f"({', '.join(f'{n} {kind}' for kind, n in verdict.get('by_kind', {}).items())}).",
+        "",
         "Errors are non-2xx answers and socket errors (for checkout: anything but 201 and 409, and requests "
         "that got no answer).",
         "",
