@@ -74,9 +74,13 @@ def address_remember(*, user: User, **fields) -> Address:
     """The user's saved address equal to these fields (case and spacing aside), else a new one saved:
     an address typed in at checkout joins the address book once, and is offered next time."""
     values = address_values_clean(fields)
+    wanted = _address_key(values)
+    # The common case, an address kept already, reads without a transaction or locks.
+    for address in Address.objects.filter(user=user).order_by("id"):
+        if _address_key(address.as_snapshot()) == wanted:
+            return address
     with transaction.atomic():
         existing = _lock_addresses(user)
-        wanted = _address_key(values)
         for address in existing:
             if _address_key(address.as_snapshot()) == wanted:
                 return address

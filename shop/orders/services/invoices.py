@@ -175,15 +175,18 @@ def _document_issue(*, order: Order, kind: str, document: dict, refers_to=None, 
     )
 
 
-def invoice_issue(order: Order) -> Invoice:
+def invoice_issue(order: Order, *, first_time: bool = False) -> Invoice:
     """Issue the order's invoice, once: a replay returns the invoice issued the first time.
 
     Call inside the transaction that marks the order paid, holding the
     order's row lock (order_mark_paid_locked); takes the invoice sequence's
-    lock after it.
+    lock after it. `first_time`: the caller has just moved the order out of
+    pending payment under that lock, so no invoice can exist yet and none is
+    looked for (the unique constraint on order, kind and refund reference
+    still refuses a second one).
     """
     with transaction.atomic(savepoint=False):
-        existing = Invoice.objects.filter(order=order, kind=InvoiceKind.INVOICE).first()
+        existing = None if first_time else Invoice.objects.filter(order=order, kind=InvoiceKind.INVOICE).first()
         if existing is not None:
             return existing
         return _document_issue(order=order, kind=InvoiceKind.INVOICE, document=invoice_document_from_order(order))

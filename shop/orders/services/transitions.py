@@ -111,8 +111,8 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
             lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
             reference=order.number,
         )
-    invoice = invoice_issue(order)
     # Only the transition out of pending_payment (under the order's lock) gets here.
+    invoice = invoice_issue(order, first_time=True)
     outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True, attachments=[invoice.id])
     return order
 
