@@ -176,20 +176,16 @@ def _python_bare(port: int) -> Result:
 
 def _checkout_burst(port: int, fx: dict) -> tuple[Result, int]:
     """Every buyer posts one wallet checkout of the hot product at once; (result, requests sent)."""
-    address = {
-        "full_name": "Bench Buyer", "line1": "1 Main Street", "city": "Springfield",
-        "postal_code": "12345", "country": "US",
-    }
-    body = json.dumps(
-        {"payment_method": "wallet", "shipping_address": address, "shipping_method": fx["shipping_method_id"]}
-    ).encode()
+    # Each buyer pays to its saved address (its id, as the app sends it).
     burst = [
         (
             "POST", "/api/v1/orders/",
             {"Content-Type": "application/json", "X-Session-Token": token, "Idempotency-Key": uuid.uuid4().hex},
-            body,
+            json.dumps(
+                {"payment_method": "wallet", "shipping_address": address_id, "shipping_method": fx["shipping_method_id"]}
+            ).encode(),
         )
-        for token in fx["buyer_tokens"]
+        for token, address_id in zip(fx["buyer_tokens"], fx["buyer_addresses"], strict=True)
     ]
     checkout = python_load("checkout, wallet, flash sale (API)", port, burst, concurrency=CONNECTIONS, duration=None)
     log(f"checkout: {checkout.rps:.0f} req/s, statuses {checkout.statuses}")
