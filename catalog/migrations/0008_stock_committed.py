@@ -5,34 +5,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0007_search_and_similar_indexes'),
+        ("catalog", "0007_search_and_similar_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stock',
-            name='committed',
-            field=models.IntegerField(default=0, help_text='Paid units still in the warehouse until they ship.', verbose_name='sold, awaiting shipment'),
+            model_name="stock",
+            name="committed",
+            field=models.IntegerField(
+                default=0,
+                help_text="Paid units still in the warehouse until they ship.",
+                verbose_name="sold, awaiting shipment",
+            ),
         ),
         migrations.AddField(
-            model_name='stockmovement',
-            name='committed_delta',
-            field=models.IntegerField(default=0, verbose_name='committed change'),
+            model_name="stockmovement",
+            name="committed_delta",
+            field=models.IntegerField(default=0, verbose_name="committed change"),
         ),
         migrations.AlterField(
-            model_name='stockmovement',
-            name='kind',
-            field=models.CharField(choices=[('restock', 'Restock'), ('adjustment', 'Adjustment'), ('reservation', 'Reservation'), ('release', 'Release'), ('sale', 'Sale'), ('transfer', 'Transfer'), ('shipment', 'Shipment'), ('sale_cancelled', 'Sale cancelled before shipping')], max_length=16, verbose_name='kind'),
+            model_name="stockmovement",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("restock", "Restock"),
+                    ("adjustment", "Adjustment"),
+                    ("reservation", "Reservation"),
+                    ("release", "Release"),
+                    ("sale", "Sale"),
+                    ("transfer", "Transfer"),
+                    ("shipment", "Shipment"),
+                    ("sale_cancelled", "Sale cancelled before shipping"),
+                ],
+                max_length=16,
+                verbose_name="kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stock',
-            constraint=models.CheckConstraint(condition=models.Q(('committed__gte', 0)), name='catalog_stock_committed_not_negative'),
+            model_name="stock",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("committed__gte", 0)), name="catalog_stock_committed_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockmovement',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'shipment')), fields=('reference', 'variant', 'warehouse'), name='catalog_stock_movement_shipment_once'),
+            model_name="stockmovement",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "shipment")),
+                fields=("reference", "variant", "warehouse"),
+                name="catalog_stock_movement_shipment_once",
+            ),
         ),
     ]

@@ -71,6 +71,8 @@ class ReconciliationItem(models.Model):
         STOCK_RESERVED = "stock_reserved", _("Reserved stock differs from open reservations")
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")
         SHIPPED_OVER_ALLOCATED = "shipped_over_allocated", _("Shipped more than allocated from a warehouse")
+        STOCK_COMMITTED = "stock_committed", _("Committed stock differs from its movements")
+        STOCK_COMMITTED_UNSHIPPED = "stock_committed_unshipped", _("Committed stock differs from paid units not shipped")
 
     class Action(models.TextChoices):
         REVIEW = "review", _("Review")

@@ -13,7 +13,11 @@ class OrdersConfig(AppConfig):
         from payments.models import Payment
         from shop.core.reconciliation import reconciliation_check_register
         from shop.orders.privacy import orders_erase, orders_export
-        from shop.orders.reconciliation import order_payments_check, shipments_within_allocations_check
+        from shop.orders.reconciliation import (
+            order_payments_check,
+            shipments_within_allocations_check,
+            stock_committed_check,
+        )
         from shop.orders.services import payment_handlers
         from shop.orders.services.shipments import shipment_carrier_event_apply
         from shop.shipping.handlers import carrier_event_handler_register
@@ -26,6 +30,7 @@ class OrdersConfig(AppConfig):
         )
         reconciliation_check_register("orders", order_payments_check)
         reconciliation_check_register("shipments", shipments_within_allocations_check)
+        reconciliation_check_register("stock_committed", stock_committed_check)
         carrier_event_handler_register(shipment_carrier_event_apply)
         privacy_export_register("orders", orders_export)
         privacy_erase_register("orders", orders_erase)
