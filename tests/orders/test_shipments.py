@@ -294,3 +294,23 @@ def test_after_a_sale_with_nothing_shipped_on_hand_and_reserved_are_zero_and_com
     row = Stock.objects.get(product=product)
     assert (row.on_hand, row.reserved, row.committed) == (0, 0, 3)
     assert row.available == 0
+
+
+def test_the_sale_moves_units_to_committed_in_its_own_guarded_update_and_adds_no_statement(db):
+    """A wallet checkout of two lines: one guarded UPDATE per stock row does on_hand -> committed (no extra one)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = shopper_new(funds="100.00")
+    a, b = make_product(price="10.00", on_hand=5), make_product(price="10.00", on_hand=5)
+    cart_fill(user, (a, 2), (b, 1))
+    method, address = shipping_method_everywhere(), user.addresses.first().pk
+    with CaptureQueriesContext(connection) as queries:
+        order_place(shipping_method=method, user=user, payment_method="wallet", shipping_address=address,
+                    currency="USD")
+    stock_writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "catalog_stock"')]
+    assert len(stock_writes) == 2, stock_writes
+    assert all("committed = committed +" in sql and "on_hand - reserved >=" in sql for sql in stock_writes)
+    assert [(s.on_hand, s.committed) for s in Stock.objects.filter(product__in=[a, b]).order_by("product_id")] == [
+        (3, 2), (4, 1),
+    ]
