@@ -123,8 +123,8 @@ class StockInline(admin.TabularInline):
     model = Stock
     can_delete = False
     extra = 0
-    fields = ("variant", "warehouse", "on_hand", "reserved", "available")
-    readonly_fields = ("variant", "warehouse", "on_hand", "reserved", "available")
+    fields = ("variant", "warehouse", "on_hand", "reserved", "available", "committed")
+    readonly_fields = ("variant", "warehouse", "on_hand", "reserved", "available", "committed")
     verbose_name_plural = _("stock (change it with the restock, adjust and transfer actions of Stock)")
 
     def has_add_permission(self, request, obj=None):
@@ -335,7 +335,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(StockMovement)
 class StockMovementAdmin(ReadOnlyAdmin):
     list_display = (
-        "created_at", "variant", "warehouse", "kind", "on_hand_delta", "reserved_delta", "reference", "reason", "actor"
+        "created_at", "variant", "warehouse", "kind", "on_hand_delta", "reserved_delta", "committed_delta", "reference",
+        "reason", "actor",
     )
     list_filter = ("kind", "warehouse")
     search_fields = ("reference", "variant__sku", "reason")

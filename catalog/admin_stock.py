@@ -103,7 +103,7 @@ class _StockActionMixin:
 class StockAdmin(_StockActionMixin, admin.ModelAdmin):
     """Stock rows: read-only counters, changed only by the actions (each leaves a movement)."""
 
-    list_display = ("variant", "warehouse", "on_hand", "reserved", "available")
+    list_display = ("variant", "warehouse", "on_hand", "reserved", "available", "committed")
     list_select_related = ("variant", "warehouse")
     list_filter = ("warehouse",)
     search_fields = ("variant__sku", "product__name")

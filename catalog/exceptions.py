@@ -21,6 +21,7 @@ class CatalogErrorCode(TextChoices):
     VARIANT_INVALID = "variant_invalid"
     OWN_REVIEW_VOTE = "own_review_vote"
     REVIEW_NOT_FOUND = "review_not_found"
+    STOCK_NOT_COMMITTED = "stock_not_committed"
 
 
 class OutOfStock(ShopError):
@@ -83,6 +84,17 @@ class StockInvalid(ShopError):
     code = CatalogErrorCode.STOCK_INVALID
     status_code = 400
     default_message = _("Choose an existing warehouse (and a different one to transfer to).")
+
+
+class StockNotCommitted(ShopError):
+    """A shipment (or a cancelled sale) takes more sold units than wait in the warehouse."""
+
+    code = CatalogErrorCode.STOCK_NOT_COMMITTED
+    status_code = 409
+    default_message = _("Fewer sold units wait in this warehouse than this takes.")
+
+    def __init__(self, message=None, *, variant_id: int, warehouse_id: int, requested: int, **extra):
+        super().__init__(message, variant_id=variant_id, warehouse_id=warehouse_id, requested=requested, **extra)
 
 
 class VariantRequired(ShopError):

@@ -276,7 +276,13 @@ class Warehouse(models.Model):
 
 
 class Stock(models.Model):
-    """Units of a variant on hand and reserved in a warehouse; the database refuses impossible counts."""
+    """Units of a variant in a warehouse; the database refuses impossible counts.
+
+    `on_hand`: units on the shelf not yet sold; `reserved`: the part of them
+    held for unpaid orders (available = on_hand - reserved); `committed`:
+    units sold (paid) that have not shipped yet, no longer on hand but still
+    in the building. Physical units in the warehouse = on_hand + committed.
+    """
 
     variant = models.ForeignKey(
         ProductVariant, verbose_name=_("variant"), on_delete=models.CASCADE, related_name="stocks"
@@ -286,6 +292,9 @@ class Stock(models.Model):
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="stocks")
     on_hand = models.IntegerField(_("on hand"), default=0)
     reserved = models.IntegerField(_("reserved"), default=0)
+    committed = models.IntegerField(
+        _("sold, awaiting shipment"), default=0, help_text=_("Paid units still in the warehouse until they ship.")
+    )
 
     class Meta:
         verbose_name = _("stock")
@@ -298,10 +307,14 @@ class Stock(models.Model):
             models.CheckConstraint(
                 condition=Q(reserved__lte=F("on_hand")), name="catalog_stock_reserved_within_on_hand"
             ),
+            models.CheckConstraint(condition=Q(committed__gte=0), name="catalog_stock_committed_not_negative"),
         ]
 
     def __str__(self):
-        return f"{self.variant_id}@{self.warehouse_id}: {self.on_hand} on hand, {self.reserved} reserved"
+        return (
+            f"{self.variant_id}@{self.warehouse_id}: {self.on_hand} on hand, {self.reserved} reserved, "
+            f"{self.committed} committed"
+        )
 
     @property
     def available(self) -> int:
@@ -318,6 +331,8 @@ class StockMovement(models.Model):
         RELEASE = "release", _("Release")
         SALE = "sale", _("Sale")
         TRANSFER = "transfer", _("Transfer")
+        SHIPMENT = "shipment", _("Shipment")
+        SALE_CANCELLED = "sale_cancelled", _("Sale cancelled before shipping")
 
     product = models.ForeignKey(
         Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="stock_movements"
@@ -329,6 +344,7 @@ class StockMovement(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     on_hand_delta = models.IntegerField(_("on hand change"), default=0)
     reserved_delta = models.IntegerField(_("reserved change"), default=0)
+    committed_delta = models.IntegerField(_("committed change"), default=0)
     reference = models.CharField(_("reference"), max_length=64, blank=True, db_index=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     actor = models.ForeignKey(
@@ -345,9 +361,19 @@ class StockMovement(models.Model):
         verbose_name = _("stock movement")
         verbose_name_plural = _("stock movements")
         ordering = ["-id"]
+        constraints = [
+            # A parcel moves its units out once: one shipment movement per (reference, variant, warehouse).
+            models.UniqueConstraint(
+                fields=["reference", "variant", "warehouse"], condition=Q(kind="shipment"),
+                name="catalog_stock_movement_shipment_once",
+            ),
+        ]
 
     def __str__(self):
-        return f"{self.kind} {self.product_id} ({self.on_hand_delta:+d}/{self.reserved_delta:+d})"
+        return (
+            f"{self.kind} {self.product_id} "
+            f"({self.on_hand_delta:+d}/{self.reserved_delta:+d}/{self.committed_delta:+d})"
+        )
 
 
 class StockReservation(models.Model):

@@ -2,7 +2,8 @@
 
 Each stock row's counters (a variant in a warehouse) against its open
 reservations and its movements: reserved equals the open reservations,
-on_hand the sum of movements.
+on_hand and committed the sums of their movements. (That committed equals
+the paid units not yet shipped is the orders app's check: it owns orders.)
 Payments runs it with its own checks and stores what it reports
 (`shop.core.reconciliation`); catalog owns the tables and knows nothing of
 payments, so its kinds and actions are its own enums, whose values are
@@ -22,6 +23,7 @@ from shop.core.reconciliation import BATCH, ReconciliationFinding, Reconciliatio
 class StockFindingKind(StrEnum):
     STOCK_RESERVED = "stock_reserved"
     STOCK_ON_HAND = "stock_on_hand"
+    STOCK_COMMITTED = "stock_committed"
 
 
 class StockFindingAction(StrEnum):
@@ -32,17 +34,22 @@ class StockFindingAction(StrEnum):
 def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
     """Each stock row's counters against its open reservations and its movements (stock has no day: all of it).
 
-    Three streams in (variant, warehouse) order (the counters; movements and
-    open reservations each summed once with GROUP BY) merged here: two scans,
+    Four streams in (variant, warehouse) order (the counters; on-hand and
+    committed movements and open reservations each summed once with GROUP BY) merged here: two scans,
     not two correlated sums per row.
     """
     stock = (
-        Stock.objects.annotate(key=_key()).values("key", "id", "variant__sku", "warehouse__code", "on_hand", "reserved")
+        Stock.objects.annotate(key=_key())
+        .values("key", "id", "variant__sku", "warehouse__code", "on_hand", "reserved", "committed")
         .order_by("key")
     )
     moved = (
         StockMovement.objects.annotate(key=_key()).values("key")
         .annotate(total=Sum("on_hand_delta")).order_by("key")
+    )
+    committed = (
+        StockMovement.objects.exclude(committed_delta=0).annotate(key=_key()).values("key")
+        .annotate(total=Sum("committed_delta")).order_by("key")
     )
     held = (
         StockReservation.objects.filter(status=StockReservation.Status.OPEN)
@@ -56,6 +63,7 @@ def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
         "key",
         moved=moved.iterator(chunk_size=BATCH),
         held=held.iterator(chunk_size=BATCH),
+        committed=committed.iterator(chunk_size=BATCH),
     ):
         moved_total, open_total = totals["moved"] or 0, totals["held"] or 0
         if row["reserved"] != open_total:
@@ -82,6 +90,19 @@ def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
                     expected=moved_total,
                     actual=row["on_hand"],
                     detail=_("Units on hand differ from the sum of stock movements."),
+                )
+            )
+        if row["committed"] != (totals["committed"] or 0):
+            report(
+                ReconciliationFinding(
+                    kind=StockFindingKind.STOCK_COMMITTED,
+                    action=StockFindingAction.STOCKTAKE,
+                    object_type="catalog.stock",
+                    object_id=row["id"],
+                    related=f"{row['variant__sku']}@{row['warehouse__code']}",
+                    expected=totals["committed"] or 0,
+                    actual=row["committed"],
+                    detail=_("Units sold and awaiting shipment differ from the sum of stock movements."),
                 )
             )
     return {"stock_rows": Stock.objects.count()}

@@ -125,7 +125,8 @@ def products_attach_stock(products: list[Product]) -> dict[str, str]:
 
 
 def stock_report_rows(*, sku: str = "") -> list[dict]:
-    """Per variant and warehouse: sku, warehouse code, on_hand, reserved, available (ordered by sku, warehouse)."""
+    """Per variant and warehouse: sku, warehouse code, on_hand, reserved, available, committed (sold, awaiting
+    shipment) and physical (on_hand + committed: the units in the building); ordered by sku, warehouse."""
     qs = Stock.objects.select_related("variant", "warehouse").order_by("variant__sku", "warehouse__code")
     if sku:
         qs = qs.filter(variant__sku=sku)
@@ -137,6 +138,8 @@ def stock_report_rows(*, sku: str = "") -> list[dict]:
             "on_hand": s.on_hand,
             "reserved": s.reserved,
             "available": s.on_hand - s.reserved,
+            "committed": s.committed,
+            "physical": s.on_hand + s.committed,
         }
         for s in qs
     ]

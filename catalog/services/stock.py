@@ -1,7 +1,10 @@
 """Stock writes: reserve, sell, release, restock, adjust, transfer, per variant and warehouse.
 
 Stock counters change only here, each with one guarded UPDATE (never a
-read-modify-write in Python) and one append-only StockMovement. Lock order:
+read-modify-write in Python) and one append-only StockMovement. A unit's way:
+restocked on hand -> reserved (still on hand) -> sold: off hand into
+`committed` -> shipped: out of committed (stock_ship), or back on hand when
+the sale is cancelled before it ships (stock_sale_cancel). Lock order:
 stock rows are always taken in (variant id, warehouse id) order, so two
 checkouts can never deadlock on each other; an allocation is planned first
 (plain reads), then taken in that order.
@@ -18,7 +21,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from catalog.cache import stock_cache_invalidate
-from catalog.exceptions import InvalidQuantity, OutOfStock, ProductNotFound, StockInvalid
+from catalog.exceptions import InvalidQuantity, OutOfStock, ProductNotFound, StockInvalid, StockNotCommitted
 from catalog.models import ProductVariant, Stock, StockMovement, StockReservation, Warehouse
 from catalog.services.facets import facet_counts_refresh_for_products
 from catalog.services.warehouses import Candidate, allocation_plan, warehouse_default
@@ -148,17 +151,17 @@ def _take(plan: list[tuple[Candidate, int]], *, sell: bool) -> list[int]:
     Raises _Taken(index) at the first row that no longer has the units.
     """
     table = connection.ops.quote_name(Stock._meta.db_table)
-    column = "on_hand" if sell else "reserved"
-    sign = "-" if sell else "+"
+    # A sale moves the units from on hand to committed (sold, awaiting shipment) in the same statement.
+    change = "on_hand = on_hand - %s, committed = committed + %s" if sell else "reserved = reserved + %s"
     emptied = []
     with connection.cursor() as cursor:
         for index, (candidate, quantity) in enumerate(plan):
             # A single-table WHERE: PostgreSQL re-checks it against a row a concurrent checkout
             # just committed (a join would be evaluated on the old snapshot, and oversell).
             cursor.execute(
-                f"UPDATE {table} SET {column} = {column} {sign} %s "  # noqa: S608 (our names)
+                f"UPDATE {table} SET {change} "  # noqa: S608 (our names)
                 "WHERE id = %s AND on_hand - reserved >= %s RETURNING on_hand - reserved",
-                [quantity, candidate.stock_id, quantity],
+                [*([quantity] * (2 if sell else 1)), candidate.stock_id, quantity],
             )
             row = cursor.fetchone()
             if row is None:
@@ -219,6 +222,7 @@ def _movements_write(allocations: list[Allocation], *, kind, reference: str, rea
                 kind=kind,
                 on_hand_delta=-a.quantity if sold else 0,
                 reserved_delta=0 if sold else a.quantity,
+                committed_delta=a.quantity if sold else 0,
                 reference=reference,
                 reason=reason,
                 actor=actor,
@@ -263,8 +267,8 @@ def stock_sell(
 ) -> list[Allocation]:
     """Sell every (variant_id, quantity) line at once, all or nothing: an order paid in the same transaction.
 
-    Allocated as stock_reserve does, but each guarded UPDATE takes the units
-    off hand directly, plus a reservation record born sold and one SALE
+    Allocated as stock_reserve does, but each guarded UPDATE moves the units
+    from on hand to committed (sold, awaiting shipment) directly, plus a reservation record born sold and one SALE
     movement per allocation. Call it as the last step of the order's
     transaction: the stock rows stay locked until commit.
     """
@@ -309,8 +313,11 @@ def _close_reservations(*, reference: str, status: StockReservation.Status, acto
             if not claimed:
                 continue
             row = Stock.objects.filter(variant_id=variant_id, warehouse_id=warehouse_id)
-            if sold:
-                row.update(on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity)
+            if sold:  # off the shelf and out of the reservation, into committed: one statement
+                row.update(
+                    on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity,
+                    committed=F("committed") + quantity,
+                )
             else:
                 row.update(reserved=F("reserved") - quantity)
             StockMovement.objects.create(
@@ -320,6 +327,7 @@ def _close_reservations(*, reference: str, status: StockReservation.Status, acto
                 kind=StockMovement.Kind.SALE if sold else StockMovement.Kind.RELEASE,
                 on_hand_delta=-quantity if sold else 0,
                 reserved_delta=-quantity,
+                committed_delta=quantity if sold else 0,
                 reference=reference,
                 reason=reason,
                 actor=actor,
@@ -341,7 +349,10 @@ def stock_release(*, reference: str, actor=None, reason: str = "") -> int:
 
 
 def stock_commit_sale(*, reference: str, actor=None) -> int:
-    """Turn the open reservations of `reference` into a sale, exactly once; returns the units sold."""
+    """Turn the open reservations of `reference` into a sale, exactly once; returns the units sold.
+
+    The units leave on hand and reserved and wait in committed until they ship.
+    """
     return _close_reservations(reference=reference, status=StockReservation.Status.SOLD, actor=actor, reason="sale")
 
 
@@ -473,3 +484,78 @@ def stock_transfer(
             ]
         )
         stock_cache_invalidate([product_id])
+
+
+def _committed_lines_merge(lines: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(variant id, warehouse id, units) summed per stock row, in lock order."""
+    merged: dict[tuple[int, int], int] = defaultdict(int)
+    for variant_id, warehouse_id, quantity in lines:
+        _positive(quantity, "quantity")
+        merged[(int(variant_id), int(warehouse_id))] += quantity
+    return [(vid, wid, qty) for (vid, wid), qty in sorted(merged.items())]
+
+
+def _committed_move(lines, *, kind: StockMovement.Kind, back_on_hand: bool, reference: str, reason: str, actor):
+    """Take units out of committed (and, when back_on_hand, onto the shelf): one guarded UPDATE per row.
+
+    All or nothing (the caller's transaction): StockNotCommitted at the first
+    row with fewer committed units than asked. Returns variant id -> product id.
+    """
+    merged = _committed_lines_merge(lines)
+    products: dict[int, int] = {}
+    movements = []
+    for variant_id, warehouse_id, quantity in merged:
+        changes = {"committed": F("committed") - quantity}
+        if back_on_hand:
+            changes["on_hand"] = F("on_hand") + quantity
+        rows = Stock.objects.filter(variant_id=variant_id, warehouse_id=warehouse_id, committed__gte=quantity)
+        if rows.update(**changes) != 1:
+            raise StockNotCommitted(variant_id=variant_id, warehouse_id=warehouse_id, requested=quantity)
+        products[variant_id] = 0
+        movements.append((variant_id, warehouse_id, quantity))
+    products.update(ProductVariant.objects.filter(pk__in=list(products)).values_list("pk", "product_id"))
+    StockMovement.objects.bulk_create(
+        [
+            StockMovement(
+                product_id=products[vid], variant_id=vid, warehouse_id=wid, kind=kind,
+                on_hand_delta=qty if back_on_hand else 0, committed_delta=-qty, reference=reference,
+                reason=reason, actor=_actor(actor),
+            )
+            for vid, wid, qty in movements
+        ]
+    )
+    return products
+
+
+def stock_ship(*, lines: Iterable[tuple[int, int, int]], reference: str, actor=None, reason: str = "shipment") -> None:
+    """Move shipped units out of the warehouse: (variant id, warehouse id, units) leave `committed`.
+
+    One guarded UPDATE (committed >= units) and one SHIPMENT movement per
+    stock row, in lock order; StockNotCommitted (409) and nothing moves when a
+    row has fewer sold units waiting. A reference ships a row once (a unique
+    constraint on the SHIPMENT movements): use one reference per parcel. Call
+    inside the shipment's transaction.
+    """
+    with transaction.atomic():
+        _committed_move(lines, kind=StockMovement.Kind.SHIPMENT, back_on_hand=False, reference=reference,
+                        reason=reason, actor=actor)
+
+
+def stock_sale_cancel(
+    *, lines: Iterable[tuple[int, int, int]], reference: str, actor=None, reason: str = "sale cancelled"
+) -> None:
+    """Put sold units that never shipped back on the shelf: (variant id, warehouse id, units), committed -> on hand.
+
+    Guarded like stock_ship (StockNotCommitted, all or nothing); one
+    SALE_CANCELLED movement per stock row. The caller guarantees once (a
+    refund runs its handler once).
+    """
+    lines = list(lines)
+    with transaction.atomic():
+        products = _committed_move(lines, kind=StockMovement.Kind.SALE_CANCELLED, back_on_hand=True,
+                                   reference=reference, reason=reason, actor=actor)
+        delta: dict[int, int] = defaultdict(int)
+        for variant_id, _warehouse_id, quantity in _committed_lines_merge(lines):
+            delta[variant_id] += quantity
+        _recount_after(products, gone_out=False, delta=dict(delta))
+        stock_cache_invalidate(set(products.values()))

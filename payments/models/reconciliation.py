@@ -72,6 +72,8 @@ class ReconciliationItem(models.Model):
         STOCK_ON_HAND = "stock_on_hand", _("Stock on hand differs from its movements")
         SHIPPED_OVER_ALLOCATED = "shipped_over_allocated", _("Shipped more than allocated from a warehouse")
         INVOICE_NUMBERING = "invoice_numbering", _("Invoice numbers of a year have a gap or a repeat")
+        STOCK_COMMITTED = "stock_committed", _("Committed stock differs from its movements")
+        STOCK_COMMITTED_UNSHIPPED = "stock_committed_unshipped", _("Committed stock differs from paid units not shipped")
 
     class Action(models.TextChoices):
         REVIEW = "review", _("Review")

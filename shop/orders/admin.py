@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, TextChoices
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -26,7 +27,7 @@ from shop.core.exceptions import ShopError
 from shop.orders import admin_shipments
 from shop.orders.invoice_admin import InvoiceInline
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest, Shipment
-from shop.orders.selectors import order_unshipped_by_warehouse
+from shop.orders.selectors import order_breakdown, order_unshipped_by_warehouse
 from shop.orders.services import outbox, returns, shipments, transitions
 from shop.shipping.models import Carrier
 
@@ -224,7 +225,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         # Cancelling what did not ship gives its money back: both permissions.
         "cancel_unshipped": (PERM_CHANGE_ORDER, PERM_REFUND),
     }
-    readonly_fields = [f.name for f in Order._meta.fields] + ["address"]
+    readonly_fields = [f.name for f in Order._meta.fields] + ["address", "price_components"]
     # Fields that only mean something in some states; never the internal checkout token.
     STATE_FIELDS = {
         "reservation_expires_at": {Order.Status.PENDING_PAYMENT},
@@ -233,7 +234,14 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
         "shipped_at": {Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED},
         "delivered_at": {Order.Status.DELIVERED, Order.Status.REFUNDED},
     }
-    HIDDEN_FIELDS = {"checkout_token", "shipping_address", "updated_at"}
+    # The price components show once, together, in "price_components" (after the status).
+    PRICE_FIELDS = {
+        "total", "refunded_total", "subtotal", "discount_total", "voucher_discount", "shipping_price", "shipping_tax",
+        "tax_total", "gift_card_total", "prices_include_tax", "tax_summary", "shipping",
+    }
+    HIDDEN_FIELDS = {
+        "checkout_token", "shipping_address", "updated_at", *PRICE_FIELDS, *(f"{name}_currency" for name in PRICE_FIELDS),
+    }
     # The buttons on an order's page, by the states in which each can apply.
     ORDER_BUTTONS = (
         ("ship_everything", _("Ship everything…"), shipments.SHIPPABLE),
@@ -244,13 +252,22 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     )
 
     def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if f not in self.HIDDEN_FIELDS and f != "address"]
+        extra = {"address", "price_components"}
+        fields = [f for f in super().get_fields(request, obj) if f not in self.HIDDEN_FIELDS and f not in extra]
         if obj is not None:
             fields = [f for f in fields if obj.status in self.STATE_FIELDS.get(f, {obj.status})]
-            if not obj.refunded_total.amount:
-                fields = [f for f in fields if f != "refunded_total"]
+        at = fields.index("status") + 1 if "status" in fields else len(fields)
+        fields = [*fields[:at], "price_components", *fields[at:]]
         at = fields.index("email") if "email" in fields else len(fields)
         return [*fields[:at], "address", *fields[at:]]
+
+    @admin.display(description=_("price"))
+    def price_components(self, obj):
+        """The stored components as checkout priced them: subtotal, discounts, shipping, tax, gift cards, total."""
+        return render_to_string("admin/orders/order/price_components.html", {
+            "breakdown": order_breakdown(obj), "shipping": obj.shipping or {}, "shipping_tax": obj.shipping_tax,
+            "discount_total": obj.discount_total, "refunded_total": obj.refunded_total,
+        })
 
     @admin.display(description=_("shipping address"))
     def address(self, obj):

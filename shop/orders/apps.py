@@ -17,6 +17,7 @@ class OrdersConfig(AppConfig):
             invoice_numbering_check,
             order_payments_check,
             shipments_within_allocations_check,
+            stock_committed_check,
         )
         from shop.orders.services import payment_handlers
         from shop.orders.services.shipments import shipment_carrier_event_apply
@@ -31,6 +32,7 @@ class OrdersConfig(AppConfig):
         reconciliation_check_register("orders", order_payments_check)
         reconciliation_check_register("shipments", shipments_within_allocations_check)
         reconciliation_check_register("invoices", invoice_numbering_check)
+        reconciliation_check_register("stock_committed", stock_committed_check)
         carrier_event_handler_register(shipment_carrier_event_apply)
         privacy_export_register("orders", orders_export)
         privacy_erase_register("orders", orders_erase)

@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
+from catalog.models import Stock
 from payments.models import Payment, ReconciliationItem
 from payments.reconciliation.provider import TAKEN
 from shop.core.reconciliation import (
@@ -180,6 +181,56 @@ def shipments_within_allocations_check(*, day: date, report: ReconciliationRepor
                 )
             )
     return {"shipped_lines": checked}
+
+
+UNSHIPPED_STATES = (Order.Status.PAID, Order.Status.PARTIALLY_SHIPPED)
+
+
+def stock_committed_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
+    """Each stock row's committed units equal the paid units waiting there: allocated less shipped (no day: all).
+
+    Paid units wait while their order is paid or partially shipped; shipped,
+    delivered and refunded orders have none left (what never shipped went
+    back on hand). Two grouped sums per (variant, warehouse) and the rows with
+    units committed, merged here.
+    """
+    expected: dict[tuple[int, int], int] = {}
+    for row in (
+        OrderLineAllocation.objects.filter(line__order__status__in=UNSHIPPED_STATES, line__variant__isnull=False)
+        .values("line__variant_id", "warehouse_id").annotate(n=Sum("quantity"))
+    ):
+        expected[(row["line__variant_id"], row["warehouse_id"])] = row["n"]
+    for row in (
+        ShipmentLine.objects.filter(
+            order_line__order__status__in=UNSHIPPED_STATES, order_line__variant__isnull=False
+        )
+        .values("order_line__variant_id", "shipment__warehouse_id").annotate(n=Sum("quantity"))
+    ):
+        key = (row["order_line__variant_id"], row["shipment__warehouse_id"])
+        expected[key] = expected.get(key, 0) - row["n"]
+    rows = {
+        (r["variant_id"], r["warehouse_id"]): r
+        for r in Stock.objects.filter(
+            Q(committed__gt=0) | Q(variant_id__in={vid for vid, _wid in expected})
+        ).values("id", "variant_id", "warehouse_id", "variant__sku", "warehouse__code", "committed")
+    }
+    for key in sorted(set(rows) | {k for k, n in expected.items() if n}):
+        row = rows.get(key)
+        actual, wanted = (row["committed"] if row else 0), expected.get(key, 0)
+        if actual != wanted:
+            report(
+                ReconciliationFinding(
+                    kind=Kind.STOCK_COMMITTED_UNSHIPPED,
+                    action=Action.REVIEW,
+                    object_type="catalog.stock",
+                    object_id=row["id"] if row else "",
+                    related=f"{row['variant__sku']}@{row['warehouse__code']}" if row else f"variant {key[0]} / warehouse {key[1]}",
+                    expected=wanted,
+                    actual=actual,
+                    detail=_("Units sold and awaiting shipment differ from the paid orders' units not yet shipped."),
+                )
+            )
+    return {"committed_rows": len(rows)}
 
 
 def order_components_problems(order: Order) -> list[str]:

@@ -1,10 +1,10 @@
-"""A state machine over reserve / release / sell / restock / transfer / expire across two warehouses:
-every counter equals the sum of its movements and never goes below zero."""
+"""A state machine over reserve / release / sell / ship / cancel a sale / restock / transfer / expire across two
+warehouses: every counter (on hand, reserved, committed) equals the sum of its movements and never goes below zero."""
 
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -17,14 +17,16 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from catalog.exceptions import OutOfStock
+from catalog.exceptions import OutOfStock, StockNotCommitted
 from catalog.models import Stock, StockMovement, StockReservation, Warehouse
 from catalog.services.stock import (
     stock_commit_sale,
     stock_release,
     stock_reserve,
     stock_restock,
+    stock_sale_cancel,
     stock_sell,
+    stock_ship,
     stock_transfer,
 )
 from tests.catalog.factories import default_variant, make_product, make_warehouse
@@ -43,6 +45,8 @@ class StockMachine(RuleBasedStateMachine):
         self.open: list[str] = []
         self.units = 2  # units on hand over both warehouses, as the model sees it
         self.count = 0
+        self.sold: list[list[int]] = []  # [warehouse id, units sold and not yet shipped] per sold allocation
+        self.committed = 0
 
     def _ref(self) -> str:
         self.count += 1
@@ -65,6 +69,8 @@ class StockMachine(RuleBasedStateMachine):
                 allocations = stock_sell(lines=[(self.variant.pk, quantity)], reference=self._ref())
             assert sum(a.quantity for a in allocations) == quantity
             self.units -= quantity
+            self.committed += quantity
+            self.sold.extend([a.warehouse_id, a.quantity] for a in allocations)
         except OutOfStock:
             pass
 
@@ -80,8 +86,47 @@ class StockMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def sell_reserved(self, data):
         ref = data.draw(st.sampled_from(self.open))
-        self.units -= stock_commit_sale(reference=ref)
+        sold = stock_commit_sale(reference=ref)
+        self.units -= sold
+        self.committed += sold
+        self.sold.extend(
+            [wid, qty] for wid, qty in StockReservation.objects.filter(reference=ref).values_list("warehouse_id", "quantity")
+        )
         self.open.remove(ref)
+
+    @precondition(lambda self: self.sold)
+    @rule(data=st.data(), whole=st.booleans())
+    def ship(self, data, whole):
+        allocation = data.draw(st.sampled_from(self.sold))
+        units = allocation[1] if whole else 1
+        ref = self._ref()
+        stock_ship(lines=[(self.variant.pk, allocation[0], units)], reference=ref)
+        # The same parcel again moves nothing: too few units left, or the reference already shipped the row.
+        with pytest.raises((IntegrityError, StockNotCommitted)), transaction.atomic():
+            stock_ship(lines=[(self.variant.pk, allocation[0], units)], reference=ref)
+        self._sold_take(allocation, units)
+
+    @precondition(lambda self: self.sold)
+    @rule(data=st.data())
+    def cancel_sale(self, data):
+        allocation = data.draw(st.sampled_from(self.sold))
+        units = allocation[1]
+        stock_sale_cancel(lines=[(self.variant.pk, allocation[0], units)], reference=self._ref())
+        self.units += units
+        self._sold_take(allocation, units)
+
+    @rule(which=st.integers(0, 1))
+    def ship_more_than_committed(self, which):
+        wid = self.warehouses[which]
+        waiting = sum(units for w, units in self.sold if w == wid)
+        with pytest.raises(StockNotCommitted), transaction.atomic():
+            stock_ship(lines=[(self.variant.pk, wid, waiting + 1)], reference=self._ref())
+
+    def _sold_take(self, allocation, units):
+        allocation[1] -= units
+        self.committed -= units
+        if not allocation[1]:
+            self.sold.remove(allocation)
 
     @precondition(lambda self: self.open)
     @rule()
@@ -105,7 +150,7 @@ class StockMachine(RuleBasedStateMachine):
     def counters_are_their_movements(self):
         for stock in Stock.objects.filter(variant=self.variant):
             moved = StockMovement.objects.filter(variant=self.variant, warehouse=stock.warehouse_id).aggregate(
-                on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
+                on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta"), committed=Sum("committed_delta")
             )
             held = StockReservation.objects.filter(
                 variant=self.variant, warehouse=stock.warehouse_id, status=StockReservation.Status.OPEN
@@ -113,8 +158,10 @@ class StockMachine(RuleBasedStateMachine):
             assert (stock.on_hand, stock.reserved) == (moved["on_hand"] or 0, moved["reserved"] or 0)
             assert stock.reserved == held
             assert 0 <= stock.reserved <= stock.on_hand
-        total = Stock.objects.filter(variant=self.variant).aggregate(n=Sum("on_hand"))["n"]
-        assert total == self.units
+            assert stock.committed == (moved["committed"] or 0) >= 0
+            assert stock.committed == sum(units for w, units in self.sold if w == stock.warehouse_id)
+        total = Stock.objects.filter(variant=self.variant).aggregate(n=Sum("on_hand"), c=Sum("committed"))
+        assert (total["n"], total["c"]) == (self.units, self.committed)
 
 
 def test_stock_state_machine_keeps_counters_equal_to_movements():

@@ -139,10 +139,26 @@ def test_stock_report_lists_each_variant_and_warehouse_as_json(capsys):
     make_product(on_hand=1)
     variant = default_variant(product)
     stock_reserve(lines=[(variant.pk, 2)], reference="R-1", expires_at="2030-01-01T00:00:00Z")
+    stock_sell(lines=[(variant.pk, 1)], reference="S-1")  # sold, not shipped: committed
     call_command("stock_report", "--sku", variant.sku, "--json")
     rows = json.loads(capsys.readouterr().out)
-    assert rows == [{"sku": variant.sku, "warehouse": "main", "warehouse_active": True, "on_hand": 5, "reserved": 2,
-                     "available": 3}]
+    assert rows == [{"sku": variant.sku, "warehouse": "main", "warehouse_active": True, "on_hand": 4, "reserved": 2,
+                     "available": 2, "committed": 1, "physical": 5}]
+    call_command("stock_report", "--sku", variant.sku)
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["sku", "warehouse", "on_hand", "reserved", "available", "committed", "physical"]
+    assert table[1].split() == [variant.sku, "main", "4", "2", "2", "1", "5"]
+
+
+def test_admin_stock_views_show_the_committed_units(admin_client):
+    product = make_product(on_hand=5)
+    variant = default_variant(product)
+    stock_sell(lines=[(variant.pk, 3)], reference="S-2")
+    listing = admin_client.get("/admin/catalog/stock/").content.decode()
+    assert "sold, awaiting shipment" in listing.lower()
+    assert '<td class="field-committed">3</td>' in listing
+    page = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+    assert "Sold, awaiting shipment" in page and "2 on hand, 0 reserved, 3 committed" in page
 
 
 def test_admin_transfer_action_moves_stock_and_reports_a_refusal(admin_client):

@@ -219,3 +219,30 @@ def test_order_page_shows_the_address_its_buttons_and_no_irrelevant_fields(roles
     # The button posts to the list's action, which asks for a reason first.
     asked = act(clerk, ORDERS, "ship_everything", [order.pk])
     assert b'name="reason"' in asked.content
+
+
+def test_the_order_page_shows_its_stored_price_components_read_only(admin_client):
+    """Subtotal, each discount, shipping (method and carrier), the tax summary, gift cards and the total, once."""
+    from djmoney.money import Money
+
+    from shop.pricing.models import TaxClass, TaxRate
+    from tests.shipping.factories import MethodFactory, ZoneFactory, price_add
+
+    TaxRate.objects.create(country="DE", tax_class=TaxClass.STANDARD, rate=Decimal("19"))
+    method = MethodFactory(name="Standard", zones=[ZoneFactory(countries=["DE"])])
+    price_add(method, "USD", price="4.90")
+    user = shopper_new(funds="100.00")
+    cart_fill(user, (make_product(price="10.00", on_hand=10), 2))
+    order = order_place(shipping_method=method.pk, user=user, payment_method="wallet",
+                        shipping_address=user.addresses.first().pk, currency="USD").order
+    Order.objects.filter(pk=order.pk).update(gift_card_total=Money("0.00", "USD"))
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+    html = page.content.decode()
+    table = html[html.index('<table class="order-price-components">'):]
+    table = table[:table.index("</table>")]
+    for text in ("Subtotal", "$20.00", "Shipping (Standard, ", "$4.90", "VAT 19 %", "$3.97 on net $20.93 (gross $24.90)",
+                 "Tax total (shipping: $0.78)", "Gift cards", "Total", "<strong>$24.90</strong>"):
+        assert text in table, (text, table)
+    # Read-only, and shown once: no form input for any component, no raw field rows besides the table.
+    assert page.context["adminform"].form.fields == {}
+    assert 'class="form-row field-subtotal' not in html and 'field-tax_summary' not in html

@@ -11,7 +11,7 @@ from shop.core.exceptions import InvalidTransition
 from shop.core.reconciliation import reconciliation_checks
 from shop.orders.exceptions import ReturnInvalid
 from shop.orders.models import ShipmentLine
-from shop.orders.reconciliation import shipments_within_allocations_check
+from shop.orders.reconciliation import shipments_within_allocations_check, stock_committed_check
 from shop.orders.services import returns
 from shop.orders.services.checkout import order_place
 from shop.orders.services.returns import return_request_approve, return_request_create, return_request_reject
@@ -43,6 +43,11 @@ def on_hand(line, warehouse) -> int:
     return Stock.objects.get(variant_id=line.variant_id, warehouse=warehouse).on_hand
 
 
+def committed(line, warehouse) -> int:
+    """Units of the line's variant sold and waiting to ship in the warehouse."""
+    return Stock.objects.get(variant_id=line.variant_id, warehouse=warehouse).committed
+
+
 def test_a_return_names_shipped_units_only_and_not_more_than_shipped_less_returned(order_two_warehouses):
     order, user, line_a, line_b, east, carrier = order_two_warehouses
     with pytest.raises(InvalidTransition):  # nothing shipped: nothing to return
@@ -71,11 +76,13 @@ def test_an_approved_return_refunds_the_line_and_restocks_the_warehouse_it_shipp
     shipment_create(order=order, lines={line_a: 2, line_b: 1}, warehouse=main, carrier=carrier,
                     tracking_number="M1")
     east_before, main_before = on_hand(line_a, east), on_hand(line_a, main)
+    assert (committed(line_a, east), committed(line_a, main)) == (0, 0)  # everything left the warehouses
     request = return_request_create(order_id=order.pk, user=user, lines={line_a.pk: 3}, reason="too many")
     approved = return_request_approve(return_id=request.pk, reason="unused")
     assert approved.refund_amount == Money("30.00", "USD")
-    # Parcels in the order they shipped: east's two first, then one of main's.
+    # Parcels in the order they shipped: east's two first, then one of main's; back on the shelf, not committed.
     assert (on_hand(line_a, east), on_hand(line_a, main)) == (east_before + 2, main_before + 1)
+    assert (committed(line_a, east), committed(line_a, main)) == (0, 0)
     line_a.refresh_from_db()
     assert line_a.refunded_quantity == 3
     order.refresh_from_db()
@@ -128,10 +135,40 @@ def test_returned_units_do_not_count_as_the_unshipped_rest(order_two_warehouses)
     order.refresh_from_db()
     assert order.status == "partially_shipped"  # one unit of A is still in east
     east_before = on_hand(line_a, east)
+    assert committed(line_a, east) == 1
     order = order_cancel_unshipped(order_id=order.pk, reason="east closed")
     assert order.status == "shipped"
     assert order.refunded_total == Money("30.00", "USD")  # the two returned units, then east's last one
-    assert on_hand(line_a, east) == east_before + 1
+    # Only east's unshipped unit goes from committed back on hand; the returned ones were restocked already.
+    assert (on_hand(line_a, east), committed(line_a, east)) == (east_before + 1, 0)
     line_a.refresh_from_db()
     assert line_a.refunded_quantity == 3
     assert_ledger_balanced()
+
+
+def test_reconciliation_finds_committed_units_that_are_not_the_paid_units_left_to_ship(order_two_warehouses):
+    order, user, line_a, line_b, east, carrier = order_two_warehouses
+    assert dict(reconciliation_checks())["stock_committed"] is stock_committed_check
+    main = line_a.allocations.exclude(warehouse=east).get().warehouse
+    day = order.created_at.date()
+    found = []
+    # Paid, partially shipped, a return, the rest cancelled: at every step committed is what is left to ship.
+    assert stock_committed_check(day=day, report=found.append) == {"committed_rows": 3}  # A main, A east, B main
+    shipment_create(order=order, lines={line_a: 2, line_b: 1}, warehouse=main, carrier=carrier, tracking_number="M1")
+    stock_committed_check(day=day, report=found.append)
+    return_request_approve(
+        return_id=return_request_create(order_id=order.pk, user=user, lines={line_a.pk: 1}, reason="dented").pk
+    )
+    stock_committed_check(day=day, report=found.append)
+    assert found == []
+    # A counter written around the services: east holds one committed unit more than the order left there.
+    Stock.objects.filter(variant_id=line_a.variant_id, warehouse=east).update(committed=3)
+    stock_committed_check(day=day, report=found.append)
+    assert [(f.kind, f.expected, f.actual, f.object_type) for f in found] == [
+        ("stock_committed_unshipped", 2, 3, "catalog.stock")
+    ]
+    Stock.objects.filter(variant_id=line_a.variant_id, warehouse=east).update(committed=2)
+    order_cancel_unshipped(order_id=order.pk, reason="east closed")
+    found.clear()
+    stock_committed_check(day=day, report=found.append)
+    assert found == [] and committed(line_a, east) == 0

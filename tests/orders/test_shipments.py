@@ -7,8 +7,9 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from djmoney.money import Money
 
+from catalog.exceptions import StockNotCommitted
 from catalog.models import Stock, StockMovement
-from catalog.services.stock import stock_restock
+from catalog.services.stock import stock_restock, stock_ship
 from payments.models import Wallet
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import ShipmentExceedsAllocation, ShipmentInvalid, TrackingNumberTaken
@@ -31,9 +32,10 @@ from tests.shipping.factories import shipping_method_everywhere
 pytestmark = pytest.mark.django_db
 
 
-def _stock(product, warehouse) -> tuple[int, int]:
+def _stock(product, warehouse) -> tuple[int, int, int]:
+    """(on hand, reserved, committed) of a product's stock row in a warehouse."""
     row = Stock.objects.get(product=product, warehouse=warehouse)
-    return row.on_hand, row.reserved
+    return row.on_hand, row.reserved, row.committed
 
 
 @pytest.fixture
@@ -59,22 +61,35 @@ def split_order(db):
 def test_an_order_ships_in_parcels_partially_then_fully_and_is_delivered_when_every_parcel_is(split_order):
     s = split_order
     order, carrier = s["order"], s["carrier"]
-    stock_before = (_stock(s["a"], s["main"]), _stock(s["a"], s["east"]), _stock(s["b"], s["main"]))
-    movements_before = StockMovement.objects.count()
+    # Paid: the sold units left on hand and wait in committed, where they were allocated.
+    assert (_stock(s["a"], s["main"]), _stock(s["a"], s["east"]), _stock(s["b"], s["main"])) == (
+        (0, 0, 2), (1, 0, 2), (4, 0, 1),
+    )
     first = shipment_create(order=order, lines={s["line_a"]: 2, s["line_b"]: 1}, warehouse=s["main"],
                             carrier=carrier, tracking_number=" JD001 ")
     order.refresh_from_db()
     assert order.status == Order.Status.PARTIALLY_SHIPPED
     assert first.tracking_number == "JD001" and first.status == Shipment.Status.SHIPPED
     assert order_unshipped_by_warehouse(order.pk) == {s["east"].pk: {s["line_a"].pk: 2}}
+    # The parcel's units left main's committed; east still holds its two.
+    assert (_stock(s["a"], s["main"]), _stock(s["a"], s["east"]), _stock(s["b"], s["main"])) == (
+        (0, 0, 0), (1, 0, 2), (4, 0, 0),
+    )
 
     second = shipment_create(order=order, lines={s["line_a"].pk: 2}, warehouse=s["east"], carrier=carrier,
                              tracking_number="JD002")
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED and order.shipped_at
-    # The sale took the units off hand when the order was paid: shipping moves nothing a second time.
-    assert (_stock(s["a"], s["main"]), _stock(s["a"], s["east"]), _stock(s["b"], s["main"])) == stock_before
-    assert StockMovement.objects.count() == movements_before
+    # On hand untouched by shipping (the sale took the units off the shelf); committed is empty.
+    assert (_stock(s["a"], s["main"]), _stock(s["a"], s["east"]), _stock(s["b"], s["main"])) == (
+        (0, 0, 0), (1, 0, 0), (4, 0, 0),
+    )
+    shipped = StockMovement.objects.filter(kind=StockMovement.Kind.SHIPMENT).order_by("id")
+    assert [(m.variant_id, m.warehouse_id, m.on_hand_delta, m.committed_delta, m.reference) for m in shipped] == [
+        (s["line_a"].variant_id, s["main"].pk, 0, -2, f"{order.number}-shipment-{first.pk}"),
+        (s["line_b"].variant_id, s["main"].pk, 0, -1, f"{order.number}-shipment-{first.pk}"),
+        (s["line_a"].variant_id, s["east"].pk, 0, -2, f"{order.number}-shipment-{second.pk}"),
+    ]
 
     shipment_deliver(shipment=first, reason="signed")
     order.refresh_from_db()
@@ -123,6 +138,9 @@ def test_the_same_parcel_twice_is_one_shipment_and_a_tracking_number_is_one_parc
     first = shipment_create(order=order, **args)
     assert shipment_create(order=order, **args) == first  # a double click
     assert Shipment.objects.count() == 1
+    # The stock moved once: one SHIPMENT movement, B's committed unit gone once.
+    assert StockMovement.objects.filter(kind=StockMovement.Kind.SHIPMENT).count() == 1
+    assert _stock(s["b"], s["main"]) == (4, 0, 0)
     assert OutboxEmail.objects.filter(kind="order_shipped").count() == 1
     with pytest.raises(TrackingNumberTaken) as exc:
         shipment_create(order=order, lines={s["line_a"]: 1}, warehouse=s["main"], carrier=carrier,
@@ -178,9 +196,12 @@ def test_cancelling_the_rest_refunds_and_restocks_only_what_did_not_ship(split_o
     assert order.refunded_total == Money("20.00", "USD")
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("70.00")
-    # The two units never shipped go back to east, where they were allocated; main keeps what shipped.
-    assert _stock(s["a"], s["east"]) == (east_before[0] + 2, 0)
-    assert _stock(s["a"], s["main"]) == main_before
+    # The two units never shipped go from committed back on hand in east, where they were allocated.
+    assert east_before == (1, 0, 2)
+    assert _stock(s["a"], s["east"]) == (3, 0, 0)
+    assert _stock(s["a"], s["main"]) == main_before == (0, 0, 0)
+    back = StockMovement.objects.get(kind=StockMovement.Kind.SALE_CANCELLED)
+    assert (back.warehouse_id, back.on_hand_delta, back.committed_delta) == (s["east"].pk, 2, -2)
     s["line_a"].refresh_from_db()
     assert s["line_a"].refunded_quantity == 2
     with pytest.raises(InvalidTransition):  # twice: nothing more to cancel
@@ -230,3 +251,66 @@ def test_the_database_refuses_impossible_shipments(split_order):
         Shipment.objects.filter(pk=parcel.pk).update(status=Shipment.Status.DELIVERED)  # without delivered_at
     with pytest.raises(IntegrityError), transaction.atomic():
         Shipment.objects.create(order=s["order"], warehouse=s["main"], carrier=s["carrier"], tracking_number="")
+
+
+def test_a_full_refund_before_shipping_puts_the_committed_units_back_on_hand_once(split_order):
+    s = split_order
+    order_refund(order_id=s["order"].pk, reason="changed mind")
+    s["order"].refresh_from_db()
+    assert s["order"].status == Order.Status.REFUNDED
+    assert (_stock(s["a"], s["main"]), _stock(s["a"], s["east"]), _stock(s["b"], s["main"])) == (
+        (2, 0, 0), (3, 0, 0), (5, 0, 0),
+    )
+    assert StockMovement.objects.filter(kind=StockMovement.Kind.SALE_CANCELLED).count() == 3
+    assert not StockMovement.objects.filter(kind=StockMovement.Kind.RESTOCK, reference=s["order"].number).exists()
+    with pytest.raises(InvalidTransition):  # a second full refund is refused: nothing moves again
+        order_refund(order_id=s["order"].pk, reason="again")
+    assert _stock(s["b"], s["main"]) == (5, 0, 0)
+
+
+def test_a_shipment_never_takes_more_than_is_committed_and_a_parcel_moves_stock_once(split_order):
+    s = split_order
+    variant_b, main = s["line_b"].variant_id, s["main"].pk
+    with pytest.raises(StockNotCommitted) as exc, transaction.atomic():
+        stock_ship(lines=[(variant_b, main, 2)], reference="X-shipment-1")
+    assert (exc.value.status_code, exc.value.code) == (409, "stock_not_committed")
+    assert _stock(s["b"], s["main"]) == (4, 0, 1)
+    stock_ship(lines=[(variant_b, main, 1)], reference="X-shipment-1")
+    Stock.objects.filter(variant_id=variant_b, warehouse_id=main).update(committed=1)  # as if sold again
+    with pytest.raises(IntegrityError), transaction.atomic():  # the same parcel's reference again
+        stock_ship(lines=[(variant_b, main, 1)], reference="X-shipment-1")
+    assert Stock.objects.get(variant_id=variant_b, warehouse_id=main).committed == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Stock.objects.filter(variant_id=variant_b, warehouse_id=main).update(committed=-1)
+
+
+def test_after_a_sale_with_nothing_shipped_on_hand_and_reserved_are_zero_and_committed_holds_the_units(db):
+    user = shopper_new(funds="100.00")
+    product = make_product(price="10.00", on_hand=3)
+    cart_fill(user, (product, 3))
+    order = order_place(shipping_method=shipping_method_everywhere(), user=user, payment_method="wallet",
+                        shipping_address=user.addresses.first().pk, currency="USD").order
+    assert order.status == Order.Status.PAID
+    row = Stock.objects.get(product=product)
+    assert (row.on_hand, row.reserved, row.committed) == (0, 0, 3)
+    assert row.available == 0
+
+
+def test_the_sale_moves_units_to_committed_in_its_own_guarded_update_and_adds_no_statement(db):
+    """A wallet checkout of two lines: one guarded UPDATE per stock row does on_hand -> committed (no extra one)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = shopper_new(funds="100.00")
+    a, b = make_product(price="10.00", on_hand=5), make_product(price="10.00", on_hand=5)
+    cart_fill(user, (a, 2), (b, 1))
+    method, address = shipping_method_everywhere(), user.addresses.first().pk
+    with CaptureQueriesContext(connection) as queries:
+        order_place(shipping_method=method, user=user, payment_method="wallet", shipping_address=address,
+                    currency="USD")
+    stock_writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "catalog_stock"')]
+    assert len(stock_writes) == 2, stock_writes
+    assert all("committed = committed +" in sql and "on_hand - reserved >=" in sql for sql in stock_writes)
+    assert [(s.on_hand, s.committed) for s in Stock.objects.filter(product__in=[a, b]).order_by("product_id")] == [
+        (3, 2), (4, 1),
+    ]

@@ -30,13 +30,20 @@ def _paid_order(quantity=3, price="10.00"):
 
 
 def _counters():
-    return sorted(Stock.objects.values_list("id", "on_hand", "reserved")), StockMovement.objects.count()
+    return sorted(Stock.objects.values_list("id", "on_hand", "reserved", "committed")), StockMovement.objects.count()
 
 
-def test_a_double_clicked_shipment_is_made_once():
-    order, line, warehouse, _product = _paid_order()
+def _shipped_out(product):
+    """(on hand, committed, SHIPMENT movements' committed change) of the product's stock."""
+    stock = Stock.objects.get(product=product)
+    moved = StockMovement.objects.filter(product=product, kind=StockMovement.Kind.SHIPMENT)
+    return stock.on_hand, stock.committed, sum(moved.values_list("committed_delta", flat=True))
+
+
+def test_a_double_clicked_shipment_is_made_once_and_moves_the_stock_once():
+    order, line, warehouse, product = _paid_order()
     carrier = carrier_new()
-    before = _counters()
+    assert _shipped_out(product) == (7, 3, 0)
 
     def click():
         return shipment_create(order=order.pk, lines={line.pk: 3}, warehouse=warehouse.pk, carrier=carrier.pk,
@@ -50,13 +57,12 @@ def test_a_double_clicked_shipment_is_made_once():
     assert order.status == Order.Status.SHIPPED
     assert OrderEvent.objects.filter(order=order, to_status="shipped").count() == 1
     assert OutboxEmail.objects.filter(order=order, kind="order_shipped").count() == 1
-    assert _counters() == before  # the stock moved once, at the sale, and not again
+    assert _shipped_out(product) == (7, 0, -3)  # the three units left committed once
 
 
 def test_two_staff_shipping_the_same_units_under_different_numbers_ship_them_once():
-    order, line, warehouse, _product = _paid_order(quantity=3)  # 2 of 3 per parcel: the order stays open
+    order, line, warehouse, product = _paid_order(quantity=3)  # 2 of 3 per parcel: the order stays open
     carrier = carrier_new()
-    before = _counters()
 
     def ship(number):
         def call():
@@ -70,7 +76,24 @@ def test_two_staff_shipping_the_same_units_under_different_numbers_ship_them_onc
     assert sum(ShipmentLine.objects.values_list("quantity", flat=True)) == 2
     order.refresh_from_db()
     assert order.status == Order.Status.PARTIALLY_SHIPPED
-    assert _counters() == before
+    assert _shipped_out(product) == (7, 1, -2)
+    assert StockMovement.objects.filter(kind=StockMovement.Kind.SHIPMENT).count() == 1
+
+
+def test_two_concurrent_creations_of_the_same_parcel_move_the_stock_once():
+    order, line, warehouse, product = _paid_order(quantity=2)
+    carrier = carrier_new()
+    before = _counters()
+
+    def create():
+        return shipment_create(order=order.pk, lines={line.pk: 2}, warehouse=warehouse.pk, carrier=carrier.pk,
+                               tracking_number="SAME1").pk
+
+    results = run_in_threads([create, create])
+    assert len(set(results)) == 1 and all(isinstance(r, int) for r in results), results
+    assert _shipped_out(product) == (8, 0, -2)
+    after = _counters()
+    assert after[1] == before[1] + 1  # one SHIPMENT movement
 
 
 def test_concurrent_deliveries_of_the_last_parcel_deliver_the_order_once():
@@ -95,7 +118,10 @@ def test_cancelling_the_rest_twice_at_once_refunds_and_restocks_once():
     assert "shipped" in results, results
     wallet.refresh_from_db()
     assert wallet.balance == 90  # two units refunded once
-    assert Stock.objects.get(pk=stock.pk).on_hand == stock.on_hand + 2
+    # The two units that never shipped go from committed back on hand, once.
+    assert (stock.on_hand, stock.committed) == (7, 2)
+    assert Stock.objects.values_list("on_hand", "committed").get(pk=stock.pk) == (9, 0)
+    assert StockMovement.objects.filter(kind=StockMovement.Kind.SALE_CANCELLED).count() == 1
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED
     line.refresh_from_db()

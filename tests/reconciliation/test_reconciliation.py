@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
 
-from catalog.models import Stock
+from catalog.models import Stock, StockMovement
 from payments.exceptions import ReconciliationRunning
 from payments.models import (
     AuditLog,
@@ -125,6 +125,10 @@ def seed_every_discrepancy(data) -> dict:
     first, second = data["products"]
     Stock.objects.filter(product=first).update(reserved=F("reserved") + 1)
     Stock.objects.filter(product=second).update(on_hand=F("on_hand") + 1)
+    # A committed movement written around the service: the counter no longer is its movements' sum.
+    stock = Stock.objects.get(product=second)
+    StockMovement.objects.create(product=second, variant_id=stock.variant_id, warehouse_id=stock.warehouse_id,
+                                 kind=StockMovement.Kind.ADJUSTMENT, committed_delta=1, reason="edited")
     seeded["products"] = (first, second)
     # 5. shipments: a parcel row edited around the service holds one unit more than was allocated
     line = data["wallet_order"].lines.first()
@@ -186,6 +190,13 @@ def test_every_kind_of_discrepancy_is_reported_exactly_once(provider, rates):
     first, second = seeded["products"]
     assert item[Kind.STOCK_RESERVED].object_id == str(Stock.objects.get(product=first).pk)
     assert item[Kind.STOCK_ON_HAND].object_id == str(Stock.objects.get(product=second).pk)
+    assert item[Kind.STOCK_COMMITTED].object_id == str(Stock.objects.get(product=second).pk)
+    assert item[Kind.STOCK_COMMITTED].expected - item[Kind.STOCK_COMMITTED].actual == 1
+    # The parcel edited to hold one unit more than allocated: the paid orders say -1 wait, the counter
+    # still holds what the service left (allocated less the one unit it shipped).
+    over = item[Kind.STOCK_COMMITTED_UNSHIPPED]
+    allocated = seeded["over_shipped_line"].allocations.first().quantity
+    assert over.object_type == "catalog.stock" and (over.expected, over.actual) == (-1, allocated - 1)
     assert item[Kind.SHIPPED_OVER_ALLOCATED].object_id == str(seeded["over_shipped_line"].pk)
 
     # The one safe repair: the unknown payment the provider charged is settled through the service.

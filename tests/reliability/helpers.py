@@ -188,15 +188,16 @@ def assert_money_invariants() -> None:
 def assert_stock_invariants() -> None:
     """No counter below zero, nothing oversold, and every counter explained by its records:
     on_hand == the sum of the (variant, warehouse)'s movements' on_hand_delta, reserved == the sum of their
-    reserved_delta == the open reservations."""
+    reserved_delta == the open reservations, committed (sold, awaiting shipment) == the sum of committed_delta."""
     from catalog.models import Stock, StockMovement, StockReservation
 
     assert not Stock.objects.filter(on_hand__lt=0).exists()
     assert not Stock.objects.filter(reserved__lt=0).exists()
+    assert not Stock.objects.filter(committed__lt=0).exists()
     movements = {
-        (row["variant_id"], row["warehouse_id"]): (row["on_hand"], row["reserved"])
+        (row["variant_id"], row["warehouse_id"]): (row["on_hand"], row["reserved"], row["committed"])
         for row in StockMovement.objects.values("variant_id", "warehouse_id").annotate(
-            on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
+            on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta"), committed=Sum("committed_delta")
         )
     }
     open_units = {
@@ -208,7 +209,9 @@ def assert_stock_invariants() -> None:
     for stock in Stock.objects.all():
         key = (stock.variant_id, stock.warehouse_id)
         assert stock.reserved <= stock.on_hand, stock
-        assert (stock.on_hand, stock.reserved) == movements.get(key, (0, 0)), (stock, "movements", movements.get(key))
+        assert (stock.on_hand, stock.reserved, stock.committed) == movements.get(key, (0, 0, 0)), (
+            stock, "movements", movements.get(key),
+        )
         assert stock.reserved == open_units.get(key, 0), (stock, "open reservations", open_units)
     # No movement or reservation of a (variant, warehouse) that has no stock row.
     assert set(movements) <= set(Stock.objects.values_list("variant_id", "warehouse_id"))
@@ -280,7 +283,10 @@ def assert_orders_invariants() -> None:
             assert sale[0] == (-n if sold else 0), (order.number, "sold", sale)
             released = order.status == statuses.CANCELLED and reservation == [0, n]
             assert release == [0, -n if released else 0], (order.number, "released", release)
-            assert delta["restock"] == [refunded_units[product], 0], (order.number, "restocked", delta["restock"])
+            # A refund puts units back on hand: from committed when they never shipped, as a restock when returned.
+            restock, cancelled = delta["restock"], delta["sale_cancelled"]
+            assert restock[0] + cancelled[0] == refunded_units[product], (order.number, "put back", restock, cancelled)
+            assert restock[1] == cancelled[1] == 0, (order.number, "put back", restock, cancelled)
     # No stock record of a checkout that left no order behind (a half-written checkout).
     assert set(reserved) <= numbers, set(reserved) - numbers
     checkout_kinds = (StockMovement.Kind.RESERVATION, StockMovement.Kind.SALE, StockMovement.Kind.RELEASE)

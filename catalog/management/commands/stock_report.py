@@ -6,7 +6,10 @@ from catalog.selectors.stock import stock_report_rows
 
 
 class Command(BaseCommand):
-    help = "Stock per variant and warehouse: on_hand, reserved, available."
+    help = (
+        "Stock per variant and warehouse: on_hand, reserved (part of on_hand), available, committed "
+        "(sold, awaiting shipment), physical (on_hand + committed)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--sku", default="", help="only this variant SKU")
@@ -17,10 +20,14 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_dumps(rows))
             return
-        self.stdout.write(f"{'sku':<24} {'warehouse':<12} {'on_hand':>8} {'reserved':>8} {'available':>9}")
+        self.stdout.write(
+            f"{'sku':<24} {'warehouse':<12} {'on_hand':>8} {'reserved':>8} {'available':>9} {'committed':>9} "
+            f"{'physical':>8}"
+        )
         for row in rows:
             self.stdout.write(
-                f"{row['sku']:<24} {row['warehouse']:<12} {row['on_hand']:>8} {row['reserved']:>8} {row['available']:>9}"
+                f"{row['sku']:<24} {row['warehouse']:<12} {row['on_hand']:>8} {row['reserved']:>8} "
+                f"{row['available']:>9} {row['committed']:>9} {row['physical']:>8}"
             )
 
 

@@ -11,7 +11,7 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from catalog.services.stock import stock_restock
+from catalog.services.stock import stock_restock, stock_sale_cancel
 from payments.exceptions import PaymentErrorCode
 from payments.models import Payment
 from payments.services.refunds import payment_refund
@@ -111,7 +111,9 @@ def order_payment_refunded(payment, refund) -> None:
     if reference == f"{order.number}-refund":  # a full refund credits every unit not yet refunded, shipped or not
         credited = {line_id: line.returnable_quantity for line_id, line in lines.items() if line.returnable_quantity}
     credit_note = credit_note_issue(order, refund_reference=reference, amount=amount, lines=credited)
-    _refund_restock(order, lines, restock, reference=reference, actor=actor)
+    # Only a return brings back units that shipped; every other restock is of units that never left.
+    shipped = reference.startswith(f"{order.number}-return-")
+    _refund_restock(order, lines, restock, reference=reference, actor=actor, shipped=shipped)
     order.refunded_total = order.refunded_total + amount
     order.save(update_fields=["refunded_total_currency", "refunded_total", "updated_at"])
     reason = refund.reason or reference
@@ -197,8 +199,15 @@ def _shipped_targets(line_id: int, quantity: int, skip: int) -> list[tuple[int |
 
 
 def _refund_restock(
-    order: Order, lines: dict[int, OrderLine], restock: list[tuple[int, int | None, int]], *, reference: str, actor
+    order: Order, lines: dict[int, OrderLine], restock: list[tuple[int, int | None, int]], *, reference: str, actor,
+    shipped: bool,
 ) -> None:
+    """Count the refunded units on their lines and put them back on hand.
+
+    Returned (shipped) units are restocked; units that never shipped go from
+    committed back on hand in the warehouse they were allocated from.
+    """
+    unshipped = []
     for line_id, warehouse_id, quantity in restock:
         line = lines[line_id]
         quantity = min(quantity, line.returnable_quantity)
@@ -206,12 +215,18 @@ def _refund_restock(
             continue
         line.refunded_quantity += quantity
         OrderLine.objects.filter(pk=line_id).update(refunded_quantity=line.refunded_quantity)
+        if not shipped:
+            if line.variant_id is not None and warehouse_id is not None:
+                unshipped.append((line.variant_id, warehouse_id, quantity))
+            continue
         if line.variant_id is None and line.product_id is None:
             continue
         stock_restock(
             variant_id=line.variant_id, product_id=line.product_id, warehouse_id=warehouse_id, quantity=quantity,
             actor=actor, reason=f"refund {reference}", reference=order.number,
         )
+    if unshipped:
+        stock_sale_cancel(lines=unshipped, reference=order.number, actor=actor, reason=f"refund {reference}")
 
 
 def _restock_targets(line: OrderLine, quantity: int) -> list[tuple[int | None, int]]:

@@ -8,10 +8,14 @@ allocation from the warehouse holds. A parcel is identified by (carrier,
 tracking number): asking again for the same parcel of the same order returns
 the one already made, and nothing moves twice.
 
-Stock: the catalog takes sold units off hand when the order is paid
-(stock_commit_sale / stock_sell), so a shipment does not count them out a
-second time; it records which allocated units left which warehouse. What
-never ships is what cancelling the rest (order_cancel_unshipped) puts back.
+Stock: when the order is paid the catalog moves its units from on hand to
+`committed` (sold, awaiting shipment; stock_commit_sale / stock_sell). A new
+parcel takes its units out of committed in the warehouse it ships from
+(stock_ship, under the order's lock, reference `<number>-shipment-<id>`), once:
+the same parcel asked for again returns the shipment already made, and the
+catalog refuses a second SHIPMENT movement for the reference. What never ships
+goes from committed back on hand when the rest is cancelled or refunded
+(order_cancel_unshipped, in the refund's handler).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from catalog.models import Warehouse
+from catalog.services.stock import stock_ship
 from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import ShipmentExceedsAllocation, ShipmentInvalid, TrackingNumberTaken
@@ -150,6 +155,7 @@ def shipment_create(
             )
         _check_within_allocation(order, warehouse_id, chosen)
         shipment = _shipment_insert(order, warehouse_id, carrier, tracking_number, chosen, actor)
+        _shipment_stock_out(order, shipment, chosen, actor=actor)
         _order_after_shipment(order, shipment, actor=actor, reason=reason)
     return shipment
 
@@ -167,6 +173,15 @@ def _shipment_insert(order, warehouse_id, carrier, tracking_number, chosen, acto
         [ShipmentLine(shipment=shipment, order_line_id=k, quantity=q) for k, q in sorted(chosen.items())]
     )
     return shipment
+
+
+def _shipment_stock_out(order: Order, shipment: Shipment, chosen: dict[int, int], *, actor) -> None:
+    """The parcel's units leave the warehouse: out of committed, one SHIPMENT movement per variant."""
+    variants = dict(OrderLine.objects.filter(pk__in=list(chosen)).values_list("id", "variant_id"))
+    lines = [(variants[k], shipment.warehouse_id, q) for k, q in sorted(chosen.items()) if variants.get(k)]
+    if lines:  # a line whose variant was deleted has no stock row left to move
+        stock_ship(lines=lines, reference=f"{order.number}-shipment-{shipment.pk}",
+                   actor=signed_in_actor(actor), reason=f"shipment {shipment.tracking_number}"[:255])
 
 
 def _order_after_shipment(order: Order, shipment: Shipment, *, actor, reason: str) -> None:
@@ -265,8 +280,8 @@ def order_cancel_unshipped(*, order_id: int, actor=None, reason: str = "") -> Or
     """Cancel what a partially shipped order has not shipped: refund those units and put them back.
 
     Only the units allocated and never shipped are refunded (reference
-    `<number>-unshipped`, so twice refunds once) and restocked in the
-    warehouses that held them, in the refund's transaction
+    `<number>-unshipped`, so twice refunds once) and go from committed back
+    on hand in the warehouses that held them, in the refund's transaction
     (payment_handlers); the order then counts as shipped. Call outside a
     transaction (a card refund is an HTTP call).
     """
