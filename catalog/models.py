@@ -128,6 +128,8 @@ class Product(models.Model):
         currency_choices=[(settings.DEFAULT_CURRENCY, settings.DEFAULT_CURRENCY)],
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Buying it issues a gift card of the paid line's value, its code e-mailed to the buyer (shop.orders).
+    is_gift_card = models.BooleanField(_("gift card"), default=False)
     thumbnail = models.ImageField(_("thumbnail"), upload_to="catalog/thumbs/", blank=True)
     rating_avg = models.DecimalField(_("average rating"), max_digits=3, decimal_places=2, default=0)
     rating_count = models.PositiveIntegerField(_("number of ratings"), default=0)

@@ -334,6 +334,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("THROTTLE_ANON", "600/min"),
         "user": os.environ.get("THROTTLE_USER", "1200/min"),
         "checkout": os.environ.get("THROTTLE_CHECKOUT", "10/min"),
+        # Failed gift-card codes per account and per client address (shop.cart.gift_cards).
+        "gift_card": os.environ.get("THROTTLE_GIFT_CARD", "10/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -181,6 +181,12 @@ class OrderShippingOutput(serializers.Serializer):
     price = MoneyField()
 
 
+class OrderGiftCardOutput(serializers.Serializer):
+    last4 = serializers.CharField()
+    amount = MoneyField(help_text="what the card paid")
+    refunded = MoneyField(help_text="what went back to the card")
+
+
 class OrderOutput(serializers.Serializer):
     number = serializers.CharField()
     status = serializers.CharField()
@@ -190,9 +196,10 @@ class OrderOutput(serializers.Serializer):
     discounts = serializers.SerializerMethodField()
     shipping = serializers.SerializerMethodField()
     tax = serializers.SerializerMethodField()
+    gift_cards = OrderGiftCardOutput(many=True, source="gift_card_uses.all")
     gift_card_total = MoneyField()
-    total = MoneyField()
-    refunded_total = MoneyField()
+    total = MoneyField(help_text="what the payment (wallet or card) charged: the order less its gift cards")
+    refunded_total = MoneyField(help_text="what the payment gave back (gift cards: `gift_cards[].refunded`)")
     payment_method = serializers.CharField()
     shipping_address = serializers.JSONField()
     created_at = serializers.DateTimeField()
@@ -240,6 +247,7 @@ ORDER_EXAMPLE = {
     "shipping": {"method": "Standard", "carrier": "UPS", "price": {"amount": "2.99", "currency": "USD"}},
     "tax": [{"rate": "0.00", "net": {"amount": "29.90", "currency": "USD"},
              "tax": {"amount": "0.00", "currency": "USD"}}],
+    "gift_cards": [],
     "gift_card_total": {"amount": "0.00", "currency": "USD"},
     "total": {"amount": "29.90", "currency": "USD"},
     "refunded_total": {"amount": "0.00", "currency": "USD"},

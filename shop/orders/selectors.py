@@ -22,8 +22,8 @@ from shop.orders.models import (
 
 
 def order_list_for_user(*, user) -> QuerySet[Order]:
-    """The user's orders, newest first, with their lines, allocations, shipments and documents (seven queries per page)."""
-    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments(), _documents())
+    """The user's orders, newest first, with their lines, allocations, shipments and documents (eight queries per page)."""
+    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments(), _documents(), "gift_card_uses")
 
 
 def _lines() -> Prefetch:
@@ -51,6 +51,7 @@ def order_get_for_user(*, user, number: str) -> Order:
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
             Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
             _shipments(),
+            "gift_card_uses",
         )
         .first()
     )
@@ -170,6 +171,7 @@ def order_breakdown(order: Order) -> dict:
         "tax": order_tax_rows(order),
         "tax_total": order.tax_total,
         "prices_include_tax": order.prices_include_tax,
+        "gift_cards": [{"last4": use.last4, "amount": use.amount} for use in order.gift_card_uses.all()],
         "gift_card_total": order.gift_card_total,
         "total": order.total,
     }

@@ -91,8 +91,16 @@ def outbox_email_send(*, outbox_id: int) -> bool:
             return False
         row.sent_at = timezone.now()
         row.last_error = ""
-        row.save(update_fields=["attempts", "sent_at", "last_error"])
+        row.context = _secrets_scrubbed(row.context)
+        row.save(update_fields=["attempts", "sent_at", "last_error", "context"])
         return True
+
+
+def _secrets_scrubbed(context: dict) -> dict:
+    """The context without the gift-card codes it carried: once e-mailed, the shop keeps no code (only its hash)."""
+    if not isinstance(context.get("cards"), list):
+        return context
+    return {**context, "cards": [{k: v for k, v in card.items() if k != "code"} for card in context["cards"]]}
 
 
 def outbox_email_retry(*, outbox_id: int) -> bool:
