@@ -98,9 +98,9 @@ def order_gift_cards_release(order: Order) -> Money:
 
     Exactly once: a second call finds the release done and gives nothing.
     """
-    released, _created = _gift_cards_refund(order, amount=order_gift_card_refundable(order),
-                                            reference=CANCEL_REFERENCE)
-    return released
+    released, first_time = _gift_cards_refund(order, amount=order_gift_card_refundable(order),
+                                              reference=CANCEL_REFERENCE)
+    return released if first_time else Money(0, order.currency)
 
 
 def _gift_cards_refund(order: Order, *, amount: Money, reference: str) -> tuple[Money, bool]:
