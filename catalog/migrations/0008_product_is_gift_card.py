@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0007_search_and_similar_indexes'),
+        ("catalog", "0007_search_and_similar_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='product',
-            name='is_gift_card',
-            field=models.BooleanField(default=False, verbose_name='gift card'),
+            model_name="product",
+            name="is_gift_card",
+            field=models.BooleanField(default=False, verbose_name="gift card"),
         ),
     ]

@@ -94,7 +94,11 @@ class FailureLimit:
         _num, duration = self._rate()
         now = self.timer()
         window = int(now // duration)
-        return [f"failures:{self.scope}:{key}:{window}" for key in keys if key], duration, (window + 1) * duration - now
+        return (
+            [f"failures:{self.scope}:{key}:{window}" for key in keys if key],
+            duration,
+            (window + 1) * duration - now,
+        )
 
     def wait(self, keys) -> float:
         """Seconds until `keys` may try again (0.0: they may now)."""

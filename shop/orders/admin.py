@@ -25,7 +25,16 @@ from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
 from shop.orders import admin_shipments
 from shop.orders.invoice_admin import InvoiceInline
-from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest, Shipment
+from shop.orders.models import (
+    Order,
+    OrderEvent,
+    OrderGiftCard,
+    OrderLine,
+    OutboxEmail,
+    ReturnLine,
+    ReturnRequest,
+    Shipment,
+)
 from shop.orders.selectors import order_unshipped_by_warehouse
 from shop.orders.services import outbox, returns, shipments, transitions
 from shop.shipping.models import Carrier
@@ -207,6 +216,22 @@ def _refund_details(order) -> dict:
     return {"refunded_total": str(order.refunded_total.amount), "currency": order.currency, "status": order.status}
 
 
+class OrderGiftCardInline(admin.TabularInline):
+    """The gift cards that paid part of the order: what each paid and what went back to it."""
+
+    model = OrderGiftCard
+    extra = 0
+    can_delete = False
+    fields = ("last4", "amount", "refunded", "gift_card")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Order)
 class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     list_display = ("number", "user", "status", "total", "payment_method", "created_at")
@@ -214,7 +239,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     search_fields = ("number", "user__email", "lines__sku")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    inlines = [OrderLineInline, ShipmentInline, InvoiceInline, OrderEventInline]
+    inlines = [OrderLineInline, OrderGiftCardInline, ShipmentInline, InvoiceInline, OrderEventInline]
     actions = ["ship_everything", "mark_delivered", "refund", "cancel", "cancel_unshipped"]
     ACTION_PERMS = {
         "ship_everything": (PERM_CHANGE_ORDER,),

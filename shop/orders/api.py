@@ -347,7 +347,11 @@ class OrdersApi(ListAPIView):
                         PricingErrorCode.VOUCHER_CUSTOMER_LIMIT,
                         PricingErrorCode.VOUCHER_MIN_SPEND,
                     ],
-                    402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
+                    402: [
+                        PaymentErrorCode.CARD_DECLINED,
+                        PaymentErrorCode.INSUFFICIENT_FUNDS,
+                        PaymentErrorCode.GIFT_CARD_INSUFFICIENT,
+                    ],
                     409: [
                         OrderErrorCode.PRICE_CHANGED,
                         CatalogErrorCode.OUT_OF_STOCK,
@@ -368,8 +372,10 @@ class OrdersApi(ListAPIView):
             )
         ],
         summary="Check out the cart",
-        description="Places an order for the caller's cart and pays it by wallet or card: 201 paid, "
-        "202 the card payment is being confirmed, 402 declined or insufficient funds.",
+        description="Places an order for the caller's cart and pays it: the cart's gift cards first, the rest "
+        "by wallet or card (nothing more when the cards cover it): 201 paid, 202 the card payment is being "
+        "confirmed, 402 declined or insufficient funds, or `gift_card_insufficient` when a gift card on the cart "
+        "was spent meanwhile by another order (nothing is made; the cart shows what is left on it).",
         examples=[
             OpenApiExample(
                 "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3, "shipping_method": 1,

@@ -24,7 +24,9 @@ class OrderGiftCard(models.Model):
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="gift_card_uses")
     gift_card = models.ForeignKey("payments.GiftCard", on_delete=models.PROTECT, related_name="+")
     last4 = models.CharField(_("last four characters"), max_length=4)
-    amount = MoneyField(_("amount"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY)
+    amount = MoneyField(
+        _("amount"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY
+    )
     # What went back to the card (refunds, cancellation); never more than `amount`.
     refunded = MoneyField(
         _("refunded"), max_digits=14, decimal_places=2, default=0, default_currency=settings.DEFAULT_CURRENCY
@@ -39,7 +41,8 @@ class OrderGiftCard(models.Model):
             models.UniqueConstraint(fields=["order", "gift_card"], name="orders_giftcard_once_per_order"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="orders_giftcard_amount_positive"),
             models.CheckConstraint(
-                condition=Q(refunded__gte=0) & Q(refunded__lte=F("amount")), name="orders_giftcard_refund_within_amount"
+                condition=Q(refunded__gte=0) & Q(refunded__lte=F("amount")),
+                name="orders_giftcard_refund_within_amount",
             ),
         ]
 
@@ -56,7 +59,9 @@ class OrderGiftCardRefund(models.Model):
 
     use = models.ForeignKey(OrderGiftCard, on_delete=models.CASCADE, related_name="refunds")
     reference = models.CharField(_("reference"), max_length=80)
-    amount = MoneyField(_("amount"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY)
+    amount = MoneyField(
+        _("amount"), max_digits=14, decimal_places=2, default_currency=settings.DEFAULT_CURRENCY
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,7 +69,9 @@ class OrderGiftCardRefund(models.Model):
         verbose_name_plural = _("gift card refunds")
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["use", "reference"], name="orders_giftcard_refund_once_per_reference"),
+            models.UniqueConstraint(
+                fields=["use", "reference"], name="orders_giftcard_refund_once_per_reference"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="orders_giftcard_refund_positive"),
         ]
 

@@ -22,8 +22,10 @@ USD = lambda amount: {"amount": amount, "currency": "USD"}  # noqa: E731
 
 def issue(amount="15.00", currency="USD", **kwargs):
     return gift_card_issue(
-        amount=Money(Decimal(amount), currency), source=GiftCard.Source.STAFF,
-        issue_reference=f"test:{uuid.uuid4()}", **kwargs,
+        amount=Money(Decimal(amount), currency),
+        source=GiftCard.Source.STAFF,
+        issue_reference=f"test:{uuid.uuid4()}",
+        **kwargs,
     )
 
 
@@ -54,7 +56,8 @@ def test_two_gift_cards_pay_in_the_order_applied_and_never_below_zero(api, shopp
     api.post("/api/v1/cart/gift-cards/", {"code": first.code}, format="json")
     body = api.post("/api/v1/cart/gift-cards/", {"code": second.code}, format="json").json()
     assert body["gift_cards"] == [
-        {"last4": first.card.last4, "amount": USD("5.00")}, {"last4": second.card.last4, "amount": USD("15.00")},
+        {"last4": first.card.last4, "amount": USD("5.00")},
+        {"last4": second.card.last4, "amount": USD("15.00")},
     ]
     assert body["total"] == USD("0.00")
     again = api.post("/api/v1/cart/gift-cards/", {"code": second.code}, format="json")
@@ -70,12 +73,17 @@ def _invalid_codes():
     empty = issue("10.00")
     gift_card_redeem(gift_card_id=empty.card.pk, amount=Money("10.00", "USD"), reference="elsewhere")
     return {
-        "unknown": "AAAA-BBBB-CCCC-DDDD-EEEE", "expired": expired.code, "switched off": switched_off.code,
-        "other currency": euro.code, "zero balance": empty.code,
+        "unknown": "AAAA-BBBB-CCCC-DDDD-EEEE",
+        "expired": expired.code,
+        "switched off": switched_off.code,
+        "other currency": euro.code,
+        "zero balance": empty.code,
     }
 
 
-def test_every_unusable_code_is_the_same_400_gift_card_invalid_and_changes_nothing(settings, shopper, product):
+def test_every_unusable_code_is_the_same_400_gift_card_invalid_and_changes_nothing(
+    settings, shopper, product
+):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "gift_card": "100/hour"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     client = APIClient()
@@ -99,7 +107,9 @@ def test_wrong_codes_are_rate_limited_per_account_and_address_with_429(
 ):
     cart_fill(shopper, (product, 1))
     good = issue("5.00")
-    assert api.post("/api/v1/cart/gift-cards/", {"code": good.code}, format="json").status_code == 200  # not counted
+    assert (
+        api.post("/api/v1/cart/gift-cards/", {"code": good.code}, format="json").status_code == 200
+    )  # not counted
     for attempt in range(3):
         wrong = api.post("/api/v1/cart/gift-cards/", {"code": f"WRONG-CODE-{attempt}"}, format="json")
         assert wrong.status_code == 400, attempt
@@ -111,10 +121,14 @@ def test_wrong_codes_are_rate_limited_per_account_and_address_with_429(
     # Another account from the same address is stopped too; one from elsewhere is not.
     neighbour = APIClient()
     neighbour.force_authenticate(shopper_new())
-    assert neighbour.post("/api/v1/cart/gift-cards/", {"code": another.code}, format="json").status_code == 429
+    assert (
+        neighbour.post("/api/v1/cart/gift-cards/", {"code": another.code}, format="json").status_code == 429
+    )
     elsewhere = APIClient(REMOTE_ADDR="203.0.113.9")
     elsewhere.force_authenticate(shopper_new())
-    assert elsewhere.post("/api/v1/cart/gift-cards/", {"code": another.code}, format="json").status_code == 200
+    assert (
+        elsewhere.post("/api/v1/cart/gift-cards/", {"code": another.code}, format="json").status_code == 200
+    )
     # The same account from another address is still stopped (counted per account as well).
     moved = APIClient(REMOTE_ADDR="198.51.100.7")
     moved.force_authenticate(shopper)
@@ -131,7 +145,9 @@ def test_codes_are_never_logged(api, shopper, product, caplog):
     assert good.code not in text and good.code.replace("-", "") not in text and "ZZZZ-ZZZZ" not in text
 
 
-def test_the_cart_api_reads_its_gift_cards_in_constant_queries(api, shopper, product, django_assert_max_num_queries):
+def test_the_cart_api_reads_its_gift_cards_in_constant_queries(
+    api, shopper, product, django_assert_max_num_queries
+):
     cart_fill(shopper, (product, 3))
     api.post("/api/v1/cart/gift-cards/", {"code": issue("1.00").code}, format="json")
     for _card in range(3):

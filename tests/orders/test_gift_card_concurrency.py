@@ -30,7 +30,9 @@ def usd(amount) -> Money:
 
 
 def _card(amount):
-    return gift_card_issue(amount=usd(amount), source=GiftCard.Source.STAFF, issue_reference=f"t:{uuid.uuid4()}")
+    return gift_card_issue(
+        amount=usd(amount), source=GiftCard.Source.STAFF, issue_reference=f"t:{uuid.uuid4()}"
+    )
 
 
 def test_two_orders_spending_the_same_gift_card_at_once_never_take_it_below_zero():
@@ -46,12 +48,21 @@ def test_two_orders_spending_the_same_gift_card_at_once_never_take_it_below_zero
         shoppers = [shopper_new(), shopper_new()]
         for shopper in shoppers:
             cart_fill(shopper, (product, 2))
-            cart_gift_card_apply(user=shopper, code=card.code, currency="USD", attempt_keys=[f"t:{shopper.pk}"])
+            cart_gift_card_apply(
+                user=shopper, code=card.code, currency="USD", attempt_keys=[f"t:{shopper.pk}"]
+            )
 
-        results = run_at_once(2, lambda i: order_place(
-            user=shoppers[i], payment_method="wallet", currency="USD", shipping_method=method,
-            shipping_address=shoppers[i].addresses.first().pk, expected_total=usd("0.00"),
-        ))
+        def checkout(i, shoppers=shoppers):
+            return order_place(
+                user=shoppers[i],
+                payment_method="wallet",
+                currency="USD",
+                shipping_method=method,
+                shipping_address=shoppers[i].addresses.first().pk,
+                expected_total=usd("0.00"),
+            )
+
+        results = run_at_once(2, checkout)
 
         placed = [r for r in results if isinstance(r, PlaceResult)]
         refused = [r for r in results if isinstance(r, GiftCardInsufficient | PriceChanged)]
@@ -90,10 +101,14 @@ def test_checkout_whose_gift_card_is_spent_while_it_prices_is_a_402_and_makes_no
             client.force_authenticate(shopper)
             answer["response"] = client.post(
                 "/api/v1/orders/",
-                {"payment_method": "wallet", "shipping_method": method,
-                 "shipping_address": shopper.addresses.first().pk,
-                 "expected_total": {"amount": "5.00", "currency": "USD"}},
-                format="json", headers={"Idempotency-Key": str(uuid.uuid4())},
+                {
+                    "payment_method": "wallet",
+                    "shipping_method": method,
+                    "shipping_address": shopper.addresses.first().pk,
+                    "expected_total": {"amount": "5.00", "currency": "USD"},
+                },
+                format="json",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
             )
         finally:
             connection.close()

@@ -10,10 +10,22 @@ from djmoney.money import Money
 
 from catalog.models import Product
 from payments.exceptions import InsufficientFunds
-from payments.models import GiftCard, LedgerAccount, LedgerEntry, LedgerTransaction, Payment, ReconciliationItem, Wallet
+from payments.models import (
+    GiftCard,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    ReconciliationItem,
+    Wallet,
+)
 from payments.reconciliation.items import ItemWriter
 from payments.reconciliation.ledger import check_ledger
-from payments.selectors import gift_card_get_by_code, gift_cards_with_wrong_cached_balance, ledger_unbalanced_transactions
+from payments.selectors import (
+    gift_card_get_by_code,
+    gift_cards_with_wrong_cached_balance,
+    ledger_unbalanced_transactions,
+)
 from payments.services.gift_cards import gift_card_issue
 from payments.services.ledger import ledger_system_account
 from shop.cart.gift_cards import cart_gift_card_apply
@@ -21,8 +33,18 @@ from shop.cart.models import CartGiftCard
 from shop.core.exceptions import InvalidTransition
 from shop.orders.models import Invoice, InvoiceKind, Order, OrderGiftCard, OrderGiftCardRefund, OutboxEmail
 from shop.orders.reconciliation import order_components_problems
-from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_place_atomic, _Pricing, order_place
-from shop.orders.services.gift_cards import order_gift_cards_issue, order_gift_cards_release, order_refund_pay_back
+from shop.orders.services.checkout import (
+    _address_snapshot,
+    _checkout_lines,
+    _order_place_atomic,
+    _Pricing,
+    order_place,
+)
+from shop.orders.services.gift_cards import (
+    order_gift_cards_issue,
+    order_gift_cards_release,
+    order_refund_pay_back,
+)
 from shop.orders.services.transitions import order_cancel, order_refund
 from tests.orders.factories import cart_fill, make_product, shopper_new
 from tests.shipping.factories import shipping_method_everywhere
@@ -35,7 +57,9 @@ def usd(amount) -> Money:
 
 
 def issue(amount="15.00"):
-    return gift_card_issue(amount=usd(amount), source=GiftCard.Source.STAFF, issue_reference=f"test:{uuid.uuid4()}")
+    return gift_card_issue(
+        amount=usd(amount), source=GiftCard.Source.STAFF, issue_reference=f"test:{uuid.uuid4()}"
+    )
 
 
 def apply(user, *issued):
@@ -45,8 +69,12 @@ def apply(user, *issued):
 
 def place(user, method="wallet", **kwargs):
     return order_place(
-        user=user, payment_method=method, currency="USD", shipping_method=shipping_method_everywhere(),
-        shipping_address=user.addresses.first().pk, **kwargs,
+        user=user,
+        payment_method=method,
+        currency="USD",
+        shipping_method=shipping_method_everywhere(),
+        shipping_address=user.addresses.first().pk,
+        **kwargs,
     )
 
 
@@ -71,9 +99,14 @@ def test_gift_cards_pay_first_and_the_wallet_pays_the_rest(shopper, product):
     assert balance(card) == Decimal("0.00")
     assert Payment.objects.get(reference=order.number).amount == usd("5.00")
     assert Wallet.objects.get(user=shopper).balance == Decimal("95.00")
-    assert LedgerTransaction.objects.filter(reference=f"giftcard:{card.card.pk}:spend:{order.number}").exists()
+    assert LedgerTransaction.objects.filter(
+        reference=f"giftcard:{card.card.pk}:spend:{order.number}"
+    ).exists()
     assert not CartGiftCard.objects.filter(cart__user=shopper).exists()  # the order took them
-    assert order_components_problems(Order.objects.prefetch_related("lines", "gift_card_uses").get(pk=order.pk)) == []
+    assert (
+        order_components_problems(Order.objects.prefetch_related("lines", "gift_card_uses").get(pk=order.pk))
+        == []
+    )
     assert ledger_sound()
 
 
@@ -86,7 +119,8 @@ def test_gift_cards_that_cover_the_order_leave_nothing_to_pay_and_no_payment(sho
     assert result.outcome == "paid" and order.status == Order.Status.PAID and order.paid_at is not None
     assert order.total == usd("0.00") and order.payment_id is None and not Payment.objects.exists()
     assert [(u.last4, u.amount) for u in order.gift_card_uses.all()] == [
-        (first.card.last4, usd("5.00")), (second.card.last4, usd("15.00"))
+        (first.card.last4, usd("5.00")),
+        (second.card.last4, usd("15.00")),
     ]
     assert (balance(first), balance(second)) == (Decimal("0.00"), Decimal("15.00"))
     assert Wallet.objects.get(user=shopper).balance == Decimal("100.00")
@@ -124,11 +158,23 @@ def _pending_card_order(user, product, *cards):
     cart_fill(user, (product, 2))
     apply(user, *cards)
     address = _address_snapshot(user=user, shipping_address=user.addresses.first().pk)
-    pricing = _Pricing(currency="USD", address=address, voucher_code="",
-                       shipping_method=shipping_method_everywhere(), expected_total=None)
+    pricing = _Pricing(
+        currency="USD",
+        address=address,
+        voucher_code="",
+        shipping_method=shipping_method_everywhere(),
+        expected_total=None,
+    )
     order, _payment = _order_place_atomic(
-        user=user, currency="USD", method="card", address=address, lines=_checkout_lines(user=user, currency="USD"),
-        checkout_token="", card_token="tok_ok", by_wallet=False, pricing=pricing,
+        user=user,
+        currency="USD",
+        method="card",
+        address=address,
+        lines=_checkout_lines(user=user, currency="USD"),
+        checkout_token="",
+        card_token="tok_ok",
+        by_wallet=False,
+        pricing=pricing,
     )
     return order
 
@@ -158,7 +204,9 @@ def test_a_declined_card_gives_the_gift_card_money_back_and_puts_the_card_on_the
     assert declined.outcome == "declined"
     assert Order.objects.get(pk=declined.order.pk).status == Order.Status.CANCELLED
     assert balance(card) == Decimal("15.00")
-    assert list(CartGiftCard.objects.filter(cart__user=shopper).values_list("gift_card_id", flat=True)) == [card.card.pk]
+    assert list(CartGiftCard.objects.filter(cart__user=shopper).values_list("gift_card_id", flat=True)) == [
+        card.card.pk
+    ]
     paid = place(shopper, method="card", card_token="tok_ok")
     assert paid.outcome == "paid" and balance(card) == Decimal("0.00")
     assert Payment.objects.get(reference=paid.order.number).amount == usd("5.00")
@@ -189,14 +237,22 @@ def test_partial_refunds_fill_the_gift_cards_first_and_replays_refund_once(shopp
     first, second = issue("6.00"), issue("6.00")
     apply(shopper, first, second)
     order = place(shopper).order  # cards 6.00 + 6.00, wallet 8.00
-    order_refund_pay_back(order_id=order.pk, amount=usd("10.00"), reference=f"{order.number}-staff-1", reason="x")
+    order_refund_pay_back(
+        order_id=order.pk, amount=usd("10.00"), reference=f"{order.number}-staff-1", reason="x"
+    )
     assert (balance(first), balance(second)) == (Decimal("6.00"), Decimal("4.00"))
     assert Wallet.objects.get(user=shopper).balance == Decimal("92.00")
-    order_refund_pay_back(order_id=order.pk, amount=usd("10.00"), reference=f"{order.number}-staff-1", reason="x")
+    order_refund_pay_back(
+        order_id=order.pk, amount=usd("10.00"), reference=f"{order.number}-staff-1", reason="x"
+    )
     assert (balance(first), balance(second)) == (Decimal("6.00"), Decimal("4.00"))  # the same refund: once
-    order_refund_pay_back(order_id=order.pk, amount=usd("5.00"), reference=f"{order.number}-staff-2", reason="y")
+    order_refund_pay_back(
+        order_id=order.pk, amount=usd("5.00"), reference=f"{order.number}-staff-2", reason="y"
+    )
     assert balance(second) == Decimal("6.00")
-    assert Wallet.objects.get(user=shopper).balance == Decimal("95.00")  # 2.00 to the card, 3.00 to the wallet
+    assert Wallet.objects.get(user=shopper).balance == Decimal(
+        "95.00"
+    )  # 2.00 to the card, 3.00 to the wallet
     order.refresh_from_db()
     assert order.status == Order.Status.PAID and order.refunded_total == usd("3.00")
     order_refund(order_id=order.pk)  # the rest: 5.00, all to the wallet
@@ -219,14 +275,20 @@ def test_an_order_paid_only_by_gift_card_is_refunded_to_the_card(shopper, produc
     assert ledger_sound()
 
 
-def test_a_gift_card_product_issues_a_card_and_e_mails_its_code_once(shopper, django_capture_on_commit_callbacks):
+def test_a_gift_card_product_issues_a_card_and_e_mails_its_code_once(
+    shopper, django_capture_on_commit_callbacks
+):
     product = make_product(price="25.00", on_hand=5)
     Product.objects.filter(pk=product.pk).update(is_gift_card=True)
     cart_fill(shopper, (product, 1))
     with django_capture_on_commit_callbacks(execute=True):
         order = place(shopper).order
     card = GiftCard.objects.get(issue_reference=f"{order.number}:{order.lines.get().pk}")
-    assert card.source == GiftCard.Source.PURCHASE and card.balance == Decimal("25.00") and card.currency == "USD"
+    assert (
+        card.source == GiftCard.Source.PURCHASE
+        and card.balance == Decimal("25.00")
+        and card.currency == "USD"
+    )
     sent = [m for m in mail.outbox if "gift card" in m.subject.lower()]
     assert len(sent) == 1 and sent[0].to == [shopper.email]
     code = next(word for word in sent[0].body.split() if word.count("-") == 4 and word.endswith(card.last4))
@@ -234,19 +296,27 @@ def test_a_gift_card_product_issues_a_card_and_e_mails_its_code_once(shopper, dj
     row = OutboxEmail.objects.get(order=order, kind=OutboxEmail.Kind.GIFT_CARD_ISSUED)
     assert row.sent_at is not None and code not in str(row.context)  # the shop keeps no code once sent
     with django_capture_on_commit_callbacks(execute=True):
-        assert [c.pk for c in order_gift_cards_issue(order)] == [card.pk]  # a replay: the same card, no e-mail
+        assert [c.pk for c in order_gift_cards_issue(order)] == [
+            card.pk
+        ]  # a replay: the same card, no e-mail
     assert GiftCard.objects.filter(source=GiftCard.Source.PURCHASE).count() == 1
     assert len([m for m in mail.outbox if "gift card" in m.subject.lower()]) == 1
     revenue = ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency="USD")
-    assert LedgerTransaction.objects.filter(reference=f"giftcard:{card.pk}:issue", entries__account=revenue).exists()
+    assert LedgerTransaction.objects.filter(
+        reference=f"giftcard:{card.pk}:issue", entries__account=revenue
+    ).exists()
 
 
-def test_reconciliation_finds_gift_card_uses_that_do_not_add_up_and_liability_without_a_card(shopper, product):
+def test_reconciliation_finds_gift_card_uses_that_do_not_add_up_and_liability_without_a_card(
+    shopper, product
+):
     cart_fill(shopper, (product, 2))
     apply(shopper, issue("15.00"))
     order = place(shopper).order
     OrderGiftCard.objects.filter(order=order).update(amount=Decimal("14.00"))
-    problems = order_components_problems(Order.objects.prefetch_related("lines", "gift_card_uses").get(pk=order.pk))
+    problems = order_components_problems(
+        Order.objects.prefetch_related("lines", "gift_card_uses").get(pk=order.pk)
+    )
     assert problems == ["the gift cards used do not add up to the gift card total"]
 
     def liability_findings():
@@ -267,11 +337,15 @@ def test_reconciliation_finds_gift_card_uses_that_do_not_add_up_and_liability_wi
     # ledger_post refuses a gift-card account without its card: written as a faulty import would.
     funding = ledger_system_account(purpose=LedgerAccount.Purpose.GIFT_CARD_FUNDING, currency="USD")
     tx = LedgerTransaction.objects.create(reference="orphan", kind=LedgerTransaction.Kind.ADJUSTMENT)
-    LedgerEntry.objects.bulk_create([
-        LedgerEntry(transaction=tx, account=funding, amount=Decimal("-3.00"), currency="USD"),
-        LedgerEntry(transaction=tx, account=orphan, amount=Decimal("3.00"), currency="USD"),
-    ])
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(transaction=tx, account=funding, amount=Decimal("-3.00"), currency="USD"),
+            LedgerEntry(transaction=tx, account=orphan, amount=Decimal("3.00"), currency="USD"),
+        ]
+    )
     [finding] = liability_findings()
     assert (finding["kind"], finding["expected"], finding["actual"]) == (
-        ReconciliationItem.Kind.GIFT_CARD_BALANCE, Decimal("3.00"), Decimal("0.00")
+        ReconciliationItem.Kind.GIFT_CARD_BALANCE,
+        Decimal("3.00"),
+        Decimal("0.00"),
     )

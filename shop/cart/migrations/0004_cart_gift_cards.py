@@ -5,26 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cart', '0003_cart_voucher_code'),
-        ('payments', '0012_reconciliation_order_components_shipped_over_allocated'),
+        ("cart", "0003_cart_voucher_code"),
+        ("payments", "0012_reconciliation_order_components_shipped_over_allocated"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CartGiftCard',
+            name="CartGiftCard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('cart', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gift_cards', to='cart.cart')),
-                ('gift_card', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='payments.giftcard')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "cart",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="gift_cards", to="cart.cart"
+                    ),
+                ),
+                (
+                    "gift_card",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="payments.giftcard"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'gift card on a cart',
-                'verbose_name_plural': 'gift cards on carts',
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('cart', 'gift_card'), name='cart_giftcard_once')],
+                "verbose_name": "gift card on a cart",
+                "verbose_name_plural": "gift cards on carts",
+                "ordering": ["created_at", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("cart", "gift_card"), name="cart_giftcard_once")
+                ],
             },
         ),
     ]

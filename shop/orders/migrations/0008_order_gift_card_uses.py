@@ -7,71 +7,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0007_invoices'),
-        ('payments', '0012_reconciliation_order_components_shipped_over_allocated'),
+        ("orders", "0007_invoices"),
+        ("payments", "0012_reconciliation_order_components_shipped_over_allocated"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='outboxemail',
-            name='kind',
-            field=models.CharField(choices=[('order_placed', 'order placed'), ('order_paid', 'order paid'), ('order_shipped', 'order shipped'), ('payment_failed', 'payment failed'), ('order_refunded', 'order refunded'), ('gift_card_issued', 'gift card issued')], max_length=20),
+            model_name="outboxemail",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("order_placed", "order placed"),
+                    ("order_paid", "order paid"),
+                    ("order_shipped", "order shipped"),
+                    ("payment_failed", "payment failed"),
+                    ("order_refunded", "order refunded"),
+                    ("gift_card_issued", "gift card issued"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='OrderGiftCard',
+            name="OrderGiftCard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last4', models.CharField(max_length=4, verbose_name='last four characters')),
-                ('amount_currency', djmoney.models.fields.CurrencyField(choices=[('EUR', 'Euro'), ('GBP', 'Pound Sterling'), ('USD', 'US Dollar')], default='USD', editable=False, max_length=3)),
-                ('amount', djmoney.models.fields.MoneyField(decimal_places=2, max_digits=14, verbose_name='amount')),
-                ('refunded_currency', djmoney.models.fields.CurrencyField(choices=[('EUR', 'Euro'), ('GBP', 'Pound Sterling'), ('USD', 'US Dollar')], default='USD', editable=False, max_length=3)),
-                ('refunded', djmoney.models.fields.MoneyField(decimal_places=2, default=djmoney.money.Money(0, 'USD'), max_digits=14, verbose_name='refunded')),
-                ('position', models.PositiveSmallIntegerField(default=0, verbose_name='position')),
-                ('gift_card', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='payments.giftcard')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gift_card_uses', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("last4", models.CharField(max_length=4, verbose_name="last four characters")),
+                (
+                    "amount_currency",
+                    djmoney.models.fields.CurrencyField(
+                        choices=[("EUR", "Euro"), ("GBP", "Pound Sterling"), ("USD", "US Dollar")],
+                        default="USD",
+                        editable=False,
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "amount",
+                    djmoney.models.fields.MoneyField(decimal_places=2, max_digits=14, verbose_name="amount"),
+                ),
+                (
+                    "refunded_currency",
+                    djmoney.models.fields.CurrencyField(
+                        choices=[("EUR", "Euro"), ("GBP", "Pound Sterling"), ("USD", "US Dollar")],
+                        default="USD",
+                        editable=False,
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "refunded",
+                    djmoney.models.fields.MoneyField(
+                        decimal_places=2,
+                        default=djmoney.money.Money(0, "USD"),
+                        max_digits=14,
+                        verbose_name="refunded",
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0, verbose_name="position")),
+                (
+                    "gift_card",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="payments.giftcard"
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gift_card_uses",
+                        to="orders.order",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'gift card used',
-                'verbose_name_plural': 'gift cards used',
-                'ordering': ['order', 'position', 'id'],
+                "verbose_name": "gift card used",
+                "verbose_name_plural": "gift cards used",
+                "ordering": ["order", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='OrderGiftCardRefund',
+            name="OrderGiftCardRefund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(max_length=80, verbose_name='reference')),
-                ('amount_currency', djmoney.models.fields.CurrencyField(choices=[('EUR', 'Euro'), ('GBP', 'Pound Sterling'), ('USD', 'US Dollar')], default='USD', editable=False, max_length=3)),
-                ('amount', djmoney.models.fields.MoneyField(decimal_places=2, max_digits=14, verbose_name='amount')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('use', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='refunds', to='orders.ordergiftcard')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(max_length=80, verbose_name="reference")),
+                (
+                    "amount_currency",
+                    djmoney.models.fields.CurrencyField(
+                        choices=[("EUR", "Euro"), ("GBP", "Pound Sterling"), ("USD", "US Dollar")],
+                        default="USD",
+                        editable=False,
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "amount",
+                    djmoney.models.fields.MoneyField(decimal_places=2, max_digits=14, verbose_name="amount"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "use",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="refunds",
+                        to="orders.ordergiftcard",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'gift card refund',
-                'verbose_name_plural': 'gift card refunds',
-                'ordering': ['id'],
+                "verbose_name": "gift card refund",
+                "verbose_name_plural": "gift card refunds",
+                "ordering": ["id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='ordergiftcard',
-            constraint=models.UniqueConstraint(fields=('order', 'gift_card'), name='orders_giftcard_once_per_order'),
+            model_name="ordergiftcard",
+            constraint=models.UniqueConstraint(
+                fields=("order", "gift_card"), name="orders_giftcard_once_per_order"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ordergiftcard',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='orders_giftcard_amount_positive'),
+            model_name="ordergiftcard",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="orders_giftcard_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ordergiftcard',
-            constraint=models.CheckConstraint(condition=models.Q(('refunded__gte', 0), ('refunded__lte', models.F('amount'))), name='orders_giftcard_refund_within_amount'),
+            model_name="ordergiftcard",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("refunded__gte", 0), ("refunded__lte", models.F("amount"))),
+                name="orders_giftcard_refund_within_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ordergiftcardrefund',
-            constraint=models.UniqueConstraint(fields=('use', 'reference'), name='orders_giftcard_refund_once_per_reference'),
+            model_name="ordergiftcardrefund",
+            constraint=models.UniqueConstraint(
+                fields=("use", "reference"), name="orders_giftcard_refund_once_per_reference"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ordergiftcardrefund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='orders_giftcard_refund_positive'),
+            model_name="ordergiftcardrefund",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="orders_giftcard_refund_positive"
+            ),
         ),
     ]

@@ -67,8 +67,12 @@ def order_gift_cards_redeem(order: Order, uses: list[dict]) -> None:
     for position, use in enumerate(uses):
         gift_card_redeem(gift_card_id=use["gift_card_id"], amount=use["amount"], reference=order.number)
         OrderGiftCard.objects.create(
-            order=order, gift_card_id=use["gift_card_id"], last4=use["last4"], amount=use["amount"],
-            refunded=Money(Decimal("0"), order.currency), position=position,
+            order=order,
+            gift_card_id=use["gift_card_id"],
+            last4=use["last4"],
+            amount=use["amount"],
+            refunded=Money(Decimal("0"), order.currency),
+            position=position,
         )
 
 
@@ -85,7 +89,9 @@ def order_refundable(order: Order) -> Money:
 
 def order_gift_cards_refunded_for(order: Order, reference: str) -> Money:
     """What the refund `reference` gave back to the order's gift cards."""
-    total = OrderGiftCardRefund.objects.filter(use__order=order, reference=reference).aggregate(t=Sum("amount"))["t"]
+    total = OrderGiftCardRefund.objects.filter(use__order=order, reference=reference).aggregate(
+        t=Sum("amount")
+    )["t"]
     return Money(total or Decimal(0), order.currency)
 
 
@@ -98,8 +104,9 @@ def order_gift_cards_release(order: Order) -> Money:
 
     Exactly once: a second call finds the release done and gives nothing.
     """
-    released, first_time = _gift_cards_refund(order, amount=order_gift_card_refundable(order),
-                                              reference=CANCEL_REFERENCE)
+    released, first_time = _gift_cards_refund(
+        order, amount=order_gift_card_refundable(order), reference=CANCEL_REFERENCE
+    )
     return released if first_time else Money(0, order.currency)
 
 
@@ -141,10 +148,16 @@ def order_refund_pay_back(*, order_id: int, amount: Money, reference: str, reaso
         if rest.amount <= 0:
             if first_time:
                 for recorder in _refund_recorder:
-                    recorder(order, RefundDone(reference=reference, amount=Money(0, order.currency),
-                                               actor=actor, reason=reason))
+                    recorder(
+                        order,
+                        RefundDone(
+                            reference=reference, amount=Money(0, order.currency), actor=actor, reason=reason
+                        ),
+                    )
             return None
-    return payment_refund(payment_id=order.payment_id, amount=rest, reference=reference, reason=reason, actor=actor)
+    return payment_refund(
+        payment_id=order.payment_id, amount=rest, reference=reference, reason=reason, actor=actor
+    )
 
 
 def order_gift_cards_issue(order: Order) -> list[GiftCard]:
@@ -155,7 +168,9 @@ def order_gift_cards_issue(order: Order) -> list[GiftCard]:
     (`<number>:<line id>`): a replay issues nothing and sends nothing new.
     The codes travel in the outbox row only until it is sent.
     """
-    lines = [line for line in order.lines.select_related("product") if line.product and line.product.is_gift_card]
+    lines = [
+        line for line in order.lines.select_related("product") if line.product and line.product.is_gift_card
+    ]
     issued, codes = [], []
     for line in lines:
         if line.gross.amount <= 0:
@@ -165,8 +180,14 @@ def order_gift_cards_issue(order: Order) -> list[GiftCard]:
         )
         issued.append(result.card)
         if result.code is not None:
-            codes.append({"code": result.code, "amount": str(line.gross.amount), "currency": order.currency,
-                          "name": line.name})
+            codes.append(
+                {
+                    "code": result.code,
+                    "amount": str(line.gross.amount),
+                    "currency": order.currency,
+                    "name": line.name,
+                }
+            )
     if codes:
         outbox_email_queue(order=order, kind=OutboxEmail.Kind.GIFT_CARD_ISSUED, context={"cards": codes})
     return issued
