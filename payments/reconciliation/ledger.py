@@ -163,32 +163,32 @@ def _cached_balances(spec: _CachedBalances, out: ItemWriter) -> None:
 
 
 def _gift_card_liability(out: ItemWriter) -> None:
-    """The shop's gift-card liability (every gift-card account's entries) equals the sum of the cards' balances.
+    """The shop's gift-card liability (the entries of every gift-card account) is all on the cards' accounts.
 
-    Card by card is `_cached_balances`; this also catches entries on a
-    gift-card account that no card owns, which no card's check would see.
+    With `_cached_balances` (each card's balance equals its account's entries) this proves the liability
+    equals the sum of the cards' balances; here the entries on a gift-card account no card owns, which
+    no card's check would see, are reported per currency (expected: the liability, actual: the cards' part).
     """
-    entries = dict(
+    rows = (
         LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.GIFT_CARD)
         .values("currency")
-        .annotate(total=Sum("amount"))
+        .annotate(
+            liability=Sum("amount"),
+            cards=Coalesce(Sum("amount", filter=Q(account__gift_card__isnull=False)), Value(Decimal(0)),
+                           output_field=_DEC),
+        )
         .order_by("currency")
-        .values_list("currency", "total")
     )
-    balances = dict(
-        GiftCard.objects.values("currency").annotate(total=Sum("balance")).order_by("currency")
-        .values_list("currency", "total")
-    )
-    for currency in sorted(set(entries) | set(balances)):
-        liability, held = as_decimal(entries.get(currency)), as_decimal(balances.get(currency))
-        if liability != held:
+    for row in rows:
+        liability, cards = as_decimal(row["liability"]), as_decimal(row["cards"])
+        if liability != cards:
             out.add(
                 kind=Kind.GIFT_CARD_BALANCE,
                 action=Action.INVESTIGATE_LEDGER,
                 object_type="ledger",
-                object_id=f"gift_card_liability:{currency}",
-                currency=currency,
+                object_id=f"gift_card_liability:{row['currency']}",
+                currency=row["currency"],
                 expected=liability,
-                actual=held,
+                actual=cards,
                 detail=_("The gift-card liability on the ledger differs from the sum of the cards' balances."),
             )
