@@ -56,6 +56,7 @@ def test_a_shopper_pays_partly_by_gift_card_and_sees_it_on_the_order(page, shot,
     expect(gift_row).to_contain_text(f"···{issued.card.last4}")
     expect(gift_row).to_contain_text("10.00")
     expect(page.locator("table.price-breakdown tfoot")).to_contain_text("15.00")
+    expect(page.locator(".gift-card-paid")).to_contain_text(f"···{issued.card.last4}: $10.00")
     shot(page, "order-paid-by-gift-card-and-wallet")
     assert GiftCard.objects.get(pk=issued.card.pk).balance == Decimal("0.00")
     assert Wallet.objects.get(user=user, currency="USD").balance == Decimal("85.00")
