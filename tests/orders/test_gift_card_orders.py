@@ -176,7 +176,7 @@ def _pending_card_order(user, product, *cards):
         by_wallet=False,
         pricing=pricing,
     )
-    return order
+    return Order.objects.get(pk=order.pk)
 
 
 def test_cancelling_before_capture_gives_the_gift_cards_their_money_back_once(shopper, product):
@@ -349,3 +349,48 @@ def test_reconciliation_finds_gift_card_uses_that_do_not_add_up_and_liability_wi
         Decimal("3.00"),
         Decimal("0.00"),
     )
+
+
+def test_returns_are_refunded_to_the_gift_card_first_then_the_wallet(shopper, product):
+    from shop.orders.services.returns import return_request_approve, return_request_create
+    from tests.orders.shipments import ship_all
+
+    cart_fill(shopper, (product, 2))
+    card = issue("15.00")
+    apply(shopper, card)
+    order = place(shopper).order  # card 15.00, wallet 5.00
+    ship_all(order)
+    line = order.lines.get()
+    first = return_request_create(order_id=order.pk, user=shopper, lines={line.pk: 1}, reason="too big")
+    first = return_request_approve(return_id=first.pk)
+    assert first.status == "approved" and first.refund_amount == usd("10.00")
+    assert balance(card) == Decimal("10.00") and Wallet.objects.get(user=shopper).balance == Decimal("95.00")
+    second = return_request_create(order_id=order.pk, user=shopper, lines={line.pk: 1}, reason="too big")
+    second = return_request_approve(return_id=second.pk)
+    assert second.refund_amount == usd("10.00")
+    assert balance(card) == Decimal("15.00") and Wallet.objects.get(user=shopper).balance == Decimal("100.00")
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED and order.refunded_total == usd("5.00")
+    notes = Invoice.objects.filter(order=order, kind=InvoiceKind.CREDIT_NOTE).order_by("id")
+    assert [note.total for note in notes] == [usd("10.00"), usd("10.00")]
+    assert ledger_sound()
+
+
+def test_an_unknown_card_outcome_resolved_as_failed_gives_the_gift_card_back_exactly_once(shopper, product):
+    from payments.gateway import Outcome
+    from payments.services.charges import payment_settle
+
+    card = issue("15.00")
+    order = _pending_card_order(shopper, product, card)
+    payment_settle(
+        payment_id=order.payment_id, outcome=Outcome.UNKNOWN
+    )  # a timeout: the money may have moved
+    assert balance(card) == Decimal("0.00")  # kept while the outcome is unknown
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+    payment_settle(payment_id=order.payment_id, outcome=Outcome.NOT_FOUND)  # the provider holds no charge
+    assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
+    assert balance(card) == Decimal("15.00")
+    payment_settle(payment_id=order.payment_id, outcome=Outcome.DECLINED)  # a late duplicate answer
+    assert balance(card) == Decimal("15.00")
+    assert OrderGiftCardRefund.objects.filter(use__order=order).count() == 1
+    assert ledger_sound()
