@@ -394,3 +394,16 @@ def test_an_unknown_card_outcome_resolved_as_failed_gives_the_gift_card_back_exa
     assert balance(card) == Decimal("15.00")
     assert OrderGiftCardRefund.objects.filter(use__order=order).count() == 1
     assert ledger_sound()
+
+
+def test_the_demo_has_a_gift_card_product_taxed_at_zero():
+    import io
+
+    from shop.pricing import demo
+    from shop.pricing.models import ProductTaxClass, TaxClass
+
+    demo.load(stdout=io.StringIO())
+    demo.load(stdout=io.StringIO())  # safe to run twice
+    product = Product.objects.get(sku=demo.DEMO_GIFT_CARD_SKU)
+    assert product.is_gift_card and product.is_active
+    assert ProductTaxClass.objects.get(product=product).tax_class == TaxClass.ZERO
