@@ -483,11 +483,18 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     list_display = ("key", "kind", "recipient", "created_at", "delivery", "sent_at", "attempts", "last_error")
     list_filter = (OutboxStateFilter, "kind", ("sent_at", admin.EmptyFieldListFilter))
     search_fields = ("key", "recipient", "order__number")
-    readonly_fields = [f.name for f in OutboxEmail._meta.fields]
+    # The context is shown with gift-card codes masked: staff never see a code a shopper was sent.
+    fields = readonly_fields = [
+        "context_shown" if f.name == "context" else f.name for f in OutboxEmail._meta.fields
+    ]
     actions = ["send_again"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("context"))
+    def context_shown(self, row):
+        return outbox.outbox_context_masked(row.context)
 
     @admin.display(description=_("delivery"))
     def delivery(self, row):

@@ -407,3 +407,22 @@ def test_the_demo_has_a_gift_card_product_taxed_at_zero():
     product = Product.objects.get(sku=demo.DEMO_GIFT_CARD_SKU)
     assert product.is_gift_card and product.is_active
     assert ProductTaxClass.objects.get(product=product).tax_class == TaxClass.ZERO
+
+
+def test_staff_see_an_unsent_gift_card_e_mail_with_its_code_masked(shopper):
+    from django.test import Client
+
+    from tests.orders.factories import UserFactory
+
+    product = make_product(price="25.00", on_hand=5)
+    Product.objects.filter(pk=product.pk).update(is_gift_card=True)
+    cart_fill(shopper, (product, 1))
+    order = place(shopper).order  # on_commit does not run here: the e-mail stays unsent, with its code
+    row = OutboxEmail.objects.get(order=order, kind=OutboxEmail.Kind.GIFT_CARD_ISSUED)
+    code = row.context["cards"][0]["code"]
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = admin.get(f"/admin/orders/outboxemail/{row.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert code not in html and code.replace("-", "") not in html and "····" + code[-4:] in html

@@ -96,6 +96,18 @@ def outbox_email_send(*, outbox_id: int) -> bool:
         return True
 
 
+def outbox_context_masked(context: dict) -> dict:
+    """The context as staff may see it: gift-card codes masked (only their last four characters shown)."""
+    if not isinstance(context, dict) or not isinstance(context.get("cards"), list):
+        return context
+    return {
+        **context,
+        "cards": [
+            {**card, "code": "····" + str(card["code"])[-4:]} if "code" in card else card for card in context["cards"]
+        ],
+    }
+
+
 def _secrets_scrubbed(context: dict) -> dict:
     """The context without the gift-card codes it carried: once e-mailed, the shop keeps no code (only its hash)."""
     if not isinstance(context.get("cards"), list):
