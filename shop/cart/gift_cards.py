@@ -79,6 +79,8 @@ def cart_gift_cards_clear(*, user) -> None:
 
 def cart_gift_cards_put_back(*, user, gift_card_ids: list[int]) -> None:
     """Put back the cards an order took from the cart (its card payment was declined: the shopper tries again)."""
+    if not gift_card_ids:
+        return
     cart, _created = Cart.objects.get_or_create(user=user)
     for gift_card_id in gift_card_ids:
         CartGiftCard.objects.get_or_create(cart=cart, gift_card_id=gift_card_id)

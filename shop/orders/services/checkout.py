@@ -11,7 +11,8 @@ gift_card_insufficient and nothing is made); the rest is the payment, by
 wallet or card, and when the cards pay it all there is no payment at all.
 
 Lock order: the cart's lines, then the voucher row (a voucher's use), then the
-gift card rows, then the wallet (wallet payments), then the stock rows last ((variant, warehouse) order),
+gift card rows, then the wallet (wallet payments), then the stock rows last
+((variant, warehouse) order),
 so the rows buyers of a hot product queue on stay locked only for a
 transaction's final statements and commit.
 """
@@ -242,9 +243,10 @@ def _gift_cards_pay(order: Order, price: CartPrice, *, user) -> bool:
     """The cart's gift cards pay their shares (guarded: GiftCardInsufficient, 402, if one was spent meanwhile)
     and leave the cart with the order; True when they paid it all (no other payment)."""
     uses = price.gift_card_uses()
-    if uses:
-        order_gift_cards_redeem(order, uses)
-        cart_gift_cards_clear(user=user)
+    if not uses:
+        return False
+    order_gift_cards_redeem(order, uses)
+    cart_gift_cards_clear(user=user)
     return order.total.amount == 0
 
 
@@ -328,7 +330,8 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> Pl
         if order.voucher_code:
             cart_voucher_put_back(user=user, code=order.voucher_code)  # its use was released with the order
         # Their money went back to them with the order's cancellation; they are on the cart for the next try.
-        cart_gift_cards_put_back(user=user, gift_card_ids=list(order.gift_card_uses.values_list("gift_card_id", flat=True)))
+        cards = list(order.gift_card_uses.values_list("gift_card_id", flat=True))
+        cart_gift_cards_put_back(user=user, gift_card_ids=cards)
         cart_lines_put_back(
             user=user,
             lines=[
