@@ -160,12 +160,14 @@ class ProductAdmin(TranslationAdmin):
     # Active right after the name: the state stays in view at 1280 px however long the names.
     list_display = ("sku", "name", "is_active", "brand", "category", "price", "on_hand", "reserved", "rating_avg")
     list_select_related = ("category",)
-    list_filter = ("is_active", "brand", ("category", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("is_active", "is_gift_card", "brand", ("category", admin.RelatedOnlyFieldListFilter))
     search_fields = ("sku", *localized_fields("name"), "brand")
     ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False
-    fields = ("sku", "slug", "name", "brand", "category", "price", "is_active", "description", "attributes")
+    fields = (
+        "sku", "slug", "name", "brand", "category", "price", "is_active", "is_gift_card", "description", "attributes",
+    )
     inlines = [StockInline, ProductImageInline]
     actions = ["activate", "deactivate", "restock", "export_csv"]
     change_list_template = "admin/catalog/product/change_list.html"

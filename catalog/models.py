@@ -134,6 +134,8 @@ class Product(models.Model):
     price_from_base = models.DecimalField(
         _("from price"), max_digits=12, decimal_places=2, default=0, editable=False
     )
+    # Buying it issues a gift card of the paid line's value, its code e-mailed to the buyer (shop.orders).
+    is_gift_card = models.BooleanField(_("gift card"), default=False)
     thumbnail = models.ImageField(_("thumbnail"), upload_to="catalog/thumbs/", blank=True)
     rating_avg = models.DecimalField(_("average rating"), max_digits=3, decimal_places=2, default=0)
     rating_count = models.PositiveIntegerField(_("number of ratings"), default=0)

@@ -336,6 +336,8 @@ REST_FRAMEWORK = {
         "checkout": os.environ.get("THROTTLE_CHECKOUT", "10/min"),
         # "Find my order" (order number + e-mail), per client address: guessing numbers is slow.
         "order_lookup": os.environ.get("THROTTLE_ORDER_LOOKUP", "10/hour"),
+        # Failed gift-card codes per account and per client address (shop.cart.gift_cards).
+        "gift_card": os.environ.get("THROTTLE_GIFT_CARD", "10/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -44,6 +44,7 @@ def product_create(
     brand: str = "",
     attributes: dict | None = None,
     is_active: bool = True,
+    is_gift_card: bool = False,
     on_hand: int = 0,
     actor=None,
     translations: dict[str, str] | None = None,
@@ -66,6 +67,7 @@ def product_create(
                 attributes=attributes or {},
                 price=price,
                 is_active=is_active,
+                is_gift_card=is_gift_card,
             )
         variant = ProductVariant.objects.create(product=product, sku=sku, is_default=True)
         Stock.objects.create(product=product, variant=variant, warehouse=warehouse_default())
@@ -79,7 +81,7 @@ def product_create(
 
 PRODUCT_TRANSLATED = ("name", "description")
 PRODUCT_UPDATABLE = {
-    "name", "slug", "description", "brand", "category", "attributes", "price", "is_active",
+    "name", "slug", "description", "brand", "category", "attributes", "price", "is_active", "is_gift_card",
     *[column for field in PRODUCT_TRANSLATED for column in localized_fields(field)],
 }
 

@@ -34,6 +34,7 @@ def check_ledger(day: date, out: ItemWriter) -> dict:
     _ledger_totals(end, explained, out)
     _cached_balances(_WALLETS, out)
     _cached_balances(_GIFT_CARDS, out)
+    _gift_card_liability(out)
     return {
         "ledger_entries": entries_checked,
         "wallets": Wallet.objects.count(),
@@ -158,4 +159,36 @@ def _cached_balances(spec: _CachedBalances, out: ItemWriter) -> None:
                 expected=total,
                 actual=row["balance"],
                 detail=spec.detail,
+            )
+
+
+def _gift_card_liability(out: ItemWriter) -> None:
+    """The shop's gift-card liability (the entries of every gift-card account) is all on the cards' accounts.
+
+    With `_cached_balances` (each card's balance equals its account's entries) this proves the liability
+    equals the sum of the cards' balances; here the entries on a gift-card account no card owns, which
+    no card's check would see, are reported per currency (expected: the liability, actual: the cards' part).
+    """
+    rows = (
+        LedgerEntry.objects.filter(account__purpose=LedgerAccount.Purpose.GIFT_CARD)
+        .values("currency")
+        .annotate(
+            liability=Sum("amount"),
+            cards=Coalesce(Sum("amount", filter=Q(account__gift_card__isnull=False)), Value(Decimal(0)),
+                           output_field=_DEC),
+        )
+        .order_by("currency")
+    )
+    for row in rows:
+        liability, cards = as_decimal(row["liability"]), as_decimal(row["cards"])
+        if liability != cards:
+            out.add(
+                kind=Kind.GIFT_CARD_BALANCE,
+                action=Action.INVESTIGATE_LEDGER,
+                object_type="ledger",
+                object_id=f"gift_card_liability:{row['currency']}",
+                currency=row["currency"],
+                expected=liability,
+                actual=cards,
+                detail=_("The gift-card liability on the ledger differs from the sum of the cards' balances."),
             )

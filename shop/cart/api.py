@@ -8,6 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.exceptions import CatalogErrorCode
+from payments.exceptions import PaymentErrorCode
+from shop.cart.gift_cards import cart_gift_card_apply, cart_gift_card_remove, gift_card_attempt_keys
 from shop.cart.pricing import cart_items, cart_price, cart_price_for_owner, price_breakdown
 from shop.cart.selectors import cart_get, cart_line_get_for_user
 from shop.cart.services import (
@@ -129,7 +131,7 @@ class _PricedCart:
     """A CartView with its price, as CartOutput reads it."""
 
     def __init__(self, cart, price):
-        self._cart, self.price, self.breakdown = cart, price, {**price_breakdown(price), "gift_cards": []}
+        self._cart, self.price, self.breakdown = cart, price, price_breakdown(price)
         error = price.voucher_error
         self.voucher_problem = None if error is None else {"code": str(error.code), "detail": str(error.message)}
 
@@ -208,8 +210,8 @@ CART_EXAMPLE = OpenApiExample(
         "shipping": {"method": 3, "name": "Standard", "carrier": "UPS", "price": {"amount": "4.90", "currency": "USD"}},
         "tax": [{"rate": "0.00", "net": {"amount": "27.40", "currency": "USD"},
                  "tax": {"amount": "0.00", "currency": "USD"}}],
-        "gift_cards": [],
-        "total": {"amount": "27.40", "currency": "USD"},
+        "gift_cards": [{"last4": "HJ4N", "amount": {"amount": "10.00", "currency": "USD"}}],
+        "total": {"amount": "17.40", "currency": "USD"},
         "item_count": 2,
         "orderable": True,
         "warnings": [],
@@ -375,6 +377,58 @@ class CartVoucherApi(APIView):
     )
     def delete(self, request):
         cart_voucher_remove(user=request.user)
+        return _cart_response(request)
+
+
+class CartGiftCardInput(serializers.Serializer):
+    code = serializers.CharField(max_length=40, trim_whitespace=True, help_text="the gift card's code, e.g. K7QD-M2XA-...")
+
+
+class CartGiftCardsApi(APIView):
+    @extend_schema(
+        operation_id="cart_gift_card_apply",
+        parameters=[CURRENCY_PARAMETER, COUNTRY_PARAMETER],
+        request=CartGiftCardInput,
+        responses={
+            200: CartOutput,
+            **error_responses(codes={400: [CoreErrorCode.INVALID, PaymentErrorCode.GIFT_CARD_INVALID],
+                                     429: [CoreErrorCode.THROTTLED]}),
+        },
+        summary="Apply a gift card",
+        description="Puts a gift card on the caller's cart (several may be applied; each pays "
+        "`min(its balance, what is left)` in the order applied) and answers with the cart: `gift_cards` and "
+        "`total` after them. Any unusable code (unknown, switched off, expired, another currency, nothing left "
+        "on it) is the same 400 `gift_card_invalid`; too many wrong codes from the account or its address are a "
+        "429 (with Retry-After) before any code is looked up. The card is spent when an order is placed; a "
+        "card spent meanwhile elsewhere makes that checkout a 402 `gift_card_insufficient`.",
+        examples=[OpenApiExample("apply", value={"code": "K7QD-M2XA-9PRT-WX3C-HJ4N"}, request_only=True),
+                  CART_EXAMPLE],
+    )
+    def post(self, request):
+        data = CartGiftCardInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart_gift_card_apply(
+            user=request.user, code=data.validated_data["code"], currency=api_currency(request),
+            attempt_keys=gift_card_attempt_keys(request),
+        )
+        return _cart_response(request)
+
+
+class CartGiftCardDetailApi(APIView):
+    @extend_schema(
+        operation_id="cart_gift_card_remove",
+        parameters=[
+            OpenApiParameter("last4", str, OpenApiParameter.PATH, description="The card's last four characters."),
+            CURRENCY_PARAMETER, COUNTRY_PARAMETER,
+        ],
+        request=None,
+        responses={200: CartOutput},
+        summary="Remove a gift card",
+        description="Takes the gift card ending in `last4` off the caller's cart (none is fine); answers with the cart.",
+        examples=[CART_EXAMPLE],
+    )
+    def delete(self, request, last4: str):
+        cart_gift_card_remove(user=request.user, last4=last4)
         return _cart_response(request)
 
 

@@ -49,3 +49,15 @@ class CartChanged(Conflict):
         "Your cart changed while you were checking out (perhaps in another window). "
         "Please review it and place your order again."
     )
+
+
+class GiftCardAttemptsThrottled(ShopError):
+    """Too many wrong gift-card codes from this account or address: no code is looked up until the window ends."""
+
+    code = CoreErrorCode.THROTTLED
+    status_code = 429
+    default_message = _("Too many wrong gift card codes. Please wait a while and try again.")
+
+    def response_headers(self) -> dict[str, str]:
+        retry_after = self.extra.get("retry_after")
+        return {"Retry-After": str(retry_after)} if retry_after else {}

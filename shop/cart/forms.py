@@ -30,3 +30,13 @@ class CartVariantForm(forms.Form):
 
 class CartVoucherForm(forms.Form):
     code = forms.CharField(label=_("Voucher code"), max_length=40)
+
+
+class CartGiftCardForm(forms.Form):
+    code = forms.CharField(
+        label=_("Gift card code"), max_length=40, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "gift-card-%s")  # the voucher form beside it has a `code` too
+        super().__init__(*args, **kwargs)

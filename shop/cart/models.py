@@ -48,3 +48,20 @@ class CartLine(models.Model):
 
     def __str__(self):
         return f"{self.quantity} x variant {self.variant_id}"
+
+
+class CartGiftCard(models.Model):
+    """A gift card the shopper applied to the cart by its code; spent at checkout. The code itself is never kept."""
+
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="gift_cards")
+    gift_card = models.ForeignKey("payments.GiftCard", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("gift card on a cart")
+        verbose_name_plural = _("gift cards on carts")
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["cart", "gift_card"], name="cart_giftcard_once")]
+
+    def __str__(self):
+        return f"gift card {self.gift_card_id} on cart {self.cart_id}"

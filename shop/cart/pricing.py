@@ -15,13 +15,14 @@ cart, drops the voucher from the price and reports the voucher's error.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.conf import settings
 from djmoney.money import Money
 
 from accounts.selectors import address_default_for_user
+from shop.cart.gift_cards import cart_gift_cards, gift_card_balances
 from shop.cart.selectors import cart_voucher_code
 from shop.core.exceptions import ShopError
 from shop.pricing.exceptions import VoucherError
@@ -58,6 +59,16 @@ class CartPrice:
     voucher_code: str = ""
     voucher_error: ShopError | None = None
     weight_grams: int = 0
+    # The applied gift cards' last four characters by pipeline key (the card's id).
+    gift_card_last4: dict = field(default_factory=dict)
+
+    def gift_card_uses(self) -> list[dict]:
+        """What each gift card pays: [{"gift_card_id", "last4", "amount"}], in the order applied."""
+        return [
+            {"gift_card_id": int(use.key), "last4": self.gift_card_last4.get(use.key, ""), "amount": use.amount}
+            for use in self.priced.gift_cards
+            if use.amount.amount
+        ]
 
 
 def cart_items(cart) -> list[CartItem]:
@@ -101,6 +112,7 @@ def cart_price(
     prices_include_tax: bool,
     strict: bool = False,
     cheapest_by_default: bool = False,
+    gift_cards: Sequence = (),
 ) -> CartPrice:
     """Price the cart for a destination: goods, the methods that serve it, then the chosen method's price.
 
@@ -108,7 +120,8 @@ def cart_price(
     ShippingUnavailable (field shipping_address) when no method serves the
     country and weight, ShippingMethodRequired when none is chosen,
     ShippingMethodUnavailable (field shipping_method) when the chosen one
-    does not serve. Without it, a bad voucher is left out and reported, and
+    does not serve. `gift_cards` (payments.GiftCard rows, in the cart's
+    currency) pay last, each with its balance now. Without it, a bad voucher is left out and reported, and
     an unknown method leaves shipping unpriced (or, `cheapest_by_default`, priced
     at the cheapest method serving the destination: the cart's estimate).
     """
@@ -116,6 +129,7 @@ def cart_price(
         currency=currency, lines=_line_inputs(items), country=country, region=region,
         tax_rates=tax_rates_for(country=country, region=region) if country else {},
         prices_include_tax=prices_include_tax, promotions=promotions_active(),
+        gift_cards=gift_card_balances(list(gift_cards)),
     )
     code = (voucher_code or "").strip()
     data, goods, voucher_error = _price_goods(data, code, strict=strict)
@@ -133,6 +147,7 @@ def cart_price(
     return CartPrice(
         priced=priced, quotes=quotes, quote=quote, voucher_code=data.voucher.code if data.voucher else "",
         voucher_error=voucher_error, weight_grams=weight,
+        gift_card_last4={str(card.pk): card.last4 for card in gift_cards},
     )
 
 
@@ -180,10 +195,10 @@ def price_breakdown(price: CartPrice) -> dict:
         "tax": [{"rate": rate_text(row.rate), "net": row.net, "tax": row.tax} for row in priced.tax_summary],
         "tax_total": priced.tax_total,
         "prices_include_tax": priced.prices_include_tax,
+        "gift_cards": [{"last4": use["last4"], "amount": use["amount"]} for use in price.gift_card_uses()],
         "gift_card_total": priced.gift_card_total,
         "total": priced.total,
     }
-
 
 
 def cart_price_for_owner(*, owner, cart, country: str = "", shipping_method: int | None = None) -> CartPrice:
@@ -197,4 +212,5 @@ def cart_price_for_owner(*, owner, cart, country: str = "", shipping_method: int
         currency=cart.currency, items=cart_items(cart), country=country, region=region,
         voucher_code=cart_voucher_code(owner=owner), shipping_method=shipping_method,
         prices_include_tax=settings.PRICES_INCLUDE_TAX, cheapest_by_default=True,
+        gift_cards=cart_gift_cards(user=owner.user, currency=cart.currency) if not owner.is_guest else (),
     )

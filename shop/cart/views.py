@@ -13,7 +13,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from shop.cart.forms import CartAddForm, CartQuantityForm, CartVariantForm, CartVoucherForm
+from shop.cart.forms import CartAddForm, CartGiftCardForm, CartQuantityForm, CartVariantForm, CartVoucherForm
+from shop.cart.gift_cards import cart_gift_card_apply, cart_gift_card_remove, gift_card_attempt_keys
 from shop.cart.pricing import cart_items, cart_price, cart_price_for_owner, price_breakdown
 from shop.cart.selectors import cart_get, cart_item_count
 from shop.cart.services import (
@@ -33,13 +34,15 @@ def _is_fetch(request) -> bool:
     return request.headers.get("X-Requested-With") in {"fetch", "XMLHttpRequest"}
 
 
-def _context(request) -> dict:
+def _context(request, *, gift_card_form=None) -> dict:
     owner = cart_owner_for_request(request)
     cart = cart_get(owner=owner, currency=request_currency(request))
     price = cart_price_for_owner(owner=owner, cart=cart)
     return {
         "cart": cart, "breakdown": price_breakdown(price), "voucher_code": price.voucher_code,
         "voucher_error": price.voucher_error, "voucher_form": CartVoucherForm(),
+        "gift_card_form": None if owner.is_guest else (gift_card_form or CartGiftCardForm()),
+        "gift_card_uses": price.gift_card_uses(),
     }
 
 
@@ -151,3 +154,43 @@ def cart_voucher_remove_view(request):
     owner = cart_owner_for_request(request)
     cart_voucher_remove(user=owner.user, session=owner.session)
     return _answer(request, ok=True, message=_("The voucher was removed."))
+
+
+def _gift_card_form_invalid(request, form, status: int):
+    """The cart again with the gift-card form showing its error (in place for scripts)."""
+    context = _context(request, gift_card_form=form)
+    message = _form_error(form)
+    if _is_fetch(request):
+        html = render_to_string("cart/_cart.html", context, request=request)
+        return JsonResponse(
+            {"ok": False, "message": message, "html": html, "item_count": context["cart"].item_count}, status=status
+        )
+    return render(request, "cart/detail.html", context, status=status)
+
+
+@require_POST
+def cart_gift_card_apply_view(request):
+    """Apply a gift card code to a signed-in shopper's cart; a bad code is an error on the form."""
+    owner = cart_owner_for_request(request)
+    if owner.is_guest:
+        return _answer(request, ok=False, message=_("Sign in to use a gift card."), status=403)
+    form = CartGiftCardForm(request.POST)
+    if not form.is_valid():
+        return _gift_card_form_invalid(request, form, 400)
+    try:
+        card = cart_gift_card_apply(
+            user=request.user, code=form.cleaned_data["code"], currency=request_currency(request),
+            attempt_keys=gift_card_attempt_keys(request),
+        )
+    except ShopError as exc:
+        form.add_error("code", str(exc.message))
+        return _gift_card_form_invalid(request, form, exc.status_code)
+    return _answer(request, ok=True, message=_("Gift card ···%(last4)s applied.") % {"last4": card.last4})
+
+
+@require_POST
+def cart_gift_card_remove_view(request, last4: str):
+    owner = cart_owner_for_request(request)
+    if not owner.is_guest:
+        cart_gift_card_remove(user=request.user, last4=last4)
+    return _answer(request, ok=True, message=_("The gift card was removed."))

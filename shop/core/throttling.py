@@ -13,6 +13,7 @@ import time
 
 from django.core.cache import cache as default_cache
 from rest_framework import throttling
+from rest_framework.settings import api_settings
 
 
 class CounterThrottleMixin:
@@ -69,3 +70,45 @@ class ScopedRateThrottle(CounterThrottleMixin, throttling.ScopedRateThrottle):
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+
+class FailureLimit:
+    """Counts failed attempts (wrong codes, say) per key in fixed windows; refuses once a key has too many.
+
+    Only failures count, so a shopper who types a right code is never slowed
+    down, while a guesser is stopped after `num_requests` misses per window
+    on any of its keys (its account and its client address alike). The rate
+    is REST_FRAMEWORK's DEFAULT_THROTTLE_RATES[scope], read when used.
+    """
+
+    cache = default_cache
+    timer = time.time
+
+    def __init__(self, scope: str):
+        self.scope = scope
+
+    def _rate(self) -> tuple[int, int]:
+        return throttling.SimpleRateThrottle.parse_rate(None, api_settings.DEFAULT_THROTTLE_RATES[self.scope])
+
+    def _keys(self, keys) -> tuple[list[str], int, float]:
+        _num, duration = self._rate()
+        now = self.timer()
+        window = int(now // duration)
+        return (
+            [f"failures:{self.scope}:{key}:{window}" for key in keys if key],
+            duration,
+            (window + 1) * duration - now,
+        )
+
+    def wait(self, keys) -> float:
+        """Seconds until `keys` may try again (0.0: they may now)."""
+        num, _duration = self._rate()
+        names, _duration, left = self._keys(keys)
+        counts = self.cache.get_many(names)
+        return max(left, 0.0) if any(int(count) >= num for count in counts.values()) else 0.0
+
+    def record(self, keys) -> None:
+        """Count one failure against each key."""
+        names, duration, _left = self._keys(keys)
+        for name in names:
+            _hit(self.cache, name, duration + 1)

@@ -26,7 +26,16 @@ from shop.core.admin_actions import action_confirm
 from shop.core.exceptions import ShopError
 from shop.orders import admin_shipments
 from shop.orders.invoice_admin import InvoiceInline
-from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail, ReturnLine, ReturnRequest, Shipment
+from shop.orders.models import (
+    Order,
+    OrderEvent,
+    OrderGiftCard,
+    OrderLine,
+    OutboxEmail,
+    ReturnLine,
+    ReturnRequest,
+    Shipment,
+)
 from shop.orders.selectors import order_breakdown, order_unshipped_by_warehouse
 from shop.orders.services import outbox, returns, shipments, transitions
 from shop.shipping.models import Carrier
@@ -208,6 +217,22 @@ def _refund_details(order) -> dict:
     return {"refunded_total": str(order.refunded_total.amount), "currency": order.currency, "status": order.status}
 
 
+class OrderGiftCardInline(admin.TabularInline):
+    """The gift cards that paid part of the order: what each paid and what went back to it."""
+
+    model = OrderGiftCard
+    extra = 0
+    can_delete = False
+    fields = ("last4", "amount", "refunded", "gift_card")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Order)
 class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     list_display = ("number", "user", "status", "total", "payment_method", "created_at")
@@ -215,7 +240,7 @@ class OrderAdmin(PermissionCheckedActionsMixin, admin.ModelAdmin):
     search_fields = ("number", "email", "user__email", "lines__sku")  # a guest order has only its e-mail
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    inlines = [OrderLineInline, ShipmentInline, InvoiceInline, OrderEventInline]
+    inlines = [OrderLineInline, OrderGiftCardInline, ShipmentInline, InvoiceInline, OrderEventInline]
     actions = ["ship_everything", "mark_delivered", "refund", "cancel", "cancel_unshipped"]
     ACTION_PERMS = {
         "ship_everything": (PERM_CHANGE_ORDER,),
@@ -475,11 +500,18 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     list_display = ("key", "kind", "recipient", "created_at", "delivery", "sent_at", "attempts", "last_error")
     list_filter = (OutboxStateFilter, "kind", ("sent_at", admin.EmptyFieldListFilter))
     search_fields = ("key", "recipient", "order__number")
-    readonly_fields = [f.name for f in OutboxEmail._meta.fields]
+    # The context is shown with gift-card codes masked: staff never see a code a shopper was sent.
+    fields = readonly_fields = [
+        "context_shown" if f.name == "context" else f.name for f in OutboxEmail._meta.fields
+    ]
     actions = ["send_again"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("context"))
+    def context_shown(self, row):
+        return outbox.outbox_context_masked(row.context)
 
     @admin.display(description=_("delivery"))
     def delivery(self, row):

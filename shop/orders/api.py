@@ -197,6 +197,12 @@ class OrderShippingOutput(serializers.Serializer):
     price = MoneyField()
 
 
+class OrderGiftCardOutput(serializers.Serializer):
+    last4 = serializers.CharField()
+    amount = MoneyField(help_text="what the card paid")
+    refunded = MoneyField(help_text="what went back to the card")
+
+
 class OrderOutput(serializers.Serializer):
     number = serializers.CharField()
     status = serializers.CharField()
@@ -206,9 +212,10 @@ class OrderOutput(serializers.Serializer):
     discounts = serializers.SerializerMethodField()
     shipping = serializers.SerializerMethodField()
     tax = serializers.SerializerMethodField()
+    gift_cards = OrderGiftCardOutput(many=True, source="gift_card_uses.all")
     gift_card_total = MoneyField()
-    total = MoneyField()
-    refunded_total = MoneyField()
+    total = MoneyField(help_text="what the payment (wallet or card) charged: the order less its gift cards")
+    refunded_total = MoneyField(help_text="what the payment gave back (gift cards: `gift_cards[].refunded`)")
     payment_method = serializers.CharField()
     shipping_address = serializers.JSONField()
     created_at = serializers.DateTimeField()
@@ -256,6 +263,7 @@ ORDER_EXAMPLE = {
     "shipping": {"method": "Standard", "carrier": "UPS", "price": {"amount": "2.99", "currency": "USD"}},
     "tax": [{"rate": "0.00", "net": {"amount": "29.90", "currency": "USD"},
              "tax": {"amount": "0.00", "currency": "USD"}}],
+    "gift_cards": [],
     "gift_card_total": {"amount": "0.00", "currency": "USD"},
     "total": {"amount": "29.90", "currency": "USD"},
     "refunded_total": {"amount": "0.00", "currency": "USD"},
@@ -364,7 +372,11 @@ class OrdersApi(ListAPIView):
                         PricingErrorCode.VOUCHER_MIN_SPEND,
                         OrderErrorCode.WALLET_REQUIRES_ACCOUNT,
                     ],
-                    402: [PaymentErrorCode.CARD_DECLINED, PaymentErrorCode.INSUFFICIENT_FUNDS],
+                    402: [
+                        PaymentErrorCode.CARD_DECLINED,
+                        PaymentErrorCode.INSUFFICIENT_FUNDS,
+                        PaymentErrorCode.GIFT_CARD_INSUFFICIENT,
+                    ],
                     409: [
                         OrderErrorCode.PRICE_CHANGED,
                         CatalogErrorCode.OUT_OF_STOCK,
@@ -385,9 +397,11 @@ class OrdersApi(ListAPIView):
             )
         ],
         summary="Check out the cart",
-        description="Places an order for the caller's cart and pays it by wallet or card: 201 paid, "
-        "202 the card payment is being confirmed, 402 declined or insufficient funds. Without a session "
-        "token or a signed-in session, a guest checks out the session's cart: `email` and an address "
+        description="Places an order for the caller's cart and pays it: the cart's gift cards first, the rest "
+        "by wallet or card (nothing more when the cards cover it): 201 paid, 202 the card payment is being "
+        "confirmed, 402 declined or insufficient funds, or `gift_card_insufficient` when a gift card on the cart "
+        "was spent meanwhile by another order (nothing is made; the cart shows what is left on it). Without a "
+        "session token or a signed-in session, a guest checks out the session's cart: `email` and an address "
         "object, card only; the answer adds `order_url` and `access_token`, the order's signed link.",
         examples=[
             OpenApiExample(

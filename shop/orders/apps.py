@@ -20,6 +20,7 @@ class OrdersConfig(AppConfig):
             stock_committed_check,
         )
         from shop.orders.services import payment_handlers
+        from shop.orders.services.gift_cards import order_refund_recorder_register
         from shop.orders.services.shipments import shipment_carrier_event_apply
         from shop.shipping.handlers import carrier_event_handler_register
 
@@ -29,6 +30,7 @@ class OrdersConfig(AppConfig):
             on_failed=payment_handlers.order_payment_failed,
             on_refunded=payment_handlers.order_payment_refunded,
         )
+        order_refund_recorder_register(payment_handlers.order_refund_record)
         reconciliation_check_register("orders", order_payments_check)
         reconciliation_check_register("shipments", shipments_within_allocations_check)
         reconciliation_check_register("invoices", invoice_numbering_check)

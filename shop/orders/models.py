@@ -284,6 +284,7 @@ class OutboxEmail(models.Model):
         ORDER_SHIPPED = "order_shipped", _("order shipped")
         PAYMENT_FAILED = "payment_failed", _("payment failed")
         ORDER_REFUNDED = "order_refunded", _("order refunded")
+        GIFT_CARD_ISSUED = "gift_card_issued", _("gift card issued")
 
     key = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -308,5 +309,6 @@ class OutboxEmail(models.Model):
         return self.key
 
 
+from shop.orders.gift_card_models import OrderGiftCard, OrderGiftCardRefund  # noqa: E402, F401 (the app's models)
 from shop.orders.invoice_models import Invoice, InvoiceKind, InvoiceSequence  # noqa: E402, F401 (the app's models)
 from shop.orders.shipment_models import Shipment, ShipmentLine  # noqa: E402, F401 (the app's models)

@@ -249,6 +249,8 @@ def order_components_problems(order: Order) -> list[str]:
         )
     lines = list(order.lines.all())
     zero = order.total * 0
+    if sum((use.amount for use in order.gift_card_uses.all()), zero) != order.gift_card_total:
+        problems.append(_("the gift cards used do not add up to the gift card total"))
     if sum((line.tax for line in lines), zero) + order.shipping_tax != order.tax_total:
         problems.append(_("the lines' tax and the shipping's do not add up to the tax total"))
     for line in lines:
@@ -259,10 +261,10 @@ def order_components_problems(order: Order) -> list[str]:
 
 
 def _orders_components_not_adding_up(start: datetime, end: datetime, report: ReconciliationReport) -> None:
-    """Report the day's paid orders whose stored components do not add up to their total (two queries a batch)."""
+    """Report the day's paid orders whose stored components do not add up to their total (three queries a batch)."""
     orders = (
         Order.objects.filter(status__in=PAID_STATES, paid_at__gte=start, paid_at__lt=end)
-        .prefetch_related("lines")
+        .prefetch_related("lines", "gift_card_uses")
         .order_by("id")
     )
     for order in orders.iterator(chunk_size=BATCH):

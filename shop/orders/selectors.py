@@ -22,10 +22,11 @@ from shop.orders.models import (
 
 
 def order_list_for_user(*, user) -> QuerySet[Order]:
-    """The user's orders, newest first, with their lines, allocations, shipments and documents (seven queries per page)."""
+    """The user's orders, newest first, with their lines, allocations, shipments, documents and gift cards
+    (eight queries per page)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Order.objects.none()
-    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments(), _documents())
+    return Order.objects.filter(user=user).prefetch_related(_lines(), _shipments(), _documents(), "gift_card_uses")
 
 
 def _lines() -> Prefetch:
@@ -44,18 +45,19 @@ def _documents() -> Prefetch:
 
 
 def _details() -> tuple:
-    """What an order's page shows beside the order: lines, documents, events, returns and shipments."""
+    """What an order's page shows beside the order: lines, documents, events, returns, shipments and gift cards."""
     return (
         _lines(),
         _documents(),
         Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "id")),
         Prefetch("returns", queryset=ReturnRequest.objects.prefetch_related("lines")),
         _shipments(),
+        "gift_card_uses",
     )
 
 
 def order_detail_queryset() -> QuerySet[Order]:
-    """Orders with what their page shows: lines, documents, events, returns and shipments."""
+    """Orders with what their page shows: lines, documents, events, returns, shipments and gift cards."""
     return Order.objects.prefetch_related(*_details())
 
 
@@ -191,6 +193,7 @@ def order_breakdown(order: Order) -> dict:
         "tax": order_tax_rows(order),
         "tax_total": order.tax_total,
         "prices_include_tax": order.prices_include_tax,
+        "gift_cards": [{"last4": use.last4, "amount": use.amount} for use in order.gift_card_uses.all()],
         "gift_card_total": order.gift_card_total,
         "total": order.total,
     }

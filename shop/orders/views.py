@@ -21,6 +21,7 @@ from djmoney.money import Money
 
 from accounts.selectors import address_default_for_user, addresses_for_user
 from payments.selectors import wallet_list_for_user
+from shop.cart.gift_cards import cart_gift_cards
 from shop.cart.pricing import CartPrice, cart_items, cart_price, price_breakdown
 from shop.cart.selectors import cart_get, cart_voucher_code
 from shop.cart.services import cart_owner_for_request
@@ -175,12 +176,13 @@ def checkout_payment(request):
 
 
 def _price(request, cart, address: dict | None, shipping_method: int | None = None) -> CartPrice:
-    """The cart priced for the checkout's address (and method, once chosen), with the cart's voucher."""
+    """The cart priced for the checkout's address (and method, once chosen), with the cart's voucher and gift cards."""
     address = address or {}
     return cart_price(
         currency=cart.currency, items=cart_items(cart), country=address.get("country", ""),
         region=address.get("region", ""), voucher_code=cart_voucher_code(owner=cart_owner_for_request(request)),
         shipping_method=shipping_method, prices_include_tax=settings.PRICES_INCLUDE_TAX,
+        gift_cards=cart_gift_cards(user=request.user, currency=cart.currency),
     )
 
 

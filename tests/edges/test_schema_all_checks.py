@@ -36,6 +36,8 @@ STATE_DEPENDENT = {
     "POST /api/v1/wallets/": "one wallet per currency: the second is 409 wallet_exists",
     "POST /api/v1/cart/lines/": "the variant must exist and be in stock (409 out_of_stock)",
     "POST /api/v1/cart/voucher/": "the code must be a live voucher the cart reaches the minimum of (400 voucher_*)",
+    "POST /api/v1/cart/gift-cards/": "the code must be a live gift card's secret (400 gift_card_invalid), within the "
+    "wrong-code limit (429)",
     "PATCH /api/v1/cart/lines/{line_id}/": "stock of the line's variant",
     "POST /api/v1/orders/{number}/cancel/": "only an unpaid order can be cancelled (409)",
     "POST /api/v1/orders/{number}/returns/": "only a delivered order's lines can be returned",

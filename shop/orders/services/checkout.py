@@ -5,8 +5,14 @@ its transaction, with the chosen shipping method quoted again there; it keeps
 every component, and its payment is exactly its total, which must be the total
 the shopper confirmed (else PriceChanged, 409, and nothing is made).
 
+The cart's gift cards pay first (shop.orders.services.gift_cards, guarded
+ledger postings: a card spent meanwhile by another order is a 402
+gift_card_insufficient and nothing is made); the rest is the payment, by
+wallet or card, and when the cards pay it all there is no payment at all.
+
 Lock order: the cart's lines, then the voucher row (a voucher's use), then the
-wallet (wallet payments), then the stock rows last ((variant, warehouse) order),
+gift card rows, then the wallet (wallet payments), then the stock rows last
+((variant, warehouse) order),
 so the rows buyers of a hot product queue on stay locked only for a
 transaction's final statements and commit.
 """
@@ -38,6 +44,7 @@ from payments.models import Payment
 from payments.selectors import card_token_check
 from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
 from shop.cart.exceptions import CartEmpty, ProductUnavailable
+from shop.cart.gift_cards import cart_gift_cards, cart_gift_cards_clear, cart_gift_cards_put_back
 from shop.cart.pricing import CartItem, CartPrice, cart_price, rate_text
 from shop.cart.selectors import cart_checkout_read, cart_raw_lines
 from shop.cart.services import (
@@ -52,6 +59,7 @@ from shop.core.exceptions import ShopError
 from shop.core.money import money_to_dict
 from shop.orders.exceptions import CheckoutInvalid, PriceChanged
 from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, order_number_new
+from shop.orders.services.gift_cards import order_gift_cards_redeem
 from shop.orders.services.guest_checkout import (
     GuestBuyer,
     address_snapshot_checked,
@@ -63,7 +71,7 @@ from shop.orders.services.guest_checkout import (
 )
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.payment_handlers import payment_failure_code
-from shop.orders.services.transitions import S, order_event_record
+from shop.orders.services.transitions import S, order_event_record, order_lock, order_mark_paid_locked
 from shop.pricing.services.vouchers import voucher_redeem
 from shop.shipping.selectors import shipping_quote_snapshot
 
@@ -159,7 +167,7 @@ def order_place(
         return placed
     order, payment = placed
     _after_placed(order, user=user, guest=guest, shipping_address=shipping_address, lines=lines)
-    if by_wallet:
+    if by_wallet or payment is None:
         order.refresh_from_db()
         return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
     return _card_pay(order, payment, lines, user=user, guest=guest)
@@ -183,6 +191,7 @@ class _Pricing:
     voucher_code: str
     shipping_method: int | None
     expected_total: Money | None
+    gift_cards: list = dc_field(default_factory=list)  # payments.GiftCard rows from the cart, read in the transaction
 
     def price(self, lines: list[_Line]) -> CartPrice:
         """The order priced now (strict: a bad voucher or method raises); PriceChanged if not what was confirmed."""
@@ -206,7 +215,7 @@ class _Pricing:
                             quantity=line.quantity, weight_grams=line.weight_grams) for line in lines],
             country=self.address.get("country", ""), region=self.address.get("region", ""),
             voucher_code=self.voucher_code, shipping_method=self.shipping_method,
-            prices_include_tax=settings.PRICES_INCLUDE_TAX, strict=strict,
+            prices_include_tax=settings.PRICES_INCLUDE_TAX, strict=strict, gift_cards=self.gift_cards,
         )
 
 
@@ -217,6 +226,7 @@ def price_totals(priced) -> dict:
         "discount_total": money_to_dict(priced.discount_total),
         "shipping": money_to_dict(priced.shipping_gross),
         "tax_total": money_to_dict(priced.tax_total),
+        "gift_card_total": money_to_dict(priced.gift_card_total),
         "total": money_to_dict(priced.total),
     }
 
@@ -229,6 +239,7 @@ def _order_place_atomic(
     (wallet) paid or (card) its stock reserved."""
     try:
         with transaction.atomic():
+            pricing.gift_cards = cart_gift_cards(user=user, currency=currency)  # their balances now
             price = pricing.price(lines)  # the chosen method quoted again, in this transaction
             order = _order_create(
                 user=user, currency=currency, method=method, address=address, lines=lines,
@@ -240,6 +251,10 @@ def _order_place_atomic(
                 voucher_redeem(code=price.voucher_code, reference=order.number, user=user, email=order.email)
                 if guest is None:
                     cart_voucher_remove(user=user)  # the order took it, like the lines
+            if _gift_cards_pay(order, price, user=user):
+                _order_reserve(order, lines, actor=user)
+                order_mark_paid_locked(order_lock(order.pk), actor=user, reason=_("Paid by gift card"))
+                return order, None
             payment = _payment_open(order, user=user, card_token=card_token)
             if by_wallet:
                 _wallet_pay(order, payment, lines, user=user)
@@ -252,6 +267,17 @@ def _order_place_atomic(
             return _replay(existing)
         raise
     return order, payment
+
+
+def _gift_cards_pay(order: Order, price: CartPrice, *, user) -> bool:
+    """The cart's gift cards pay their shares (guarded: GiftCardInsufficient, 402, if one was spent meanwhile)
+    and leave the cart with the order; True when they paid it all (no other payment)."""
+    uses = price.gift_card_uses()
+    if not uses:
+        return False
+    order_gift_cards_redeem(order, uses)
+    cart_gift_cards_clear(user=user)
+    return order.total.amount == 0
 
 
 def _out_of_stock_explained(exc: OutOfStock, lines: list[_Line]) -> OutOfStock:
@@ -336,6 +362,9 @@ def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user, guest
     elif result.outcome == PlaceOutcome.DECLINED:
         if order.voucher_code:
             cart_voucher_put_back(user=user, code=order.voucher_code)  # its use was released with the order
+        # Their money went back to them with the order's cancellation; they are on the cart for the next try.
+        cards = list(order.gift_card_uses.values_list("gift_card_id", flat=True))
+        cart_gift_cards_put_back(user=user, gift_card_ids=cards)
         cart_lines_put_back(
             user=user,
             lines=[

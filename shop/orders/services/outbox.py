@@ -92,8 +92,28 @@ def outbox_email_send(*, outbox_id: int) -> bool:
             return False
         row.sent_at = timezone.now()
         row.last_error = ""
-        row.save(update_fields=["attempts", "sent_at", "last_error"])
+        row.context = _secrets_scrubbed(row.context)
+        row.save(update_fields=["attempts", "sent_at", "last_error", "context"])
         return True
+
+
+def outbox_context_masked(context: dict) -> dict:
+    """The context as staff may see it: gift-card codes masked (only their last four characters shown)."""
+    if not isinstance(context, dict) or not isinstance(context.get("cards"), list):
+        return context
+    return {
+        **context,
+        "cards": [
+            {**card, "code": "····" + str(card["code"])[-4:]} if "code" in card else card for card in context["cards"]
+        ],
+    }
+
+
+def _secrets_scrubbed(context: dict) -> dict:
+    """The context without the gift-card codes it carried: once e-mailed, the shop keeps no code (only its hash)."""
+    if not isinstance(context.get("cards"), list):
+        return context
+    return {**context, "cards": [{k: v for k, v in card.items() if k != "code"} for card in context["cards"]]}
 
 
 def outbox_email_retry(*, outbox_id: int) -> bool:

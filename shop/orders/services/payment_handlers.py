@@ -18,6 +18,7 @@ from payments.services.refunds import payment_refund
 from shop.core.tasks import task_enqueue_on_commit
 from shop.orders.models import Order, OrderLine, OutboxEmail, ReturnRequest, ShipmentLine
 from shop.orders.selectors import order_returned_quantities, order_unshipped_by_warehouse
+from shop.orders.services.gift_cards import order_gift_cards_fully_refunded, order_gift_cards_refunded_for
 from shop.orders.services.invoices import credit_note_issue
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.shipments import order_unshipped_settle
@@ -89,22 +90,30 @@ def order_payment_failed(payment) -> None:
 
 
 def order_payment_refunded(payment, refund) -> None:
-    """Payments' on_refunded, inside the refund's transaction: the order records the money given back.
+    """Payments' on_refunded, inside the refund's transaction: the order records the money given back."""
+    order = _order_for_payment(payment)
+    if order is None:
+        return
+    order_refund_record(order, refund)
 
-    `<number>-refund` (full refund) restocks an unshipped order's goods;
+
+def order_refund_record(order: Order, refund) -> None:
+    """Record a refund on the locked order, in the refund's transaction; `refund.amount` is the payment's part.
+
+    The gift cards' part of the same reference (order_refund_pay_back posts it
+    first) counts with it: the credit note, the return's amount and the e-mail
+    say the whole sum. `<number>-refund` (full refund) restocks an unshipped order's goods;
     `<number>-return-<id>` approves that return and restocks its lines;
     any other refund (late payment, made in payments' admin) is recorded only.
     A refund of an invoiced order issues a credit note for the units it puts
     back (and the rest of the amount), attached to the refund e-mail.
-    Reaching the order total moves the order to refunded.
-    Reaching the order total also releases its voucher's use.
+    Once the payment and the gift cards have all been given back, the order
+    is refunded and its voucher's use released.
     """
-    order = _order_for_payment(payment)
-    if order is None:
-        return
-    reference, actor, amount = refund.reference, refund.actor, refund.amount
+    reference, actor = refund.reference, refund.actor
+    amount = refund.amount + order_gift_cards_refunded_for(order, reference)
     lines = {line.id: line for line in order.lines.all()}
-    restock = _refund_restock_wanted(order, lines, refund)
+    restock = _refund_restock_wanted(order, lines, refund, amount)
     credited: dict[int, int] = {}  # units per order line, whichever warehouses they go back to
     for line_id, _warehouse_id, units in restock:
         credited[line_id] = credited.get(line_id, 0) + units
@@ -114,10 +123,10 @@ def order_payment_refunded(payment, refund) -> None:
     # Only a return brings back units that shipped; every other restock is of units that never left.
     shipped = reference.startswith(f"{order.number}-return-")
     _refund_restock(order, lines, restock, reference=reference, actor=actor, shipped=shipped)
-    order.refunded_total = order.refunded_total + amount
+    order.refunded_total = order.refunded_total + refund.amount
     order.save(update_fields=["refunded_total_currency", "refunded_total", "updated_at"])
     reason = refund.reason or reference
-    if order.refunded_total >= order.total and order.status in REFUNDABLE:
+    if order.refunded_total >= order.total and order_gift_cards_fully_refunded(order) and order.status in REFUNDABLE:
         order_transition(order, S.REFUNDED, actor=actor, reason=reason)
         if order.voucher_code:  # a fully refunded order gives its voucher's use back
             voucher_redemption_release(reference=order.number)
@@ -134,7 +143,9 @@ def order_payment_refunded(payment, refund) -> None:
     )
 
 
-def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) -> list[tuple[int, int | None, int]]:
+def _refund_restock_wanted(
+    order: Order, lines: dict[int, OrderLine], refund, amount
+) -> list[tuple[int, int | None, int]]:
     """Which units the refund puts back, and where: (order line id, warehouse id, units); approves the return it pays.
 
     A full refund of an unshipped order: every unit, to the warehouses its
@@ -174,7 +185,7 @@ def _refund_restock_wanted(order: Order, lines: dict[int, OrderLine], refund) ->
         for warehouse_id, units in _shipped_targets(rl.order_line_id, rl.quantity, returned_before.get(rl.order_line_id, 0))
     ]
     request.status = ReturnRequest.Status.APPROVED
-    request.refund_amount = refund.amount
+    request.refund_amount = amount
     request.decided_at = timezone.now()
     request.decided_by = refund.actor
     request.save()

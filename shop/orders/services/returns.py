@@ -9,12 +9,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.core.money import money_round
 from shop.orders.exceptions import OrderNotFound, ReturnInvalid
 from shop.orders.models import Order, OrderLine, ReturnLine, ReturnRequest
 from shop.orders.selectors import order_return_left, order_shipping_charged
+from shop.orders.services.gift_cards import order_refund_pay_back, order_refundable
 from shop.orders.services.transitions import order_lock, order_note, order_refund_check, signed_in_actor
 
 
@@ -113,12 +113,12 @@ def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> R
         amount = sum(
             (_line_paid_for(line, units) for line, units in returned.items()), Money(Decimal("0"), order.currency)
         ) + _return_shipping_share(order, returned)
-        amount = min(amount, order.total - order.refunded_total)
+        amount = min(amount, order_refundable(order))
         order_refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"
     approved = _("Return %(id)s approved") % {"id": request.pk}
-    payment_refund(
-        payment_id=order.payment_id, amount=amount, reference=reference,
+    order_refund_pay_back(
+        order_id=order.pk, amount=amount, reference=reference,
         reason=f"{approved}: {reason}" if reason else approved,
         actor=signed_in_actor(actor),
     )

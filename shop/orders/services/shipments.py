@@ -30,7 +30,6 @@ from djmoney.money import Money
 
 from catalog.models import Warehouse
 from catalog.services.stock import stock_ship
-from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import ShipmentExceedsAllocation, ShipmentInvalid, TrackingNumberTaken
 from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, Shipment, ShipmentLine
@@ -39,6 +38,7 @@ from shop.orders.selectors import (
     order_shipped_quantities,
     order_unshipped_by_warehouse,
 )
+from shop.orders.services.gift_cards import order_refund_pay_back, order_refundable
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.transitions import S, order_lock, order_note, order_transition, signed_in_actor
 from shop.shipping.models import Carrier, CarrierEvent
@@ -301,11 +301,11 @@ def order_cancel_unshipped(*, order_id: int, actor=None, reason: str = "") -> Or
             (line.unit_price * unshipped[line.id] for line in order.lines.all() if unshipped.get(line.id)),
             Money(Decimal("0"), order.currency),
         )
-        amount = min(amount, order.total - order.refunded_total)
-        if amount.amount <= 0 or order.payment_id is None:
+        amount = min(amount, order_refundable(order))
+        if amount.amount <= 0:
             raise InvalidTransition(_("Nothing is left to refund on this order."))
-    payment_refund(
-        payment_id=order.payment_id, amount=amount, reference=f"{order.number}-unshipped",
+    order_refund_pay_back(
+        order_id=order.pk, amount=amount, reference=f"{order.number}-unshipped",
         reason=str(reason or _("The rest of the order was cancelled")), actor=signed_in_actor(actor),
     )
     order.refresh_from_db()

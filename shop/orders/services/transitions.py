@@ -21,11 +21,17 @@ from catalog.services.stock import stock_commit_sale, stock_release
 from payments.exceptions import PaymentInProgress
 from payments.models import Payment
 from payments.services.charges import payment_void
-from payments.services.refunds import payment_refund
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderErrorCode, PaymentBeingConfirmed
 from shop.orders.models import Order, OrderEvent, OutboxEmail
 from shop.orders.selectors import order_payment_being_confirmed
+from shop.orders.services.gift_cards import (
+    order_gift_card_refundable,
+    order_gift_cards_issue,
+    order_gift_cards_release,
+    order_refund_pay_back,
+    order_refundable,
+)
 from shop.orders.services.invoices import invoice_issue
 from shop.orders.services.outbox import outbox_email_queue
 from shop.pricing.services.vouchers import voucher_redemption_release
@@ -113,12 +119,13 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
         )
     # Only the transition out of pending_payment (under the order's lock) gets here.
     invoice = invoice_issue(order, first_time=True)
+    order_gift_cards_issue(order)  # gift-card products bought: cards issued, codes e-mailed (once)
     outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True, attachments=[invoice.id])
     return order
 
 
 def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: bool = True) -> Order:
-    """pending_payment -> cancelled, its voucher's use and its stock released (exactly once).
+    """pending_payment -> cancelled, its voucher's use, its gift cards' money and its stock released (exactly once).
 
     Refused (409) while the card payment's outcome is being confirmed, since
     money may have moved; payments' own failure handler skips that check.
@@ -139,6 +146,7 @@ def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: 
                 raise PaymentBeingConfirmed()
         if order.voucher_code:  # the voucher's use is given back (before the stock rows: checkout's lock order)
             voucher_redemption_release(reference=order.number)
+        order_gift_cards_release(order)  # what the gift cards paid goes back to them (before the stock rows)
         stock_release(reference=order.number, actor=actor, reason=str(reason))
     return order
 
@@ -151,28 +159,28 @@ def order_refund_check(order: Order, amount: Money) -> None:
             from_status=order.status,
             to_status=S.REFUNDED,
         )
-    if order.payment_id is None:
+    if order.payment_id is None and not order_gift_card_refundable(order).amount:
         raise InvalidTransition(_("This order has no payment to refund."))
-    if amount.amount <= 0 or amount > order.total - order.refunded_total:
+    if amount.amount <= 0 or amount > order_refundable(order):
         raise InvalidTransition(_("Nothing is left to refund on this order."))
 
 
 def order_refund(*, order_id: int, actor=None, reason: str = "") -> Order:
     """paid|shipped|delivered -> refunded: everything not yet refunded goes back the way it was paid.
 
-    Asks payments for the refund (idempotent per reference, so a double click
-    refunds once); the order records it in the refund's own transaction
-    (order_payment_refunded). An order refunded before shipping puts its
+    Gift cards get their part back first, then payments refunds the rest
+    (both idempotent per reference, so a double click refunds once); the
+    order records it in the refund's own transaction (order_refund_record). An order refunded before shipping puts its
     goods back in stock. Call outside a transaction: a card refund is an
     HTTP call to the provider.
     """
     with transaction.atomic():
         order = order_lock(order_id)
-        amount = order.total - order.refunded_total
+        amount = order_refundable(order)
         order_refund_check(order, amount)
         reference = f"{order.number}-refund"
-    payment_refund(
-        payment_id=order.payment_id, amount=amount, reference=reference,
+    order_refund_pay_back(
+        order_id=order.pk, amount=amount, reference=reference,
         reason=str(reason or _("Full refund")), actor=signed_in_actor(actor),
     )
     order.refresh_from_db()
