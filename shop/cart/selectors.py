@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
@@ -12,7 +13,7 @@ from catalog.selectors.prices import price_converter
 from catalog.selectors.products import products_by_ids
 from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
-from shop.cart.models import Cart, CartLine
+from shop.cart.models import Cart, CartGiftCard, CartLine
 from shop.cart.services import (
     SESSION_VOUCHER_KEY,
     CartOwner,
@@ -96,17 +97,19 @@ def cart_raw_lines(*, owner: CartOwner) -> list[tuple[int | None, int, int | Non
     ]
 
 
-def cart_checkout_read(*, user) -> tuple[list[tuple[int | None, int, int | None, int, Money | None]], str]:
-    """A signed-in shopper's raw lines (as `cart_raw_lines`) and the cart's voucher code, in one query."""
+def cart_checkout_read(*, user) -> tuple[list[tuple[int | None, int, int | None, int, Money | None]], str, bool]:
+    """A signed-in shopper's raw lines (as `cart_raw_lines`), the cart's voucher code and whether gift cards are
+    on it, in one query."""
     rows = list(
         CartLine.objects.filter(cart__user=user)
+        .annotate(has_gift_cards=Exists(CartGiftCard.objects.filter(cart_id=OuterRef("cart_id"))))
         .order_by("created_at", "id")
         .values_list("id", "product_id", "variant_id", "quantity", "price_seen", "price_seen_currency",
-                     "cart__voucher_code")
+                     "cart__voucher_code", "has_gift_cards")
     )
     raw = [(pk, product_id, variant_id, quantity, Money(amount, currency))
-           for pk, product_id, variant_id, quantity, amount, currency, _code in rows]
-    return raw, (rows[0][6] if rows else "")
+           for pk, product_id, variant_id, quantity, amount, currency, _code, _cards in rows]
+    return raw, (rows[0][6] if rows else ""), bool(rows and rows[0][7])
 
 
 def cart_voucher_code(*, owner: CartOwner) -> str:

@@ -12,6 +12,7 @@ from shop.orders.models import (
     InvoiceKind,
     Order,
     OrderEvent,
+    OrderGiftCard,
     OrderLine,
     OrderLineAllocation,
     ReturnLine,
@@ -73,8 +74,15 @@ def order_get_for_user(*, user, number: str) -> Order:
 
 def order_details_load(order: Order) -> Order:
     """An order its caller holds, current (just placed, or just read for its owner), with what
-    order_get_for_user loads beside it: the order row is not read again."""
-    prefetch_related_objects([order], *_details())
+    order_get_for_user loads beside it: the order row is not read again, nor its gift-card uses when
+    no gift card paid any of it (its stored gift_card_total is zero)."""
+    details = _details()
+    if not order.gift_card_total.amount:
+        details = tuple(d for d in details if d != "gift_card_uses")
+        order._prefetched_objects_cache = {
+            **getattr(order, "_prefetched_objects_cache", {}), "gift_card_uses": OrderGiftCard.objects.none()
+        }
+    prefetch_related_objects([order], *details)
     return order
 
 

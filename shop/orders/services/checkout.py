@@ -142,15 +142,17 @@ def order_place(
         return _replay(existing)
     if payment_method == Order.PaymentMethod.CARD:
         breaker_refuse_if_open()  # before anything is reserved: 503 provider_unavailable
+    has_gift_cards = False  # a guest's cart takes none
     if guest is not None:
         address = guest_address_snapshot(shipping_address)
         raw, voucher_code = guest_cart_read(guest)
     else:
         address = _address_snapshot(user=user, shipping_address=shipping_address)
-        raw, voucher_code = cart_checkout_read(user=user)  # one query: the lines and the cart's voucher
+        # One query: the lines, the cart's voucher and whether gift cards are on it.
+        raw, voucher_code, has_gift_cards = cart_checkout_read(user=user)
     lines = _checkout_lines(user=user, currency=currency, raw=raw)
     pricing = _Pricing(currency=currency, address=address, voucher_code=voucher_code,
-                       shipping_method=shipping_method, expected_total=expected_total)
+                       shipping_method=shipping_method, expected_total=expected_total, has_gift_cards=has_gift_cards)
     if shipping_method is None:
         pricing.price(lines)  # refuses before anything is made: no method serves, or none chosen
     by_wallet = payment_method == Order.PaymentMethod.WALLET
@@ -191,6 +193,7 @@ class _Pricing:
     voucher_code: str
     shipping_method: int | None
     expected_total: Money | None
+    has_gift_cards: bool = False  # the cart had gift cards when its lines were read
     gift_cards: list = dc_field(default_factory=list)  # payments.GiftCard rows from the cart, read in the transaction
 
     def price(self, lines: list[_Line]) -> CartPrice:
@@ -239,7 +242,8 @@ def _order_place_atomic(
     (wallet) paid or (card) its stock reserved."""
     try:
         with transaction.atomic():
-            pricing.gift_cards = cart_gift_cards(user=user, currency=currency)  # their balances now
+            if pricing.has_gift_cards:
+                pricing.gift_cards = cart_gift_cards(user=user, currency=currency)  # their balances now
             price = pricing.price(lines)  # the chosen method quoted again, in this transaction
             order = _order_create(
                 user=user, currency=currency, method=method, address=address, lines=lines,

@@ -168,9 +168,8 @@ def order_gift_cards_issue(order: Order) -> list[GiftCard]:
     (`<number>:<line id>`): a replay issues nothing and sends nothing new.
     The codes travel in the outbox row only until it is sent.
     """
-    lines = [
-        line for line in order.lines.select_related("product") if line.product and line.product.is_gift_card
-    ]
+    # The paid transition prefetches the lines with their products (order_mark_paid_locked): no query here then.
+    lines = [line for line in order.lines.all() if line.product and line.product.is_gift_card]
     issued, codes = [], []
     for line in lines:
         if line.gross.amount <= 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
@@ -23,7 +23,7 @@ from payments.models import Payment
 from payments.services.charges import payment_void
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderErrorCode, PaymentBeingConfirmed
-from shop.orders.models import Order, OrderEvent, OutboxEmail
+from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail
 from shop.orders.selectors import order_payment_being_confirmed
 from shop.orders.services.gift_cards import (
     order_gift_card_refundable,
@@ -109,7 +109,8 @@ def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Ord
     """order_mark_paid for an order its caller has already locked."""
     order_transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
     stock_commit_sale(reference=order.number, actor=actor)
-    prefetch_related_objects([order], "lines")  # read once: the purchases here, the invoice below
+    # The lines with their products, read once: the purchases here, the invoice and the gift cards below.
+    prefetch_related_objects([order], Prefetch("lines", queryset=OrderLine.objects.select_related("product")))
     lines = list(order.lines.all())
     if order.user_id:  # a guest's purchase has no account to recommend to
         product_purchase_record(
