@@ -88,7 +88,7 @@ def cart_gift_cards_put_back(*, user, gift_card_ids: list[int]) -> None:
 
 def cart_gift_cards(*, user, currency: str) -> list[GiftCard]:
     """The usable cards on the user's cart in `currency` with something left, in the order applied (one query)."""
-    if user is None:
+    if user is None or not user.is_authenticated:  # a guest's cart takes no gift cards
         return []
     rows = (
         CartGiftCard.objects.filter(cart__user=user, gift_card__currency=currency, gift_card__balance__gt=0)

@@ -1,5 +1,5 @@
-"""Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/,
-GET /orders/{number}/invoice.pdf and /orders/{number}/documents/{document}.pdf."""
+"""Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/
+(the PDF documents are in api_documents, a guest's order in api_guest)."""
 
 import hashlib
 import math
@@ -7,7 +7,6 @@ import math
 from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -19,7 +18,6 @@ from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -40,7 +38,6 @@ from shop.orders.exceptions import CheckoutInvalid, CheckoutThrottled, OrderErro
 from shop.orders.guest_access import order_access_path, order_access_token, order_get_by_access_token
 from shop.orders.models import Order, Shipment
 from shop.orders.selectors import (
-    invoice_get_for_user,
     order_details_load,
     order_discounts,
     order_get_for_user,
@@ -52,7 +49,6 @@ from shop.orders.services.guest_checkout import GuestBuyer
 from shop.orders.services.returns import return_request_create
 from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
-from shop.orders.views import invoice_pdf_response
 from shop.pricing.exceptions import PricingErrorCode
 from shop.shipping.exceptions import ShippingErrorCode
 
@@ -305,7 +301,7 @@ SHIPPED_ORDER_DETAIL_EXAMPLE = {
 GUEST_ORDER_REQUEST = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok", "shipping_method": 1,
                        "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1", "city": "Berlin",
                                             "postal_code": "10115", "country": "DE"}}
-_NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
+NUMBER_PARAMETER = _NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
 
 
 def _response_example(name: str, value, status: int = 200) -> OpenApiExample:
@@ -564,51 +560,3 @@ class OrderReturnsApi(APIView):
             order_id=order.id, user=request.user, lines=lines, reason=data.validated_data["reason"]
         )
         return Response({"id": request_obj.id, "status": request_obj.status}, status=status.HTTP_201_CREATED)
-
-
-class _PdfDownloadApi(APIView):
-    """A PDF answer; errors stay JSON whatever the Accept header asks for."""
-
-    renderer_classes = [JSONRenderer]
-
-    def perform_content_negotiation(self, request, force=False):
-        return JSONRenderer(), JSONRenderer.media_type
-
-
-_PDF = {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")}
-_PDF_EXAMPLES = [
-    OpenApiExample("PDF", value="%PDF-1.3 … %%EOF", media_type="application/pdf", response_only=True,
-                   status_codes=["200"], description="The document's PDF bytes (Content-Type application/pdf)."),
-]
-_DOCUMENT = OpenApiParameter(
-    "document", str, OpenApiParameter.PATH, description="The document's number, e.g. CN-2026-000007."
-)
-
-
-class OrderInvoiceApi(_PdfDownloadApi):
-    @extend_schema(
-        operation_id="order_invoice_pdf",
-        parameters=[_NUMBER],
-        responses=_PDF,
-        examples=_PDF_EXAMPLES,
-        summary="The invoice of one of the caller's orders (PDF)",
-        description="The order's invoice as a PDF, issued when the order was paid; an unpaid order "
-        "or another user's is a 404.",
-    )
-    def get(self, request, number: str):
-        return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number))
-
-
-class OrderDocumentApi(_PdfDownloadApi):
-    @extend_schema(
-        operation_id="order_document_pdf",
-        parameters=[_NUMBER, _DOCUMENT],
-        responses=_PDF,
-        examples=_PDF_EXAMPLES,
-        summary="An invoice or credit note of one of the caller's orders (PDF)",
-        description="One of the documents listed in the order's `documents` (an invoice or a credit "
-        "note) as a PDF; another user's is a 404.",
-    )
-    def get(self, request, number: str, document: str):
-        return invoice_pdf_response(invoice_get_for_user(user=request.user, order_number=number, number=document))
-

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from shop.orders import api, api_guest, views
+from shop.orders import api, api_documents, api_guest, views
 
 app_name = "orders"
 
@@ -27,6 +27,6 @@ api_urlpatterns = [
     path("orders/<str:number>/", api.OrderDetailApi.as_view(), name="order"),
     path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<str:number>/returns/", api.OrderReturnsApi.as_view(), name="order-returns"),
-    path("orders/<str:number>/invoice.pdf", api.OrderInvoiceApi.as_view(), name="order-invoice"),
-    path("orders/<str:number>/documents/<str:document>.pdf", api.OrderDocumentApi.as_view(), name="order-document"),
+    path("orders/<str:number>/invoice.pdf", api_documents.OrderInvoiceApi.as_view(), name="order-invoice"),
+    path("orders/<str:number>/documents/<str:document>.pdf", api_documents.OrderDocumentApi.as_view(), name="order-document"),
 ]

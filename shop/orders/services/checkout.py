@@ -193,7 +193,7 @@ class _Pricing:
     voucher_code: str
     shipping_method: int | None
     expected_total: Money | None
-    has_gift_cards: bool = False  # the cart had gift cards when its lines were read
+    has_gift_cards: bool = True  # False: the cart had none when its lines were read (they are not looked for)
     gift_cards: list = dc_field(default_factory=list)  # payments.GiftCard rows from the cart, read in the transaction
 
     def price(self, lines: list[_Line]) -> CartPrice:
