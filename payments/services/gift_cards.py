@@ -166,3 +166,35 @@ def _gift_card_refundable(card: GiftCard, spend_reference: str, refund_prefix: s
         Q(transaction__reference=spend_reference) | Q(transaction__reference__startswith=refund_prefix)
     )
     return -(entries.aggregate(total=Sum("amount"))["total"] or 0)
+
+
+def gift_card_take_back(*, gift_card_id: int, reference: str) -> Money:
+    """Take a card the shop sold back whole (its order is refunded): its balance back to the shop (card ->
+    shop revenue) and the card switched off; returns what it held. Idempotent per `reference`.
+
+    Only a card nobody has spent from can be taken back (the refund gives its
+    full price back): RefundNotAllowed (409) otherwise, and nothing changes. Takes
+    the card row's lock, so a concurrent spend waits and then finds it switched off.
+    """
+    with transaction.atomic():
+        card = GiftCard.objects.select_for_update().select_related("account").get(pk=gift_card_id)
+        posting = f"giftcard:{card.pk}:take-back:{reference}"
+        if LedgerTransaction.objects.filter(reference=posting).exists():
+            return Money(0, card.currency)  # taken back already
+        if card.balance < card.initial_amount:
+            raise RefundNotAllowed(
+                _("Gift card ···%(last4)s has been spent from: it cannot be taken back, so its purchase cannot "
+                  "be refunded in full.") % {"last4": card.last4}
+            )
+        amount = Money(card.balance, card.currency)
+        if amount.amount > 0:
+            ledger_transfer(
+                reference=posting,
+                kind=LedgerTransaction.Kind.REVERSAL,
+                source=card.account,
+                target=ledger_system_account(purpose=LedgerAccount.Purpose.SHOP_REVENUE, currency=card.currency),
+                amount=amount,
+                description=f"gift card ···{card.last4} taken back: its purchase {reference} is refunded",
+            )
+        GiftCard.objects.filter(pk=card.pk).update(is_active=False)
+        return amount

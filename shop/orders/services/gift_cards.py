@@ -6,6 +6,7 @@
 | cancel / payment failed or expired     | `order_gift_cards_release`    | shop revenue -> card, what is left of it    |
 | refund, return, rest of order cancelled| `order_refund_pay_back`       | cards first, the rest by `payment_refund`   |
 | a gift-card product is paid            | `order_gift_cards_issue`      | shop revenue -> a new card; code e-mailed   |
+| a bought gift card's line is refunded  | `order_gift_cards_take_back`  | the card -> shop revenue, card switched off |
 
 Every give-back is idempotent per (card, order, reference): the ledger
 posting's reference and OrderGiftCardRefund's unique key are both derived
@@ -25,10 +26,17 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
+from payments.exceptions import RefundNotAllowed
 from payments.models import GiftCard
-from payments.services.gift_cards import gift_card_issue, gift_card_redeem, gift_card_refund
+from payments.services.gift_cards import (
+    gift_card_issue,
+    gift_card_redeem,
+    gift_card_refund,
+    gift_card_take_back,
+)
 from payments.services.refunds import payment_refund
 from shop.orders.models import Order, OrderGiftCard, OrderGiftCardRefund, OutboxEmail
 from shop.orders.services.outbox import outbox_email_queue
@@ -190,3 +198,25 @@ def order_gift_cards_issue(order: Order) -> list[GiftCard]:
     if codes:
         outbox_email_queue(order=order, kind=OutboxEmail.Kind.GIFT_CARD_ISSUED, context={"cards": codes})
     return issued
+
+
+def order_gift_cards_take_back(order: Order, lines: dict[int, int]) -> None:
+    """Before a refund gives back these units (order line id -> units): the cards their gift-card lines issued
+    are taken back whole (payments.gift_card_take_back: balance back to the shop, card switched off), so a
+    refunded gift card cannot be spent as well.
+
+    A gift-card line is refunded whole, and only while its card is unspent:
+    RefundNotAllowed (409) otherwise, and the caller's transaction (and so
+    the refund) is undone. Call under the order's lock, before any money moves.
+    """
+    gift_lines = [
+        line for line in order.lines.select_related("product")
+        if lines.get(line.pk) and line.product is not None and line.product.is_gift_card
+    ]
+    for line in gift_lines:
+        card = GiftCard.objects.filter(issue_reference=f"{order.number}:{line.pk}").first()
+        if card is None:
+            continue  # never issued (the line cost nothing): nothing to take back
+        if lines[line.pk] < line.quantity:
+            raise RefundNotAllowed(_("A gift card is refunded whole: return every unit of its line."))
+        gift_card_take_back(gift_card_id=card.pk, reference=f"{order.number}:{line.pk}")

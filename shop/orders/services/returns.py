@@ -14,7 +14,11 @@ from shop.core.money import money_round
 from shop.orders.exceptions import OrderNotFound, ReturnInvalid
 from shop.orders.models import Order, OrderLine, ReturnLine, ReturnRequest
 from shop.orders.selectors import order_return_left, order_shipping_charged
-from shop.orders.services.gift_cards import order_refund_pay_back, order_refundable
+from shop.orders.services.gift_cards import (
+    order_gift_cards_take_back,
+    order_refund_pay_back,
+    order_refundable,
+)
 from shop.orders.services.transitions import order_lock, order_note, order_refund_check, signed_in_actor
 
 
@@ -116,6 +120,7 @@ def return_request_approve(*, return_id: int, actor=None, reason: str = "") -> R
         amount = min(amount, order_refundable(order))
         order_refund_check(order, amount)
         reference = f"{order.number}-return-{request.pk}"
+        order_gift_cards_take_back(order, {line.pk: units for line, units in returned.items()})
     approved = _("Return %(id)s approved") % {"id": request.pk}
     order_refund_pay_back(
         order_id=order.pk, amount=amount, reference=reference,

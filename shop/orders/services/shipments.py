@@ -38,7 +38,11 @@ from shop.orders.selectors import (
     order_shipped_quantities,
     order_unshipped_by_warehouse,
 )
-from shop.orders.services.gift_cards import order_refund_pay_back, order_refundable
+from shop.orders.services.gift_cards import (
+    order_gift_cards_take_back,
+    order_refund_pay_back,
+    order_refundable,
+)
 from shop.orders.services.outbox import outbox_email_queue
 from shop.orders.services.transitions import S, order_lock, order_note, order_transition, signed_in_actor
 from shop.shipping.models import Carrier, CarrierEvent
@@ -304,6 +308,7 @@ def order_cancel_unshipped(*, order_id: int, actor=None, reason: str = "") -> Or
         amount = min(amount, order_refundable(order))
         if amount.amount <= 0:
             raise InvalidTransition(_("Nothing is left to refund on this order."))
+        order_gift_cards_take_back(order, unshipped)
     order_refund_pay_back(
         order_id=order.pk, amount=amount, reference=f"{order.number}-unshipped",
         reason=str(reason or _("The rest of the order was cancelled")), actor=signed_in_actor(actor),

@@ -29,6 +29,7 @@ from shop.orders.services.gift_cards import (
     order_gift_card_refundable,
     order_gift_cards_issue,
     order_gift_cards_release,
+    order_gift_cards_take_back,
     order_refund_pay_back,
     order_refundable,
 )
@@ -180,6 +181,8 @@ def order_refund(*, order_id: int, actor=None, reason: str = "") -> Order:
         amount = order_refundable(order)
         order_refund_check(order, amount)
         reference = f"{order.number}-refund"
+        # Gift cards the order bought are taken back first (refused if spent from: nothing is refunded).
+        order_gift_cards_take_back(order, {line.pk: line.returnable_quantity for line in order.lines.all()})
     order_refund_pay_back(
         order_id=order.pk, amount=amount, reference=reference,
         reason=str(reason or _("Full refund")), actor=signed_in_actor(actor),
