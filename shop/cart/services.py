@@ -28,6 +28,7 @@ from catalog.selectors.stock import variants_available
 from catalog.selectors.variants import default_variant_ids
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
+from shop.core.exceptions import ShopError
 from shop.pricing.exceptions import VoucherInvalid, VoucherMinSpend
 from shop.pricing.models import DiscountKind
 from shop.pricing.selectors import voucher_get_usable
@@ -125,6 +126,33 @@ def line_target(*, product_id=None, variant_id=None) -> LineTarget:
     if product_id is not None and product_id != row[0]:
         raise VariantInvalid(field="variant")
     return LineTarget(product=_product_for_cart(row[0]), variant_id=variant_id, is_default=row[1])
+
+
+def lines_resolve(items) -> list[tuple[None, int, int, int, None]]:
+    """Lines given in a request body (a guest's API checkout), checked as adding them to a cart checks them.
+
+    `items`: (product id or None, variant id or None, quantity) triples. Each goes
+    through `quantity_validate` and `line_target` (unknown or inactive product or
+    variant, a product with several variants and no `variant`, a variant of another
+    product); the same variant twice adds up, as adding it to a cart again does.
+    The first bad one raises its error with the field named `lines[i].<field>`.
+    Returns raw lines as `shop.cart.selectors.cart_raw_lines` does, no price seen.
+    Stock is not checked here: the checkout reserves it (409 out_of_stock).
+    """
+    quantities: dict[int, int] = {}
+    products: dict[int, int] = {}
+    for index, (product_id, variant_id, quantity) in enumerate(items):
+        try:
+            quantity_validate(quantity)
+            target = line_target(product_id=product_id, variant_id=variant_id)
+            quantity_validate(quantities.get(target.variant_id, 0) + quantity)
+        except ShopError as exc:
+            default = "variant" if variant_id is not None else "product"
+            exc.field = f"lines[{index}].{exc.field if exc.field in ('quantity', 'variant') else default}"
+            raise
+        quantities[target.variant_id] = quantities.get(target.variant_id, 0) + quantity
+        products[target.variant_id] = target.product.id
+    return [(None, products[variant_id], variant_id, quantity, None) for variant_id, quantity in quantities.items()]
 
 
 def _check_stock(target: LineTarget, quantity: int) -> None:

@@ -28,11 +28,11 @@ from payments.exceptions import IdempotencyKeyRequired, InvalidCardToken, Paymen
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import KEY_SCHEMA, MAX_KEY_LENGTH, idempotent
 from payments.selectors import card_token_check
-from shop.cart.api import DiscountOutput, StrictIntegerField, TaxRowOutput
+from shop.cart.api import CartLineAddInput, DiscountOutput, StrictIntegerField, TaxRowOutput
 from shop.cart.exceptions import CartErrorCode
 from shop.cart.services import DB_ID_MAX
 from shop.core.api import MoneyField, Pagination
-from shop.core.exceptions import CoreErrorCode
+from shop.core.exceptions import CoreErrorCode, ShopError
 from shop.core.money import request_currency
 from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
@@ -86,12 +86,27 @@ class ShippingAddressField(serializers.Field):
         return value
 
 
+MAX_GUEST_LINES = 50  # lines a guest's API checkout may send in its body
+
+
 class OrderCreateInput(serializers.Serializer):
     email = serializers.EmailField(
         required=False, max_length=254,
         help_text="A guest's (no session, no token) e-mail for the confirmation; required then, ignored for "
         "a signed-in caller. A guest pays by card (`wallet`: 400 wallet_requires_account) to an address "
-        "object (not a saved address id), from the session's cart.",
+        "object (not a saved address id), for `lines` or else the session's cart.",
+    )
+    lines = CartLineAddInput(
+        many=True, required=False, allow_empty=False, max_length=MAX_GUEST_LINES,
+        help_text="A guest's lines (no session needed): each `variant`, or `product` alone for a single-variant "
+        "product, and `quantity`, checked as POST /api/v1/cart/lines/ checks them (400 naming `lines[i].<field>`: "
+        "invalid, product_unavailable, variant_required, variant_invalid); the same variant twice adds up. "
+        "They win over a session cart, which is left as it is. A signed-in caller checks out the cart: 400.",
+    )
+    voucher_code = serializers.CharField(
+        required=False, allow_blank=True, max_length=40, trim_whitespace=True,
+        help_text="A voucher for `lines` (only with them; a session cart's voucher is applied on the cart); "
+        "a bad, expired, exhausted or too-small-order code is a 400 naming `voucher_code`.",
     )
     payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices)
     card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
@@ -108,7 +123,20 @@ class OrderCreateInput(serializers.Serializer):
         "with the new totals and nothing is placed.",
     )
 
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(_lines_errors_indexed(exc.detail)) from None
+
     def validate(self, attrs):
+        for index, line in enumerate(attrs.get("lines") or []):
+            if line.get("product") is None and line.get("variant") is None:
+                raise serializers.ValidationError({f"lines[{index}].product": [_("Choose a product or a variant.")]})
+        if attrs.get("voucher_code") and "lines" not in attrs:
+            raise serializers.ValidationError(
+                {"voucher_code": [_("Apply a voucher to your cart, or send it with the lines.")]}
+            )
         if attrs.get("payment_method") == Order.PaymentMethod.CARD:
             try:
                 attrs["card_token"] = card_token_check(attrs.get("card_token", ""))
@@ -117,8 +145,28 @@ class OrderCreateInput(serializers.Serializer):
         return attrs
 
 
-def guest_checkout_token_for_key(*, session_key: str, key: str) -> str:
-    """A guest's checkout token for an API Idempotency-Key: one order per (session, key)."""
+def _lines_errors_indexed(detail):
+    """Serializer errors with a bad line named `lines[i].<field>` (DRF keys a list's errors by position)."""
+    lines = detail.get("lines") if isinstance(detail, dict) else None
+    if isinstance(lines, list):
+        lines = dict(enumerate(lines))
+    bad = {
+        int(index): errors
+        for index, errors in (lines.items() if isinstance(lines, dict) else [])
+        if str(index).isdigit() and isinstance(errors, dict) and errors
+    }
+    if not bad:
+        return detail
+    index = min(bad)
+    name, messages = next(iter(bad[index].items()))
+    return {f"lines[{index}].{name}": messages, **{k: v for k, v in detail.items() if k != "lines"}}
+
+
+def guest_checkout_token_for_key(*, session_key: str, key: str, email: str = "") -> str:
+    """A guest's checkout token for an API Idempotency-Key: one order per (session, key); for a client
+    with no session, per (e-mail, key), so two such clients never share an order by a common key."""
+    if not session_key:
+        return hashlib.sha256(f"api:guest:email:{email}:{key}".encode()).hexdigest()
     return hashlib.sha256(f"api:guest:{session_key}:{key}".encode()).hexdigest()
 
 
@@ -302,6 +350,12 @@ SHIPPED_ORDER_DETAIL_EXAMPLE = {
                {"from_status": "paid", "to_status": "shipped", "reason": "Shipped 00340434161234567890 with DHL",
                 "at": "2026-12-01T09:00:00Z", "by_staff": True}],
 }
+GUEST_LINES_ORDER_REQUEST = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok",
+                             "lines": [{"variant": 42, "quantity": 2}, {"product": 7, "quantity": 1}],
+                             "voucher_code": "WELCOME10", "shipping_method": 1,
+                             "expected_total": {"amount": "41.40", "currency": "EUR"}, "currency": "EUR",
+                             "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1",
+                                                  "city": "Berlin", "postal_code": "10115", "country": "DE"}}
 GUEST_ORDER_REQUEST = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok", "shipping_method": 1,
                        "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1", "city": "Berlin",
                                             "postal_code": "10115", "country": "DE"}}
@@ -362,6 +416,10 @@ class OrdersApi(ListAPIView):
                 codes={
                     400: [
                         CoreErrorCode.INVALID,
+                        CartErrorCode.CART_EMPTY,
+                        CartErrorCode.PRODUCT_UNAVAILABLE,
+                        CatalogErrorCode.VARIANT_REQUIRED,
+                        CatalogErrorCode.VARIANT_INVALID,
                         ShippingErrorCode.SHIPPING_UNAVAILABLE,
                         ShippingErrorCode.SHIPPING_METHOD_REQUIRED,
                         ShippingErrorCode.SHIPPING_METHOD_UNAVAILABLE,
@@ -401,8 +459,12 @@ class OrdersApi(ListAPIView):
         "by wallet or card (nothing more when the cards cover it): 201 paid, 202 the card payment is being "
         "confirmed, 402 declined or insufficient funds, or `gift_card_insufficient` when a gift card on the cart "
         "was spent meanwhile by another order (nothing is made; the cart shows what is left on it). Without a "
-        "session token or a signed-in session, a guest checks out the session's cart: `email` and an address "
-        "object, card only; the answer adds `order_url` and `access_token`, the order's signed link.",
+        "session token or a signed-in session, a guest checks out: `email` and an address object, card only, "
+        "and either `lines` (with an optional `voucher_code`; no session or cookie needed, and then no CSRF "
+        "token: such a request carries no credentials) or else the session's cart (a browser: its session "
+        "cookie needs the CSRF token). `lines` win over a session cart. A guest with no session replays by "
+        "the same `email` and Idempotency-Key. The answer adds `order_url` and `access_token`, the order's "
+        "signed link.",
         examples=[
             OpenApiExample(
                 "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3, "shipping_method": 1,
@@ -414,6 +476,7 @@ class OrdersApi(ListAPIView):
                 request_only=True,
             ),
             OpenApiExample("as a guest", value=GUEST_ORDER_REQUEST, request_only=True),
+            OpenApiExample("as a guest, with lines (no session)", value=GUEST_LINES_ORDER_REQUEST, request_only=True),
             _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
         ],
     )
@@ -423,9 +486,13 @@ class OrdersApi(ListAPIView):
         return self._account_post(request, *args, **kwargs)
 
     def _guest_post(self, request):
-        """A guest's checkout of the session cart: by card, to an address typed in; the checkout token
-        (one order per session and Idempotency-Key) makes a replay answer the same order."""
-        SessionAuthentication().enforce_csrf(request)  # the session cart is the browser's: no cross-site order
+        """A guest's checkout of `lines` or the session cart: by card, to an address typed in; the checkout
+        token (one order per session, or e-mail without one, and Idempotency-Key) makes a replay answer the
+        same order."""
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            # The session cart is the browser's: no cross-site order. A request without the cookie carries
+            # no ambient credentials (its lines are in its body), so there is nothing to forge.
+            SessionAuthentication().enforce_csrf(request)
         raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
         if not raw or len(raw) > MAX_KEY_LENGTH:  # no key record (that needs a user): the order's token dedupes
             raise IdempotencyKeyRequired(field=IDEMPOTENCY_HEADER)
@@ -434,14 +501,28 @@ class OrdersApi(ListAPIView):
         values = data.validated_data
         if not values.get("email"):
             raise CheckoutInvalid(_("Enter your e-mail address, or sign in."), field="email")
-        result = order_place(
-            user=None, guest=GuestBuyer(email=values["email"], session=request.session),
-            payment_method=values["payment_method"], card_token=values.get("card_token", ""),
-            currency=values.get("currency") or request_currency(request),
-            shipping_address=values["shipping_address"], shipping_method=values.get("shipping_method"),
-            expected_total=values.get("expected_total"),
-            checkout_token=guest_checkout_token_for_key(session_key=request.session.session_key or "", key=raw),
+        lines = values.get("lines")
+        guest = GuestBuyer(
+            email=values["email"], session=request.session,
+            lines=None if lines is None else tuple((line.get("product"), line.get("variant"), line["quantity"])
+                                                    for line in lines),
+            voucher_code=values.get("voucher_code", ""),
         )
+        token = guest_checkout_token_for_key(
+            session_key=request.session.session_key or "", key=raw, email=values["email"].strip().lower()
+        )
+        try:
+            result = order_place(
+                user=None, guest=guest,
+                payment_method=values["payment_method"], card_token=values.get("card_token", ""),
+                currency=values.get("currency") or request_currency(request),
+                shipping_address=values["shipping_address"], shipping_method=values.get("shipping_method"),
+                expected_total=values.get("expected_total"), checkout_token=token,
+            )
+        except ShopError as exc:
+            if guest.voucher_code and exc.field == "code":  # the pricing's voucher errors name the cart's field
+                exc.field = "voucher_code"
+            raise
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
         order = order_get_by_access_token(order_access_token(result.order))
@@ -454,6 +535,8 @@ class OrdersApi(ListAPIView):
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        if "lines" in values:
+            raise CheckoutInvalid(_("A signed-in checkout buys your cart: add the lines to it."), field="lines")
         result = order_place(
             user=request.user,
             payment_method=values["payment_method"],
