@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import Product, Stock
 from payments.models import Payment
+from shop.cart.services import lines_resolve
 from shop.orders.models import Order
 from shop.orders.services.checkout import PlaceResult, order_place
 from shop.orders.services.guest_checkout import GuestBuyer
@@ -287,3 +288,15 @@ def test_guests_buying_the_last_unit_at_once_never_oversell(psp):
     assert Order.objects.filter(status=Order.Status.PAID).count() == 2
     assert stock.on_hand == 0
     assert sum(o.total.amount for o in Order.objects.filter(status=Order.Status.PAID)) > Decimal("0")
+
+
+@pytest.mark.django_db
+def test_the_lines_are_checked_in_a_few_queries_however_many_there_are(django_assert_max_num_queries):
+    products = [make_product(on_hand=3) for _ in range(20)]
+    items = [(p.pk, None, 1) if i % 2 else (None, default_variant(p).pk, 2) for i, p in enumerate(products)]
+    with django_assert_max_num_queries(3):
+        raw = lines_resolve(items)
+    assert [(product_id, quantity) for _id, product_id, _v, quantity, _s in raw] == [
+        (p.pk, 1 if i % 2 else 2) for i, p in enumerate(products)
+    ]
+    assert [variant_id for _id, _p, variant_id, _q, _s in raw] == [default_variant(p).pk for p in products]
