@@ -28,6 +28,7 @@ from catalog.selectors.stock import variants_available
 from catalog.selectors.variants import default_variant_ids
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
+from shop.core.exceptions import ShopError
 from shop.pricing.exceptions import VoucherInvalid, VoucherMinSpend
 from shop.pricing.models import DiscountKind
 from shop.pricing.selectors import voucher_get_usable
@@ -76,12 +77,12 @@ def quantity_validate(quantity) -> int:
     return quantity
 
 
-def _product_for_cart(product_id):
+def _product_for_cart(product_id, lookup: LinesLookup | None = None):
     if isinstance(product_id, bool) or not isinstance(product_id, int):
         raise ProductUnavailable(_("Choose a product."))
     if not id_in_range(product_id):
         raise ProductUnavailable()
-    product = products_by_ids([product_id]).get(product_id)
+    product = (lookup.products if lookup else products_by_ids([product_id])).get(product_id)
     if product is None or not product.is_active:
         raise ProductUnavailable()
     return product
@@ -105,26 +106,94 @@ def session_key(product_id: int, variant_id: int | None) -> str:
     return str(product_id) if variant_id is None else f"{product_id}:{variant_id}"
 
 
-def line_target(*, product_id=None, variant_id=None) -> LineTarget:
+@dataclass(frozen=True)
+class LinesLookup:
+    """What `line_target` reads, loaded at once for many lines (`lines_lookup`): no query per line."""
+
+    products: dict  # product id -> Product (products_by_ids)
+    variants: dict  # variant id -> (product id, is_default)
+    variants_of: dict  # product id -> [(variant id, is_default)], up to two
+
+
+def lines_lookup(items) -> LinesLookup:
+    """Three queries for the (product id, variant id, quantity) triples' products and variants."""
+    variant_ids = [v for _p, v, _q in items if id_in_range(v)]
+    variants = {
+        pk: (product_id, is_default)
+        for pk, product_id, is_default in ProductVariant.objects.filter(pk__in=variant_ids).values_list(
+            "pk", "product_id", "is_default"
+        )
+    } if variant_ids else {}
+    bare = {p for p, v, _q in items if v is None and id_in_range(p)}
+    variants_of: dict[int, list] = {}
+    if bare:
+        rows = ProductVariant.objects.filter(product_id__in=bare).order_by("pk")
+        for product_id, pk, is_default in rows.values_list("product_id", "pk", "is_default"):
+            variants_of.setdefault(product_id, []).append((pk, is_default))
+    product_ids = bare | {p for p, _v, _q in items if id_in_range(p)} | {row[0] for row in variants.values()}
+    return LinesLookup(
+        products=products_by_ids(product_ids) if product_ids else {},
+        variants=variants,
+        variants_of={product_id: found[:2] for product_id, found in variants_of.items()},
+    )
+
+
+def line_target(*, product_id=None, variant_id=None, lookup: LinesLookup | None = None) -> LineTarget:
     """The variant a request names: `variant` (of `product`, if given too), or a single-variant product's.
 
     A product with several variants and no `variant` is VariantRequired; a
     variant of another product VariantInvalid (both field "variant").
+    `lookup`: the rows read at once for many lines (else they are queried here).
     """
     if variant_id is None:
-        product = _product_for_cart(product_id)
-        variants = list(ProductVariant.objects.filter(product_id=product.id).values_list("pk", "is_default")[:2])
+        product = _product_for_cart(product_id, lookup)
+        if lookup is not None:
+            variants = lookup.variants_of.get(product.id, [])
+        else:
+            variants = list(ProductVariant.objects.filter(product_id=product.id).values_list("pk", "is_default")[:2])
         if len(variants) != 1:
             raise VariantRequired(field="variant")
         return LineTarget(product=product, variant_id=variants[0][0], is_default=variants[0][1])
     if isinstance(variant_id, bool) or not id_in_range(variant_id):
         raise ProductUnavailable(_("Choose a variant."), field="variant")
-    row = ProductVariant.objects.filter(pk=variant_id).values_list("product_id", "is_default").first()
+    if lookup is not None:
+        row = lookup.variants.get(variant_id)
+    else:
+        row = ProductVariant.objects.filter(pk=variant_id).values_list("product_id", "is_default").first()
     if row is None:
         raise ProductUnavailable(_("Choose a variant."), field="variant")
     if product_id is not None and product_id != row[0]:
         raise VariantInvalid(field="variant")
-    return LineTarget(product=_product_for_cart(row[0]), variant_id=variant_id, is_default=row[1])
+    return LineTarget(product=_product_for_cart(row[0], lookup), variant_id=variant_id, is_default=row[1])
+
+
+def lines_resolve(items) -> list[tuple[None, int, int, int, None]]:
+    """Lines given in a request body (a guest's API checkout), checked as adding them to a cart checks them.
+
+    `items`: (product id or None, variant id or None, quantity) triples. Each goes
+    through `quantity_validate` and `line_target` (unknown or inactive product or
+    variant, a product with several variants and no `variant`, a variant of another
+    product); the same variant twice adds up, as adding it to a cart again does.
+    The first bad one raises its error with the field named `lines[i].<field>`.
+    Returns raw lines as `shop.cart.selectors.cart_raw_lines` does, no price seen.
+    Stock is not checked here: the checkout reserves it (409 out_of_stock).
+    """
+    items = list(items)
+    lookup = lines_lookup(items)  # a few queries for all the lines, not a few per line
+    quantities: dict[int, int] = {}
+    products: dict[int, int] = {}
+    for index, (product_id, variant_id, quantity) in enumerate(items):
+        try:
+            quantity_validate(quantity)
+            target = line_target(product_id=product_id, variant_id=variant_id, lookup=lookup)
+            quantity_validate(quantities.get(target.variant_id, 0) + quantity)
+        except ShopError as exc:
+            default = "variant" if variant_id is not None else "product"
+            exc.field = f"lines[{index}].{exc.field if exc.field in ('quantity', 'variant') else default}"
+            raise
+        quantities[target.variant_id] = quantities.get(target.variant_id, 0) + quantity
+        products[target.variant_id] = target.product.id
+    return [(None, products[variant_id], variant_id, quantity, None) for variant_id, quantity in quantities.items()]
 
 
 def _check_stock(target: LineTarget, quantity: int) -> None:

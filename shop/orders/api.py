@@ -1,7 +1,6 @@
 """Orders API: POST/GET /orders/, GET /orders/{number}/, POST /orders/{number}/cancel/ and /returns/
 (the PDF documents are in api_documents, a guest's order in api_guest)."""
 
-import hashlib
 import math
 
 from django.conf import settings
@@ -22,18 +21,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.exceptions import CatalogErrorCode
-from payments.exceptions import IdempotencyKeyRequired, InvalidCardToken, PaymentErrorCode
+from payments.exceptions import IdempotencyKeyRequired, PaymentErrorCode
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import KEY_SCHEMA, MAX_KEY_LENGTH, idempotent
-from payments.selectors import card_token_check
 from shop.cart.api import DiscountOutput, StrictIntegerField, TaxRowOutput
 from shop.cart.exceptions import CartErrorCode
 from shop.cart.services import DB_ID_MAX
 from shop.core.api import MoneyField, Pagination
-from shop.core.exceptions import CoreErrorCode
+from shop.core.exceptions import CoreErrorCode, ShopError
 from shop.core.money import request_currency
 from shop.core.schema import error_responses
 from shop.core.throttling import UserRateThrottle
+from shop.orders.api_checkout_input import (
+    GUEST_LINES_ORDER_REQUEST,
+    GUEST_ORDER_REQUEST,
+    OrderCreateInput,
+    checkout_token_for_key,
+    guest_checkout_token_for_key,
+)
 from shop.orders.exceptions import CheckoutInvalid, CheckoutThrottled, OrderErrorCode
 from shop.orders.guest_access import order_access_path, order_access_token, order_get_by_access_token
 from shop.orders.models import Order, Shipment
@@ -51,77 +56,6 @@ from shop.orders.services.transitions import order_cancel
 from shop.orders.throttling import CheckoutThrottle
 from shop.pricing.exceptions import PricingErrorCode
 from shop.shipping.exceptions import ShippingErrorCode
-
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "integer", "description": "id of one of the caller's saved addresses"},
-            {
-                "type": "object",
-                "properties": {
-                    name: {"type": "string"}
-                    for name in ("full_name", "line1", "line2", "city", "postal_code", "region", "country", "phone")
-                },
-                "required": ["full_name", "line1", "city", "postal_code", "country"],
-            },
-        ]
-    }
-)
-class ShippingAddressField(serializers.Field):
-    """A saved address id, or an address object (checked by the service)."""
-
-    default_error_messages = {"invalid": "Give a saved address id or an address object."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            return data
-        return StrictIntegerField(min_value=1, max_value=DB_ID_MAX).run_validation(data)
-
-    def to_representation(self, value):
-        return value
-
-
-class OrderCreateInput(serializers.Serializer):
-    email = serializers.EmailField(
-        required=False, max_length=254,
-        help_text="A guest's (no session, no token) e-mail for the confirmation; required then, ignored for "
-        "a signed-in caller. A guest pays by card (`wallet`: 400 wallet_requires_account) to an address "
-        "object (not a saved address id), from the session's cart.",
-    )
-    payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices)
-    card_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
-    currency = serializers.ChoiceField(choices=list(settings.CURRENCIES), required=False)
-    shipping_address = ShippingAddressField()
-    shipping_method = StrictIntegerField(
-        min_value=1, max_value=DB_ID_MAX, required=False,
-        help_text="id of a method from GET /api/v1/shipping-methods/ for the address's country (required: "
-        "400 shipping_method_required without it).",
-    )
-    expected_total = MoneyField(
-        required=False,
-        help_text="The total the shopper was shown (the cart's `total`); another price is a 409 price_changed "
-        "with the new totals and nothing is placed.",
-    )
-
-    def validate(self, attrs):
-        if attrs.get("payment_method") == Order.PaymentMethod.CARD:
-            try:
-                attrs["card_token"] = card_token_check(attrs.get("card_token", ""))
-            except InvalidCardToken as exc:
-                raise serializers.ValidationError({"card_token": [str(exc.message)]})
-        return attrs
-
-
-def guest_checkout_token_for_key(*, session_key: str, key: str) -> str:
-    """A guest's checkout token for an API Idempotency-Key: one order per (session, key)."""
-    return hashlib.sha256(f"api:guest:{session_key}:{key}".encode()).hexdigest()
-
-
-def checkout_token_for_key(*, user, key: str) -> str:
-    """The order's checkout token for an API Idempotency-Key: one order per (user, key), even
-    after the first request died past the charge (the key's record is then forgotten)."""
-    return hashlib.sha256(f"api:{user.pk}:{key}".encode()).hexdigest()  # 64 hex: fits the field
 
 
 class OrderLineAllocationOutput(serializers.Serializer):
@@ -298,9 +232,6 @@ SHIPPED_ORDER_DETAIL_EXAMPLE = {
                {"from_status": "paid", "to_status": "shipped", "reason": "Shipped 00340434161234567890 with DHL",
                 "at": "2026-12-01T09:00:00Z", "by_staff": True}],
 }
-GUEST_ORDER_REQUEST = {"email": "ann@example.com", "payment_method": "card", "card_token": "tok_ok", "shipping_method": 1,
-                       "shipping_address": {"full_name": "Ann Example", "line1": "Hauptstr. 1", "city": "Berlin",
-                                            "postal_code": "10115", "country": "DE"}}
 NUMBER_PARAMETER = _NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
 
 
@@ -358,6 +289,10 @@ class OrdersApi(ListAPIView):
                 codes={
                     400: [
                         CoreErrorCode.INVALID,
+                        CartErrorCode.CART_EMPTY,
+                        CartErrorCode.PRODUCT_UNAVAILABLE,
+                        CatalogErrorCode.VARIANT_REQUIRED,
+                        CatalogErrorCode.VARIANT_INVALID,
                         ShippingErrorCode.SHIPPING_UNAVAILABLE,
                         ShippingErrorCode.SHIPPING_METHOD_REQUIRED,
                         ShippingErrorCode.SHIPPING_METHOD_UNAVAILABLE,
@@ -397,8 +332,12 @@ class OrdersApi(ListAPIView):
         "by wallet or card (nothing more when the cards cover it): 201 paid, 202 the card payment is being "
         "confirmed, 402 declined or insufficient funds, or `gift_card_insufficient` when a gift card on the cart "
         "was spent meanwhile by another order (nothing is made; the cart shows what is left on it). Without a "
-        "session token or a signed-in session, a guest checks out the session's cart: `email` and an address "
-        "object, card only; the answer adds `order_url` and `access_token`, the order's signed link.",
+        "session token or a signed-in session, a guest checks out: `email` and an address object, card only, "
+        "and either `lines` (with an optional `voucher_code`; no session or cookie needed, and then no CSRF "
+        "token: such a request carries no credentials) or else the session's cart (a browser: its session "
+        "cookie needs the CSRF token). `lines` win over a session cart. A guest with no session replays by "
+        "the same `email` and Idempotency-Key. The answer adds `order_url` and `access_token`, the order's "
+        "signed link.",
         examples=[
             OpenApiExample(
                 "by wallet", value={"payment_method": "wallet", "currency": "USD", "shipping_address": 3, "shipping_method": 1,
@@ -410,6 +349,7 @@ class OrdersApi(ListAPIView):
                 request_only=True,
             ),
             OpenApiExample("as a guest", value=GUEST_ORDER_REQUEST, request_only=True),
+            OpenApiExample("as a guest, with lines (no session)", value=GUEST_LINES_ORDER_REQUEST, request_only=True),
             _response_example("paid", ORDER_DETAIL_EXAMPLE, 201),
         ],
     )
@@ -419,9 +359,13 @@ class OrdersApi(ListAPIView):
         return self._account_post(request, *args, **kwargs)
 
     def _guest_post(self, request):
-        """A guest's checkout of the session cart: by card, to an address typed in; the checkout token
-        (one order per session and Idempotency-Key) makes a replay answer the same order."""
-        SessionAuthentication().enforce_csrf(request)  # the session cart is the browser's: no cross-site order
+        """A guest's checkout of `lines` or the session cart: by card, to an address typed in; the checkout
+        token (one order per session, or e-mail without one, and Idempotency-Key) makes a replay answer the
+        same order."""
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            # The session cart is the browser's: no cross-site order. A request without the cookie carries
+            # no ambient credentials (its lines are in its body), so there is nothing to forge.
+            SessionAuthentication().enforce_csrf(request)
         raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
         if not raw or len(raw) > MAX_KEY_LENGTH:  # no key record (that needs a user): the order's token dedupes
             raise IdempotencyKeyRequired(field=IDEMPOTENCY_HEADER)
@@ -430,14 +374,28 @@ class OrdersApi(ListAPIView):
         values = data.validated_data
         if not values.get("email"):
             raise CheckoutInvalid(_("Enter your e-mail address, or sign in."), field="email")
-        result = order_place(
-            user=None, guest=GuestBuyer(email=values["email"], session=request.session),
-            payment_method=values["payment_method"], card_token=values.get("card_token", ""),
-            currency=values.get("currency") or request_currency(request),
-            shipping_address=values["shipping_address"], shipping_method=values.get("shipping_method"),
-            expected_total=values.get("expected_total"),
-            checkout_token=guest_checkout_token_for_key(session_key=request.session.session_key or "", key=raw),
+        lines = values.get("lines")
+        guest = GuestBuyer(
+            email=values["email"], session=request.session,
+            lines=None if lines is None else tuple((line.get("product"), line.get("variant"), line["quantity"])
+                                                    for line in lines),
+            voucher_code=values.get("voucher_code", ""),
         )
+        token = guest_checkout_token_for_key(
+            session_key=request.session.session_key or "", key=raw, email=values["email"].strip().lower()
+        )
+        try:
+            result = order_place(
+                user=None, guest=guest,
+                payment_method=values["payment_method"], card_token=values.get("card_token", ""),
+                currency=values.get("currency") or request_currency(request),
+                shipping_address=values["shipping_address"], shipping_method=values.get("shipping_method"),
+                expected_total=values.get("expected_total"), checkout_token=token,
+            )
+        except ShopError as exc:
+            if guest.voucher_code and exc.field == "code":  # the pricing's voucher errors name the cart's field
+                exc.field = "voucher_code"
+            raise
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
         order = order_get_by_access_token(order_access_token(result.order))
@@ -450,6 +408,8 @@ class OrdersApi(ListAPIView):
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        if "lines" in values:
+            raise CheckoutInvalid(_("A signed-in checkout buys your cart: add the lines to it."), field="lines")
         result = order_place(
             user=request.user,
             payment_method=values["payment_method"],

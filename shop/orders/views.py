@@ -182,7 +182,7 @@ def _price(request, cart, address: dict | None, shipping_method: int | None = No
         currency=cart.currency, items=cart_items(cart), country=address.get("country", ""),
         region=address.get("region", ""), voucher_code=cart_voucher_code(owner=cart_owner_for_request(request)),
         shipping_method=shipping_method, prices_include_tax=settings.PRICES_INCLUDE_TAX,
-        gift_cards=cart_gift_cards(user=request.user, currency=cart.currency),
+        gift_cards=cart_gift_cards(user=None if _is_guest(request) else request.user, currency=cart.currency),
     )
 
 

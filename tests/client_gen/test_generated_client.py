@@ -232,6 +232,31 @@ def test_generated_python_client_runs_the_mobile_journey(client_package, catalog
     assert statement.count == 3  # deposit, purchase, withdrawal
 
 
+@pytest.mark.django_db(transaction=True)
+def test_generated_python_client_checks_out_as_a_guest_with_no_session(client_package, catalogue, live_server):
+    """An app with no account and no cookie sends the lines: the order, then its signed link."""
+    models = _module("models")
+    guest = _module("client").Client(base_url=live_server.url)
+    method = shipping_method_everywhere()
+    address = models.OrderCreateInputShippingAddressType1.from_dict(
+        {"full_name": "Gue St", "line1": "1 App Street", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+    )
+    body = models.OrderCreateInput(
+        email="guest@example.com", payment_method=models.PaymentMethodEnum.CARD, card_token="tok_ok",
+        currency=models.CurrencyEnum.USD, shipping_method=method, shipping_address=address,
+        lines=[models.CartLineAddInput(product=catalogue[1].id, quantity=2)],
+    )
+    key = str(uuid.uuid4())
+    order = _call("orders.order_place", 201, client=guest, body=body, idempotency_key=key)
+    assert isinstance(order, models.OrderDetail)
+    assert order.status == "paid" and order.lines[0].quantity == 2
+    token = order.additional_properties["access_token"]
+    again = _call("orders.order_place", 201, client=guest, body=body, idempotency_key=key)
+    assert again.number == order.number
+    opened = _call("guest_orders.guest_order_get", 200, client=guest, token=token)
+    assert opened.number == order.number and opened.order_url.startswith("/orders/guest/")
+
+
 def test_generator_fails_the_check_on_a_schema_it_cannot_generate_cleanly(tmp_path):
     """The warning check bites: an operation whose body schema the generator cannot read warns."""
     schema = tmp_path / "broken.json"

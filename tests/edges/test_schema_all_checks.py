@@ -44,6 +44,10 @@ STATE_DEPENDENT = {
     "POST /api/v1/products/{slug}/reviews/": "only buyers may review, once (403/409)",
     "GET /api/v1/products/": "`category` must name an existing category (400 otherwise)",
     "DELETE /api/v1/me/": "needs the account's real password (and a right one would erase the account)",
+    "POST /api/v1/addresses/": "the postal code must fit the country (a pattern per country: 400 invalid_address)",
+    "PUT /api/v1/addresses/{id}/": "the postal code must fit the country (a pattern per country: 400 invalid_address)",
+    "PATCH /api/v1/addresses/{id}/": "the postal code must fit the country (a pattern per country: 400 "
+    "invalid_address)",
 }
 
 
