@@ -15,7 +15,7 @@ from catalog.models import Stock
 from payments.services import wallets
 from shop.cart.services import CartOwner, cart_line_add
 from shop.orders.models import Order
-from tests.e2e.journeys import ADDRESS, PASSWORD, log_in
+from tests.e2e.journeys import ADDRESS, PASSWORD, address_fill, log_in
 from tests.orders.shipments import carrier_new
 from tests.shipping.factories import MethodFactory, ZoneFactory, price_add
 
@@ -30,8 +30,7 @@ def _checkout_with_method(page, shot, method_id: int) -> None:
     new = page.locator("input[name=address][value='']")
     if new.count():
         new.check()
-    for name, value in ADDRESS.items():
-        page.locator(f"main form input[name={name}]").fill(value)
+    address_fill(page, ADDRESS)  # the country is chosen from its list
     shot(page, "checkout-address")
     page.locator("main form.card button[type=submit]").click()
     page.wait_for_load_state()

@@ -17,6 +17,7 @@ from shop.orders.models import Order
 from tests.e2e.journeys import (
     ADDRESS,
     add_to_cart_from_product_page,
+    address_fill,
     open_wallet,
     sign_up,
     wallet_deposit,
@@ -135,8 +136,7 @@ def test_storefront_journey(new_page, shot, mailbox, psp, storefront, phone):
     page.goto("/cart/")
     page.locator("a[href='/orders/checkout/']").click()
     page.wait_for_load_state()
-    for name, value in ADDRESS.items():
-        page.locator(f"main form input[name={name}]").fill(value)
+    address_fill(page, ADDRESS)  # the country is chosen from its list
     page.locator("main form.card button[type=submit]").click()
     page.wait_for_load_state()
     expect(page.locator(".ship-to")).to_contain_text(ADDRESS["city"])
