@@ -13,6 +13,8 @@ import json
 import os
 import random
 import sys
+import uuid
+from collections import Counter
 from decimal import Decimal
 
 
@@ -201,9 +203,6 @@ def statements(*, run: str, shipping_method_id: int) -> dict:
     """SQL statements of one wallet checkout of one line through the API, as production runs it (committed,
     no test transaction): a fresh buyer checks out twice (the first warms imports and caches), the second
     is counted with CaptureQueriesContext, by kind (SELECT, INSERT, UPDATE, DELETE, SAVEPOINT/RELEASE)."""
-    import uuid as uuid_module
-    from collections import Counter
-
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -226,7 +225,7 @@ def statements(*, run: str, shipping_method_id: int) -> dict:
     def checkout():
         response = client.post(
             "/api/v1/orders/", body, content_type="application/json",
-            headers={"X-Session-Token": token, "Idempotency-Key": uuid_module.uuid4().hex},
+            headers={"X-Session-Token": token, "Idempotency-Key": uuid.uuid4().hex},
         )
         if response.status_code != 201:
             raise SystemExit(f"statement count: checkout answered {response.status_code}: {response.content[:300]!r}")

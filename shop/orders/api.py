@@ -232,7 +232,7 @@ SHIPPED_ORDER_DETAIL_EXAMPLE = {
                {"from_status": "paid", "to_status": "shipped", "reason": "Shipped 00340434161234567890 with DHL",
                 "at": "2026-12-01T09:00:00Z", "by_staff": True}],
 }
-NUMBER_PARAMETER = _NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
+NUMBER_PARAMETER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number, e.g. SH-2026-000123.")
 
 
 def _response_example(name: str, value, status: int = 200) -> OpenApiExample:
@@ -436,7 +436,7 @@ class OrdersApi(ListAPIView):
 class OrderDetailApi(APIView):
     @extend_schema(
         operation_id="order_get",
-        parameters=[_NUMBER],
+        parameters=[NUMBER_PARAMETER],
         responses=OrderDetailOutput,
         summary="One of the caller's orders",
         description="One of the caller's orders with its timeline; another user's is a 404.",
@@ -453,7 +453,7 @@ class OrderCancelInput(serializers.Serializer):
 class OrderCancelApi(APIView):
     @extend_schema(
         operation_id="order_cancel",
-        parameters=[_NUMBER],
+        parameters=[NUMBER_PARAMETER],
         request=OrderCancelInput,
         responses={
             200: OrderDetailOutput,
@@ -497,7 +497,7 @@ class ReturnOutput(serializers.Serializer):
 class OrderReturnsApi(APIView):
     @extend_schema(
         operation_id="order_return_request",
-        parameters=[_NUMBER],
+        parameters=[NUMBER_PARAMETER],
         request=ReturnCreateInput,
         responses={201: ReturnOutput, **error_responses(codes={409: [CoreErrorCode.INVALID_TRANSITION]})},
         summary="Ask to return some items",

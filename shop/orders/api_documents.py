@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from shop.orders.api import NUMBER_PARAMETER as _NUMBER
+from shop.orders.api import NUMBER_PARAMETER
 from shop.orders.selectors import invoice_get_for_user
 from shop.orders.views import invoice_pdf_response
 
@@ -33,7 +33,7 @@ _DOCUMENT = OpenApiParameter(
 class OrderInvoiceApi(_PdfDownloadApi):
     @extend_schema(
         operation_id="order_invoice_pdf",
-        parameters=[_NUMBER],
+        parameters=[NUMBER_PARAMETER],
         responses=_PDF,
         examples=_PDF_EXAMPLES,
         summary="The invoice of one of the caller's orders (PDF)",
@@ -47,7 +47,7 @@ class OrderInvoiceApi(_PdfDownloadApi):
 class OrderDocumentApi(_PdfDownloadApi):
     @extend_schema(
         operation_id="order_document_pdf",
-        parameters=[_NUMBER, _DOCUMENT],
+        parameters=[NUMBER_PARAMETER, _DOCUMENT],
         responses=_PDF,
         examples=_PDF_EXAMPLES,
         summary="An invoice or credit note of one of the caller's orders (PDF)",
