@@ -67,45 +67,25 @@ def stock_check(*, day: date, report: ReconciliationReport) -> dict[str, int]:
     ):
         moved_total, open_total = totals["moved"] or 0, totals["held"] or 0
         if row["reserved"] != open_total:
-            report(
-                ReconciliationFinding(
-                    kind=StockFindingKind.STOCK_RESERVED,
-                    action=StockFindingAction.REVIEW,
-                    object_type="catalog.stock",
-                    object_id=row["id"],
-                    related=f"{row['variant__sku']}@{row['warehouse__code']}",
-                    expected=open_total,
-                    actual=row["reserved"],
-                    detail=_("Reserved units differ from the open reservations."),
-                )
-            )
+            report(_row_finding(row, StockFindingKind.STOCK_RESERVED, StockFindingAction.REVIEW, open_total,
+                                row["reserved"], _("Reserved units differ from the open reservations.")))
         if row["on_hand"] != moved_total:
-            report(
-                ReconciliationFinding(
-                    kind=StockFindingKind.STOCK_ON_HAND,
-                    action=StockFindingAction.STOCKTAKE,
-                    object_type="catalog.stock",
-                    object_id=row["id"],
-                    related=f"{row['variant__sku']}@{row['warehouse__code']}",
-                    expected=moved_total,
-                    actual=row["on_hand"],
-                    detail=_("Units on hand differ from the sum of stock movements."),
-                )
-            )
+            report(_row_finding(row, StockFindingKind.STOCK_ON_HAND, StockFindingAction.STOCKTAKE, moved_total,
+                                row["on_hand"], _("Units on hand differ from the sum of stock movements.")))
         if row["committed"] != (totals["committed"] or 0):
-            report(
-                ReconciliationFinding(
-                    kind=StockFindingKind.STOCK_COMMITTED,
-                    action=StockFindingAction.STOCKTAKE,
-                    object_type="catalog.stock",
-                    object_id=row["id"],
-                    related=f"{row['variant__sku']}@{row['warehouse__code']}",
-                    expected=totals["committed"] or 0,
-                    actual=row["committed"],
-                    detail=_("Units sold and awaiting shipment differ from the sum of stock movements."),
-                )
-            )
+            report(_row_finding(
+                row, StockFindingKind.STOCK_COMMITTED, StockFindingAction.STOCKTAKE, totals["committed"] or 0,
+                row["committed"], _("Units sold and awaiting shipment differ from the sum of stock movements."),
+            ))
     return {"stock_rows": Stock.objects.count()}
+
+
+def _row_finding(row: dict, kind, action, expected: int, actual: int, detail) -> ReconciliationFinding:
+    """A finding on one stock row (a variant in a warehouse)."""
+    return ReconciliationFinding(
+        kind=kind, action=action, object_type="catalog.stock", object_id=row["id"],
+        related=f"{row['variant__sku']}@{row['warehouse__code']}", expected=expected, actual=actual, detail=detail,
+    )
 
 
 def _key():
