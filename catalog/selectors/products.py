@@ -21,6 +21,12 @@ def products_by_ids(ids: Iterable[int]) -> dict[int, Product]:
     }
 
 
+def products_for_lines(ids: Iterable[int]) -> dict[int, Product]:
+    """Products by id as a checkout's lines need them: no stock (their variants carry it), no category row
+    (its id is on the product), none of the columns lists leave out."""
+    return {p.pk: p for p in Product.objects.defer(*LIST_DEFERRED).filter(pk__in=list(ids))}
+
+
 def product_get_for_page(*, slug: str) -> Product | None:
     """An active product with category and images, or None (stock: `products_attach_stock`)."""
     return (

@@ -82,7 +82,7 @@ def payment_create(*, user, purpose: str, reference: str, amount: Money, method:
     )
 
 
-def payment_pay_with_wallet(*, payment_id: int, created: Payment | None = None) -> Payment:
+def payment_pay_with_wallet(*, payment_id: int, created: Payment | None = None, notify: bool = True) -> Payment:
     """Pay from the user's wallet in the payment's currency, post the ledger, mark succeeded, call the handler.
 
     All in one transaction; call it inside the order's transaction so the
@@ -91,6 +91,8 @@ def payment_pay_with_wallet(*, payment_id: int, created: Payment | None = None) 
     end the caller's transaction too (no savepoint of its own: checkout is hot).
     `created`: the payment as the caller created it in this same transaction
     (a new row, so the transaction holds its lock already): not read again.
+    `notify=False`: the purpose's handler is not called; the caller, which made the payment's object in
+    this same transaction (checkout, its order), does what the handler would, in that transaction.
     """
     with transaction.atomic(savepoint=False):
         if created is not None and created.pk == payment_id and created.status == Payment.Status.PENDING:
@@ -136,7 +138,8 @@ def payment_pay_with_wallet(*, payment_id: int, created: Payment | None = None) 
         payment.save(
             update_fields=["wallet", "method", "status", "settled_at", "attempt_count", "next_retry_at", "updated_at"]
         )
-        handlers.notify_succeeded(payment)
+        if notify:
+            handlers.notify_succeeded(payment)
         return payment
 
 

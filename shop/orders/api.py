@@ -47,6 +47,7 @@ from shop.orders.selectors import (
     order_discounts,
     order_get_for_user,
     order_list_for_user,
+    order_placed_details,
     order_tax_rows,
 )
 from shop.orders.services.checkout import PlaceOutcome, order_place
@@ -422,8 +423,10 @@ class OrdersApi(ListAPIView):
         )
         if result.outcome == PlaceOutcome.DECLINED:
             return Response(result.error.as_dict(), status=result.error.status_code)
-        # The order checkout answers with is current and the caller's own: only its details are read.
-        body = OrderDetailOutput(order_details_load(result.order)).data
+        # The order checkout answers with is current and the caller's own: only its details are read, or
+        # (a wallet order made and paid by this request) taken from what its transaction wrote.
+        order = order_placed_details(result.order) if result.made_now else order_details_load(result.order)
+        body = OrderDetailOutput(order).data
         return self._placed_answer(body, result)
 
     def _placed_answer(self, body, result) -> Response:

@@ -16,8 +16,9 @@ def drain_outbox() -> int:
 
 
 @shared_task(name="shop.orders.tasks.send_order_email")
-def send_order_email(outbox_id: int) -> bool:
-    return outbox.outbox_email_send(outbox_id=outbox_id)
+def send_order_email(*outbox_ids: int) -> int:
+    """Send these outbox e-mails (one, or those a transaction queued together); how many went out now."""
+    return sum(outbox.outbox_email_send(outbox_id=outbox_id) for outbox_id in outbox_ids)
 
 
 @shared_task(name="shop.orders.tasks.refund_late_payment")

@@ -35,7 +35,7 @@ from accounts.selectors import address_get_for_user
 from accounts.services import address_remember
 from catalog.exceptions import OutOfStock
 from catalog.selectors.prices import price_converter
-from catalog.selectors.products import products_by_ids
+from catalog.selectors.products import products_for_lines
 from catalog.selectors.variants import variant_alternatives, variant_price, variants_info
 from catalog.services.stock import stock_reserve, stock_sell
 from payments.breaker import breaker_refuse_if_open
@@ -69,9 +69,16 @@ from shop.orders.services.guest_checkout import (
     guest_cart_take,
     guest_checkout_check,
 )
-from shop.orders.services.outbox import outbox_email_queue
+from shop.orders.services.outbox import outbox_email_queue, outbox_sends_batched
 from shop.orders.services.payment_handlers import payment_failure_code
-from shop.orders.services.transitions import S, order_event_record, order_lock, order_mark_paid_locked
+from shop.orders.services.transitions import (
+    S,
+    order_event_record,
+    order_lock,
+    order_mark_paid_locked,
+    order_paid_documents,
+    order_paid_record,
+)
 from shop.pricing.services.vouchers import voucher_redeem
 from shop.shipping.selectors import shipping_quote_snapshot
 
@@ -87,6 +94,9 @@ class PlaceResult:
     order: Order
     outcome: PlaceOutcome
     error: ShopError | None = None
+    # Made and paid by this very request (a wallet order): it carries what its transaction wrote
+    # (shop.orders.selectors.order_placed_details answers from that without reading it again).
+    made_now: bool = False
 
 
 @dataclass
@@ -169,7 +179,9 @@ def order_place(
         return placed
     order, payment = placed
     _after_placed(order, user=user, guest=guest, shipping_address=shipping_address, lines=lines)
-    if by_wallet or payment is None:
+    if by_wallet:  # paid in its transaction, by this very order object: current as it is
+        return PlaceResult(order=order, outcome=PlaceOutcome.PAID, made_now=True)
+    if payment is None:
         order.refresh_from_db()
         return PlaceResult(order=order, outcome=PlaceOutcome.PAID)
     return _card_pay(order, payment, lines, user=user, guest=guest)
@@ -241,7 +253,7 @@ def _order_place_atomic(
     """The order and its payment: priced, its cart lines taken, its voucher redeemed, its payment opened and
     (wallet) paid or (card) its stock reserved."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(), outbox_sends_batched():  # its e-mails (placed, paid) go by one task
             if pricing.has_gift_cards:
                 pricing.gift_cards = cart_gift_cards(user=user, currency=currency)  # their balances now
             price = pricing.price(lines)  # the chosen method quoted again, in this transaction
@@ -334,22 +346,33 @@ def _payment_open(order: Order, *, user, card_token: str) -> Payment:
         user=user, purpose=Payment.Purpose.ORDER, reference=order.number, amount=order.total, method=method, **extra
     )
     Order.objects.filter(pk=order.pk).update(payment_id=payment.id)
+    order.payment_id = payment.id  # the object in hand stays current (a wallet order is answered from it)
     return payment
 
 
 def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> None:
-    """Debit the wallet (the payments handler marks the order paid in this transaction), then sell the stock."""
+    """Debit the wallet, mark the order paid, sell the stock, then issue the invoice: in that order.
+
+    The order and its payment are this transaction's own, so the order is marked paid here with what
+    the checkout holds (its lines, its row) instead of by the payments handler, which would read
+    them back. The stock rows are taken after the wallet and the order's own writes, and the invoice
+    sequence (every paid order's) after the stock rows, as every other paying path takes them: the
+    rows buyers queue on stay locked only for the transaction's last statements.
+    """
     try:
-        payment_pay_with_wallet(payment_id=payment.id, created=payment)  # made in this transaction: not read again
+        # Made in this transaction: not read again; its order is marked paid below, not by the handler.
+        payment_pay_with_wallet(payment_id=payment.id, created=payment, notify=False)
     except WalletNotFound:
         raise InsufficientFunds(
             _("You have no %(currency)s wallet to pay from. Open one and add money, or pay by card.")
             % {"currency": order.currency},
             reason="no_wallet",
         )
-    # Paid in this transaction: reserved and sold in one guarded step, last.
+    order.created_events.append(order_paid_record(order, reason=_("Payment received")))
+    # Paid in this transaction: reserved and sold in one guarded step.
     allocations = stock_sell(lines=_stock_lines(lines), reference=order.number, country=_country(order), actor=user)
     _allocations_record(order, allocations)
+    order_paid_documents(order)
 
 
 def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user, guest: GuestBuyer | None = None) -> PlaceResult:
@@ -431,7 +454,7 @@ def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
     raw = cart_raw_lines(owner=CartOwner(user=user)) if raw is None else raw
     if not raw:
         raise CartEmpty()
-    products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw])
+    products = products_for_lines([product_id for _id, product_id, _v, _q, _p in raw])
     variants = variants_info([variant_id for _id, _p, variant_id, _q, _s in raw])
     convert = price_converter(currency)  # one rate lookup for all lines
     lines = []
@@ -489,7 +512,9 @@ def _order_create(
             for line, priced_line in zip(lines, priced.lines, strict=True)
         ]
     )
-    order_event_record(order, from_status="", to_status=S.PENDING_PAYMENT, actor=user, reason=_("Order placed"))
+    order.created_events = [
+        order_event_record(order, from_status="", to_status=S.PENDING_PAYMENT, actor=user, reason=_("Order placed"))
+    ]
     outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PLACED, first_time=True)
     if reserve:
         _order_reserve(order, lines, actor=user)
@@ -558,12 +583,15 @@ def _order_reserve(order: Order, lines: list[_Line], *, actor) -> None:
 
 
 def _allocations_record(order: Order, allocations) -> None:
-    """The order keeps where each line's units come from (one line per variant in an order)."""
-    line_of = {line.variant_id: line.pk for line in order.created_lines}
-    OrderLineAllocation.objects.bulk_create(
-        [OrderLineAllocation(line_id=line_of[a.variant_id], warehouse_id=a.warehouse_id, quantity=a.quantity)
+    """The order keeps where each line's units come from (one line per variant in an order); each created
+    line keeps its own (`created_allocations`) for the answer."""
+    by_variant = {line.variant_id: line for line in order.created_lines}
+    made = OrderLineAllocation.objects.bulk_create(
+        [OrderLineAllocation(line=by_variant[a.variant_id], warehouse_id=a.warehouse_id, quantity=a.quantity)
          for a in allocations]
     )
+    for line in order.created_lines:
+        line.created_allocations = [a for a in made if a.line_id == line.pk]
 
 
 def _country(order: Order) -> str:

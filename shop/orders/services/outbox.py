@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -21,6 +23,24 @@ from shop.orders.services.invoices import invoice_pdf
 logger = logging.getLogger(__name__)
 # The context key holding the ids of the invoices (or credit notes) attached to an e-mail.
 ATTACHMENTS = "attachments"
+SEND_TASK = "shop.orders.tasks.send_order_email"
+# The outbox ids queued inside outbox_sends_batched(), sent by one task (None: a task per e-mail).
+_batch: ContextVar[list[int] | None] = ContextVar("outbox_batch", default=None)
+
+
+@contextmanager
+def outbox_sends_batched():
+    """The e-mails queued inside are sent by one task after commit instead of one task each (a checkout
+    queues two: placed and paid). Use inside the transaction that queues them; nothing is sent when its
+    body raises. A row a rolled-back savepoint took back is simply not found by the task."""
+    ids: list[int] = []
+    token = _batch.set(ids)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if ids:
+        task_enqueue_on_commit(SEND_TASK, *ids)
 
 
 def outbox_email_queue(
@@ -52,7 +72,11 @@ def outbox_email_queue(
         with transaction.atomic(savepoint=False):
             row, created = OutboxEmail.objects.get_or_create(key=key, defaults=fields)
     if created:
-        task_enqueue_on_commit("shop.orders.tasks.send_order_email", row.id)
+        batch = _batch.get()
+        if batch is not None:
+            batch.append(row.id)
+        else:
+            task_enqueue_on_commit(SEND_TASK, row.id)
     return row
 
 

@@ -24,7 +24,7 @@ from payments.services.charges import payment_void
 from shop.core.exceptions import InvalidTransition
 from shop.orders.exceptions import OrderErrorCode, PaymentBeingConfirmed
 from shop.orders.models import Order, OrderEvent, OrderLine, OutboxEmail
-from shop.orders.selectors import order_payment_being_confirmed
+from shop.orders.selectors import order_payment_being_confirmed, related_cache_fill
 from shop.orders.services.gift_cards import (
     order_gift_card_refundable,
     order_gift_cards_issue,
@@ -108,22 +108,48 @@ def order_mark_paid(*, order_id: int, actor=None, reason: str = "") -> Order:
 
 def order_mark_paid_locked(order: Order, *, actor=None, reason: str = "") -> Order:
     """order_mark_paid for an order its caller has already locked."""
-    order_transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
+    order_paid_record(order, actor=actor, reason=reason)
     stock_commit_sale(reference=order.number, actor=actor)
-    # The lines with their products, read once: the purchases here, the invoice and the gift cards below.
-    prefetch_related_objects([order], Prefetch("lines", queryset=OrderLine.objects.select_related("product")))
-    lines = list(order.lines.all())
+    order_paid_documents(order)
+    return order
+
+
+def order_paid_record(order: Order, *, actor=None, reason: str = "") -> OrderEvent:
+    """The first half of the paid transition (order_mark_paid_locked): pending_payment -> paid and the
+    purchases recorded, for an order its caller holds locked; its stock is the caller's to sell.
+
+    The lines are read once with their products (the purchases here, the invoice and the gift cards
+    of order_paid_documents); an order its checkout made in this transaction brings its own
+    (`created_lines`) and none is read. Returns the transition's event.
+    """
+    event = order_transition(order, S.PAID, actor=actor, reason=reason or _("Payment received"))
+    created = getattr(order, "created_lines", None)
+    if created is not None:
+        related_cache_fill(order, "lines", sorted(created, key=lambda line: line.pk))
+    else:
+        prefetch_related_objects([order], Prefetch("lines", queryset=OrderLine.objects.select_related("product")))
     if order.user_id:  # a guest's purchase has no account to recommend to
         product_purchase_record(
             user=order.user,
-            lines=[(line.product_id, line.quantity) for line in lines if line.product_id],
+            lines=[(line.product_id, line.quantity) for line in order.lines.all() if line.product_id],
             reference=order.number,
         )
+    return event
+
+
+def order_paid_documents(order: Order) -> None:
+    """The second half of the paid transition: the invoice, gift cards bought, the receipt e-mail.
+
+    Last in the paying transaction, after its stock rows: the invoice number's
+    sequence row, which every paid order of the shop takes, stays locked only
+    for the few statements up to commit (and every path takes it after the
+    stock rows, so the two never deadlock).
+    """
     # Only the transition out of pending_payment (under the order's lock) gets here.
     invoice = invoice_issue(order, first_time=True)
+    order.issued_invoice = invoice
     order_gift_cards_issue(order)  # gift-card products bought: cards issued, codes e-mailed (once)
     outbox_email_queue(order=order, kind=OutboxEmail.Kind.ORDER_PAID, first_time=True, attachments=[invoice.id])
-    return order
 
 
 def order_cancel(*, order_id: int, actor=None, reason: str = "", check_payment: bool = True) -> Order:
