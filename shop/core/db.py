@@ -188,7 +188,8 @@ class ReplicaRouter:
 
 
 def _pin_on_write(execute, sql, params, many, context):
-    if _WRITE_SQL.search(str(sql)):
+    # Once pinned, the request stays pinned: the pattern (a scan of the whole statement) is not run again.
+    if not _pinned.get() and _WRITE_SQL.search(str(sql)):
         _pinned.set(True)
     return execute(sql, params, many, context)
 
