@@ -3,6 +3,8 @@
 "Available" counts only active warehouses: a warehouse switched off sells nothing.
 """
 
+from functools import cache
+
 from django.db.models import (
     Case,
     Count,
@@ -31,8 +33,10 @@ def _serving_rows() -> QuerySet[Stock]:
     return Stock.objects.filter(on_hand__gt=F("reserved"), warehouse__is_active=True)
 
 
+@cache
 def available_expression() -> Coalesce:
-    """Units left to reserve of the outer product (annotate a Product queryset with it)."""
+    """Units left to reserve of the outer product (annotate a Product queryset with it). Built once per
+    process (building the subquery costs more than compiling it): annotate() resolves a copy, never this."""
     total = (
         _serving_rows()
         .filter(product_id=OuterRef("pk"))

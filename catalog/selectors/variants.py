@@ -1,6 +1,7 @@
 """Variant reads: a product's variants with their options, prices and availability."""
 
 from dataclasses import dataclass, field
+from functools import cache as cache_in_process
 
 from django.core.cache import cache
 from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
@@ -25,7 +26,10 @@ def default_variant_ids(products) -> dict[int, int]:
     return found
 
 
+@cache_in_process
 def _variant_available_expression():
+    """Units left per variant in active warehouses, as an annotation. Built once per process (building the
+    subquery costs more than compiling it): annotate() resolves a copy, never this one."""
     rows = (
         Stock.objects.filter(variant_id=OuterRef("pk"), warehouse__is_active=True, on_hand__gt=F("reserved"))
         .order_by()

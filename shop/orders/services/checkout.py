@@ -11,9 +11,10 @@ gift_card_insufficient and nothing is made); the rest is the payment, by
 wallet or card, and when the cards pay it all there is no payment at all.
 
 Lock order: the cart's lines, then the voucher row (a voucher's use), then the
-gift card rows, then the wallet (wallet payments), then the stock rows last
-((variant, warehouse) order),
-so the rows buyers of a hot product queue on stay locked only for a
+gift card rows, then the wallet (wallet payments), then the stock rows
+((variant, warehouse) order), then, for an order paid in the same transaction,
+the invoice sequence last (as every paying path takes it), so the rows buyers
+of a hot product, and every paid order, queue on stay locked only for a
 transaction's final statements and commit.
 """
 
