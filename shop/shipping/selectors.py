@@ -66,7 +66,7 @@ def shipping_rules_key(currency: str) -> str:
 
 def shipping_rules_load(currency: str) -> tuple[MethodRule, ...]:
     """Every active method of an active carrier with its zones, price row and bands in `currency`, from the
-    database (three queries: methods with their price row, zones, bands)."""
+    database: two queries (methods with their price row, zones), three with by-weight methods (bands)."""
     row = ShippingMethodPrice.objects.filter(method=OuterRef("pk"), currency=currency)
     methods = list(
         ShippingMethod.objects.filter(is_active=True, carrier__is_active=True)
@@ -162,7 +162,7 @@ def shipping_methods_available(
     price in the currency, or (by weight) when no band holds the weight. Shipping
     is free when the subtotal is at or above the method's threshold in the
     currency. The methods come from the pricing rules cache (`shipping_rules`: no
-    query when warm, else three whatever the number of methods), or are the given
+    query when warm, else two, three with by-weight methods, whatever their number), or are the given
     `methods` (`shipping_rules` of the subtotal's currency, read by the caller with other rules).
     """
     return _quotes(country=country, weight_grams=weight_grams, subtotal=subtotal, methods=methods)
