@@ -56,7 +56,7 @@ def tax_rates_for(*, country: str, region: str = "") -> dict[str, Decimal]:
     """Tax class -> percent for a destination; a region's row wins over the country-wide one.
 
     From the pricing rules cache (no query when warm, else one)."""
-    return pricing_rules(country=country, region=region).tax_rates
+    return pricing_rules(country=country, region=region, promotions=False).tax_rates
 
 
 def _tax_class_key(product_id: int) -> str:
@@ -71,7 +71,7 @@ def _tax_classes_load(ids: list[int]) -> dict[int, str]:
 def product_tax_classes(*, product_ids: Iterable[int]) -> dict[int, str]:
     """Product id -> tax class; products without a row are standard (pricing rules cache; one query for
     the products it does not hold)."""
-    return pricing_rules(product_ids=product_ids).tax_classes
+    return pricing_rules(product_ids=product_ids, promotions=False).tax_classes
 
 
 @dataclass(frozen=True)
@@ -146,40 +146,40 @@ def pricing_rules(
     region: str = "",
     product_ids: Iterable[int] = (),
     shipping_currency: str | None = None,
+    promotions: bool = True,
     now: datetime | None = None,
 ) -> PricingRules:
     """The rules of one pricing call from the pricing rules cache (shop.core.rules_cache) in one round trip:
-    no query when warm; each kind not cached is read from the database and stored."""
+    no query when warm; each kind not cached is read from the database and stored. Without a country no
+    tax rates, without `shipping_currency` no methods, without `promotions` none."""
     now = now or timezone.now()
-    ids = list(dict.fromkeys(int(pid) for pid in product_ids))
-    keys = {"promotions": PROMOTIONS_KEY}
+    loaders = {}
+    if promotions:
+        # Loaded as of now at the latest: an entry serves every call from its load time on.
+        loaders[PROMOTIONS_KEY] = lambda: _promotion_windows_load(min(now, timezone.now()))
     if country:
-        keys["tax"] = _tax_key(country, region)
+        loaders[_tax_key(country, region)] = lambda: _tax_rates_load(country, region)
     if shipping_currency is not None:
-        keys["shipping"] = shipping_rules_key(shipping_currency)
-    class_keys = {_tax_class_key(pid): pid for pid in ids}
-    token, found = pricing_rules_read([*keys.values(), *class_keys])
-    loaders = {
-        "promotions": lambda: _promotion_windows_load(now),
-        "tax": lambda: _tax_rates_load(country, region),
-        "shipping": lambda: shipping_rules_load(shipping_currency),
-    }
-    fresh = {key: loaders[kind]() for kind, key in keys.items() if key not in found}
-    found.update(fresh)
+        loaders[shipping_rules_key(shipping_currency)] = lambda: shipping_rules_load(shipping_currency)
+    class_keys = {_tax_class_key(pid): int(pid) for pid in product_ids}
+    token, found = pricing_rules_read([*loaders, *class_keys])
+    fresh = {key: load() for key, load in loaders.items() if key not in found}
     missing = [pid for key, pid in class_keys.items() if key not in found]
     if missing:
-        classes = _tax_classes_load(missing)
-        fresh.update({_tax_class_key(pid): tax_class for pid, tax_class in classes.items()})
-        found.update({_tax_class_key(pid): tax_class for pid, tax_class in classes.items()})
+        fresh |= {_tax_class_key(pid): tax_class for pid, tax_class in _tax_classes_load(missing).items()}
     pricing_rules_store(token, fresh)
-    windows = found[PROMOTIONS_KEY]
+    found |= fresh
     return PricingRules(
-        tax_rates=found[keys["tax"]] if country else {},
+        tax_rates=found[_tax_key(country, region)] if country else {},
         tax_classes={pid: found[key] for key, pid in class_keys.items()},
-        # Rules cached at a later time than `now` may lack a promotion that ended in between.
-        promotions=windows.running(now) if now >= windows.loaded_at else _promotion_windows_load(now).running(now),
-        shipping_methods=found[keys["shipping"]] if shipping_currency is not None else None,
+        promotions=_running(found[PROMOTIONS_KEY], now) if promotions else [],
+        shipping_methods=found[shipping_rules_key(shipping_currency)] if shipping_currency is not None else None,
     )
+
+
+def _running(windows: _PromotionWindows, now: datetime) -> list[PromotionRule]:
+    # Rules loaded after `now` may lack a promotion that ended in between: read them as of `now`.
+    return windows.running(now) if now >= windows.loaded_at else _promotion_windows_load(now).running(now)
 
 
 def _categories_under(paths: set[str]) -> dict[str, set[int]]:

@@ -21,6 +21,7 @@ from djmoney.money import Money
 from catalog.services.categories import category_move
 from shop.cart.pricing import CartItem, cart_price
 from shop.pricing.models import ProductTaxClass, Promotion, TaxClass, TaxRate
+from shop.pricing.selectors import product_tax_classes, promotions_active, tax_rates_for
 from shop.shipping.models import ShippingMethod
 from tests.catalog.factories import make_category, make_product
 from tests.orders.factories import cart_fill
@@ -235,3 +236,24 @@ def test_a_wallet_checkout_with_warm_rules_reads_no_rule(api, shopper, django_ca
     assert response.status_code == 201, response.content
     read = [q["sql"] for q in queries if RULE_READS.search(q["sql"])]
     assert read == []
+
+
+def test_promotions_asked_for_a_moment_before_the_cached_load_are_read_as_of_that_moment(
+    world, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        Promotion.objects.create(
+            name="ended", kind="percentage", percentage=Decimal("5"),
+            starts_at=now - timedelta(days=2), ends_at=now - timedelta(hours=1),
+        )
+    assert {rule.name for rule in promotions_active()} == {"lamps", "idle"}  # cached as of now
+    assert {rule.name for rule in promotions_active(now=now - timedelta(hours=2))} == {"lamps", "idle", "ended"}
+
+
+def test_tax_rates_and_classes_alone_come_from_the_cache(world, django_assert_num_queries):
+    assert tax_rates_for(country="de") == {"standard": Decimal("19"), "reduced": Decimal("7")}
+    assert product_tax_classes(product_ids=[world.product.pk]) == {world.product.pk: "standard"}
+    with django_assert_num_queries(0):
+        assert tax_rates_for(country="DE")["standard"] == Decimal("19")
+        assert product_tax_classes(product_ids=[world.product.pk]) == {world.product.pk: "standard"}
