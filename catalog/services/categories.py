@@ -9,6 +9,7 @@ from catalog.cache import catalog_cache_invalidate
 from catalog.models import Category, Product
 from catalog.services.search import product_search_vector_refresh
 from catalog.translation import in_default_language, localized_field, localized_fields
+from shop.core.rules_cache import pricing_rules_invalidate
 
 
 def category_create(
@@ -70,4 +71,6 @@ def category_move(*, category: Category, target: Category, pos: str) -> Category
         Category.objects.move(category, target, pos=pos)
         category.refresh_from_db()
         catalog_cache_invalidate()
+        # treebeard rewrites the subtree's paths in SQL (no signal): promotions widen categories by path.
+        pricing_rules_invalidate()
         return category

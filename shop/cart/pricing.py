@@ -27,13 +27,7 @@ from shop.cart.selectors import cart_voucher_code
 from shop.core.exceptions import ShopError
 from shop.pricing.exceptions import VoucherError
 from shop.pricing.pipeline import LineInput, PricedOrder, PricingInput, price_order
-from shop.pricing.selectors import (
-    product_tax_classes,
-    promotions_active,
-    tax_rates_for,
-    voucher_get_usable,
-    voucher_rule,
-)
+from shop.pricing.selectors import pricing_rules, voucher_get_usable, voucher_rule
 from shop.shipping.exceptions import ShippingMethodRequired, ShippingMethodUnavailable, ShippingUnavailable
 from shop.shipping.selectors import ShippingQuote, shipping_methods_available
 
@@ -86,8 +80,7 @@ def cart_weight_grams(items: Sequence[CartItem]) -> int:
     return sum(item.weight_grams * item.quantity for item in items)
 
 
-def _line_inputs(items: Sequence[CartItem]) -> list[LineInput]:
-    classes = product_tax_classes(product_ids=[item.product.pk for item in items])
+def _line_inputs(items: Sequence[CartItem], classes: dict[int, str]) -> list[LineInput]:
     return [
         LineInput(
             key=item.key,
@@ -125,10 +118,14 @@ def cart_price(
     an unknown method leaves shipping unpriced (or, `cheapest_by_default`, priced
     at the cheapest method serving the destination: the cart's estimate).
     """
+    # Every rule below (rates, tax classes, promotions, shipping methods) in one cache round trip.
+    rules = pricing_rules(
+        country=country, region=region, product_ids=[item.product.pk for item in items],
+        shipping_currency=currency if country and currency in settings.CURRENCIES else None,
+    )
     data = PricingInput(
-        currency=currency, lines=_line_inputs(items), country=country, region=region,
-        tax_rates=tax_rates_for(country=country, region=region) if country else {},
-        prices_include_tax=prices_include_tax, promotions=promotions_active(),
+        currency=currency, lines=_line_inputs(items, rules.tax_classes), country=country, region=region,
+        tax_rates=rules.tax_rates, prices_include_tax=prices_include_tax, promotions=rules.promotions,
         gift_cards=gift_card_balances(list(gift_cards)),
     )
     code = (voucher_code or "").strip()
@@ -136,7 +133,11 @@ def cart_price(
     weight = cart_weight_grams(items)
     after_discounts = goods.subtotal - goods.discount_total
     quotes = tuple(
-        shipping_methods_available(country=country, weight_grams=weight, subtotal=after_discounts) if country else ()
+        shipping_methods_available(
+            country=country, weight_grams=weight, subtotal=after_discounts, methods=rules.shipping_methods
+        )
+        if country
+        else ()
     )
     quote = next((q for q in quotes if q.method_id == shipping_method), None)
     if quote is None and cheapest_by_default and quotes:
