@@ -157,25 +157,26 @@ def order_place(
     if guest is not None:
         address = guest_address_snapshot(shipping_address)
         raw, voucher_code = guest_cart_read(guest)
+        lines = _checkout_lines(user=user, currency=currency, raw=raw)
     else:
-        address = _address_snapshot(user=user, shipping_address=shipping_address)
         # One query: the lines, the cart's voucher and whether gift cards are on it.
         raw, voucher_code, has_gift_cards = cart_checkout_read(user=user)
-    lines = _checkout_lines(user=user, currency=currency, raw=raw)
+        # A visibly sold-out line is refused here, before the products and the address are read.
+        lines = _checkout_lines(user=user, currency=currency, raw=raw)
+        address = _address_snapshot(user=user, shipping_address=shipping_address)
     pricing = _Pricing(currency=currency, address=address, voucher_code=voucher_code,
                        shipping_method=shipping_method, expected_total=expected_total, has_gift_cards=has_gift_cards)
     if shipping_method is None:
         pricing.price(lines)  # refuses before anything is made: no method serves, or none chosen
     by_wallet = payment_method == Order.PaymentMethod.WALLET
     try:
-        _sold_out_refuse(lines)
         placed = _order_place_atomic(
             user=user, currency=currency, method=payment_method, address=address, lines=lines,
             checkout_token=checkout_token, card_token=card_token, by_wallet=by_wallet, pricing=pricing,
             guest=guest,
         )
     except OutOfStock as exc:
-        raise _out_of_stock_explained(exc, lines) from None
+        raise _out_of_stock_explained(exc, [(line.variant_id, line.quantity, line.available) for line in lines]) from None
     if isinstance(placed, PlaceResult):
         return placed
     order, payment = placed
@@ -297,12 +298,15 @@ def _gift_cards_pay(order: Order, price: CartPrice, *, user) -> bool:
     return order.total.amount == 0
 
 
-def _out_of_stock_explained(exc: OutOfStock, lines: list[_Line]) -> OutOfStock:
-    """The 409 body: each short line (variant, requested, available) and up to three alternatives."""
+def _out_of_stock_explained(exc: OutOfStock, lines: list[tuple[int, int, int]]) -> OutOfStock:
+    """The 409 body: each short line (variant, requested, available) and up to three alternatives.
+
+    `lines`: (variant id, quantity, units available when the cart was read) of every line.
+    """
     short = [
-        {"variant": line.variant_id, "requested": line.quantity, "available": line.available}
-        for line in lines
-        if line.available < line.quantity or line.variant_id == exc.variant_id
+        {"variant": variant_id, "requested": quantity, "available": available}
+        for variant_id, quantity, available in lines
+        if available < quantity or variant_id == exc.variant_id
     ]
     for item in short:
         if item["variant"] == exc.variant_id and exc.available is not None:
@@ -455,8 +459,9 @@ def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
     raw = cart_raw_lines(owner=CartOwner(user=user)) if raw is None else raw
     if not raw:
         raise CartEmpty()
-    products = products_for_lines([product_id for _id, product_id, _v, _q, _p in raw])
     variants = variants_info([variant_id for _id, _p, variant_id, _q, _s in raw])
+    _sold_out_refuse(raw, variants)
+    products = products_for_lines([product_id for _id, product_id, _v, _q, _p in raw])
     convert = price_converter(currency)  # one rate lookup for all lines
     lines = []
     for _id, product_id, variant_id, quantity, seen in raw:
@@ -604,15 +609,23 @@ def _stock_lines(lines: list[_Line]) -> list[tuple[int, int]]:
     return [(line.variant_id, line.quantity) for line in lines]
 
 
-def _sold_out_refuse(lines: list[_Line]) -> None:
-    """Refuse at once a line that is visibly sold out, before any write (the stock loaded with the cart).
+def _sold_out_refuse(raw, variants: dict) -> None:
+    """Refuse at once a line that is visibly sold out, before anything else is read or written (the stock
+    read with the variants): 409 out_of_stock with every short line.
 
     Only a fast answer for the many buyers of a sold-out flash sale: the
-    guarded UPDATEs in the transaction are what decide.
+    guarded UPDATEs in the transaction are what decide. A line whose variant is
+    gone or not its product's is left to the checks that follow (400).
     """
-    for line in lines:
-        if line.available < line.quantity:
-            raise OutOfStock(
-                product_id=line.product.id, variant_id=line.variant_id, requested=line.quantity,
-                available=line.available,
-            )
+    seen = []
+    first = None
+    for _id, product_id, variant_id, quantity, _seen in raw:
+        variant = variants.get(variant_id)
+        if variant is None or variant.product_id != product_id:
+            continue
+        available = max(variant.stock_available, 0)
+        seen.append((variant_id, quantity, available))
+        if first is None and available < quantity:
+            first = OutOfStock(product_id=product_id, variant_id=variant_id, requested=quantity, available=available)
+    if first is not None:
+        raise _out_of_stock_explained(first, seen)
