@@ -144,7 +144,7 @@ def test_a_card_payment_not_yet_started_is_voided_when_its_order_expires(psp, bu
     from payments.psp_sandbox.models import SandboxCharge
     from payments.services.charges import payment_charge_card, payment_create
     from shop.cart.services import CartOwner, cart_clear
-    from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
+    from shop.orders.services.checkout import _address_snapshot, _order_create, checkout_lines
 
     product = make_product(price="9.00", on_hand=5)
     user = buyer.user
@@ -152,7 +152,7 @@ def test_a_card_payment_not_yet_started_is_voided_when_its_order_expires(psp, bu
     order = _order_create(
         user=user, currency="USD", method="card",
         address=_address_snapshot(user=user, shipping_address=user.addresses.first().pk),
-        lines=_checkout_lines(user=user, currency="USD"), checkout_token="",
+        lines=checkout_lines(user=user, currency="USD"), checkout_token="",
     )
     payment = payment_create(user=user, purpose="order", reference=order.number, amount=order.total, method="card", card_token="tok_ok")
     Order.objects.filter(pk=order.pk).update(payment_id=payment.pk, reservation_expires_at=timezone.now() - timedelta(minutes=1))

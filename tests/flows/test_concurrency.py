@@ -80,7 +80,7 @@ def test_checkout_never_oversells_under_concurrency():
 def test_concurrent_expiry_jobs_release_a_reservation_exactly_once():
     from payments.services.charges import payment_create
     from shop.cart.services import CartOwner, cart_clear
-    from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
+    from shop.orders.services.checkout import _address_snapshot, _order_create, checkout_lines
 
     product = make_product(on_hand=10)
     user = shopper_new()
@@ -90,7 +90,7 @@ def test_concurrent_expiry_jobs_release_a_reservation_exactly_once():
         order = _order_create(
             user=user, currency="USD", method="card",
             address=_address_snapshot(user=user, shipping_address=user.addresses.first().pk),
-            lines=_checkout_lines(user=user, currency="USD"), checkout_token="",
+            lines=checkout_lines(user=user, currency="USD"), checkout_token="",
         )
         payment_create(user=user, purpose="order", reference=order.number, amount=order.total, method="card", card_token="tok_ok")
         cart_clear(owner=CartOwner(user=user))

@@ -35,9 +35,9 @@ from shop.orders.models import Invoice, InvoiceKind, Order, OrderGiftCard, Order
 from shop.orders.reconciliation import order_components_problems
 from shop.orders.services.checkout import (
     _address_snapshot,
-    _checkout_lines,
     _order_place_atomic,
     _Pricing,
+    checkout_lines,
     order_place,
 )
 from shop.orders.services.gift_cards import (
@@ -170,7 +170,7 @@ def _pending_card_order(user, product, *cards):
         currency="USD",
         method="card",
         address=address,
-        lines=_checkout_lines(user=user, currency="USD"),
+        lines=checkout_lines(user=user, currency="USD"),
         checkout_token="",
         card_token="tok_ok",
         by_wallet=False,

@@ -14,7 +14,7 @@ from payments.services.charges import payment_create
 from shop.cart.services import CartOwner, cart_clear
 from shop.core.exceptions import ShopError
 from shop.orders.models import Order
-from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create, order_place
+from shop.orders.services.checkout import _address_snapshot, _order_create, checkout_lines, order_place
 from shop.orders.services.returns import return_request_approve, return_request_create
 from shop.orders.services.transitions import order_cancel, order_expire_reservations, order_refund
 from tests.orders.factories import cart_fill, make_product, shopper_new
@@ -38,7 +38,7 @@ def _card_pending(user, product, quantity):
     order = _order_create(
         user=user, currency="USD", method="card",
         address=_address_snapshot(user=user, shipping_address=user.addresses.first().pk),
-        lines=_checkout_lines(user=user, currency="USD"), checkout_token="",
+        lines=checkout_lines(user=user, currency="USD"), checkout_token="",
     )
     payment = payment_create(user=user, purpose="order", reference=order.number, amount=order.total, method="card", card_token="tok_ok")
     Order.objects.filter(pk=order.pk).update(payment_id=payment.pk)

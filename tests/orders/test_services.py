@@ -202,10 +202,10 @@ def test_life_cycle_writes_an_event_per_transition(shopper, product):
 
 def _pending_card_order(user, product, quantity=1, *, payment_status=None):
     """An order placed for card payment whose provider call has not happened yet."""
-    from shop.orders.services.checkout import _address_snapshot, _checkout_lines, _order_create
+    from shop.orders.services.checkout import _address_snapshot, _order_create, checkout_lines
 
     cart_fill(user, (product, quantity))
-    lines = _checkout_lines(user=user, currency="USD")
+    lines = checkout_lines(user=user, currency="USD")
     order = _order_create(
         user=user, currency="USD", method="card", address=_address_snapshot(user=user, shipping_address=user.addresses.first().pk),
         lines=lines, checkout_token="",

@@ -35,31 +35,31 @@ from accounts.exceptions import AddressNotFound
 from accounts.selectors import address_get_for_user
 from accounts.services import address_remember
 from catalog.exceptions import OutOfStock
-from catalog.selectors.prices import price_converter
-from catalog.selectors.products import products_for_lines
-from catalog.selectors.variants import variant_alternatives, variant_price, variants_info
 from catalog.services.stock import stock_reserve, stock_sell
 from payments.breaker import breaker_refuse_if_open
 from payments.exceptions import CardDeclined, InsufficientFunds, PaymentErrorCode, WalletNotFound
 from payments.models import Payment
 from payments.selectors import card_token_check
 from payments.services.charges import payment_charge_card, payment_create, payment_pay_with_wallet
-from shop.cart.exceptions import CartEmpty, ProductUnavailable
 from shop.cart.gift_cards import cart_gift_cards, cart_gift_cards_clear, cart_gift_cards_put_back
 from shop.cart.pricing import CartItem, CartPrice, cart_price, rate_text
-from shop.cart.selectors import cart_checkout_read, cart_raw_lines
+from shop.cart.selectors import cart_checkout_read
 from shop.cart.services import (
-    CartOwner,
     cart_lines_put_back,
     cart_lines_take,
     cart_voucher_put_back,
     cart_voucher_remove,
-    quantity_validate,
 )
 from shop.core.exceptions import ShopError
 from shop.core.money import money_to_dict
 from shop.orders.exceptions import CheckoutInvalid, PriceChanged
 from shop.orders.models import Order, OrderLine, OrderLineAllocation, OutboxEmail, order_number_new
+from shop.orders.services.checkout_lines import (
+    CheckoutLine,
+    checkout_lines,
+    out_of_stock_explained,
+    stock_lines,
+)
 from shop.orders.services.gift_cards import order_gift_cards_redeem
 from shop.orders.services.guest_checkout import (
     GuestBuyer,
@@ -98,19 +98,6 @@ class PlaceResult:
     # Made and paid by this very request (a wallet order): it carries what its transaction wrote
     # (shop.orders.selectors.order_placed_details answers from that without reading it again).
     made_now: bool = False
-
-
-@dataclass
-class _Line:
-    product: object
-    variant_id: int
-    quantity: int
-    unit_price: Money
-    price_seen: Money | None = None  # the cart line's, to put it back if the order does not go through
-    sku: str = ""
-    options: dict = dc_field(default_factory=dict)
-    available: int = 0  # when the cart was read: only for the fast sold-out answer
-    weight_grams: int = 0  # per unit
 
 
 def order_place(
@@ -157,12 +144,12 @@ def order_place(
     if guest is not None:
         address = guest_address_snapshot(shipping_address)
         raw, voucher_code = guest_cart_read(guest)
-        lines = _checkout_lines(user=user, currency=currency, raw=raw)
+        lines = checkout_lines(user=user, currency=currency, raw=raw)
     else:
         # One query: the lines, the cart's voucher and whether gift cards are on it.
         raw, voucher_code, has_gift_cards = cart_checkout_read(user=user)
         # A visibly sold-out line is refused here, before the products and the address are read.
-        lines = _checkout_lines(user=user, currency=currency, raw=raw)
+        lines = checkout_lines(user=user, currency=currency, raw=raw)
         address = _address_snapshot(user=user, shipping_address=shipping_address)
     pricing = _Pricing(currency=currency, address=address, voucher_code=voucher_code,
                        shipping_method=shipping_method, expected_total=expected_total, has_gift_cards=has_gift_cards)
@@ -176,7 +163,7 @@ def order_place(
             guest=guest,
         )
     except OutOfStock as exc:
-        raise _out_of_stock_explained(exc, [(line.variant_id, line.quantity, line.available) for line in lines]) from None
+        raise out_of_stock_explained(exc, [(line.variant_id, line.quantity, line.available) for line in lines]) from None
     if isinstance(placed, PlaceResult):
         return placed
     order, payment = placed
@@ -189,7 +176,7 @@ def order_place(
     return _card_pay(order, payment, lines, user=user, guest=guest)
 
 
-def _after_placed(order: Order, *, user, guest: GuestBuyer | None, shipping_address, lines: list[_Line]) -> None:
+def _after_placed(order: Order, *, user, guest: GuestBuyer | None, shipping_address, lines: list[CheckoutLine]) -> None:
     """Once the order is committed: a guest's session cart gives up what it bought; a signed-in
     shopper's typed-in address is kept in the address book (not twice)."""
     if guest is not None:
@@ -210,7 +197,7 @@ class _Pricing:
     has_gift_cards: bool = True  # False: the cart had none when its lines were read (they are not looked for)
     gift_cards: list = dc_field(default_factory=list)  # payments.GiftCard rows from the cart, read in the transaction
 
-    def price(self, lines: list[_Line]) -> CartPrice:
+    def price(self, lines: list[CheckoutLine]) -> CartPrice:
         """The order priced now (strict: a bad voucher or method raises); PriceChanged if not what was confirmed."""
         price = self._cart_price(lines, strict=True)
         if self.expected_total is not None and self.expected_total != price.priced.total:
@@ -221,11 +208,11 @@ class _Pricing:
             )
         return price
 
-    def price_unshipped(self, lines: list[_Line]) -> CartPrice:
+    def price_unshipped(self, lines: list[CheckoutLine]) -> CartPrice:
         """The lines priced for the destination without a shipping method (only for building test orders)."""
         return self._cart_price(lines, strict=False)
 
-    def _cart_price(self, lines: list[_Line], *, strict: bool) -> CartPrice:
+    def _cart_price(self, lines: list[CheckoutLine], *, strict: bool) -> CartPrice:
         return cart_price(
             currency=self.currency,
             items=[CartItem(key=str(line.variant_id), product=line.product, unit_price=line.unit_price,
@@ -298,24 +285,6 @@ def _gift_cards_pay(order: Order, price: CartPrice, *, user) -> bool:
     return order.total.amount == 0
 
 
-def _out_of_stock_explained(exc: OutOfStock, lines: list[tuple[int, int, int]]) -> OutOfStock:
-    """The 409 body: each short line (variant, requested, available) and up to three alternatives.
-
-    `lines`: (variant id, quantity, units available when the cart was read) of every line.
-    """
-    short = [
-        {"variant": variant_id, "requested": quantity, "available": available}
-        for variant_id, quantity, available in lines
-        if available < quantity or variant_id == exc.variant_id
-    ]
-    for item in short:
-        if item["variant"] == exc.variant_id and exc.available is not None:
-            item["available"] = exc.available
-    exc.extra["lines"] = short
-    exc.extra["alternatives"] = variant_alternatives(variant_id=short[0]["variant"]) if short else []
-    return exc
-
-
 def _checkout_validate(*, payment_method: str, card_token: str, currency: str) -> str:
     """Refuse a bad payment method, card token or currency before anything is read; the card token checked."""
     if payment_method not in Order.PaymentMethod.values:
@@ -335,7 +304,7 @@ def _order_for_token(user, checkout_token: str) -> Order | None:
     return Order.objects.filter(user=user, checkout_token=checkout_token).first()
 
 
-def _cart_take(user, lines: list[_Line]) -> None:
+def _cart_take(user, lines: list[CheckoutLine]) -> None:
     """The cart's lines go with the order: a second checkout of the same cart waits
     here and is refused (CartChanged) before it touches a wallet or a payment."""
     cart_lines_take(user=user, lines=[(line.variant_id, line.quantity) for line in lines])
@@ -355,7 +324,7 @@ def _payment_open(order: Order, *, user, card_token: str) -> Payment:
     return payment
 
 
-def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> None:
+def _wallet_pay(order: Order, payment: Payment, lines: list[CheckoutLine], *, user) -> None:
     """Debit the wallet, mark the order paid, sell the stock, then issue the invoice: in that order.
 
     The order and its payment are this transaction's own, so the order is marked paid here with what
@@ -375,12 +344,12 @@ def _wallet_pay(order: Order, payment: Payment, lines: list[_Line], *, user) -> 
         )
     order.created_events.append(order_paid_record(order, reason=_("Payment received")))
     # Paid in this transaction: reserved and sold in one guarded step.
-    allocations = stock_sell(lines=_stock_lines(lines), reference=order.number, country=_country(order), actor=user)
+    allocations = stock_sell(lines=stock_lines(lines), reference=order.number, country=_country(order), actor=user)
     _allocations_record(order, allocations)
     order_paid_documents(order)
 
 
-def _card_pay(order: Order, payment: Payment, lines: list[_Line], *, user, guest: GuestBuyer | None = None) -> PlaceResult:
+def _card_pay(order: Order, payment: Payment, lines: list[CheckoutLine], *, user, guest: GuestBuyer | None = None) -> PlaceResult:
     """Charge the card outside any transaction (the provider call may take seconds) and record the outcome.
 
     A declined card puts the cart back as it was: the shopper is invited to pay another way.
@@ -454,36 +423,8 @@ def _address_new_snapshot(*, user, fields: dict) -> dict:
     return address_snapshot_checked(fields)
 
 
-def _checkout_lines(*, user, currency: str, raw=None) -> list[_Line]:
-    """The cart's lines priced in `currency`; refuses an empty cart or a product no longer sold."""
-    raw = cart_raw_lines(owner=CartOwner(user=user)) if raw is None else raw
-    if not raw:
-        raise CartEmpty()
-    variants = variants_info([variant_id for _id, _p, variant_id, _q, _s in raw])
-    _sold_out_refuse(raw, variants)
-    products = products_for_lines([product_id for _id, product_id, _v, _q, _p in raw])
-    convert = price_converter(currency)  # one rate lookup for all lines
-    lines = []
-    for _id, product_id, variant_id, quantity, seen in raw:
-        product, variant = products.get(product_id), variants.get(variant_id)
-        if product is None or not product.is_active or variant is None or variant.product_id != product_id:
-            raise ProductUnavailable(
-                _("A product in your cart is no longer sold; remove it and try again."), product_id=product_id
-            )
-        quantity_validate(quantity)
-        lines.append(
-            _Line(
-                product=product, variant_id=variant_id, quantity=quantity,
-                unit_price=convert(variant_price(variant, product)), price_seen=seen, sku=variant.sku,
-                options=variant.options, available=max(variant.stock_available, 0),
-                weight_grams=variant.weight_grams,
-            )
-        )
-    return lines
-
-
 def _order_create(
-    *, user, currency, method, address: dict, lines: list[_Line], checkout_token: str, reserve: bool = True,
+    *, user, currency, method, address: dict, lines: list[CheckoutLine], checkout_token: str, reserve: bool = True,
     price: CartPrice | None = None, email: str = "",
 ) -> Order:
     """The pending order with its priced line snapshots; with `reserve`, its stock reserved too.
@@ -580,9 +521,9 @@ def _order_row_create(
     raise AssertionError("unreachable: the last attempt re-raises")
 
 
-def _order_reserve(order: Order, lines: list[_Line], *, actor) -> None:
+def _order_reserve(order: Order, lines: list[CheckoutLine], *, actor) -> None:
     allocations = stock_reserve(
-        lines=_stock_lines(lines), reference=order.number, expires_at=order.reservation_expires_at,
+        lines=stock_lines(lines), reference=order.number, expires_at=order.reservation_expires_at,
         country=_country(order), actor=actor,
     )
     _allocations_record(order, allocations)
@@ -603,29 +544,3 @@ def _allocations_record(order: Order, allocations) -> None:
 def _country(order: Order) -> str:
     """Where the order ships: the warehouses that ship there serve it."""
     return (order.shipping_address or {}).get("country", "")
-
-
-def _stock_lines(lines: list[_Line]) -> list[tuple[int, int]]:
-    return [(line.variant_id, line.quantity) for line in lines]
-
-
-def _sold_out_refuse(raw, variants: dict) -> None:
-    """Refuse at once a line that is visibly sold out, before anything else is read or written (the stock
-    read with the variants): 409 out_of_stock with every short line.
-
-    Only a fast answer for the many buyers of a sold-out flash sale: the
-    guarded UPDATEs in the transaction are what decide. A line whose variant is
-    gone or not its product's is left to the checks that follow (400).
-    """
-    seen = []
-    first = None
-    for _id, product_id, variant_id, quantity, _seen in raw:
-        variant = variants.get(variant_id)
-        if variant is None or variant.product_id != product_id:
-            continue
-        available = max(variant.stock_available, 0)
-        seen.append((variant_id, quantity, available))
-        if first is None and available < quantity:
-            first = OutOfStock(product_id=product_id, variant_id=variant_id, requested=quantity, available=available)
-    if first is not None:
-        raise _out_of_stock_explained(first, seen)
