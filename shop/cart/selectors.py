@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from catalog.selectors.prices import price_converter
-from catalog.selectors.products import products_by_ids
+from catalog.selectors.products import products_for_lines
 from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import Cart, CartGiftCard, CartLine
@@ -130,7 +130,8 @@ def cart_variant_ids(raw) -> list[int | None]:
 def cart_get(*, owner: CartOwner, currency: str) -> CartView:
     """The cart with current prices in `currency`, stock, and what changed (a few queries + prices)."""
     raw = cart_raw_lines(owner=owner)
-    products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw]) if raw else {}
+    # No stock annotation nor category row: a line's stock is its variant's, and pricing needs only category_id.
+    products = products_for_lines([product_id for _id, product_id, _v, _q, _p in raw]) if raw else {}
     variant_ids = cart_variant_ids(raw)
     variants = variants_info(variant_ids)
     convert = price_converter(currency)  # one rate lookup for all lines (same rounding as product_price)

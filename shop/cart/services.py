@@ -23,7 +23,7 @@ from djmoney.money import Money
 
 from catalog.exceptions import OutOfStock, VariantInvalid, VariantRequired
 from catalog.models import ProductVariant
-from catalog.selectors.products import products_by_ids
+from catalog.selectors.products import products_by_ids, products_for_lines
 from catalog.selectors.stock import variants_available
 from catalog.selectors.variants import default_variant_ids
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
@@ -82,7 +82,7 @@ def _product_for_cart(product_id, lookup: LinesLookup | None = None):
         raise ProductUnavailable(_("Choose a product."))
     if not id_in_range(product_id):
         raise ProductUnavailable()
-    product = (lookup.products if lookup else products_by_ids([product_id])).get(product_id)
+    product = (lookup.products if lookup else products_for_lines([product_id])).get(product_id)
     if product is None or not product.is_active:
         raise ProductUnavailable()
     return product
