@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, FilteredRelation, OuterRef, Q
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
@@ -118,6 +119,35 @@ def cart_voucher_code(*, owner: CartOwner) -> str:
         code = owner.session.get(SESSION_VOUCHER_KEY) if owner.session is not None else ""
         return code if isinstance(code, str) else ""
     return Cart.objects.filter(user=owner.user).values_list("voucher_code", flat=True).first() or ""
+
+
+@dataclass(frozen=True)
+class CartOwnerFacts:
+    """What pricing a signed-in shopper's cart reads besides its lines (`cart_owner_facts`)."""
+
+    voucher_code: str = ""
+    has_gift_cards: bool = False
+    country: str = ""  # the default shipping address's ("" without one)
+    region: str = ""
+
+
+def cart_owner_facts(*, user) -> CartOwnerFacts:
+    """The cart's voucher code, whether gift cards are on it, and the default shipping address's country
+    and region, in one query (at most one default address and one cart per user: one row)."""
+    row = (
+        get_user_model().objects.filter(pk=user.pk)
+        .annotate(
+            default_address=FilteredRelation("addresses", condition=Q(addresses__is_default_shipping=True)),
+            has_gift_cards=Exists(CartGiftCard.objects.filter(cart_id=OuterRef("cart__id"))),
+        )
+        .values_list("cart__voucher_code", "has_gift_cards", "default_address__country", "default_address__region")
+        .first()
+    )
+    if row is None:
+        return CartOwnerFacts()
+    code, has_gift_cards, country, region = row
+    return CartOwnerFacts(voucher_code=code or "", has_gift_cards=has_gift_cards, country=country or "",
+                          region=region or "")
 
 
 def cart_variant_ids(raw) -> list[int | None]:
