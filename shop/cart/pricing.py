@@ -203,12 +203,14 @@ def price_breakdown(price: CartPrice) -> dict:
 
 def cart_price_for_owner(*, owner, cart, country: str = "", shipping_method: int | None = None) -> CartPrice:
     """A cart as its page and the API price it: the owner's voucher, the given country (else the
-    signed-in shopper's default address's), and the chosen method (else the cheapest serving it)."""
+    signed-in shopper's default address's), and the chosen method (else the cheapest serving it).
+    `cart`: as `cart_get` just read it (its `owner_facts`, when read with the lines, are used)."""
     region, gift_cards = "", ()
     if owner.is_guest:
         voucher_code = cart_voucher_code(owner=owner)
     else:
-        facts = cart_owner_facts(user=owner.user)  # one query for the voucher, the address and the card flag
+        # Read with the lines by cart_get, else here in one query.
+        facts = cart.owner_facts or cart_owner_facts(user=owner.user)
         voucher_code = facts.voucher_code
         if not country:
             country, region = facts.country, facts.region
