@@ -10,6 +10,7 @@ from djmoney.money import Money
 
 from catalog.cache import catalog_cache_key
 from catalog.models import OptionValue, Product, ProductVariant, Stock
+from catalog.selectors.products import LIST_DEFERRED
 
 
 def default_variant_ids(products) -> dict[int, int]:
@@ -24,6 +25,13 @@ def default_variant_ids(products) -> dict[int, int]:
     for product_id, variant_id in rows:
         found.setdefault(product_id, variant_id)
     return found
+
+
+def variants_with_product(product_id: int, *, limit: int = 2) -> list[ProductVariant]:
+    """A product's first `limit` variants in order, each with its product (no list-deferred columns): one query.
+    Empty for an unknown product and for one without variants."""
+    rows = ProductVariant.objects.filter(product_id=product_id).select_related("product")
+    return list(rows.defer(*(f"product__{name}" for name in LIST_DEFERRED))[:limit])
 
 
 @cache_in_process

@@ -21,9 +21,8 @@ from decimal import Decimal
 from django.conf import settings
 from djmoney.money import Money
 
-from accounts.selectors import address_default_for_user
 from shop.cart.gift_cards import cart_gift_cards, gift_card_balances
-from shop.cart.selectors import cart_voucher_code
+from shop.cart.selectors import cart_owner_facts, cart_voucher_code
 from shop.core.exceptions import ShopError
 from shop.pricing.exceptions import VoucherError
 from shop.pricing.pipeline import LineInput, PricedOrder, PricingInput, price_order
@@ -204,14 +203,21 @@ def price_breakdown(price: CartPrice) -> dict:
 
 def cart_price_for_owner(*, owner, cart, country: str = "", shipping_method: int | None = None) -> CartPrice:
     """A cart as its page and the API price it: the owner's voucher, the given country (else the
-    signed-in shopper's default address's), and the chosen method (else the cheapest serving it)."""
-    region = ""
-    if not country and not owner.is_guest:
-        address = address_default_for_user(owner.user)
-        country, region = (address.country, address.region) if address is not None else ("", "")
+    signed-in shopper's default address's), and the chosen method (else the cheapest serving it).
+    `cart`: as `cart_get` just read it (its `owner_facts`, when read with the lines, are used)."""
+    region, gift_cards = "", ()
+    if owner.is_guest:
+        voucher_code = cart_voucher_code(owner=owner)
+    else:
+        # Read with the lines by cart_get, else here in one query.
+        facts = cart.owner_facts or cart_owner_facts(user=owner.user)
+        voucher_code = facts.voucher_code
+        if not country:
+            country, region = facts.country, facts.region
+        if facts.has_gift_cards:
+            gift_cards = cart_gift_cards(user=owner.user, currency=cart.currency)
     return cart_price(
         currency=cart.currency, items=cart_items(cart), country=country, region=region,
-        voucher_code=cart_voucher_code(owner=owner), shipping_method=shipping_method,
-        prices_include_tax=settings.PRICES_INCLUDE_TAX, cheapest_by_default=True,
-        gift_cards=cart_gift_cards(user=owner.user, currency=cart.currency) if not owner.is_guest else (),
+        voucher_code=voucher_code, shipping_method=shipping_method,
+        prices_include_tax=settings.PRICES_INCLUDE_TAX, cheapest_by_default=True, gift_cards=gift_cards,
     )

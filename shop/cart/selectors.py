@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, FilteredRelation, OuterRef, Q
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from catalog.selectors.prices import price_converter
-from catalog.selectors.products import products_by_ids
+from catalog.selectors.products import products_for_lines
 from catalog.selectors.variants import default_variant_ids, variant_price, variants_info
 from shop.cart.exceptions import CartLineNotFound
 from shop.cart.models import Cart, CartGiftCard, CartLine
@@ -47,11 +48,23 @@ class CartLineView:
         return self.product is not None and self.product.is_active and self.quantity <= self.available
 
 
+@dataclass(frozen=True)
+class CartOwnerFacts:
+    """What pricing a signed-in shopper's cart reads besides its lines (`cart_owner_facts`)."""
+
+    voucher_code: str = ""
+    has_gift_cards: bool = False
+    country: str = ""  # the default shipping address's ("" without one)
+    region: str = ""
+
+
 @dataclass
 class CartView:
     currency: str
     lines: list[CartLineView]
     subtotal: Money
+    # A signed-in owner's voucher, gift-card flag and default address, read with the lines (else None).
+    owner_facts: CartOwnerFacts | None = None
 
     @property
     def item_count(self) -> int:
@@ -120,6 +133,45 @@ def cart_voucher_code(*, owner: CartOwner) -> str:
     return Cart.objects.filter(user=owner.user).values_list("voucher_code", flat=True).first() or ""
 
 
+def cart_owner_facts(*, user) -> CartOwnerFacts:
+    """The cart's voucher code, whether gift cards are on it, and the default shipping address's country
+    and region, in one query (at most one default address and one cart per user: one row)."""
+    row = (
+        get_user_model().objects.filter(pk=user.pk)
+        .annotate(
+            default_address=FilteredRelation("addresses", condition=Q(addresses__is_default_shipping=True)),
+            has_gift_cards=Exists(CartGiftCard.objects.filter(cart_id=OuterRef("cart__id"))),
+        )
+        .values_list("cart__voucher_code", "has_gift_cards", "default_address__country", "default_address__region")
+        .first()
+    )
+    return _owner_facts(*row) if row is not None else CartOwnerFacts()
+
+
+def _owner_facts(code, has_gift_cards, country, region) -> CartOwnerFacts:
+    return CartOwnerFacts(voucher_code=code or "", has_gift_cards=bool(has_gift_cards), country=country or "",
+                          region=region or "")
+
+
+def cart_lines_with_facts(*, user) -> tuple[list[tuple[int, int, int, int, Money]], CartOwnerFacts | None]:
+    """A signed-in shopper's raw lines (as `cart_raw_lines`) and, when there are any, the `cart_owner_facts`
+    read with them: one query (the cart has no lines: the facts are None)."""
+    rows = list(
+        CartLine.objects.filter(cart__user=user)
+        .annotate(
+            default_address=FilteredRelation(
+                "cart__user__addresses", condition=Q(cart__user__addresses__is_default_shipping=True)
+            ),
+            has_gift_cards=Exists(CartGiftCard.objects.filter(cart_id=OuterRef("cart_id"))),
+        )
+        .order_by("created_at", "id")
+        .values_list("id", "product_id", "variant_id", "quantity", "price_seen", "price_seen_currency",
+                     "cart__voucher_code", "has_gift_cards", "default_address__country", "default_address__region")
+    )
+    raw = [(row[0], row[1], row[2], row[3], Money(row[4], row[5])) for row in rows]
+    return raw, (_owner_facts(*rows[0][6:]) if rows else None)
+
+
 def cart_variant_ids(raw) -> list[int | None]:
     """Each raw line's variant id, a default variant looked up for the guest lines that have none."""
     missing = [product_id for _id, product_id, variant_id, _q, _p in raw if variant_id is None]
@@ -129,8 +181,12 @@ def cart_variant_ids(raw) -> list[int | None]:
 
 def cart_get(*, owner: CartOwner, currency: str) -> CartView:
     """The cart with current prices in `currency`, stock, and what changed (a few queries + prices)."""
-    raw = cart_raw_lines(owner=owner)
-    products = products_by_ids([product_id for _id, product_id, _v, _q, _p in raw]) if raw else {}
+    if owner.is_guest:
+        raw, facts = cart_raw_lines(owner=owner), None
+    else:
+        raw, facts = cart_lines_with_facts(user=owner.user)
+    # No stock annotation nor category row: a line's stock is its variant's, and pricing needs only category_id.
+    products = products_for_lines([product_id for _id, product_id, _v, _q, _p in raw]) if raw else {}
     variant_ids = cart_variant_ids(raw)
     variants = variants_info(variant_ids)
     convert = price_converter(currency)  # one rate lookup for all lines (same rounding as product_price)
@@ -158,7 +214,7 @@ def cart_get(*, owner: CartOwner, currency: str) -> CartView:
                 _("The price of “%(name)s” has changed since you added it.") % {"name": product.name}
             )
         lines.append(view)
-    return CartView(currency=currency, lines=lines, subtotal=subtotal)
+    return CartView(currency=currency, lines=lines, subtotal=subtotal, owner_facts=facts)
 
 
 def _stock_warnings(view: CartLineView, product) -> None:

@@ -23,9 +23,9 @@ from djmoney.money import Money
 
 from catalog.exceptions import OutOfStock, VariantInvalid, VariantRequired
 from catalog.models import ProductVariant
-from catalog.selectors.products import products_by_ids
+from catalog.selectors.products import products_by_ids, products_for_lines
 from catalog.selectors.stock import variants_available
-from catalog.selectors.variants import default_variant_ids
+from catalog.selectors.variants import default_variant_ids, variants_with_product
 from shop.cart.exceptions import CartChanged, InvalidQuantity, ProductUnavailable
 from shop.cart.models import Cart, CartLine
 from shop.core.exceptions import ShopError
@@ -77,12 +77,12 @@ def quantity_validate(quantity) -> int:
     return quantity
 
 
-def _product_for_cart(product_id, lookup: LinesLookup | None = None):
+def _product_for_cart(product_id, lookup: LinesLookup | None = None, found=None):
     if isinstance(product_id, bool) or not isinstance(product_id, int):
         raise ProductUnavailable(_("Choose a product."))
     if not id_in_range(product_id):
         raise ProductUnavailable()
-    product = (lookup.products if lookup else products_by_ids([product_id])).get(product_id)
+    product = found or (lookup.products if lookup else products_for_lines([product_id])).get(product_id)
     if product is None or not product.is_active:
         raise ProductUnavailable()
     return product
@@ -146,11 +146,13 @@ def line_target(*, product_id=None, variant_id=None, lookup: LinesLookup | None 
     `lookup`: the rows read at once for many lines (else they are queried here).
     """
     if variant_id is None:
-        product = _product_for_cart(product_id, lookup)
         if lookup is not None:
+            product = _product_for_cart(product_id, lookup)
             variants = lookup.variants_of.get(product.id, [])
-        else:
-            variants = list(ProductVariant.objects.filter(product_id=product.id).values_list("pk", "is_default")[:2])
+        else:  # the variants with their product in one query (a second tells a product without any)
+            rows = variants_with_product(product_id) if id_in_range(product_id) else []
+            product = _product_for_cart(product_id, found=rows[0].product if rows else None)
+            variants = [(row.pk, row.is_default) for row in rows]
         if len(variants) != 1:
             raise VariantRequired(field="variant")
         return LineTarget(product=product, variant_id=variants[0][0], is_default=variants[0][1])

@@ -5,10 +5,13 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from djmoney.money import Money
 
+from payments.models import GiftCard
+from payments.services.gift_cards import gift_card_issue
 from shop.cart.models import Cart
 from shop.pricing.models import TaxClass, TaxRate
-from tests.orders.factories import cart_fill
+from tests.orders.factories import cart_fill, make_product
 from tests.pricing.factories import make_voucher
 from tests.shipping.factories import MethodFactory, ZoneFactory, price_add
 
@@ -119,3 +122,19 @@ def test_the_cart_page_applies_a_voucher_and_shows_the_breakdown(shopper, produc
     assert "SAVE10" in page and "price-breakdown" in page and "Standard" in page
     assert browser.post("/cart/voucher/remove/").status_code == 302
     assert Cart.objects.get(user=shopper).voucher_code == ""
+
+
+def test_adding_a_line_answers_what_the_cart_then_shows(api, shopper, product, germany):
+    """The POST's answer is the cart a following GET shows: same lines, voucher, gift card, shipping, tax, total."""
+    make_voucher("TENOFF", percentage="10")
+    cart_fill(shopper, (product, 1))
+    assert api.post("/api/v1/cart/voucher/", {"code": "TENOFF"}, format="json").status_code == 200
+    card = gift_card_issue(amount=Money(Decimal("5.00"), "USD"), source=GiftCard.Source.STAFF, issue_reference="t:1")
+    assert api.post("/api/v1/cart/gift-cards/", {"code": card.code}, format="json").status_code == 200
+    added = api.post("/api/v1/cart/lines/", {"product": make_product(price="7.00").id, "quantity": 2}, format="json")
+    assert added.status_code == 201, added.content
+    body = added.json()
+    assert body == api.get("/api/v1/cart/").json()
+    assert body["voucher"] == "TENOFF" and body["gift_cards"][0]["amount"] == USD("5.00")
+    assert body["shipping"]["price"] == USD("4.90") and body["tax"][0]["rate"] == "19.00"
+    assert body["total"] == USD("21.50")  # 24.00 - 2.40 + 4.90 - 5.00

@@ -134,3 +134,20 @@ def test_a_refund_restocks_the_warehouses_the_units_came_from(api, shopper, rate
     assert order_refund_again.status == Order.Status.REFUNDED
     moved = StockMovement.objects.filter(variant=variant).aggregate(n=Sum("on_hand_delta"))["n"]
     assert moved == 3
+
+
+def test_a_product_named_alone_is_refused_when_unknown_inactive_or_without_a_variant(api, rates):
+    """{product} alone: unknown or inactive is product_unavailable, no variant at all is variant_required."""
+    inactive = make_product(is_active=False)
+    bare = make_product(on_hand=0)
+    bare.variants.all().delete()
+    cases = [
+        (inactive.pk, "product_unavailable", "product"),
+        (10**9, "product_unavailable", "product"),
+        (bare.pk, "variant_required", "variant"),
+    ]
+    for product_id, code, field in cases:
+        response = _add(api, {"product": product_id, "quantity": 1})
+        assert response.status_code == 400, response.json()
+        assert (response.json()["code"], response.json()["field"]) == (code, field)
+    assert not CartLine.objects.exists()
