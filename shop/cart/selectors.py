@@ -112,17 +112,11 @@ def cart_raw_lines(*, owner: CartOwner) -> list[tuple[int | None, int, int | Non
 
 def cart_checkout_read(*, user) -> tuple[list[tuple[int | None, int, int | None, int, Money | None]], str, bool]:
     """A signed-in shopper's raw lines (as `cart_raw_lines`), the cart's voucher code and whether gift cards are
-    on it, in one query."""
-    rows = list(
-        CartLine.objects.filter(cart__user=user)
-        .annotate(has_gift_cards=Exists(CartGiftCard.objects.filter(cart_id=OuterRef("cart_id"))))
-        .order_by("created_at", "id")
-        .values_list("id", "product_id", "variant_id", "quantity", "price_seen", "price_seen_currency",
-                     "cart__voucher_code", "has_gift_cards")
-    )
-    raw = [(pk, product_id, variant_id, quantity, Money(amount, currency))
-           for pk, product_id, variant_id, quantity, amount, currency, _code, _cards in rows]
-    return raw, (rows[0][6] if rows else ""), bool(rows and rows[0][7])
+    on it, in one query (`cart_lines_with_facts`)."""
+    raw, facts = cart_lines_with_facts(user=user)
+    if facts is None:
+        return raw, "", False
+    return raw, facts.voucher_code, facts.has_gift_cards
 
 
 def cart_voucher_code(*, owner: CartOwner) -> str:
