@@ -13,7 +13,6 @@ from shop.orders.models import (
     InvoiceKind,
     Order,
     OrderEvent,
-    OrderGiftCard,
     OrderLine,
     OrderLineAllocation,
     ReturnLine,
@@ -80,9 +79,7 @@ def order_details_load(order: Order) -> Order:
     details = _details()
     if not order.gift_card_total.amount:
         details = tuple(d for d in details if d != "gift_card_uses")
-        order._prefetched_objects_cache = {
-            **getattr(order, "_prefetched_objects_cache", {}), "gift_card_uses": OrderGiftCard.objects.none()
-        }
+        related_cache_fill(order, "gift_card_uses", [])
     prefetch_related_objects([order], *details)
     return order
 
