@@ -155,6 +155,14 @@ def checkout_token_for_key(*, user, key: str) -> str:
     return hashlib.sha256(f"api:{user.pk}:{key}".encode()).hexdigest()  # 64 hex: fits the field
 
 
+# The typed-in address of the guest examples below.
+GUEST_ADDRESS_EXAMPLE = {
+    "full_name": "Ann Example",
+    "line1": "Hauptstr. 1",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
 GUEST_LINES_ORDER_REQUEST = {
     "email": "ann@example.com",
     "payment_method": "card",
@@ -164,24 +172,12 @@ GUEST_LINES_ORDER_REQUEST = {
     "shipping_method": 1,
     "expected_total": {"amount": "41.40", "currency": "EUR"},
     "currency": "EUR",
-    "shipping_address": {
-        "full_name": "Ann Example",
-        "line1": "Hauptstr. 1",
-        "city": "Berlin",
-        "postal_code": "10115",
-        "country": "DE",
-    },
+    "shipping_address": GUEST_ADDRESS_EXAMPLE,
 }
 GUEST_ORDER_REQUEST = {
     "email": "ann@example.com",
     "payment_method": "card",
     "card_token": "tok_ok",
     "shipping_method": 1,
-    "shipping_address": {
-        "full_name": "Ann Example",
-        "line1": "Hauptstr. 1",
-        "city": "Berlin",
-        "postal_code": "10115",
-        "country": "DE",
-    },
+    "shipping_address": GUEST_ADDRESS_EXAMPLE,
 }
