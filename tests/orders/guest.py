@@ -1,9 +1,12 @@
 """Helpers for guest-checkout tests: a guest's browser session with a cart, and guest orders."""
 
+import uuid
+
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from shop.orders.models import Order, order_number_new
+from tests.shipping.factories import shipping_method_everywhere
 
 ADDRESS_DE = {
     "full_name": "Ann Example",
@@ -40,3 +43,18 @@ def guest_order(email: str = "ann@example.com", **fields) -> Order:
         **fields,
     }
     return Order.objects.create(**values)
+
+
+def guest_checkout(client, *, key=None, **changes):
+    """A guest's API checkout, by card to a German address, with `changes` to the body."""
+    body = {
+        "email": "ann@example.com",
+        "payment_method": "card",
+        "card_token": "tok_ok",
+        "shipping_address": ADDRESS_DE,
+        "shipping_method": shipping_method_everywhere(),
+        **changes,
+    }
+    return client.post(
+        "/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())}
+    )

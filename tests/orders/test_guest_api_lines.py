@@ -20,7 +20,7 @@ from shop.orders.services.guest_checkout import GuestBuyer
 from shop.pricing.models import VoucherRedemption
 from tests.catalog.factories import default_variant, make_apparel
 from tests.orders.factories import make_product
-from tests.orders.guest import ADDRESS_DE, guest_with_cart
+from tests.orders.guest import ADDRESS_DE, guest_checkout, guest_with_cart
 from tests.orders.helpers import assert_ledger_balanced
 from tests.payments.test_concurrency import run_at_once
 from tests.pricing.factories import make_voucher
@@ -33,18 +33,7 @@ def app_client() -> APIClient:
 
 
 def lines_checkout(client, lines, *, key=None, **changes):
-    body = {
-        "email": "ann@example.com",
-        "payment_method": "card",
-        "card_token": "tok_ok",
-        "shipping_address": ADDRESS_DE,
-        "shipping_method": shipping_method_everywhere(),
-        **({} if lines is None else {"lines": lines}),
-        **changes,
-    }
-    return client.post(
-        "/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())}
-    )
+    return guest_checkout(client, key=key, **({} if lines is None else {"lines": lines}), **changes)
 
 
 def nothing_made(*products):

@@ -13,27 +13,13 @@ from catalog.models import Stock
 from payments.models import FraudRule, Payment
 from shop.orders.models import Order
 from shop.pricing.models import VoucherRedemption
-from tests.orders.guest import ADDRESS_DE, guest_with_cart
+from tests.orders.guest import ADDRESS_DE, guest_checkout, guest_with_cart
 from tests.orders.helpers import assert_ledger_balanced, place_order_form
 from tests.pricing.factories import make_voucher
 from tests.shipping.factories import shipping_method_everywhere
 from tests.staff.test_fraud import past_payment
 
 FORM = "multipart"  # the pages' forms (the API client sends JSON unless told)
-
-
-def guest_checkout(client, *, key=None, **changes):
-    body = {
-        "email": "ann@example.com",
-        "payment_method": "card",
-        "card_token": "tok_ok",
-        "shipping_address": ADDRESS_DE,
-        "shipping_method": shipping_method_everywhere(),
-        **changes,
-    }
-    return client.post(
-        "/api/v1/orders/", body, format="json", headers={"Idempotency-Key": key or str(uuid.uuid4())}
-    )
 
 
 def nothing_made(product):
